@@ -1,0 +1,1 @@
+"""Activities: all I/O (files, HTTP, Temporal visibility). Never imports ``workflows``."""

@@ -1,0 +1,35 @@
+"""Report handlers: what a definition's run actually computes.
+
+A handler is an async function ``(HandlerContext) -> Report``, run inside the
+``run_handler`` activity. Register new handlers in :data:`HANDLERS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from temporalio.client import Client
+
+from activities.handlers.digest import activity_digest
+from activities.handlers.static import static_report
+from activity_core.models import HandlerInput, Report
+from activity_core.settings import Settings
+
+
+@dataclass(frozen=True)
+class HandlerContext:
+    """What a handler gets: its input plus the clients it may use."""
+
+    input: HandlerInput
+    client: Client
+    settings: Settings
+
+
+Handler = Callable[[HandlerContext], Awaitable[Report]]
+
+HANDLERS: dict[str, Handler] = {
+    "activity_digest": activity_digest,
+    "static_report": static_report,
+}
+"""Handler name (the definition's ``handler`` field) to implementation."""

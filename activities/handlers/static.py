@@ -1,0 +1,25 @@
+"""``static_report``: a report built from the definition's params (no external calls)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from activity_core.models import Report
+
+if TYPE_CHECKING:
+    from activities.handlers import HandlerContext
+
+
+async def static_report(ctx: HandlerContext) -> Report:
+    """Report with ``params.title`` and ``params.body``; useful for smoke tests and pings."""
+    inp = ctx.input
+    params = inp.definition.params
+    title = str(params.get("title") or inp.definition.name)
+    body = str(params.get("body") or inp.definition.description or "(no body)")
+    when = inp.scheduled_for.isoformat()
+    return Report(
+        title=title,
+        summary=f"{title} for {when}",
+        markdown=f"# {title}\n\n{body}\n\nScheduled for {when}.\n",
+        data={"title": title, "body": body, "scheduled_for": when},
+    )

@@ -1,0 +1,157 @@
+"""Activities of ActivityRunWorkflow: load the definition, run the handler, persist notes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from pydantic import ValidationError
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+
+from activities import notes
+from activities.handlers import HANDLERS, HandlerContext
+from activity_core.definitions import load_definitions
+from activity_core.errors import DefinitionNotFound, DefinitionsError
+from activity_core.models import (
+    ActivityDefinition,
+    AlertNoteInput,
+    AlertNoteResult,
+    HandlerInput,
+    LoadDefinitionInput,
+    PersistNoteInput,
+    PersistNoteResult,
+    Report,
+)
+from activity_core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class RunActivities:
+    """Activities that need the worker's settings and a Temporal client."""
+
+    def __init__(self, client: Client, settings: Settings) -> None:
+        """Build once per worker.
+
+        Args:
+            client: Temporal client (handlers read visibility through it).
+            settings: Worker settings (definitions and working-memory directories).
+        """
+        self._client = client
+        self._settings = settings
+
+    @activity.defn(name="load_definition")
+    async def load_definition(self, inp: LoadDefinitionInput) -> ActivityDefinition:
+        """Load the definition from the worker's definitions directory.
+
+        Raises:
+            ApplicationError: ``DefinitionInvalid`` or ``DefinitionNotFound`` (non-retryable).
+        """
+        try:
+            loaded = await asyncio.to_thread(load_definitions, self._settings.definitions_dir)
+            return loaded.find(inp.activity_id, inp.activity_name)
+        except DefinitionsError as exc:
+            raise ApplicationError(str(exc), type="DefinitionInvalid", non_retryable=True) from None
+        except DefinitionNotFound as exc:
+            raise ApplicationError(
+                f"{exc} in {self._settings.definitions_dir}",
+                type="DefinitionNotFound",
+                non_retryable=True,
+            ) from None
+
+    @activity.defn(name="run_handler")
+    async def run_handler(self, inp: HandlerInput) -> Report:
+        """Run the definition's handler and return its report.
+
+        Raises:
+            ApplicationError: ``UnknownHandler`` or ``HandlerInputInvalid`` (non-retryable).
+        """
+        handler = HANDLERS.get(inp.definition.handler)
+        if handler is None:
+            raise ApplicationError(
+                f"unknown handler {inp.definition.handler!r} "
+                f"(known: {', '.join(sorted(HANDLERS))})",
+                type="UnknownHandler",
+                non_retryable=True,
+            )
+        try:
+            return await handler(HandlerContext(inp, self._client, self._settings))
+        except (ValueError, TypeError, ValidationError) as exc:
+            raise ApplicationError(
+                f"handler {inp.definition.handler!r} rejected its params: {exc}",
+                type="HandlerInputInvalid",
+                non_retryable=True,
+            ) from None
+
+    def _root(self) -> Path:
+        return self._settings.working_memory_dir
+
+    @activity.defn(name="persist_note")
+    async def persist_note(self, inp: PersistNoteInput) -> PersistNoteResult:
+        """Write the report note once; an existing note for the run is kept (``exists``)."""
+        d = inp.definition
+        sub = d.working_memory.subdirectory
+        name = notes.report_note_name(d.name, inp.scheduled_for, d.zone, inp.run_id)
+        path = notes.within(self._root(), *(sub.split("/") if sub else []), name)
+        front = {
+            "kind": "activity_report",
+            "activity_core_run_id": inp.run_id,
+            "activity_id": str(d.id),
+            "activity_name": d.name,
+            "scheduled_for": inp.scheduled_for.isoformat(),
+            "generated_at": inp.generated_at.isoformat(),
+            "title": inp.report.title,
+            "summary": inp.report.summary,
+        }
+        body = inp.report.markdown + notes.data_block(inp.report.data)
+        status = await asyncio.to_thread(notes.write_once, path, notes.render(front, body))
+        if status == "exists":
+            existing = notes.read_front_matter(path).get("activity_core_run_id")
+            if existing != inp.run_id:
+                raise ApplicationError(
+                    f"{path} exists but belongs to run {existing!r}, not {inp.run_id!r}",
+                    type="NoteConflict",
+                )
+        log.info(
+            "report note %s",
+            status,
+            extra={"path": str(path), "activity_core_run_id": inp.run_id, "activity": d.name},
+        )
+        return PersistNoteResult(path=str(path), status=status)
+
+    @activity.defn(name="write_alert_note")
+    async def write_alert_note(self, inp: AlertNoteInput) -> AlertNoteResult:
+        """Write an alert note (once per alert key) and log it at ERROR."""
+        name = (
+            f"alert-{notes.safe_component(inp.kind)}-{notes.safe_component(inp.activity_name)}-"
+            f"{notes.short_id(inp.key)}.md"
+        )
+        path = notes.within(self._root(), "alerts", name)
+        front = {
+            "kind": "activity_alert",
+            "alert_kind": inp.kind,
+            "alert_key": inp.key,
+            "activity_core_run_id": inp.run_id,
+            "activity_id": inp.activity_id,
+            "activity_name": inp.activity_name,
+            "raised_at": activity.info().current_attempt_scheduled_time.isoformat(),
+        }
+        content = notes.render(front, f"# {inp.title}\n\n{inp.body}")
+        status = await asyncio.to_thread(notes.write_once, path, content)
+        log.error(
+            "ALERT %s: %s",
+            inp.kind,
+            inp.title,
+            extra={
+                "alert_kind": inp.kind,
+                "alert_key": inp.key,
+                "activity_core_run_id": inp.run_id,
+                "activity": inp.activity_name,
+                "path": str(path),
+                "note_status": status,
+            },
+        )
+        return AlertNoteResult(path=str(path), status=status)

@@ -1,0 +1,55 @@
+"""Task queues, timeouts and retry policies: every tuning knob in one place."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+
+ORCHESTRATOR_TQ = "orchestrator-tq"
+"""Task queue of all workflows."""
+TASK_EXECUTION_TQ = "task-execution-tq"
+"""Task queue of all activities."""
+
+SCHEDULE_ID_PREFIX = "activity-schedule-"
+"""Schedule id of a definition: ``activity-schedule-<definition id>``."""
+DELIVERY_ID_PREFIX = "delivery-"
+"""Delivery workflow id: ``delivery-<run id>-<sink>``."""
+
+# Activity timeouts ---------------------------------------------------------------
+LOAD_DEFINITION_TIMEOUT = timedelta(seconds=30)
+HANDLER_TIMEOUT = timedelta(minutes=10)
+PERSIST_NOTE_TIMEOUT = timedelta(seconds=30)
+DELIVERY_ATTEMPT_TIMEOUT = timedelta(seconds=60)
+ALERT_NOTE_TIMEOUT = timedelta(seconds=30)
+
+# Retry policies ------------------------------------------------------------------
+LOCAL_IO_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=10,
+    non_retryable_error_types=["DefinitionNotFound", "DefinitionInvalid", "UnknownHandler"],
+)
+"""Local file work: retried a while (a full disk may be freed), then the run fails loudly."""
+
+HANDLER_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=5,
+    non_retryable_error_types=["UnknownHandler", "HandlerInputInvalid"],
+)
+
+DELIVERY_ATTEMPT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=3,
+)
+"""Only covers a worker crash mid-attempt; sink failures are classified, not raised."""
+
+# Delivery client (inside one attempt) ---------------------------------------------
+SINK_CONNECT_TIMEOUT_S = 5.0
+SINK_READ_TIMEOUT_S = 20.0
+SINK_RESET_RETRIES = 3
+"""Quick in-attempt retries for a connection reset mid-request (bounded to a few seconds)."""

@@ -1,0 +1,206 @@
+"""Load and validate ActivityDefinitions from a directory of YAML or JSON files.
+
+Validation is all-or-nothing: :func:`load_definitions` either returns every
+definition or raises :class:`DefinitionsError` listing every problem, each as
+``<file>: <field>: <what is wrong and what is expected>``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from activity_core.errors import DefinitionNotFound, DefinitionsError
+from activity_core.models import MISFIRE_ALIASES, ActivityDefinition
+
+SUFFIXES = (".yaml", ".yml", ".json")
+MAX_FILE_BYTES = 1_000_000
+_TRIGGER_TAGS = {"cron", "interval", "event", "manual"}
+_SINK_TAGS = {"working_memory", "state_hub_progress", "webhook"}
+
+
+@dataclass
+class LoadedDefinitions:
+    """Every valid definition, with the file it came from, and validation warnings."""
+
+    definitions: list[ActivityDefinition] = field(default_factory=list)
+    sources: dict[str, Path] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def by_name(self, name: str) -> ActivityDefinition:
+        """The definition called ``name``.
+
+        Raises:
+            DefinitionNotFound: No definition has that name.
+        """
+        for d in self.definitions:
+            if d.name == name:
+                return d
+        known = ", ".join(sorted(d.name for d in self.definitions)) or "none"
+        raise DefinitionNotFound(f"no definition named {name!r} (known: {known})")
+
+    def find(self, activity_id: str | None, activity_name: str | None) -> ActivityDefinition:
+        """The definition with this id, or else this name.
+
+        Raises:
+            DefinitionNotFound: Nothing matches.
+        """
+        if activity_id:
+            for d in self.definitions:
+                if str(d.id) == activity_id:
+                    return d
+            if not activity_name:
+                raise DefinitionNotFound(f"no definition with id {activity_id}")
+        if activity_name:
+            return self.by_name(activity_name)
+        raise DefinitionNotFound("neither an activity id nor a name was given")
+
+
+def _field_path(loc: Sequence[int | str]) -> str:
+    parts: list[str] = []
+    prev: list[int | str] = []
+    for item in loc:
+        skip = (prev[-1:] == ["trigger_config"] and item in _TRIGGER_TAGS) or (
+            len(prev) >= 2
+            and prev[-2] == "sinks"
+            and isinstance(prev[-1], int)
+            and item in _SINK_TAGS
+        )
+        prev.append(item)
+        if skip:
+            continue
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + item)
+    return "".join(parts) or "(top level)"
+
+
+def _message(err: ErrorDetails) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return "unknown field (remove it or check its spelling)"
+    if kind == "missing":
+        return "required field is missing"
+    msg = err["msg"]
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix) :]
+    if kind in {"string_type", "int_type", "int_parsing", "float_type", "bool_type", "dict_type"}:
+        msg += f" (got {err.get('input')!r})"
+    return msg
+
+
+def _read(path: Path) -> Any:
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise ValueError(f"file is {size} bytes; a definition file may be at most {MAX_FILE_BYTES}")
+    text = path.read_text(encoding="utf-8")
+    if not text.strip():
+        raise ValueError("file is empty; it should hold one definition (a mapping)")
+    if path.suffix == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ValueError(f"invalid YAML{where}: {problem}") from None
+
+
+def parse_definition(path: Path, label: str | None = None) -> tuple[ActivityDefinition, list[str]]:
+    """Parse one file.
+
+    Args:
+        path: The file.
+        label: How to name the file in messages (default: the path as given).
+
+    Returns:
+        The definition and any warnings.
+
+    Raises:
+        DefinitionsError: The file is invalid (every problem is listed).
+    """
+    from activities.handlers import HANDLERS  # registry of handler names; no I/O
+
+    name = label or str(path)
+    try:
+        raw = _read(path)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise DefinitionsError([f"{name}: {exc}"]) from None
+    if not isinstance(raw, dict):
+        raise DefinitionsError(
+            [
+                f"{name}: expected a mapping of fields (name, handler, trigger_config, ...), "
+                f"got {type(raw).__name__}"
+            ]
+        )
+    warnings: list[str] = []
+    policy = (
+        (raw.get("trigger_config") or {}).get("misfire_policy")
+        if isinstance(raw.get("trigger_config"), dict)
+        else None
+    )
+    if isinstance(policy, str) and policy in MISFIRE_ALIASES:
+        warnings.append(
+            f"{name}: trigger_config.misfire_policy: {policy!r} is deprecated; "
+            f"write {MISFIRE_ALIASES[policy]!r}"
+        )
+    try:
+        definition = ActivityDefinition.model_validate(raw)
+    except ValidationError as exc:
+        raise DefinitionsError(
+            [f"{name}: {_field_path(e['loc'])}: {_message(e)}" for e in exc.errors()]
+        ) from None
+    if definition.handler not in HANDLERS:
+        raise DefinitionsError(
+            [
+                f"{name}: handler: unknown handler {definition.handler!r} "
+                f"(known: {', '.join(sorted(HANDLERS))})"
+            ]
+        )
+    return definition, warnings
+
+
+def load_definitions(directory: Path) -> LoadedDefinitions:
+    """Load every definition file in ``directory`` (not recursive).
+
+    Raises:
+        DefinitionsError: Any file is invalid, or names/ids collide; nothing is returned.
+    """
+    if not directory.is_dir():
+        raise DefinitionsError([f"{directory}: definitions directory does not exist"])
+    loaded = LoadedDefinitions()
+    errors: list[str] = []
+    files = sorted(
+        p for p in directory.iterdir() if p.suffix in SUFFIXES and not p.name.startswith(".")
+    )
+    for path in files:
+        try:
+            definition, warnings = parse_definition(path)
+        except DefinitionsError as exc:
+            errors.extend(exc.errors)
+            continue
+        loaded.warnings.extend(warnings)
+        for other in loaded.definitions:
+            where = loaded.sources[other.name]
+            if other.name == definition.name:
+                errors.append(f"{path}: name: {definition.name!r} is already defined in {where}")
+            elif other.id == definition.id:
+                errors.append(f"{path}: id: {definition.id} is already used by {where}")
+        loaded.definitions.append(definition)
+        loaded.sources.setdefault(definition.name, path)
+    if errors:
+        raise DefinitionsError(errors)
+    return loaded

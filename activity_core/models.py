@@ -1,0 +1,576 @@
+"""Data models: ActivityDefinitions and the inputs/results of every workflow and activity.
+
+This module does no I/O. It is imported by workflow code (through
+``workflow.unsafe.imports_passed_through()``), so everything here must be
+deterministic and side-effect free.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+#: Namespace for deriving a definition's stable id from its name (uuid5).
+DEFINITION_ID_NAMESPACE = uuid.UUID("6b1e3f0c-4c1d-5d2a-9a57-acc0e5a1c0de")
+
+_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+#: Old misfire policy names still accepted in definition files.
+MISFIRE_ALIASES = {"catchup": "catchup_all", "compress": "catchup_latest"}
+
+
+class _Strict(BaseModel):
+    """Base for models read from files: unknown fields are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------------------
+# Triggers
+# --------------------------------------------------------------------------------------
+
+
+class MisfirePolicy(StrEnum):
+    """What happens to a fire that could not run on time."""
+
+    SKIP = "skip"
+    """Never recover a missed fire; record it as skipped and alert."""
+    CATCHUP_ALL = "catchup_all"
+    """Run every missed fire, each with its own nominal time."""
+    CATCHUP_LATEST = "catchup_latest"
+    """Run once, as the most recent due fire; older misses are covered by it."""
+
+
+def _canonical_policy(value: Any) -> Any:
+    if isinstance(value, str):
+        return MISFIRE_ALIASES.get(value, value)
+    return value
+
+
+class _ScheduledTrigger(_Strict):
+    misfire_policy: MisfirePolicy
+    """Required: `skip`, `catchup_all` or `catchup_latest` (aliases `catchup`, `compress`)."""
+    catchup_window_seconds: Annotated[int, Field(ge=10)] | None = None
+    """How late a fire may still run. Default depends on the policy."""
+    jitter_seconds: Annotated[int, Field(ge=0)] = 0
+    """Random delay added to each fire by the schedule, to spread load."""
+
+    @field_validator("misfire_policy", mode="before")
+    @classmethod
+    def _alias(cls, value: Any) -> Any:
+        return _canonical_policy(value)
+
+
+class CronTrigger(_ScheduledTrigger):
+    """Fire on a cron expression evaluated in a named time zone."""
+
+    trigger_type: Literal["cron"]
+    """Discriminator."""
+    cron_expression: str
+    """Five-field cron expression, e.g. ``20 7 * * *``."""
+    timezone: str = "UTC"
+    """IANA time zone the expression is evaluated in, e.g. ``Europe/Berlin``."""
+
+    @field_validator("cron_expression")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        value = value.strip()
+        if len(value.split()) != 5 or not croniter.is_valid(value):
+            raise ValueError(
+                f"{value!r} is not a valid five-field cron expression "
+                "(minute hour day-of-month month day-of-week, e.g. '20 7 * * *')"
+            )
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not an IANA time zone (e.g. 'Europe/Berlin', 'UTC')"
+            ) from None
+        return value
+
+
+class IntervalTrigger(_ScheduledTrigger):
+    """Fire every N seconds."""
+
+    trigger_type: Literal["interval"]
+    """Discriminator."""
+    every_seconds: Annotated[int, Field(ge=1)]
+    """Interval between fires, in seconds."""
+
+
+class EventTrigger(_Strict):
+    """Fire when an event of a type arrives (routing comes with the event router)."""
+
+    trigger_type: Literal["event"]
+    """Discriminator."""
+    event_type: str = Field(min_length=1)
+    """Event type to react to, e.g. ``user.created``."""
+    filters: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    """Payload keys that must equal these values."""
+
+
+class ManualTrigger(_Strict):
+    """Run only when triggered by hand (``actcore trigger NAME``)."""
+
+    trigger_type: Literal["manual"]
+    """Discriminator."""
+
+
+TriggerConfig = Annotated[
+    CronTrigger | IntervalTrigger | EventTrigger | ManualTrigger,
+    Field(discriminator="trigger_type"),
+]
+
+# --------------------------------------------------------------------------------------
+# Sinks and delivery policy
+# --------------------------------------------------------------------------------------
+
+
+class WorkingMemorySink(_Strict):
+    """Local markdown note, written at once by the run itself (never deferred)."""
+
+    type: Literal["working_memory"]
+    """Discriminator."""
+    name: str = "working_memory"
+    """Sink name, unique within the definition."""
+    subdirectory: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
+    """Folder under the worker's ``ACTCORE_WORKING_MEMORY_DIR`` (no ``..``, not absolute)."""
+
+
+class StateHubProgressSink(_Strict):
+    """``POST {STATE_HUB_URL}/progress/`` through the durable delivery workflow."""
+
+    type: Literal["state_hub_progress"]
+    """Discriminator."""
+    name: str = "state_hub"
+    """Sink name, unique within the definition; part of the delivery workflow id."""
+    event_type: str = Field(min_length=1, pattern=r"^[a-z0-9_.-]+$")
+    """Progress event type, e.g. ``daily_digest``."""
+    url: str | None = None
+    """Base URL override; default is the worker's ``ACTCORE_STATE_HUB_URL``."""
+
+
+class WebhookSink(_Strict):
+    """``POST`` the report as JSON to a URL (e.g. an agent inbox)."""
+
+    type: Literal["webhook"]
+    """Discriminator."""
+    name: str = "webhook"
+    """Sink name, unique within the definition; part of the delivery workflow id."""
+    url: str = Field(pattern=r"^https?://")
+    """Full URL to POST to."""
+    token_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+    """Name of an environment variable holding a bearer token (read by the worker)."""
+
+
+RemoteSink = Annotated[StateHubProgressSink | WebhookSink, Field(discriminator="type")]
+SinkConfig = Annotated[
+    WorkingMemorySink | StateHubProgressSink | WebhookSink, Field(discriminator="type")
+]
+
+
+class DeliveryPolicy(_Strict):
+    """How long and how often a remote sink delivery is retried."""
+
+    backoff_seconds: list[Annotated[float, Field(gt=0)]] = Field(
+        default_factory=lambda: [30.0, 120.0, 600.0, 1800.0, 3600.0, 7200.0], min_length=1
+    )
+    """Waits after the 1st, 2nd, ... failed attempt."""
+    then_every_seconds: float = Field(default=4 * 3600.0, gt=0)
+    """Wait after every attempt beyond the schedule above."""
+    jitter_ratio: float = Field(default=0.2, ge=0, le=0.5)
+    """Each wait is multiplied by a random factor in ``[1 - r, 1 + r]``."""
+    horizon_seconds: float = Field(default=7 * 86400.0, ge=60)
+    """After this long without success the delivery is parked as ``dead``."""
+
+    def base_delay(self, failed_attempts: int) -> float:
+        """Wait before the next attempt after ``failed_attempts`` consecutive failures.
+
+        Args:
+            failed_attempts: Failures so far in this episode (1 after the first failure).
+
+        Returns:
+            The un-jittered wait in seconds.
+        """
+        index = max(failed_attempts, 1) - 1
+        if index < len(self.backoff_seconds):
+            return self.backoff_seconds[index]
+        return self.then_every_seconds
+
+
+# --------------------------------------------------------------------------------------
+# ActivityDefinition
+# --------------------------------------------------------------------------------------
+
+
+class ActivityDefinition(_Strict):
+    """One cron-, interval-, event- or manually-triggered job."""
+
+    id: uuid.UUID = Field(default=None, validate_default=False)  # type: ignore[assignment]
+    """Stable id; derived from ``name`` with uuid5 when the file gives none."""
+    name: str
+    """Slug: lower-case letters, digits and dashes (used in ids and file names)."""
+    description: str = ""
+    """Free text shown in summaries."""
+    enabled: bool = True
+    """Disabled definitions keep their schedule, paused."""
+    handler: str = Field(min_length=1)
+    """Name of the report handler, e.g. ``activity_digest``."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """Handler parameters."""
+    trigger_config: TriggerConfig
+    """When the definition fires."""
+    sinks: list[SinkConfig] = Field(default_factory=list)
+    """Where the report goes; a working-memory note is always written."""
+    delivery: DeliveryPolicy = Field(default_factory=DeliveryPolicy)
+    """Retry policy of remote sink deliveries."""
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not _SLUG.match(value):
+            raise ValueError(
+                f"{value!r} is not a slug: use lower-case letters, digits and dashes, "
+                "1-63 characters, starting and ending with a letter or digit"
+            )
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_id(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("id") is None and isinstance(data.get("name"), str):
+            data = {**data, "id": uuid.uuid5(DEFINITION_ID_NAMESPACE, data["name"])}
+        return data
+
+    @model_validator(mode="after")
+    def _unique_sinks(self) -> ActivityDefinition:
+        names = [s.name for s in self.sinks]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(
+                f"sink names must be unique; {', '.join(dupes)} appears more than once "
+                "(give each sink its own 'name')"
+            )
+        if sum(1 for s in self.sinks if isinstance(s, WorkingMemorySink)) > 1:
+            raise ValueError("at most one working_memory sink is allowed")
+        return self
+
+    @property
+    def working_memory(self) -> WorkingMemorySink:
+        """The working-memory sink (the default one when the file names none)."""
+        for sink in self.sinks:
+            if isinstance(sink, WorkingMemorySink):
+                return sink
+        return WorkingMemorySink(type="working_memory")
+
+    @property
+    def remote_sinks(self) -> list[StateHubProgressSink | WebhookSink]:
+        """Sinks delivered through ReportDeliveryWorkflow children."""
+        return [s for s in self.sinks if not isinstance(s, WorkingMemorySink)]
+
+    @property
+    def zone(self) -> str:
+        """Time zone used for dates in note names and summaries."""
+        trig = self.trigger_config
+        return trig.timezone if isinstance(trig, CronTrigger) else "UTC"
+
+
+# --------------------------------------------------------------------------------------
+# ActivityRunWorkflow and its activities
+# --------------------------------------------------------------------------------------
+
+TriggerKind = Literal["schedule", "manual", "event"]
+
+
+class RunInput(BaseModel):
+    """Input of ActivityRunWorkflow."""
+
+    activity_id: str | None = None
+    """Definition id (schedules use this)."""
+    activity_name: str | None = None
+    """Definition name (manual triggers may use this instead of the id)."""
+    trigger: TriggerKind = "schedule"
+    """What started the run."""
+    activity_task_queue: str | None = None
+    """Task queue for this run's activities; default ``task-execution-tq``."""
+
+
+class LoadDefinitionInput(BaseModel):
+    """Input of the ``load_definition`` activity."""
+
+    activity_id: str | None = None
+    """Definition id to look up."""
+    activity_name: str | None = None
+    """Definition name to look up when no id is given."""
+
+
+class Report(BaseModel):
+    """What a handler produced."""
+
+    title: str
+    """One line, used as the note heading and the event summary."""
+    summary: str
+    """Short human summary (one or two sentences)."""
+    markdown: str
+    """Report body for people."""
+    data: dict[str, Any] = Field(default_factory=dict)
+    """Structured result for machines."""
+
+
+class HandlerInput(BaseModel):
+    """Input of the ``run_handler`` activity."""
+
+    definition: ActivityDefinition
+    """The definition being run."""
+    run_id: str
+    """``activity_core_run_id`` (the run's workflow id)."""
+    scheduled_for: datetime
+    """Nominal fire time (UTC)."""
+
+
+class PersistNoteInput(BaseModel):
+    """Input of the ``persist_note`` activity."""
+
+    run_id: str
+    """``activity_core_run_id``."""
+    definition: ActivityDefinition
+    """The definition being run."""
+    scheduled_for: datetime
+    """Nominal fire time (UTC)."""
+    generated_at: datetime
+    """When the report was produced (workflow time)."""
+    report: Report
+    """The report to persist."""
+
+
+class PersistNoteResult(BaseModel):
+    """Result of ``persist_note``."""
+
+    path: str
+    """Absolute path of the note."""
+    status: Literal["written", "exists"]
+    """``exists`` when a note for the same run id was already there (kept as is)."""
+
+
+class ProgressEvent(BaseModel):
+    """Body sent to a remote sink (State Hub progress event or webhook)."""
+
+    event_type: str
+    """E.g. ``daily_digest``."""
+    summary: str
+    """One-line summary."""
+    detail: dict[str, Any]
+    """Always carries ``activity_core_run_id``; plus report markdown and data."""
+
+
+class DeliveryHandoff(BaseModel):
+    """One delivery child handed over by a run."""
+
+    sink: str
+    """Sink name."""
+    workflow_id: str
+    """``delivery-<run id>-<sink>``."""
+    status: Literal["started", "already_started"]
+    """``already_started`` when a previous attempt of the run had started it."""
+
+
+class RunOutcome(StrEnum):
+    """What a run did (search attribute ``RunOutcome``)."""
+
+    RAN = "ran"
+    RAN_LATE = "ran_late"
+    RAN_AS_LATEST = "ran_as_latest"
+    SKIPPED_MISSED = "skipped_missed"
+    COULD_NOT_RUN = "could_not_run"
+
+
+class RunResult(BaseModel):
+    """Result of ActivityRunWorkflow: report persisted, deliveries handed over."""
+
+    run_id: str
+    """``activity_core_run_id`` (the workflow id)."""
+    activity_id: str
+    """Definition id."""
+    activity_name: str
+    """Definition name."""
+    outcome: RunOutcome
+    """What the run did."""
+    scheduled_for: datetime
+    """Nominal fire time (UTC)."""
+    report_path: str | None
+    """Working-memory note path."""
+    note_status: Literal["written", "exists"] | None
+    """Whether the note was written now or already existed."""
+    deliveries: list[DeliveryHandoff] = Field(default_factory=list)
+    """Delivery children handed over (never awaited)."""
+
+
+# --------------------------------------------------------------------------------------
+# ReportDeliveryWorkflow and its activities
+# --------------------------------------------------------------------------------------
+
+
+class DeliveryState(StrEnum):
+    """Search attribute ``DeliveryStatus``."""
+
+    PENDING = "pending"
+    WAITING = "waiting"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+    GIVEN_UP = "given_up"
+
+
+class AttemptOutcome(StrEnum):
+    """Classification of one delivery attempt."""
+
+    DELIVERED = "delivered"
+    """2xx."""
+    DUPLICATE = "duplicate"
+    """409: the sink already has this idempotency key; counts as delivered."""
+    TRANSIENT = "transient"
+    """Connection refused/reset, timeout, 408, 429, 5xx: try again later."""
+    PERMANENT = "permanent"
+    """Other 4xx (and 3xx): retrying will not help; park as dead."""
+
+
+class DeliveryInput(BaseModel):
+    """Input of ReportDeliveryWorkflow (stable across continue-as-new)."""
+
+    run_id: str
+    """``activity_core_run_id`` of the run that produced the report."""
+    activity_id: str
+    """Definition id."""
+    activity_name: str
+    """Definition name."""
+    sink: RemoteSink
+    """Where to deliver."""
+    event: ProgressEvent
+    """What to deliver."""
+    policy: DeliveryPolicy = Field(default_factory=DeliveryPolicy)
+    """Backoff schedule and horizon."""
+    note_path: str | None = None
+    """The working-memory note carrying the same report."""
+    activity_task_queue: str | None = None
+    """Task queue for delivery activities; default ``task-execution-tq``."""
+    carried: DeliveryProgress | None = None
+    """Progress carried over continue-as-new; ``None`` on first start."""
+
+    @property
+    def idempotency_key(self) -> str:
+        """Sent on every attempt so the sink can deduplicate."""
+        return f"{self.run_id}:{self.sink.name}"
+
+
+class DeliveryProgress(BaseModel):
+    """All state of a delivery that survives continue-as-new."""
+
+    state: DeliveryState = DeliveryState.PENDING
+    """Current state."""
+    attempts: int = 0
+    """Attempts made so far (all episodes)."""
+    episode_failures: int = 0
+    """Consecutive failures since the episode started (drives the backoff index)."""
+    episode_started_at: datetime | None = None
+    """Start of the current episode; the horizon counts from here."""
+    last_error: str | None = None
+    """Last failure, human readable."""
+    last_status_code: int | None = None
+    """HTTP status of the last attempt, if any."""
+    next_attempt_at: datetime | None = None
+    """When the next automatic attempt is due (``None`` when not waiting)."""
+    delivered_at: datetime | None = None
+    """When it was delivered."""
+    retry_requested: bool = False
+    """A ``retry_now`` signal arrived and has not been acted on yet."""
+    give_up_requested: bool = False
+    """A ``give_up`` signal arrived."""
+    continued: int = 0
+    """How many times this delivery has continued-as-new."""
+
+
+class DeliveryStatus(BaseModel):
+    """Answer of the ``status`` query and result of ReportDeliveryWorkflow."""
+
+    run_id: str
+    """``activity_core_run_id``."""
+    sink: str
+    """Sink name."""
+    state: DeliveryState
+    """Current state."""
+    attempts: int
+    """Attempts made so far."""
+    last_error: str | None
+    """Last failure."""
+    next_attempt_at: datetime | None
+    """Next automatic attempt (UTC)."""
+    delivered_at: datetime | None
+    """When delivered (UTC)."""
+
+
+class DeliveryAttemptInput(BaseModel):
+    """Input of the ``deliver`` activity."""
+
+    sink: RemoteSink
+    """Where to deliver."""
+    event: ProgressEvent
+    """What to deliver."""
+    idempotency_key: str
+    """``<run id>:<sink>``."""
+    attempt: int
+    """1-based attempt number (sent as a header for the sink's logs)."""
+
+
+class DeliveryAttemptResult(BaseModel):
+    """Result of one ``deliver`` activity call (never raised: classified)."""
+
+    outcome: AttemptOutcome
+    """What happened."""
+    status_code: int | None = None
+    """HTTP status, if a response arrived."""
+    error: str | None = None
+    """Human-readable failure (no secrets)."""
+    retry_after_seconds: float | None = None
+    """The sink's ``Retry-After``, if sent."""
+
+
+class AlertNoteInput(BaseModel):
+    """Input of the ``write_alert_note`` activity."""
+
+    kind: str
+    """E.g. ``delivery_dead``."""
+    run_id: str
+    """Run the alert is about."""
+    activity_id: str
+    """Definition id."""
+    activity_name: str
+    """Definition name."""
+    title: str
+    """One line."""
+    body: str
+    """Markdown body: what happened and what to do."""
+    key: str
+    """Deterministic alert id; the note is written once per key."""
+
+
+class AlertNoteResult(BaseModel):
+    """Result of ``write_alert_note``."""
+
+    path: str
+    """Absolute path of the alert note."""
+    status: Literal["written", "exists"]
+    """``exists`` when the same alert was already written."""
+
+
+DeliveryInput.model_rebuild()

@@ -1,0 +1,33 @@
+"""Custom search attributes: typed keys and the CLI flags that register them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.common import SearchAttributeKey
+
+ACTIVITY_ID = SearchAttributeKey.for_keyword("ActivityId")
+ACTIVITY_NAME = SearchAttributeKey.for_keyword("ActivityName")
+RUN_OUTCOME = SearchAttributeKey.for_keyword("RunOutcome")
+SCHEDULED_FOR = SearchAttributeKey.for_datetime("ScheduledFor")
+DELIVERY_STATUS = SearchAttributeKey.for_keyword("DeliveryStatus")
+DELIVERY_SINK = SearchAttributeKey.for_keyword("DeliverySink")
+
+ALL: tuple[SearchAttributeKey[Any], ...] = (
+    ACTIVITY_ID,
+    ACTIVITY_NAME,
+    RUN_OUTCOME,
+    SCHEDULED_FOR,
+    DELIVERY_STATUS,
+    DELIVERY_SINK,
+)
+
+_CLI_TYPE = {"KEYWORD": "Keyword", "DATETIME": "Datetime"}
+
+
+def dev_server_flags() -> list[str]:
+    """``--search-attribute Name=Type`` flags for ``temporal server start-dev``."""
+    flags: list[str] = []
+    for key in ALL:
+        flags += ["--search-attribute", f"{key.name}={_CLI_TYPE[key.indexed_value_type.name]}"]
+    return flags

@@ -1,0 +1,63 @@
+"""Application settings (``ACTCORE_*`` environment variables).
+
+Temporal connection settings are *not* here: they come from Temporal's own
+environment configuration (see :mod:`activity_core.temporal_client`).
+Read settings with :func:`get_settings` at run time, never at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Worker, CLI and dev-stack settings."""
+
+    model_config = SettingsConfigDict(env_prefix="ACTCORE_", extra="ignore")
+
+    home: Path = Path(".actcore")
+    """Local state of the dev stack: Temporal SQLite file, logs, pid files."""
+    definitions_dir: Path = Path("definitions")
+    """Directory of ActivityDefinition files (YAML or JSON)."""
+    working_memory_dir: Path = Path(".actcore/working-memory")
+    """Where report and alert notes are written."""
+
+    state_hub_url: str = Field(
+        default="http://127.0.0.1:8000",
+        validation_alias=AliasChoices("ACTCORE_STATE_HUB_URL", "STATE_HUB_URL"),
+    )
+    """Base URL of State Hub (``/progress/`` is appended)."""
+    state_hub_token: SecretStr | None = None
+    """Bearer token for State Hub; never logged, never in workflow history."""
+    state_hub_token_file: Path | None = None
+    """File holding the State Hub token (used when ``ACTCORE_STATE_HUB_TOKEN`` is unset)."""
+
+    temporal_port: int = 7233
+    """Dev stack: Temporal frontend port."""
+    ui_port: int = 8233
+    """Dev stack: Temporal Web UI port."""
+    state_hub_port: int = 8000
+    """Dev stack: reference State Hub port."""
+    state_hub_admin_port: int = 8001
+    """Dev stack: reference State Hub fault-control port."""
+
+    log_level: str = "INFO"
+    """Root log level."""
+    log_format: str = "json"
+    """``json`` (one object per line) or ``text``."""
+
+    def state_hub_bearer(self) -> str | None:
+        """The State Hub token from the environment or the token file, if any."""
+        if self.state_hub_token is not None:
+            return self.state_hub_token.get_secret_value()
+        if self.state_hub_token_file is not None:
+            return self.state_hub_token_file.read_text().strip() or None
+        return None
+
+
+def get_settings() -> Settings:
+    """Read settings from the environment now."""
+    return Settings()

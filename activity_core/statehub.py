@@ -1,0 +1,362 @@
+"""Reference State Hub: stdlib HTTP server + SQLite, with switchable fault injection.
+
+Implements the contract in ``docs/state-hub-contract.md``. Two listeners:
+
+* the API port (``/progress/``, ``/health``), which the fault modes act on;
+  ``refuse`` really closes this listening socket, so clients see connection refused;
+* the admin port (``/fault``, ``/stats``), which is never faulted, so a fault can
+  always be switched off again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+log = logging.getLogger(__name__)
+
+FAULT_MODES = ("none", "refuse", "500", "503", "429", "slow", "400")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS progress (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    idempotency_key TEXT UNIQUE,
+    event_type TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    received_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS progress_type_time ON progress (event_type, received_at);
+"""
+
+
+@dataclass
+class Fault:
+    """The active fault."""
+
+    mode: str = "none"
+    """One of :data:`FAULT_MODES`."""
+    retry_after: int | None = None
+    """``Retry-After`` seconds sent with 503/429."""
+    delay: float = 30.0
+    """Seconds a ``slow`` response takes."""
+
+
+@dataclass
+class Stats:
+    """Request counters (for tests and benchmarks)."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def bump(self, key: str) -> None:
+        with self.lock:
+            self.counts[key] += 1
+
+
+class Store:
+    """SQLite-backed progress events; each idempotency key is stored once."""
+
+    def __init__(self, path: Path | str) -> None:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+
+    def add(self, key: str | None, event: dict[str, Any]) -> tuple[bool, int]:
+        """Store an event. Returns (created, id); created is False for a known key."""
+        now = datetime.now(UTC).isoformat()
+        with self._lock:
+            if key is not None:
+                row = self._db.execute(
+                    "SELECT id FROM progress WHERE idempotency_key = ?", (key,)
+                ).fetchone()
+                if row:
+                    return False, int(row[0])
+            cur = self._db.execute(
+                "INSERT INTO progress (idempotency_key, event_type, summary, detail, received_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (key, event["event_type"], event["summary"], json.dumps(event["detail"]), now),
+            )
+            return True, int(cur.lastrowid or 0)
+
+    def list(self, event_type: str | None = None, since: str | None = None) -> list[dict[str, Any]]:
+        """Events, oldest first, optionally filtered."""
+        sql = "SELECT id, idempotency_key, event_type, summary, detail, received_at FROM progress"
+        clauses: list[str] = []
+        args: list[str] = []
+        if event_type:
+            clauses.append("event_type = ?")
+            args.append(event_type)
+        if since:
+            clauses.append("received_at >= ?")
+            args.append(since)
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY id", args).fetchall()
+        return [
+            {
+                "id": r[0],
+                "idempotency_key": r[1],
+                "event_type": r[2],
+                "summary": r[3],
+                "detail": json.loads(r[4]),
+                "received_at": r[5],
+            }
+            for r in rows
+        ]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    hub: StateHub
+
+
+class _ApiHandler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("statehub %s", format % args)
+
+    def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _fault(self) -> bool:
+        """Apply the active fault; True when the request was answered by it."""
+        hub = self.server.hub
+        fault = hub.fault
+        if fault.mode == "slow":
+            time.sleep(fault.delay)
+            return False
+        if fault.mode in ("500", "503", "429", "400"):
+            status = int(fault.mode)
+            headers = {}
+            if fault.retry_after is not None and status in (503, 429):
+                headers["Retry-After"] = str(fault.retry_after)
+            hub.stats.bump(f"fault_{status}")
+            self._send(status, {"detail": f"injected fault {status}"}, headers)
+            return True
+        return False
+
+    def _authorised(self) -> bool:
+        token = self.server.hub.token
+        if token is None:
+            return True
+        if self.headers.get("Authorization") == f"Bearer {token}":
+            return True
+        self.server.hub.stats.bump("unauthorised")
+        self._send(401, {"detail": "missing or wrong bearer token"})
+        return False
+
+    def do_GET(self) -> None:
+        url = urlparse(self.path)
+        if url.path == "/health":
+            if not self._fault():
+                self._send(200, {"status": "ok"})
+            return
+        if url.path in ("/progress", "/progress/"):
+            if self._fault() or not self._authorised():
+                return
+            q = parse_qs(url.query)
+            event_type = q["event_type"][0] if "event_type" in q else None
+            since = q["since"][0] if "since" in q else None
+            events = self.server.hub.store.list(event_type, since)
+            self._send(200, events)
+            return
+        self._send(404, {"detail": "not found"})
+
+    def do_POST(self) -> None:
+        url = urlparse(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        hub = self.server.hub
+        hub.stats.bump("post")
+        if url.path not in ("/progress", "/progress/"):
+            self._send(404, {"detail": "not found"})
+            return
+        if self._fault() or not self._authorised():
+            return
+        try:
+            event = json.loads(raw or b"null")
+        except ValueError:
+            event = None
+        problem = _validate(event)
+        if problem:
+            hub.stats.bump("rejected")
+            self._send(400, {"detail": problem})
+            return
+        key = self.headers.get("Idempotency-Key")
+        created, event_id = hub.store.add(key, event)
+        if created:
+            hub.stats.bump("created")
+            self._send(201, {"id": event_id, "idempotency_key": key})
+        else:
+            hub.stats.bump("duplicate")
+            self._send(409, {"detail": "already have it", "id": event_id, "idempotency_key": key})
+
+
+def _validate(event: Any) -> str | None:
+    if not isinstance(event, dict):
+        return "body must be a JSON object with event_type, summary and detail"
+    if not isinstance(event.get("event_type"), str) or not event["event_type"]:
+        return "event_type must be a non-empty string"
+    if not isinstance(event.get("summary"), str):
+        return "summary must be a string"
+    if not isinstance(event.get("detail"), dict):
+        return "detail must be an object"
+    return None
+
+
+class _AdminHandler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("statehub admin %s", format % args)
+
+    def _send(self, status: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        hub = self.server.hub
+        if self.path == "/fault":
+            self._send(200, hub.fault.__dict__)
+        elif self.path == "/stats":
+            with hub.stats.lock:
+                self._send(200, dict(hub.stats.counts))
+        else:
+            self._send(404, {"detail": "not found"})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            body = json.loads(self.rfile.read(length) or b"{}")
+            self.server.hub.set_fault(
+                str(body.get("mode", "none")),
+                retry_after=body.get("retry_after"),
+                delay=float(body.get("delay", 30.0)),
+            )
+        except (ValueError, TypeError) as exc:
+            self._send(400, {"detail": str(exc)})
+            return
+        self._send(200, self.server.hub.fault.__dict__)
+
+
+class StateHub:
+    """The reference State Hub, runnable in-process (tests) or as ``actcore statehub serve``."""
+
+    def __init__(
+        self,
+        db: Path | str = ":memory:",
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        admin_port: int = 0,
+        token: str | None = None,
+    ) -> None:
+        """Create (not yet started).
+
+        Args:
+            db: SQLite file (``:memory:`` for a throwaway hub).
+            host: Interface to bind.
+            port: API port (0 picks a free one; it is kept across ``refuse``).
+            admin_port: Fault-control port (0 picks a free one).
+            token: Bearer token to require, if any.
+        """
+        self.store = Store(db)
+        self.host = host
+        self.port = port
+        self.token = token
+        self.fault = Fault()
+        self.stats = Stats()
+        self._api: _Server | None = None
+        self._api_thread: threading.Thread | None = None
+        self._admin = _Server((host, admin_port), _AdminHandler)
+        self._admin.hub = self
+        self.admin_port = self._admin.server_address[1]
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        """Base URL of the API."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def admin_url(self) -> str:
+        """Base URL of the fault-control API."""
+        return f"http://{self.host}:{self.admin_port}"
+
+    def start(self) -> StateHub:
+        """Start both listeners in background threads."""
+        threading.Thread(target=self._admin.serve_forever, daemon=True).start()
+        self._open_api()
+        return self
+
+    def _open_api(self) -> None:
+        if self._api is not None:
+            return
+        api = _Server((self.host, self.port), _ApiHandler)
+        api.hub = self
+        self.port = api.server_address[1]
+        self._api = api
+        self._api_thread = threading.Thread(target=api.serve_forever, daemon=True)
+        self._api_thread.start()
+
+    def _close_api(self) -> None:
+        api, self._api = self._api, None
+        if api is not None:
+            api.shutdown()
+            api.server_close()
+
+    def set_fault(self, mode: str, *, retry_after: int | None = None, delay: float = 30.0) -> None:
+        """Switch the fault mode while running (``refuse`` closes the API socket)."""
+        if mode not in FAULT_MODES:
+            raise ValueError(f"unknown fault mode {mode!r}; choose one of {', '.join(FAULT_MODES)}")
+        with self._lock:
+            self.fault = Fault(mode, retry_after, delay)
+            if mode == "refuse":
+                self._close_api()
+            else:
+                self._open_api()
+        log.info("statehub fault set", extra={"mode": mode, "retry_after": retry_after})
+
+    def events(self, event_type: str | None = None) -> list[dict[str, Any]]:
+        """Stored events (direct store access, not through HTTP)."""
+        return self.store.list(event_type)
+
+    def stop(self) -> None:
+        """Stop both listeners and close the store."""
+        with self._lock:
+            self._close_api()
+        self._admin.shutdown()
+        self._admin.server_close()
+        self.store.close()

@@ -1,0 +1,46 @@
+"""Temporal client factory.
+
+Connection settings come from Temporal's standard environment configuration
+(``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``, ``TEMPORAL_API_KEY``, TLS options,
+``TEMPORAL_PROFILE`` and the TOML config file). ``TEMPORAL_HOST`` (the name older
+runbooks use) is accepted as a fallback for ``TEMPORAL_ADDRESS``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from temporalio.client import Client, Interceptor
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.envconfig import ClientConfig
+
+
+def connect_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Keyword arguments for :meth:`Client.connect` from the environment.
+
+    Args:
+        env: Environment to read; the process environment by default.
+
+    Returns:
+        The connect config, with the pydantic data converter set.
+    """
+    environ = dict(os.environ if env is None else env)
+    if not environ.get("TEMPORAL_ADDRESS") and environ.get("TEMPORAL_HOST"):
+        environ["TEMPORAL_ADDRESS"] = environ["TEMPORAL_HOST"]
+    config: dict[str, Any] = dict(
+        ClientConfig.load_client_connect_config(override_env_vars=environ)
+    )
+    config.setdefault("target_host", "localhost:7233")
+    config["data_converter"] = pydantic_data_converter
+    return config
+
+
+async def connect(
+    env: Mapping[str, str] | None = None, interceptors: Sequence[Interceptor] = ()
+) -> Client:
+    """Connect to Temporal as configured in the environment."""
+    config = connect_config(env)
+    target = config.pop("target_host")
+    return await Client.connect(target, interceptors=interceptors, **config)

@@ -1,0 +1,197 @@
+"""ActivityRunWorkflow: one fire of a definition.
+
+Load the definition, run its handler, persist the report at once (working-memory
+note), hand each remote sink to a ReportDeliveryWorkflow child (abandoned,
+deterministic id, only the *start* is awaited) and complete. The run's outcome
+never depends on a sink being up.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.run import RunActivities
+    from activity_core import search_attributes as sa
+    from activity_core.constants import (
+        DELIVERY_ID_PREFIX,
+        HANDLER_RETRY,
+        HANDLER_TIMEOUT,
+        LOAD_DEFINITION_TIMEOUT,
+        LOCAL_IO_RETRY,
+        PERSIST_NOTE_TIMEOUT,
+        TASK_EXECUTION_TQ,
+    )
+    from activity_core.models import (
+        ActivityDefinition,
+        DeliveryHandoff,
+        DeliveryInput,
+        HandlerInput,
+        LoadDefinitionInput,
+        PersistNoteInput,
+        PersistNoteResult,
+        ProgressEvent,
+        Report,
+        RunInput,
+        RunOutcome,
+        RunResult,
+        StateHubProgressSink,
+        WebhookSink,
+    )
+    from workflows.report_delivery import ReportDeliveryWorkflow
+
+SCHEDULED_START_TIME = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
+WEBHOOK_EVENT_TYPE = "activity_report"
+
+
+def delivery_workflow_id(run_id: str, sink_name: str) -> str:
+    """Deterministic id of the delivery child for a run and a sink."""
+    return f"{DELIVERY_ID_PREFIX}{run_id}-{sink_name}"
+
+
+def build_event(
+    sink: StateHubProgressSink | WebhookSink,
+    run_id: str,
+    definition: ActivityDefinition,
+    scheduled_for: datetime,
+    report: Report,
+    note: PersistNoteResult,
+) -> ProgressEvent:
+    """The body a remote sink receives; it always carries ``activity_core_run_id``."""
+    event_type = sink.event_type if isinstance(sink, StateHubProgressSink) else WEBHOOK_EVENT_TYPE
+    return ProgressEvent(
+        event_type=event_type,
+        summary=f"{definition.name}: {report.summary}",
+        detail={
+            "activity_core_run_id": run_id,
+            "activity_id": str(definition.id),
+            "activity_name": definition.name,
+            "scheduled_for": scheduled_for.isoformat(),
+            "title": report.title,
+            "note_path": note.path,
+            "report_markdown": report.markdown,
+            "data": report.data,
+        },
+    )
+
+
+@workflow.defn(name="ActivityRunWorkflow")
+class ActivityRunWorkflow:
+    """Run a definition once and hand its report to durable delivery."""
+
+    @workflow.run
+    async def run(self, inp: RunInput) -> RunResult:
+        """Produce, persist and hand over one report."""
+        info = workflow.info()
+        run_id = info.workflow_id
+        atq = inp.activity_task_queue or TASK_EXECUTION_TQ
+        definition = await workflow.execute_activity_method(
+            RunActivities.load_definition,
+            LoadDefinitionInput(activity_id=inp.activity_id, activity_name=inp.activity_name),
+            task_queue=atq,
+            start_to_close_timeout=LOAD_DEFINITION_TIMEOUT,
+            retry_policy=LOCAL_IO_RETRY,
+        )
+        scheduled_for = info.typed_search_attributes.get(SCHEDULED_START_TIME) or info.start_time
+        workflow.upsert_search_attributes(
+            [
+                sa.ACTIVITY_ID.value_set(str(definition.id)),
+                sa.ACTIVITY_NAME.value_set(definition.name),
+                sa.SCHEDULED_FOR.value_set(scheduled_for),
+            ]
+        )
+        workflow.set_current_details(
+            f"**running** `{definition.handler}` for `{definition.name}` "
+            f"(scheduled for {scheduled_for.isoformat()}, trigger: {inp.trigger})"
+        )
+
+        report = await workflow.execute_activity_method(
+            RunActivities.run_handler,
+            HandlerInput(definition=definition, run_id=run_id, scheduled_for=scheduled_for),
+            task_queue=atq,
+            start_to_close_timeout=HANDLER_TIMEOUT,
+            retry_policy=HANDLER_RETRY,
+            summary=f"handler {definition.handler}",
+        )
+
+        # Persist at once: after this step nothing can lose the report.
+        note = await workflow.execute_activity_method(
+            RunActivities.persist_note,
+            PersistNoteInput(
+                run_id=run_id,
+                definition=definition,
+                scheduled_for=scheduled_for,
+                generated_at=workflow.now(),
+                report=report,
+            ),
+            task_queue=atq,
+            start_to_close_timeout=PERSIST_NOTE_TIMEOUT,
+            retry_policy=LOCAL_IO_RETRY,
+            summary="persist working-memory note",
+        )
+
+        deliveries = [
+            await self._hand_over(sink, run_id, definition, scheduled_for, report, note, atq)
+            for sink in definition.remote_sinks
+        ]
+        outcome = RunOutcome.RAN
+        workflow.upsert_search_attributes([sa.RUN_OUTCOME.value_set(outcome.value)])
+        handed = ", ".join(f"`{d.workflow_id}`" for d in deliveries) or "none"
+        workflow.set_current_details(
+            f"**{outcome.value}**: report persisted to `{note.path}`; "
+            f"deliveries handed over: {handed}"
+        )
+        return RunResult(
+            run_id=run_id,
+            activity_id=str(definition.id),
+            activity_name=definition.name,
+            outcome=outcome,
+            scheduled_for=scheduled_for,
+            report_path=note.path,
+            note_status=note.status,
+            deliveries=deliveries,
+        )
+
+    async def _hand_over(
+        self,
+        sink: StateHubProgressSink | WebhookSink,
+        run_id: str,
+        definition: ActivityDefinition,
+        scheduled_for: datetime,
+        report: Report,
+        note: PersistNoteResult,
+        atq: str,
+    ) -> DeliveryHandoff:
+        child_id = delivery_workflow_id(run_id, sink.name)
+        try:
+            await workflow.start_child_workflow(
+                ReportDeliveryWorkflow.run,
+                DeliveryInput(
+                    run_id=run_id,
+                    activity_id=str(definition.id),
+                    activity_name=definition.name,
+                    sink=sink,
+                    event=build_event(sink, run_id, definition, scheduled_for, report, note),
+                    policy=definition.delivery,
+                    note_path=note.path,
+                    activity_task_queue=atq,
+                ),
+                id=child_id,
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                static_summary=f"deliver {definition.name} report to {sink.name}"[:200],
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(sa.ACTIVITY_ID, str(definition.id)),
+                        SearchAttributePair(sa.ACTIVITY_NAME, definition.name),
+                        SearchAttributePair(sa.DELIVERY_SINK, sink.name),
+                        SearchAttributePair(sa.DELIVERY_STATUS, "pending"),
+                    ]
+                ),
+            )
+        except WorkflowAlreadyStartedError:
+            return DeliveryHandoff(sink=sink.name, workflow_id=child_id, status="already_started")
+        return DeliveryHandoff(sink=sink.name, workflow_id=child_id, status="started")

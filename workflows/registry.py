@@ -1,0 +1,8 @@
+"""Every workflow the worker registers."""
+
+from __future__ import annotations
+
+from workflows.activity_run import ActivityRunWorkflow
+from workflows.report_delivery import ReportDeliveryWorkflow
+
+WORKFLOWS: list[type] = [ActivityRunWorkflow, ReportDeliveryWorkflow]

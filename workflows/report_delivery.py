@@ -1,0 +1,268 @@
+"""ReportDeliveryWorkflow: the durable outbox entry for one report and one remote sink.
+
+It attempts delivery, waits on durable timers between attempts (waking early on
+``retry_now``), parks as ``dead`` on a permanent failure or when the retry
+horizon is exhausted (still accepting ``retry_now``), and continues-as-new when
+its history grows. It never gives up on its own and never fails because the
+sink is down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.delivery import SinkActivities
+    from activities.run import RunActivities
+    from activity_core import search_attributes as sa
+    from activity_core.constants import (
+        ALERT_NOTE_TIMEOUT,
+        DELIVERY_ATTEMPT_RETRY,
+        DELIVERY_ATTEMPT_TIMEOUT,
+        LOCAL_IO_RETRY,
+        TASK_EXECUTION_TQ,
+    )
+    from activity_core.models import (
+        AlertNoteInput,
+        AttemptOutcome,
+        DeliveryAttemptInput,
+        DeliveryAttemptResult,
+        DeliveryInput,
+        DeliveryProgress,
+        DeliveryState,
+        DeliveryStatus,
+    )
+
+MIN_WAIT_S = 1.0
+
+
+def _hhmm(when: datetime | None) -> str:
+    return when.strftime("%Y-%m-%d %H:%M:%S UTC") if when else "-"
+
+
+@workflow.defn(name="ReportDeliveryWorkflow")
+class ReportDeliveryWorkflow:
+    """Deliver one report to one sink, however long the sink is away."""
+
+    @workflow.init
+    def __init__(self, inp: DeliveryInput) -> None:
+        """Restore carried progress (continue-as-new) or start fresh."""
+        self._inp = inp
+        self._p = inp.carried.model_copy() if inp.carried else DeliveryProgress()
+        self._published_state: DeliveryState | None = None
+
+    # -- messages ------------------------------------------------------------------
+
+    @workflow.signal
+    def retry_now(self) -> None:
+        """Attempt delivery now (also revives a ``dead`` delivery)."""
+        self._p.retry_requested = True
+
+    @workflow.signal
+    def give_up(self) -> None:
+        """Stop for good: the delivery ends as ``given_up``."""
+        self._p.give_up_requested = True
+
+    @workflow.query
+    def status(self) -> DeliveryStatus:
+        """Current state, attempts, last error and next attempt time."""
+        p = self._p
+        return DeliveryStatus(
+            run_id=self._inp.run_id,
+            sink=self._inp.sink.name,
+            state=p.state,
+            attempts=p.attempts,
+            last_error=p.last_error,
+            next_attempt_at=p.next_attempt_at,
+            delivered_at=p.delivered_at,
+        )
+
+    # -- main loop -----------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, inp: DeliveryInput) -> DeliveryStatus:
+        """Loop until delivered or deliberately given up."""
+        p = self._p
+        if p.episode_started_at is None:
+            p.episode_started_at = workflow.now()
+        self._publish()
+        while True:
+            if p.give_up_requested:
+                return self._finish(DeliveryState.GIVEN_UP)
+            if p.state == DeliveryState.DEAD:
+                await workflow.wait_condition(lambda: p.retry_requested or p.give_up_requested)
+                if p.give_up_requested:
+                    continue
+                # retry_now on a dead delivery starts a new episode with a fresh horizon.
+                p.episode_started_at = workflow.now()
+                p.episode_failures = 0
+            elif p.state == DeliveryState.WAITING and not p.retry_requested:
+                await self._wait_until_due()
+                if p.give_up_requested:
+                    continue
+            p.retry_requested = False
+            result = await self._attempt()
+            if result.outcome in (AttemptOutcome.DELIVERED, AttemptOutcome.DUPLICATE):
+                p.delivered_at = workflow.now()
+                return self._finish(DeliveryState.DELIVERED)
+            p.episode_failures += 1
+            if result.outcome == AttemptOutcome.PERMANENT:
+                await self._go_dead("permanent failure: the sink rejected the report")
+                continue
+            assert p.episode_started_at is not None
+            elapsed = (workflow.now() - p.episode_started_at).total_seconds()
+            horizon = inp.policy.horizon_seconds
+            if elapsed >= horizon:
+                await self._go_dead(f"retry horizon of {timedelta(seconds=horizon)} exhausted")
+                continue
+            delay = self._next_delay(result, horizon - elapsed)
+            p.state = DeliveryState.WAITING
+            p.next_attempt_at = workflow.now() + timedelta(seconds=delay)
+            self._publish()
+            if workflow.info().is_continue_as_new_suggested():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                p.continued += 1
+                workflow.continue_as_new(inp.model_copy(update={"carried": p}))
+
+    # -- steps ---------------------------------------------------------------------
+
+    def _next_delay(self, result: DeliveryAttemptResult, remaining: float) -> float:
+        policy = self._inp.policy
+        base = policy.base_delay(self._p.episode_failures)
+        jitter = 1.0 + policy.jitter_ratio * (2.0 * workflow.random().random() - 1.0)
+        delay = base * jitter
+        if result.retry_after_seconds is not None and result.retry_after_seconds > delay:
+            delay = result.retry_after_seconds
+        # The last attempt of an episode happens at the horizon, not past it.
+        return max(MIN_WAIT_S, min(delay, remaining))
+
+    async def _wait_until_due(self) -> None:
+        p = self._p
+        if p.next_attempt_at is None:
+            return
+        remaining = (p.next_attempt_at - workflow.now()).total_seconds()
+        if remaining <= 0:
+            return
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: p.retry_requested or p.give_up_requested,
+                timeout=timedelta(seconds=remaining),
+                timeout_summary=f"next attempt {p.attempts + 1} to {self._inp.sink.name}",
+            )
+
+    async def _attempt(self) -> DeliveryAttemptResult:
+        p = self._p
+        p.attempts += 1
+        p.next_attempt_at = None
+        workflow.set_current_details(
+            f"**attempting** delivery to `{self._inp.sink.name}`: attempt {p.attempts}"
+        )
+        try:
+            result = await workflow.execute_activity_method(
+                SinkActivities.deliver,
+                DeliveryAttemptInput(
+                    sink=self._inp.sink,
+                    event=self._inp.event,
+                    idempotency_key=self._inp.idempotency_key,
+                    attempt=p.attempts,
+                ),
+                task_queue=self._inp.activity_task_queue or TASK_EXECUTION_TQ,
+                start_to_close_timeout=DELIVERY_ATTEMPT_TIMEOUT,
+                retry_policy=DELIVERY_ATTEMPT_RETRY,
+                summary=f"deliver to {self._inp.sink.name} (attempt {p.attempts})",
+            )
+        except ActivityError as exc:
+            cause = exc.cause or exc
+            result = DeliveryAttemptResult(
+                outcome=AttemptOutcome.TRANSIENT, error=f"attempt failed in the worker: {cause}"
+            )
+        p.last_error = result.error
+        p.last_status_code = result.status_code
+        return result
+
+    async def _go_dead(self, why: str) -> None:
+        p = self._p
+        inp = self._inp
+        p.state = DeliveryState.DEAD
+        p.next_attempt_at = None
+        self._publish(why)
+        workflow.logger.error(
+            "delivery dead: %s", why, extra={"run_id": inp.run_id, "sink": inp.sink.name}
+        )
+        assert p.episode_started_at is not None
+        try:
+            await workflow.execute_activity_method(
+                RunActivities.write_alert_note,
+                AlertNoteInput(
+                    kind="delivery_dead",
+                    run_id=inp.run_id,
+                    activity_id=inp.activity_id,
+                    activity_name=inp.activity_name,
+                    key=f"delivery_dead:{inp.run_id}:{inp.sink.name}:{p.episode_started_at.isoformat()}",
+                    title=f"Report of {inp.activity_name} not delivered to {inp.sink.name}",
+                    body=(
+                        f"Delivery `{workflow.info().workflow_id}` is **dead**: {why}.\n\n"
+                        f"- run: `{inp.run_id}`\n- sink: `{inp.sink.name}` ({inp.sink.type})\n"
+                        f"- attempts: {p.attempts}\n- last error: {p.last_error}\n"
+                        f"- the report itself is safe in `{inp.note_path}`\n\n"
+                        "Fix the sink, then wake the delivery:\n\n"
+                        f"    temporal workflow signal --workflow-id "
+                        f"{workflow.info().workflow_id} --name retry_now\n"
+                    ),
+                ),
+                task_queue=inp.activity_task_queue or TASK_EXECUTION_TQ,
+                start_to_close_timeout=ALERT_NOTE_TIMEOUT,
+                retry_policy=LOCAL_IO_RETRY,
+            )
+        except ActivityError as exc:
+            workflow.logger.error("could not write the alert note: %s", exc.cause or exc)
+
+    def _finish(self, state: DeliveryState) -> DeliveryStatus:
+        self._p.state = state
+        self._p.next_attempt_at = None
+        self._publish()
+        return self.status()
+
+    # -- visibility ----------------------------------------------------------------
+
+    def _publish(self, why: str | None = None) -> None:
+        """Update search attributes (on state changes) and the UI's current details."""
+        p = self._p
+        inp = self._inp
+        if self._published_state != p.state:
+            updates: list[SearchAttributeUpdate[str]] = [
+                sa.DELIVERY_STATUS.value_set(p.state.value)
+            ]
+            if self._published_state is None:
+                updates += [
+                    sa.DELIVERY_SINK.value_set(inp.sink.name),
+                    sa.ACTIVITY_ID.value_set(inp.activity_id),
+                    sa.ACTIVITY_NAME.value_set(inp.activity_name),
+                ]
+            workflow.upsert_search_attributes(updates)
+            self._published_state = p.state
+        sink = f"`{inp.sink.name}`"
+        if p.state == DeliveryState.WAITING:
+            text = (
+                f"**waiting**: attempt {p.attempts} to {sink} failed ({p.last_error}); "
+                f"next attempt {_hhmm(p.next_attempt_at)}; signal `retry_now` to try now"
+            )
+        elif p.state == DeliveryState.DEAD:
+            text = (
+                f"**dead**: {why or 'parked'}; {p.attempts} attempts, last error: {p.last_error}. "
+                "Fix the sink, then signal `retry_now` (or `give_up` to end)"
+            )
+        elif p.state == DeliveryState.DELIVERED:
+            text = (
+                f"**delivered** to {sink} at {_hhmm(p.delivered_at)} after {p.attempts} attempt(s)"
+            )
+        elif p.state == DeliveryState.GIVEN_UP:
+            text = f"**given up** by an operator after {p.attempts} attempt(s)"
+        else:
+            text = f"**pending**: first delivery attempt to {sink}"
+        workflow.set_current_details(f"{text}\n\nrun: `{inp.run_id}`")
