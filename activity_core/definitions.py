@@ -83,12 +83,27 @@ def _field_path(loc: Sequence[int | str]) -> str:
     return "".join(parts) or "(top level)"
 
 
+def _location(err: ErrorDetails) -> str:
+    path = _field_path(err["loc"])
+    if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        discriminator = str((err.get("ctx") or {}).get("discriminator", "")).strip("'")
+        path = f"{path}.{discriminator}" if discriminator else path
+    return path
+
+
 def _message(err: ErrorDetails) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
         return "unknown field (remove it or check its spelling)"
     if kind == "missing":
         return "required field is missing"
+    ctx = err.get("ctx") or {}
+    if kind == "union_tag_invalid":
+        return f"{ctx.get('tag')!r} is not one of {ctx.get('expected_tags')}"
+    if kind == "union_tag_not_found":
+        return f"the {ctx.get('discriminator')} field is missing"
+    if kind == "string_pattern_mismatch":
+        return f"{err.get('input')!r} does not have the expected form ({ctx.get('pattern')})"
     msg = err["msg"]
     for prefix in ("Value error, ", "Assertion failed, "):
         if msg.startswith(prefix):
@@ -161,7 +176,7 @@ def parse_definition(path: Path, label: str | None = None) -> tuple[ActivityDefi
         definition = ActivityDefinition.model_validate(raw)
     except ValidationError as exc:
         raise DefinitionsError(
-            [f"{name}: {_field_path(e['loc'])}: {_message(e)}" for e in exc.errors()]
+            [f"{name}: {_location(e)}: {_message(e)}" for e in exc.errors()]
         ) from None
     if definition.handler not in HANDLERS:
         raise DefinitionsError(

@@ -317,7 +317,7 @@ class StateHub:
 
     def start(self) -> StateHub:
         """Start both listeners in background threads."""
-        threading.Thread(target=self._admin.serve_forever, daemon=True).start()
+        threading.Thread(target=self._admin.serve_forever, args=(0.05,), daemon=True).start()
         self._open_api()
         return self
 
@@ -328,7 +328,7 @@ class StateHub:
         api.hub = self
         self.port = api.server_address[1]
         self._api = api
-        self._api_thread = threading.Thread(target=api.serve_forever, daemon=True)
+        self._api_thread = threading.Thread(target=api.serve_forever, args=(0.05,), daemon=True)
         self._api_thread.start()
 
     def _close_api(self) -> None:

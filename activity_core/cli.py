@@ -1,0 +1,319 @@
+"""``actcore``: the command line of activity-core.
+
+Commands::
+
+    actcore worker                                  run the worker (workflows + activities)
+    actcore dev up [--detach] [--no-demo]           Temporal dev server + State Hub + worker
+    actcore dev status | dev down
+    actcore trigger NAME [--wait] [--json]          start a run now
+    actcore deliveries list [--status S] [--json]   delivery workflows from visibility
+    actcore deliveries retry ID                     signal retry_now to one delivery
+    actcore definitions validate | list             check the definitions directory
+    actcore statehub serve | fault MODE | events    the reference State Hub
+
+Exit codes: 0 success, 1 a check failed or a run did not succeed, 2 bad input or setup.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from activity_core import logs
+from activity_core.definitions import load_definitions
+from activity_core.errors import ActivityCoreError
+from activity_core.settings import Settings, get_settings
+
+log = logging.getLogger("actcore")
+
+
+def _print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
+    widths = {c: max([len(c), *(len(str(r.get(c, ""))) for r in rows)]) for c in columns}
+    print("  ".join(c.upper().ljust(widths[c]) for c in columns))
+    for r in rows:
+        print("  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns))
+
+
+# -- definitions ------------------------------------------------------------------------
+
+
+def cmd_definitions(args: argparse.Namespace, settings: Settings) -> int:
+    loaded = load_definitions(settings.definitions_dir)
+    for w in loaded.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    if args.action == "validate":
+        print(f"{len(loaded.definitions)} definitions OK in {settings.definitions_dir}")
+        return 0
+    rows = [
+        {
+            "name": d.name,
+            "id": str(d.id),
+            "trigger": d.trigger_config.trigger_type,
+            "handler": d.handler,
+            "enabled": d.enabled,
+            "sinks": ",".join(s.name for s in d.sinks) or "-",
+        }
+        for d in loaded.definitions
+    ]
+    _print_table(rows, ["name", "trigger", "handler", "enabled", "sinks", "id"])
+    return 0
+
+
+# -- runs and deliveries ----------------------------------------------------------------
+
+
+async def _trigger(args: argparse.Namespace, settings: Settings) -> int:
+    from activity_core.models import RunResult
+    from activity_core.runs import start_manual_run
+    from activity_core.temporal_client import connect
+
+    definition = load_definitions(settings.definitions_dir).by_name(args.name)
+    client = await connect()
+    handle = await start_manual_run(client, definition)
+    if not args.wait:
+        print(json.dumps({"run_id": handle.id}) if args.json else handle.id)
+        return 0
+    result: RunResult = await asyncio.wait_for(handle.result(), args.timeout)
+    if args.json:
+        print(result.model_dump_json(indent=2))
+    else:
+        print(f"{result.run_id} {result.outcome.value}")
+        print(f"  note: {result.report_path} ({result.note_status})")
+        for d in result.deliveries:
+            print(f"  delivery: {d.workflow_id} ({d.status})")
+    return 0
+
+
+async def _deliveries(args: argparse.Namespace) -> int:
+    from activity_core.runs import list_deliveries
+    from activity_core.temporal_client import connect
+    from workflows.report_delivery import ReportDeliveryWorkflow
+
+    client = await connect()
+    if args.action == "retry":
+        handle = client.get_workflow_handle_for(ReportDeliveryWorkflow.run, args.id)
+        await handle.signal(ReportDeliveryWorkflow.retry_now)
+        print(f"retry_now sent to {args.id}")
+        return 0
+    rows = [r.as_dict() for r in await list_deliveries(client, args.status)]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        _print_table(
+            rows,
+            ["workflow_id", "activity_name", "sink", "status", "attempts", "next_attempt_at"],
+        )
+    return 0
+
+
+# -- dev stack --------------------------------------------------------------------------
+
+
+async def _dev_up(args: argparse.Namespace, settings: Settings) -> int:
+    from activity_core.devstack import DevStack
+
+    stack = DevStack(settings)
+    try:
+        await stack.start()
+        print(stack.banner(), flush=True)
+        if not args.no_demo:
+            print("\nRunning the demo definition once ...", flush=True)
+            print(await stack.run_demo(args.demo), flush=True)
+        if args.detach:
+            print("\nDetached: `actcore dev status`, `actcore dev down`.")
+            return 0
+        print("\nCtrl-C stops everything.", flush=True)
+        while True:
+            for name, proc in stack.procs.items():
+                if proc.poll() is not None:
+                    print(f"{name} exited (code {proc.returncode}); stopping", file=sys.stderr)
+                    return 1
+            await asyncio.sleep(0.5)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        return 0
+    except BaseException:
+        args.detach = False
+        raise
+    finally:
+        if not args.detach:
+            print("stopping the dev stack ...", file=sys.stderr, flush=True)
+            stack.stop_children()
+
+
+def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
+    from activity_core.devstack import DevStack
+
+    if args.action == "up":
+        try:
+            return asyncio.run(_dev_up(args, settings))
+        except KeyboardInterrupt:
+            return 0
+    stack = DevStack(settings)
+    if args.action == "down":
+        stopped = stack.down()
+        print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+        return 0
+    status = stack.status()
+    if args.json:
+        print(json.dumps(status, indent=2))
+    else:
+        for name, info in status.items():
+            if name != "addresses":
+                print(f"{name:9} {'running' if info['alive'] else 'stopped'} (pid {info['pid']})")
+        for k, v in status.get("addresses", {}).items():
+            print(f"{k:22} {v}")
+    return 0 if all(status[n]["alive"] for n in ("temporal", "statehub", "worker")) else 1
+
+
+# -- reference State Hub ----------------------------------------------------------------
+
+
+def cmd_statehub(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action == "serve":
+        from activity_core.statehub import StateHub
+
+        token = settings.state_hub_bearer()
+        hub = StateHub(
+            args.db,
+            host=args.host,
+            port=args.port or settings.state_hub_port,
+            admin_port=args.admin_port or settings.state_hub_admin_port,
+            token=token,
+        ).start()
+        log.info(
+            "statehub serving",
+            extra={"url": hub.url, "admin": hub.admin_url, "db": str(args.db), "auth": bool(token)},
+        )
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            hub.stop()
+        return 0
+    admin = f"http://127.0.0.1:{getattr(args, 'admin_port', None) or settings.state_hub_admin_port}"
+    if args.action == "fault":
+        body: dict[str, Any] = {"mode": args.mode}
+        if args.retry_after is not None:
+            body["retry_after"] = args.retry_after
+        if args.delay is not None:
+            body["delay"] = args.delay
+        response = httpx.post(f"{admin}/fault", json=body, timeout=10)
+        print(response.text)
+        return 0 if response.status_code == 200 else 2
+    params = {"event_type": args.event_type} if args.event_type else {}
+    url = args.url or settings.state_hub_url
+    response = httpx.get(f"{url.rstrip('/')}/progress/", params=params, timeout=10)
+    response.raise_for_status()
+    print(json.dumps(response.json(), indent=2))
+    return 0
+
+
+# -- parser -----------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="actcore", description=__doc__.split("\n")[0] if __doc__ else ""
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("worker", help="run the worker until SIGINT/SIGTERM")
+
+    dev = sub.add_parser("dev", help="the embedded dev stack")
+    dev_sub = dev.add_subparsers(dest="action", required=True)
+    up = dev_sub.add_parser("up", help="start Temporal + Web UI, State Hub and worker")
+    up.add_argument("--detach", action="store_true", help="leave it running in the background")
+    up.add_argument("--no-demo", action="store_true", help="do not trigger the demo run")
+    up.add_argument("--demo", default="daily-activity-digest", help="definition to run once")
+    st = dev_sub.add_parser("status", help="is a detached stack running?")
+    st.add_argument("--json", action="store_true")
+    dev_sub.add_parser("down", help="stop a detached stack")
+
+    trig = sub.add_parser("trigger", help="start a run of a definition now")
+    trig.add_argument("name")
+    trig.add_argument("--wait", action="store_true", help="wait for the run's result")
+    trig.add_argument("--timeout", type=float, default=300.0, help="seconds to wait (--wait)")
+    trig.add_argument("--json", action="store_true")
+
+    dl = sub.add_parser("deliveries", help="report deliveries")
+    dl_sub = dl.add_subparsers(dest="action", required=True)
+    ls = dl_sub.add_parser("list", help="list delivery workflows")
+    ls.add_argument("--status", choices=["pending", "waiting", "delivered", "dead", "given_up"])
+    ls.add_argument("--json", action="store_true")
+    rt = dl_sub.add_parser("retry", help="signal retry_now to one delivery")
+    rt.add_argument("id", help="delivery workflow id (delivery-<run id>-<sink>)")
+
+    defs = sub.add_parser("definitions", help="check definition files")
+    defs.add_argument("action", choices=["validate", "list"])
+
+    hubp = sub.add_parser("statehub", help="the reference State Hub")
+    hub_sub = hubp.add_subparsers(dest="action", required=True)
+    serve = hub_sub.add_parser("serve", help="run the reference State Hub")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--admin-port", type=int, default=None)
+    serve.add_argument("--db", default=".actcore/statehub.db")
+    fault = hub_sub.add_parser("fault", help="switch the running hub's fault mode")
+    fault.add_argument("mode", choices=["none", "refuse", "500", "503", "429", "slow", "400"])
+    fault.add_argument("--retry-after", type=int, default=None, help="Retry-After for 503/429")
+    fault.add_argument("--delay", type=float, default=None, help="seconds for 'slow'")
+    fault.add_argument("--admin-port", type=int, default=None)
+    ev = hub_sub.add_parser("events", help="print stored progress events")
+    ev.add_argument("--event-type", default=None)
+    ev.add_argument("--url", default=None)
+    return p
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Parse and run a command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    settings = get_settings()
+    logs.configure(settings.log_level, settings.log_format)
+    try:
+        if args.command == "worker":
+            from activity_core.worker import serve
+
+            asyncio.run(serve(settings))
+            return 0
+        if args.command == "dev":
+            return cmd_dev(args, settings)
+        if args.command == "trigger":
+            return asyncio.run(_trigger(args, settings))
+        if args.command == "deliveries":
+            return asyncio.run(_deliveries(args))
+        if args.command == "definitions":
+            return cmd_definitions(args, settings)
+        if args.command == "statehub":
+            return cmd_statehub(args, settings)
+    except ActivityCoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except httpx.HTTPError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 2
+
+
+def main() -> None:
+    """Console entry point. Leaves with ``os._exit`` to dodge an SDK finaliser crash."""
+    code = run()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()
