@@ -1,0 +1,23 @@
+"""``python -m bench``: run every benchmark module listed in BENCHMARKS."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+BENCHMARKS = ["bench.parent_isolation"]
+
+
+def main() -> int:
+    quick = "--quick" in sys.argv
+    code = 0
+    for name in BENCHMARKS:
+        module = importlib.import_module(name)
+        code |= int(module.main(quick=quick) or 0)
+    sys.stdout.flush()
+    return code
+
+
+if __name__ == "__main__":
+    os._exit(main())
