@@ -9,6 +9,8 @@ Commands::
     actcore deliveries list [--status S] [--json]   delivery workflows from visibility
     actcore deliveries retry ID                     signal retry_now to one delivery
     actcore definitions validate | list             check the definitions directory
+    actcore definitions preview NAME [--count N]    next fire times, computed by the server
+    actcore sync [--dry-run] [--no-prune]           make schedules match the definitions
     actcore statehub serve | fault MODE | events    the reference State Hub
 
 Exit codes: 0 success, 1 a check failed or a run did not succeed, 2 bad input or setup.
@@ -47,6 +49,11 @@ def _print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None
 
 
 def cmd_definitions(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action == "preview":
+        if not args.name:
+            print("error: preview needs a definition NAME", file=sys.stderr)
+            return 2
+        return asyncio.run(_preview(args, settings))
     loaded = load_definitions(settings.definitions_dir)
     for w in loaded.warnings:
         print(f"warning: {w}", file=sys.stderr)
@@ -65,6 +72,64 @@ def cmd_definitions(args: argparse.Namespace, settings: Settings) -> int:
         for d in loaded.definitions
     ]
     _print_table(rows, ["name", "trigger", "handler", "enabled", "sinks", "id"])
+    return 0
+
+
+async def _preview(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from activities.schedule import matching_times
+    from activity_core.schedules import build_schedule, is_scheduled, schedule_id
+    from activity_core.temporal_client import connect
+
+    definition = load_definitions(settings.definitions_dir).by_name(args.name)
+    if not is_scheduled(definition):
+        print(f"{definition.name} has no schedule ({definition.trigger_config.trigger_type})")
+        return 2
+    client = await connect()
+    desired = build_schedule(definition)
+    sid = schedule_id(definition)
+    temp = None
+    try:
+        await client.get_schedule_handle(sid).describe()
+    except Exception:
+        temp = f"activity-preview-{definition.id}-{int(datetime.now(UTC).timestamp())}"
+        desired.schedule.state.paused = True
+        await client.create_schedule(temp, desired.schedule)
+    try:
+        now = datetime.now(UTC)
+        fires = await matching_times(client, temp or sid, now, now + timedelta(days=400))
+    finally:
+        if temp:
+            await client.get_schedule_handle(temp).delete()
+    zone = ZoneInfo(definition.zone)
+    print(f"next fires of {definition.name} (computed by the Temporal server):")
+    for fire in fires[: args.count]:
+        local = fire.astimezone(zone)
+        print(f"  {fire:%Y-%m-%d %H:%M:%S} UTC   {local:%Y-%m-%d %H:%M:%S %Z} ({definition.zone})")
+    return 0
+
+
+async def _sync(args: argparse.Namespace, settings: Settings) -> int:
+    from activity_core.schedules import sync_schedules
+    from activity_core.temporal_client import connect
+
+    loaded = load_definitions(settings.definitions_dir)  # all-or-nothing: raises first
+    for w in loaded.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    client = await connect()
+    changes = await sync_schedules(
+        client, loaded.definitions, dry_run=args.dry_run, prune=not args.no_prune
+    )
+    rows = [c.as_dict() for c in sorted(changes, key=lambda c: (c.action == "unchanged", c.label))]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    _print_table(rows, ["action", "label", "policy", "overlap", "catchup_window", "schedule_id"])
+    written = sum(1 for c in changes if c.action != "unchanged")
+    verb = "would change" if args.dry_run else "changed"
+    print(f"{written} {verb}, {len(changes) - written} unchanged")
     return 0
 
 
@@ -254,8 +319,15 @@ def build_parser() -> argparse.ArgumentParser:
     rt = dl_sub.add_parser("retry", help="signal retry_now to one delivery")
     rt.add_argument("id", help="delivery workflow id (delivery-<run id>-<sink>)")
 
-    defs = sub.add_parser("definitions", help="check definition files")
-    defs.add_argument("action", choices=["validate", "list"])
+    defs = sub.add_parser("definitions", help="check definition files, preview fire times")
+    defs.add_argument("action", choices=["validate", "list", "preview"])
+    defs.add_argument("name", nargs="?", help="definition (preview)")
+    defs.add_argument("--count", type=int, default=10, help="fires to show (preview)")
+
+    sy = sub.add_parser("sync", help="make Temporal Schedules match the definitions")
+    sy.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
+    sy.add_argument("--no-prune", action="store_true", help="keep schedules with no definition")
+    sy.add_argument("--json", action="store_true")
 
     hubp = sub.add_parser("statehub", help="the reference State Hub")
     hub_sub = hubp.add_subparsers(dest="action", required=True)
@@ -292,6 +364,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_trigger(args, settings))
         if args.command == "deliveries":
             return asyncio.run(_deliveries(args))
+        if args.command == "sync":
+            return asyncio.run(_sync(args, settings))
         if args.command == "definitions":
             return cmd_definitions(args, settings)
         if args.command == "statehub":

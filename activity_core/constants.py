@@ -22,6 +22,7 @@ HANDLER_TIMEOUT = timedelta(minutes=10)
 PERSIST_NOTE_TIMEOUT = timedelta(seconds=30)
 DELIVERY_ATTEMPT_TIMEOUT = timedelta(seconds=60)
 ALERT_NOTE_TIMEOUT = timedelta(seconds=30)
+PLAN_FIRE_TIMEOUT = timedelta(seconds=30)
 
 # Retry policies ------------------------------------------------------------------
 LOCAL_IO_RETRY = RetryPolicy(

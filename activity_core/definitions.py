@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,9 @@ import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from activity_core.cron import dst_warnings
 from activity_core.errors import DefinitionNotFound, DefinitionsError
-from activity_core.models import MISFIRE_ALIASES, ActivityDefinition
+from activity_core.models import MISFIRE_ALIASES, ActivityDefinition, CronTrigger
 
 SUFFIXES = (".yaml", ".yml", ".json")
 MAX_FILE_BYTES = 1_000_000
@@ -178,6 +180,10 @@ def parse_definition(path: Path, label: str | None = None) -> tuple[ActivityDefi
         raise DefinitionsError(
             [f"{name}: {_location(e)}: {_message(e)}" for e in exc.errors()]
         ) from None
+    trig = definition.trigger_config
+    if isinstance(trig, CronTrigger):
+        for warning in dst_warnings(trig.cron_expression, trig.timezone, datetime.now(UTC)):
+            warnings.append(f"{name}: trigger_config.cron_expression: {warning}")
     if definition.handler not in HANDLERS:
         raise DefinitionsError(
             [

@@ -396,6 +396,28 @@ class RunOutcome(StrEnum):
     COULD_NOT_RUN = "could_not_run"
 
 
+class PlanFireInput(BaseModel):
+    """Input of the ``plan_fire`` activity (scheduled runs only)."""
+
+    definition: ActivityDefinition
+    """The definition being run (cron or interval trigger)."""
+    schedule_id: str | None
+    """The schedule that started the run (``TemporalScheduledById``)."""
+    nominal: datetime
+    """The run's nominal fire time."""
+
+
+class FirePlan(BaseModel):
+    """What the misfire guard needs to decide (result of ``plan_fire``)."""
+
+    window_s: float
+    """Catchup window plus jitter: how late a fire may still run."""
+    tolerance_s: float
+    """Lateness still counted as on time."""
+    later_fires: list[datetime] = Field(default_factory=list)
+    """Fires after the nominal one up to now, as the server computes them."""
+
+
 class RunResult(BaseModel):
     """Result of ActivityRunWorkflow: report persisted, deliveries handed over."""
 
@@ -415,6 +437,14 @@ class RunResult(BaseModel):
     """Whether the note was written now or already existed."""
     deliveries: list[DeliveryHandoff] = Field(default_factory=list)
     """Delivery children handed over (never awaited)."""
+    trigger: TriggerKind = "schedule"
+    """What started the run."""
+    nominal_fire: datetime | None = None
+    """The run's own nominal fire time (differs from ``scheduled_for`` for ran_as_latest)."""
+    lateness_seconds: float = 0.0
+    """How late the run started relative to its own nominal fire."""
+    covered_fires: list[datetime] = Field(default_factory=list)
+    """Nominal fires this run stands for (several for ``ran_as_latest``)."""
 
 
 # --------------------------------------------------------------------------------------

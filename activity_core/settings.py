@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     state_hub_admin_port: int = 8001
     """Dev stack: reference State Hub fault-control port."""
 
+    skip_schedule_sync: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("ACTCORE_SKIP_SCHEDULE_SYNC", "SKIP_SCHEDULE_SYNC"),
+    )
+    """Do not sync schedules at worker start (for every worker replica but one)."""
+
     log_level: str = "INFO"
     """Root log level."""
     log_format: str = "json"

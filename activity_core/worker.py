@@ -19,9 +19,11 @@ from temporalio.worker import Worker
 
 from activities.delivery import SinkActivities, default_http_client
 from activities.run import RunActivities
+from activities.schedule import ScheduleActivities
 from activity_core import logs
 from activity_core.constants import ORCHESTRATOR_TQ, TASK_EXECUTION_TQ
 from activity_core.definitions import load_definitions
+from activity_core.schedules import sync_schedules
 from activity_core.settings import Settings, get_settings
 from activity_core.temporal_client import connect
 from workflows.registry import WORKFLOWS
@@ -75,6 +77,7 @@ def build_workers(
             run_acts.persist_note,
             run_acts.write_alert_note,
             sink_acts.deliver,
+            ScheduleActivities(client).plan_fire,
         ],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
@@ -88,6 +91,15 @@ async def serve(settings: Settings | None = None) -> None:
     for warning in loaded.warnings:
         log.warning(warning)
     client = await connect()
+    if settings.skip_schedule_sync:
+        log.info("schedule sync skipped (SKIP_SCHEDULE_SYNC)")
+    else:
+        changes = await sync_schedules(client, loaded.definitions)
+        written = [c for c in changes if c.action != "unchanged"]
+        log.info(
+            "schedules synced",
+            extra={"changed": [f"{c.action} {c.label}" for c in written], "total": len(changes)},
+        )
     workers = build_workers(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -16,24 +16,32 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from activities.run import RunActivities
+    from activities.schedule import ScheduleActivities
     from activity_core import search_attributes as sa
     from activity_core.constants import (
+        ALERT_NOTE_TIMEOUT,
         DELIVERY_ID_PREFIX,
         HANDLER_RETRY,
         HANDLER_TIMEOUT,
         LOAD_DEFINITION_TIMEOUT,
         LOCAL_IO_RETRY,
         PERSIST_NOTE_TIMEOUT,
+        PLAN_FIRE_TIMEOUT,
         TASK_EXECUTION_TQ,
     )
+    from activity_core.misfire import GuardDecision, decide
     from activity_core.models import (
         ActivityDefinition,
+        AlertNoteInput,
+        CronTrigger,
         DeliveryHandoff,
         DeliveryInput,
         HandlerInput,
+        IntervalTrigger,
         LoadDefinitionInput,
         PersistNoteInput,
         PersistNoteResult,
+        PlanFireInput,
         ProgressEvent,
         Report,
         RunInput,
@@ -45,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.report_delivery import ReportDeliveryWorkflow
 
 SCHEDULED_START_TIME = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
+SCHEDULED_BY_ID = SearchAttributeKey.for_keyword("TemporalScheduledById")
 WEBHOOK_EVENT_TYPE = "activity_report"
 
 
@@ -87,6 +96,7 @@ class ActivityRunWorkflow:
     async def run(self, inp: RunInput) -> RunResult:
         """Produce, persist and hand over one report."""
         info = workflow.info()
+        started = workflow.now()
         run_id = info.workflow_id
         atq = inp.activity_task_queue or TASK_EXECUTION_TQ
         definition = await workflow.execute_activity_method(
@@ -96,7 +106,9 @@ class ActivityRunWorkflow:
             start_to_close_timeout=LOAD_DEFINITION_TIMEOUT,
             retry_policy=LOCAL_IO_RETRY,
         )
-        scheduled_for = info.typed_search_attributes.get(SCHEDULED_START_TIME) or info.start_time
+        nominal = info.typed_search_attributes.get(SCHEDULED_START_TIME) or info.start_time
+        decision = await self._guard(inp, definition, nominal, started, atq)
+        scheduled_for = decision.effective_fire if decision else nominal
         workflow.upsert_search_attributes(
             [
                 sa.ACTIVITY_ID.value_set(str(definition.id)),
@@ -104,6 +116,8 @@ class ActivityRunWorkflow:
                 sa.SCHEDULED_FOR.value_set(scheduled_for),
             ]
         )
+        if decision is not None and not decision.run:
+            return await self._record_skip(inp, definition, decision, atq)
         workflow.set_current_details(
             f"**running** `{definition.handler}` for `{definition.name}` "
             f"(scheduled for {scheduled_for.isoformat()}, trigger: {inp.trigger})"
@@ -138,7 +152,7 @@ class ActivityRunWorkflow:
             await self._hand_over(sink, run_id, definition, scheduled_for, report, note, atq)
             for sink in definition.remote_sinks
         ]
-        outcome = RunOutcome.RAN
+        outcome = decision.outcome if decision else RunOutcome.RAN
         workflow.upsert_search_attributes([sa.RUN_OUTCOME.value_set(outcome.value)])
         handed = ", ".join(f"`{d.workflow_id}`" for d in deliveries) or "none"
         workflow.set_current_details(
@@ -154,6 +168,94 @@ class ActivityRunWorkflow:
             report_path=note.path,
             note_status=note.status,
             deliveries=deliveries,
+            trigger=inp.trigger,
+            nominal_fire=nominal,
+            lateness_seconds=decision.lateness_s if decision else 0.0,
+            covered_fires=decision.covered if decision else [nominal],
+        )
+
+    async def _guard(
+        self,
+        inp: RunInput,
+        definition: ActivityDefinition,
+        nominal: datetime,
+        started: datetime,
+        atq: str,
+    ) -> GuardDecision | None:
+        """The misfire guard: None for runs that bypass it (manual, event)."""
+        trig = definition.trigger_config
+        if inp.trigger != "schedule" or not isinstance(trig, CronTrigger | IntervalTrigger):
+            return None
+        plan = await workflow.execute_activity_method(
+            ScheduleActivities.plan_fire,
+            PlanFireInput(
+                definition=definition,
+                schedule_id=workflow.info().typed_search_attributes.get(SCHEDULED_BY_ID),
+                nominal=nominal,
+            ),
+            task_queue=atq,
+            start_to_close_timeout=PLAN_FIRE_TIMEOUT,
+            retry_policy=LOCAL_IO_RETRY,
+            summary="misfire guard: fire times from the server",
+        )
+        decision = decide(
+            trig.misfire_policy,
+            nominal=nominal,
+            now=started,
+            window_s=plan.window_s,
+            tolerance_s=plan.tolerance_s,
+            later_fires=plan.later_fires,
+        )
+        workflow.logger.info("misfire guard: %s", decision.describe())
+        return decision
+
+    async def _record_skip(
+        self, inp: RunInput, definition: ActivityDefinition, decision: GuardDecision, atq: str
+    ) -> RunResult:
+        """A fire too late to run under its policy: visible, never silent."""
+        run_id = workflow.info().workflow_id
+        fire = decision.effective_fire.isoformat()
+        trig = definition.trigger_config
+        policy = getattr(trig, "misfire_policy", "?")
+        workflow.logger.warning("fire skipped: %s", decision.describe())
+        await workflow.execute_activity_method(
+            RunActivities.write_alert_note,
+            AlertNoteInput(
+                kind="skipped_missed",
+                run_id=run_id,
+                activity_id=str(definition.id),
+                activity_name=definition.name,
+                key=f"skipped_missed:{definition.id}:{fire}",
+                title=f"{definition.name}: fire {fire} skipped ({decision.lateness_s:.0f} s late)",
+                body=(
+                    f"The run for the fire at **{fire}** started {decision.lateness_s:.0f} s "
+                    f"late, beyond the catchup window of misfire policy `{policy}`, so it did "
+                    "not run (by policy). This usually means the worker or the server was "
+                    "down at fire time. The next fire runs as usual.\n\n"
+                    f"- run: `{run_id}`\n"
+                    f"- to run it anyway: `actcore trigger {definition.name}`\n"
+                ),
+            ),
+            task_queue=atq,
+            start_to_close_timeout=ALERT_NOTE_TIMEOUT,
+            retry_policy=LOCAL_IO_RETRY,
+        )
+        workflow.upsert_search_attributes(
+            [sa.RUN_OUTCOME.value_set(RunOutcome.SKIPPED_MISSED.value)]
+        )
+        workflow.set_current_details(f"**skipped_missed**: {decision.describe()}")
+        return RunResult(
+            run_id=run_id,
+            activity_id=str(definition.id),
+            activity_name=definition.name,
+            outcome=RunOutcome.SKIPPED_MISSED,
+            scheduled_for=decision.effective_fire,
+            report_path=None,
+            note_status=None,
+            trigger=inp.trigger,
+            nominal_fire=decision.effective_fire,
+            lateness_seconds=decision.lateness_s,
+            covered_fires=decision.covered,
         )
 
     async def _hand_over(
