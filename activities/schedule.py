@@ -44,6 +44,21 @@ class ScheduleActivities:
         """Build once per worker with the worker's Temporal client."""
         self._client = client
 
+    async def _fires_with_own_run(self, schedule_id: str, after: datetime) -> list[datetime]:
+        """Nominal times after ``after`` that the schedule started a run for."""
+        try:
+            desc = await self._client.get_schedule_handle(schedule_id).describe()
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            return []
+        me = activity.info().workflow_id or ""
+        return sorted(
+            a.scheduled_at
+            for a in desc.info.recent_actions
+            if a.scheduled_at > after and getattr(a.action, "workflow_id", me) != me
+        )
+
     @activity.defn(name="plan_fire")
     async def plan_fire(self, inp: PlanFireInput) -> FirePlan:
         """Window, tolerance and the later due fires for a scheduled run's guard."""
@@ -64,4 +79,8 @@ class ScheduleActivities:
                 activity.logger.warning("schedule %s not found; no later fires", inp.schedule_id)
                 fires = []
             plan.later_fires = [f for f in fires if f > inp.nominal]
+            if plan.later_fires:
+                plan.fires_with_own_run = await self._fires_with_own_run(
+                    inp.schedule_id, inp.nominal
+                )
         return plan

@@ -81,6 +81,8 @@ class GuardDecision:
     def describe(self) -> str:
         """One line for logs and the Web UI."""
         late = f"{self.lateness_s:.0f} s late"
+        if self.outcome == RunOutcome.SUPERSEDED:
+            return f"superseded: the later fire {self.effective_fire.isoformat()} has its own run"
         if self.outcome == RunOutcome.SKIPPED_MISSED:
             return f"skipped: fire {self.effective_fire.isoformat()} started {late}"
         if self.outcome == RunOutcome.RAN_AS_LATEST:
@@ -99,6 +101,7 @@ def decide(
     window_s: float,
     tolerance_s: float,
     later_fires: list[datetime] | None = None,
+    fires_with_own_run: list[datetime] | None = None,
 ) -> GuardDecision:
     """Decide what a scheduled run does.
 
@@ -110,6 +113,8 @@ def decide(
         tolerance_s: Lateness still counted as on time.
         later_fires: Fires after ``nominal`` up to ``now`` (server-computed); only
             ``catchup_latest`` uses them.
+        fires_with_own_run: Later fires the schedule already started a run for; a
+            ``catchup_latest`` run then leaves the report to that run (``superseded``).
 
     Returns:
         The decision.
@@ -117,6 +122,9 @@ def decide(
     lateness = (now - nominal).total_seconds()
     if policy == MisfirePolicy.CATCHUP_LATEST:
         due = sorted(f for f in (later_fires or []) if nominal < f <= now)
+        own = sorted(f for f in (fires_with_own_run or []) if nominal < f)
+        if own:
+            return GuardDecision(False, RunOutcome.SUPERSEDED, own[-1], lateness, [nominal])
         if due:
             latest = due[-1]
             late_latest = (now - latest).total_seconds()

@@ -393,6 +393,8 @@ class RunOutcome(StrEnum):
     RAN_LATE = "ran_late"
     RAN_AS_LATEST = "ran_as_latest"
     SKIPPED_MISSED = "skipped_missed"
+    SUPERSEDED = "superseded"
+    """catchup_latest: a later fire has its own run, which stands for this one."""
     COULD_NOT_RUN = "could_not_run"
 
 
@@ -416,6 +418,8 @@ class FirePlan(BaseModel):
     """Lateness still counted as on time."""
     later_fires: list[datetime] = Field(default_factory=list)
     """Fires after the nominal one up to now, as the server computes them."""
+    fires_with_own_run: list[datetime] = Field(default_factory=list)
+    """Later fires for which the schedule already started a run of their own."""
 
 
 class RunResult(BaseModel):

@@ -164,3 +164,19 @@ def test_catchup_latest_runs_once_as_the_latest_due_fire() -> None:
     future = _decide(MisfirePolicy.CATCHUP_LATEST, timedelta(days=1, hours=1), days)
     assert future.effective_fire == NOMINAL + timedelta(days=1)
     assert len(future.covered) == 2
+
+
+def test_catchup_latest_leaves_a_fire_with_its_own_run_to_that_run() -> None:
+    later = [NOMINAL + timedelta(days=1)]
+    decision = decide(
+        MisfirePolicy.CATCHUP_LATEST,
+        nominal=NOMINAL,
+        now=NOMINAL + timedelta(days=1, minutes=5),
+        window_s=90000,
+        tolerance_s=60,
+        later_fires=later,
+        fires_with_own_run=later,
+    )
+    assert not decision.run
+    assert decision.outcome == RunOutcome.SUPERSEDED
+    assert decision.covered == [NOMINAL]

@@ -108,7 +108,7 @@ class ActivityRunWorkflow:
         )
         nominal = info.typed_search_attributes.get(SCHEDULED_START_TIME) or info.start_time
         decision = await self._guard(inp, definition, nominal, started, atq)
-        scheduled_for = decision.effective_fire if decision else nominal
+        scheduled_for = decision.effective_fire if decision and decision.run else nominal
         workflow.upsert_search_attributes(
             [
                 sa.ACTIVITY_ID.value_set(str(definition.id)),
@@ -205,6 +205,7 @@ class ActivityRunWorkflow:
             window_s=plan.window_s,
             tolerance_s=plan.tolerance_s,
             later_fires=plan.later_fires,
+            fires_with_own_run=plan.fires_with_own_run,
         )
         workflow.logger.info("misfire guard: %s", decision.describe())
         return decision
@@ -214,10 +215,37 @@ class ActivityRunWorkflow:
     ) -> RunResult:
         """A fire too late to run under its policy: visible, never silent."""
         run_id = workflow.info().workflow_id
-        fire = decision.effective_fire.isoformat()
+        fire = decision.covered[0].isoformat()
         trig = definition.trigger_config
         policy = getattr(trig, "misfire_policy", "?")
-        workflow.logger.warning("fire skipped: %s", decision.describe())
+        workflow.logger.warning("fire not run: %s", decision.describe())
+        if decision.outcome == RunOutcome.SKIPPED_MISSED:
+            await self._skip_alert(run_id, definition, decision, fire, str(policy), atq)
+        workflow.upsert_search_attributes([sa.RUN_OUTCOME.value_set(decision.outcome.value)])
+        workflow.set_current_details(f"**{decision.outcome.value}**: {decision.describe()}")
+        return RunResult(
+            run_id=run_id,
+            activity_id=str(definition.id),
+            activity_name=definition.name,
+            outcome=decision.outcome,
+            scheduled_for=decision.covered[0],
+            report_path=None,
+            note_status=None,
+            trigger=inp.trigger,
+            nominal_fire=decision.covered[0],
+            lateness_seconds=decision.lateness_s,
+            covered_fires=decision.covered,
+        )
+
+    async def _skip_alert(
+        self,
+        run_id: str,
+        definition: ActivityDefinition,
+        decision: GuardDecision,
+        fire: str,
+        policy: str,
+        atq: str,
+    ) -> None:
         await workflow.execute_activity_method(
             RunActivities.write_alert_note,
             AlertNoteInput(
@@ -239,23 +267,6 @@ class ActivityRunWorkflow:
             task_queue=atq,
             start_to_close_timeout=ALERT_NOTE_TIMEOUT,
             retry_policy=LOCAL_IO_RETRY,
-        )
-        workflow.upsert_search_attributes(
-            [sa.RUN_OUTCOME.value_set(RunOutcome.SKIPPED_MISSED.value)]
-        )
-        workflow.set_current_details(f"**skipped_missed**: {decision.describe()}")
-        return RunResult(
-            run_id=run_id,
-            activity_id=str(definition.id),
-            activity_name=definition.name,
-            outcome=RunOutcome.SKIPPED_MISSED,
-            scheduled_for=decision.effective_fire,
-            report_path=None,
-            note_status=None,
-            trigger=inp.trigger,
-            nominal_fire=decision.effective_fire,
-            lateness_seconds=decision.lateness_s,
-            covered_fires=decision.covered,
         )
 
     async def _hand_over(
