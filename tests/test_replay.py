@@ -8,17 +8,24 @@ strategy for running executions) with::
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
+from activity_core.definitions import load_definitions
+from activity_core.schedules import build_schedule
+from activity_core.settings import Settings
 from activity_core.statehub import StateHub
+from activity_core.worker import build_workers
 from tests.conftest import Stack, assert_eventually
 from workflows.registry import WORKFLOWS
 
@@ -103,3 +110,54 @@ async def test_record(stack: Stack, hub: StateHub) -> None:
     await _save(child, "delivery_full_lifecycle")
     await inbox.signal("retry_now")
     await inbox.result()
+
+
+@pytest.mark.skipif(not RECORD, reason="set ACTCORE_RECORD_HISTORIES=1 to re-record")
+async def test_record_scheduled_runs(env: WorkflowEnvironment, tmp_path: Path) -> None:
+    """A schedule-started run on time (guard: ran) and one after the worker was down
+    (guard: skipped_missed), on the default task queues."""
+    defs = tmp_path / "definitions"
+    defs.mkdir()
+    body = {
+        "name": "recorded-schedule",
+        "handler": "static_report",
+        "trigger_config": {
+            "trigger_type": "interval",
+            "every_seconds": 3,
+            "misfire_policy": "skip",
+            "catchup_window_seconds": 10,
+        },
+    }
+    (defs / "d.yaml").write_text(yaml.safe_dump(body))
+    settings = Settings(definitions_dir=defs, working_memory_dir=tmp_path / "notes")
+    definition = load_definitions(defs).definitions[0]
+    client = env.client
+    desired = build_schedule(definition)
+    handle = await client.create_schedule(desired.schedule_id, desired.schedule)
+
+    async def run_for(outcome: str) -> str:
+        async for ex in client.list_workflows(
+            f"ActivityId = '{definition.id}' AND RunOutcome = '{outcome}'"
+        ):
+            return ex.id
+        raise AssertionError(f"no {outcome} run yet")
+
+    try:
+        workers = build_workers(client, settings)
+        stop = asyncio.Event()
+        task = asyncio.create_task(workers.run_until(stop))
+        on_time = await assert_eventually(lambda: run_for("ran"), within=30)
+        stop.set()
+        await task
+        await asyncio.sleep(14)  # worker down: the next fire waits beyond its grace
+        workers = build_workers(client, settings)
+        stop = asyncio.Event()
+        task = asyncio.create_task(workers.run_until(stop))
+        skipped = await assert_eventually(lambda: run_for("skipped_missed"), within=30)
+        await handle.pause()
+        stop.set()
+        await task
+    finally:
+        await handle.delete()
+    await _save(client.get_workflow_handle(on_time), "activity_run_scheduled_on_time")
+    await _save(client.get_workflow_handle(skipped), "activity_run_scheduled_skipped")

@@ -206,3 +206,27 @@ async def test_multi_day_outage_crosses_continue_as_new_and_delivers_once(
     assert events[0]["detail"]["activity_core_run_id"] == result.run_id
     described = await child.describe()
     assert described.status == WorkflowExecutionStatus.COMPLETED
+
+
+async def test_manual_trigger_of_a_cron_definition_bypasses_the_guard(stack: Stack) -> None:
+    stack.define(
+        "cron-by-hand",
+        trigger_config={
+            "trigger_type": "cron",
+            "cron_expression": "0 3 1 1 *",
+            "timezone": "Europe/Berlin",
+            "misfire_policy": "skip",
+        },
+    )
+    handle = await stack.start_run("cron-by-hand")
+    result = await handle.result()
+    assert result.outcome == RunOutcome.RAN
+    assert result.trigger == "manual"
+    assert result.report_path is not None
+    # The misfire guard (which asks the server for fire times) never ran.
+    activities = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        async for e in handle.fetch_history_events()
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert activities == ["load_definition", "run_handler", "persist_note"]
