@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-fast lint format typecheck bench clean
+.PHONY: help install run test test-fast lint format typecheck bench bench-quick clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-10s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ typecheck: $(STAMP) ## mypy only
 
 bench: $(STAMP) ## Run the benchmarks (prints ratios against an in-run baseline)
 	$(BIN)/python -m bench
+
+bench-quick: $(STAMP) ## Benchmarks at small sizes (under 2 minutes)
+	$(BIN)/python -m bench --quick
 
 clean: ## Remove the virtualenv and local dev state
 	rm -rf $(VENV) .actcore .pytest_cache .mypy_cache .ruff_cache

@@ -51,7 +51,11 @@ class RunActivities:
             ApplicationError: ``DefinitionInvalid`` or ``DefinitionNotFound`` (non-retryable).
         """
         try:
-            loaded = await asyncio.to_thread(load_definitions, self._settings.definitions_dir)
+            loaded = await asyncio.to_thread(
+                load_definitions,
+                self._settings.definitions_dir,
+                self._settings.activity_timeout_seconds,
+            )
             return loaded.find(inp.activity_id, inp.activity_name)
         except DefinitionsError as exc:
             raise ApplicationError(str(exc), type="DefinitionInvalid", non_retryable=True) from None

@@ -54,7 +54,7 @@ def cmd_definitions(args: argparse.Namespace, settings: Settings) -> int:
             print("error: preview needs a definition NAME", file=sys.stderr)
             return 2
         return asyncio.run(_preview(args, settings))
-    loaded = load_definitions(settings.definitions_dir)
+    loaded = load_definitions(settings.definitions_dir, settings.activity_timeout_seconds)
     for w in loaded.warnings:
         print(f"warning: {w}", file=sys.stderr)
     if args.action == "validate":
@@ -83,7 +83,9 @@ async def _preview(args: argparse.Namespace, settings: Settings) -> int:
     from activity_core.schedules import build_schedule, is_scheduled, schedule_id
     from activity_core.temporal_client import connect
 
-    definition = load_definitions(settings.definitions_dir).by_name(args.name)
+    definition = load_definitions(
+        settings.definitions_dir, settings.activity_timeout_seconds
+    ).by_name(args.name)
     if not is_scheduled(definition):
         print(f"{definition.name} has no schedule ({definition.trigger_config.trigger_type})")
         return 2
@@ -115,7 +117,9 @@ async def _sync(args: argparse.Namespace, settings: Settings) -> int:
     from activity_core.schedules import sync_schedules
     from activity_core.temporal_client import connect
 
-    loaded = load_definitions(settings.definitions_dir)  # all-or-nothing: raises first
+    loaded = load_definitions(
+        settings.definitions_dir, settings.activity_timeout_seconds
+    )  # all-or-nothing: raises first
     for w in loaded.warnings:
         print(f"warning: {w}", file=sys.stderr)
     client = await connect()
@@ -141,7 +145,9 @@ async def _trigger(args: argparse.Namespace, settings: Settings) -> int:
     from activity_core.runs import start_manual_run
     from activity_core.temporal_client import connect
 
-    definition = load_definitions(settings.definitions_dir).by_name(args.name)
+    definition = load_definitions(
+        settings.definitions_dir, settings.activity_timeout_seconds
+    ).by_name(args.name)
     client = await connect()
     handle = await start_manual_run(client, definition)
     if not args.wait:
@@ -184,15 +190,16 @@ async def _deliveries(args: argparse.Namespace) -> int:
 
 
 async def _dev_up(args: argparse.Namespace, settings: Settings) -> int:
-    from activity_core.devstack import DevStack
+    from activity_core.devstack import DEMO_DEFINITIONS, DevStack
 
     stack = DevStack(settings)
     try:
         await stack.start()
         print(stack.banner(), flush=True)
         if not args.no_demo:
-            print("\nRunning the demo definition once ...", flush=True)
-            print(await stack.run_demo(args.demo), flush=True)
+            for name in args.demo or list(DEMO_DEFINITIONS):
+                print(f"\nRunning {name} once ...", flush=True)
+                print(await stack.run_demo(name), flush=True)
         if args.detach:
             print("\nDetached: `actcore dev status`, `actcore dev down`.")
             return 0
@@ -253,6 +260,7 @@ def cmd_statehub(args: argparse.Namespace, settings: Settings) -> int:
             port=args.port or settings.state_hub_port,
             admin_port=args.admin_port or settings.state_hub_admin_port,
             token=token,
+            seed_demo=not args.no_demo_data,
         ).start()
         log.info(
             "statehub serving",
@@ -300,7 +308,11 @@ def build_parser() -> argparse.ArgumentParser:
     up = dev_sub.add_parser("up", help="start Temporal + Web UI, State Hub and worker")
     up.add_argument("--detach", action="store_true", help="leave it running in the background")
     up.add_argument("--no-demo", action="store_true", help="do not trigger the demo run")
-    up.add_argument("--demo", default="daily-activity-digest", help="definition to run once")
+    up.add_argument(
+        "--demo",
+        action="append",
+        help="definition to run once (repeatable; default: the digest and the WSJF triage)",
+    )
     st = dev_sub.add_parser("status", help="is a detached stack running?")
     st.add_argument("--json", action="store_true")
     dev_sub.add_parser("down", help="stop a detached stack")
@@ -336,6 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--admin-port", type=int, default=None)
     serve.add_argument("--db", default=".actcore/statehub.db")
+    serve.add_argument(
+        "--no-demo-data", action="store_true", help="start without the seeded demo work items"
+    )
     fault = hub_sub.add_parser("fault", help="switch the running hub's fault mode")
     fault.add_argument("mode", choices=["none", "refuse", "500", "503", "429", "slow", "400"])
     fault.add_argument("--retry-after", type=int, default=None, help="Retry-After for 503/429")

@@ -23,6 +23,8 @@ PERSIST_NOTE_TIMEOUT = timedelta(seconds=30)
 DELIVERY_ATTEMPT_TIMEOUT = timedelta(seconds=60)
 ALERT_NOTE_TIMEOUT = timedelta(seconds=30)
 PLAN_FIRE_TIMEOUT = timedelta(seconds=30)
+HANDLER_BUDGET_S = {"activity_digest": 60.0, "static_report": 10.0, "wsjf_triage": 30.0}
+"""Start-to-close seconds per handler (also used by the timeout budget check)."""
 
 # Retry policies ------------------------------------------------------------------
 LOCAL_IO_RETRY = RetryPolicy(
@@ -41,6 +43,17 @@ HANDLER_RETRY = RetryPolicy(
     maximum_attempts=5,
     non_retryable_error_types=["UnknownHandler", "HandlerInputInvalid"],
 )
+
+RESOLVER_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=3,
+    non_retryable_error_types=["ResolverRejected"],
+)
+"""Temporal-level retries of a resolver, above the tries inside each attempt."""
+RESOLVER_RETRY_WAITS_S = 5 + 10
+"""Sum of the waits between RESOLVER_RETRY's attempts (for the timeout budget)."""
 
 DELIVERY_ATTEMPT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),

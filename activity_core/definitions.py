@@ -136,12 +136,15 @@ def _read(path: Path) -> Any:
         raise ValueError(f"invalid YAML{where}: {problem}") from None
 
 
-def parse_definition(path: Path, label: str | None = None) -> tuple[ActivityDefinition, list[str]]:
+def parse_definition(
+    path: Path, label: str | None = None, budget_seconds: float = 900.0
+) -> tuple[ActivityDefinition, list[str]]:
     """Parse one file.
 
     Args:
         path: The file.
         label: How to name the file in messages (default: the path as given).
+        budget_seconds: ACTIVITY_TIMEOUT_SECONDS: resolvers and handler must fit in it.
 
     Returns:
         The definition and any warnings.
@@ -150,6 +153,7 @@ def parse_definition(path: Path, label: str | None = None) -> tuple[ActivityDefi
         DefinitionsError: The file is invalid (every problem is listed).
     """
     from activities.handlers import HANDLERS  # registry of handler names; no I/O
+    from activity_core.budget import budget_error
 
     name = label or str(path)
     try:
@@ -191,10 +195,13 @@ def parse_definition(path: Path, label: str | None = None) -> tuple[ActivityDefi
                 f"(known: {', '.join(sorted(HANDLERS))})"
             ]
         )
+    over = budget_error(definition, budget_seconds)
+    if over:
+        raise DefinitionsError([f"{name}: resolvers: {over}"])
     return definition, warnings
 
 
-def load_definitions(directory: Path) -> LoadedDefinitions:
+def load_definitions(directory: Path, budget_seconds: float = 900.0) -> LoadedDefinitions:
     """Load every definition file in ``directory`` (not recursive).
 
     Raises:
@@ -209,7 +216,7 @@ def load_definitions(directory: Path) -> LoadedDefinitions:
     )
     for path in files:
         try:
-            definition, warnings = parse_definition(path)
+            definition, warnings = parse_definition(path, budget_seconds=budget_seconds)
         except DefinitionsError as exc:
             errors.extend(exc.errors)
             continue

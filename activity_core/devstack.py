@@ -33,7 +33,7 @@ from activity_core.settings import Settings
 from activity_core.temporal_client import connect
 from workflows.report_delivery import ReportDeliveryWorkflow
 
-DEMO_DEFINITION = "daily-activity-digest"
+DEMO_DEFINITIONS = ("daily-activity-digest", "daily-statehub-wsjf-triage")
 PROCESSES = ("temporal", "statehub", "worker")
 
 
@@ -162,7 +162,9 @@ class DevStack:
                 f"a dev stack from {self.paths.home} is already running ({', '.join(running)}); "
                 "see `actcore dev status`, stop it with `actcore dev down`"
             )
-        load_definitions(s.definitions_dir)  # refuse to start on bad definitions
+        load_definitions(
+            s.definitions_dir, s.activity_timeout_seconds
+        )  # refuse to start on bad definitions
         for port, setting in (
             (s.temporal_port, "ACTCORE_TEMPORAL_PORT"),
             (s.ui_port, "ACTCORE_UI_PORT"),
@@ -253,9 +255,11 @@ class DevStack:
 
     # -- demo run ------------------------------------------------------------------
 
-    async def run_demo(self, name: str = DEMO_DEFINITION, within: float = 90.0) -> str:
+    async def run_demo(self, name: str = DEMO_DEFINITIONS[0], within: float = 90.0) -> str:
         """Trigger one run of ``name``, wait for its report and delivery, describe them."""
-        loaded = load_definitions(self.settings.definitions_dir)
+        loaded = load_definitions(
+            self.settings.definitions_dir, self.settings.activity_timeout_seconds
+        )
         definition = loaded.by_name(name)
         client = await connect({"TEMPORAL_ADDRESS": self.temporal_address})
         handle = await start_manual_run(client, definition)

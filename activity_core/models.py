@@ -210,6 +210,34 @@ class DeliveryPolicy(_Strict):
         return self.then_every_seconds
 
 
+class ResolverName(StrEnum):
+    """State Hub context resolvers a handler can ask for."""
+
+    WORK_ITEMS = "work_items"
+    """``GET /tasks/``: every work item."""
+    RECENTLY_ON_SCOPE = "recently_on_scope"
+    """Items of a scope touched within a window (params ``scope``, ``days``)."""
+    CONSISTENCY_SWEEP = "consistency_sweep"
+    """Items whose fields contradict each other."""
+
+
+class ResolverConfig(_Strict):
+    """One context resolver of a definition."""
+
+    name: ResolverName
+    """Which resolver."""
+    required: bool = True
+    """Required: the run ends ``could_not_run`` without it. Optional: report is degraded."""
+    params: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    """Query parameters (e.g. ``scope``, ``days``)."""
+    timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    """Connect and read timeout of one HTTP request."""
+    tries: int = Field(default=3, ge=1, le=10)
+    """HTTP tries inside one activity attempt (exponential backoff with jitter)."""
+    url: str | None = Field(default=None, pattern=r"^https?://")
+    """State Hub base URL override; default is the worker's ``ACTCORE_STATE_HUB_URL``."""
+
+
 # --------------------------------------------------------------------------------------
 # ActivityDefinition
 # --------------------------------------------------------------------------------------
@@ -236,6 +264,8 @@ class ActivityDefinition(_Strict):
     """Where the report goes; a working-memory note is always written."""
     delivery: DeliveryPolicy = Field(default_factory=DeliveryPolicy)
     """Retry policy of remote sink deliveries."""
+    resolvers: list[ResolverConfig] = Field(default_factory=list)
+    """State Hub context the handler needs, resolved before it runs."""
 
     @field_validator("name")
     @classmethod
@@ -338,6 +368,28 @@ class HandlerInput(BaseModel):
     """``activity_core_run_id`` (the run's workflow id)."""
     scheduled_for: datetime
     """Nominal fire time (UTC)."""
+    context: dict[str, Any] = Field(default_factory=dict)
+    """Resolved context by resolver name."""
+    degraded: list[str] = Field(default_factory=list)
+    """Optional resolvers that were unavailable, with the reason."""
+
+
+class ResolveInput(BaseModel):
+    """Input of the ``resolve_context`` activity."""
+
+    resolver: ResolverConfig
+    """Which resolver, with its params and timeouts."""
+
+
+class ResolveResult(BaseModel):
+    """Result of ``resolve_context``."""
+
+    name: str
+    """Resolver name."""
+    items: list[dict[str, Any]]
+    """What the resolver returned."""
+    tries: int
+    """HTTP tries it took."""
 
 
 class PersistNoteInput(BaseModel):

@@ -50,6 +50,15 @@ class Settings(BaseSettings):
     )
     """Do not sync schedules at worker start (for every worker replica but one)."""
 
+    activity_timeout_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        validation_alias=AliasChoices(
+            "ACTCORE_ACTIVITY_TIMEOUT_SECONDS", "ACTIVITY_TIMEOUT_SECONDS"
+        ),
+    )
+    """Budget for a run's resolvers and handler (checked when definitions are loaded)."""
+
     log_level: str = "INFO"
     """Root log level."""
     log_format: str = "json"

@@ -23,6 +23,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from activity_core.statehub_tasks import (
+    TaskStore,
+    consistency_sweep,
+    demo_items,
+    now_utc,
+    recently_on_scope,
+)
+
 log = logging.getLogger(__name__)
 
 FAULT_MODES = ("none", "refuse", "500", "503", "429", "slow", "400")
@@ -73,6 +81,7 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
+        self.tasks = TaskStore(self._db, self._lock)
 
     def add(self, key: str | None, event: dict[str, Any]) -> tuple[bool, int]:
         """Store an event. Returns (created, id); created is False for a known key."""
@@ -188,7 +197,31 @@ class _ApiHandler(BaseHTTPRequestHandler):
             events = self.server.hub.store.list(event_type, since)
             self._send(200, events)
             return
+        if url.path in ("/tasks", "/tasks/") or url.path.startswith("/resolvers/"):
+            if self._fault() or not self._authorised():
+                return
+            self._get_tasks(url.path.rstrip("/"), parse_qs(url.query))
+            return
         self._send(404, {"detail": "not found"})
+
+    def _get_tasks(self, path: str, q: dict[str, list[str]]) -> None:
+        hub = self.server.hub
+        hub.stats.bump(path)
+        items = hub.store.tasks.all()
+        if path == "/tasks":
+            self._send(200, items)
+        elif path == "/resolvers/recently_on_scope":
+            try:
+                days = float(q.get("days", ["7"])[0])
+            except ValueError:
+                self._send(400, {"detail": "days must be a number"})
+                return
+            scope = q.get("scope", ["all"])[0]
+            self._send(200, recently_on_scope(items, scope, days, now_utc()))
+        elif path == "/resolvers/consistency_sweep":
+            self._send(200, consistency_sweep(items))
+        else:
+            self._send(404, {"detail": f"no resolver {path.rsplit('/', 1)[-1]!r}"})
 
     def do_POST(self) -> None:
         url = urlparse(self.path)
@@ -282,6 +315,7 @@ class StateHub:
         port: int = 0,
         admin_port: int = 0,
         token: str | None = None,
+        seed_demo: bool = False,
     ) -> None:
         """Create (not yet started).
 
@@ -291,8 +325,11 @@ class StateHub:
             port: API port (0 picks a free one; it is kept across ``refuse``).
             admin_port: Fault-control port (0 picks a free one).
             token: Bearer token to require, if any.
+            seed_demo: Load the demo work items when the store has none.
         """
         self.store = Store(db)
+        if seed_demo and self.store.tasks.count() == 0:
+            self.store.tasks.put(demo_items(now_utc()))
         self.host = host
         self.port = port
         self.token = token

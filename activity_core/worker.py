@@ -17,6 +17,7 @@ import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.context import ContextActivities
 from activities.delivery import SinkActivities, default_http_client
 from activities.run import RunActivities
 from activities.schedule import ScheduleActivities
@@ -78,6 +79,7 @@ def build_workers(
             run_acts.write_alert_note,
             sink_acts.deliver,
             ScheduleActivities(client).plan_fire,
+            ContextActivities(http, settings).resolve_context,
         ],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
@@ -87,7 +89,9 @@ def build_workers(
 async def serve(settings: Settings | None = None) -> None:
     """Connect, validate definitions, and poll until SIGINT/SIGTERM."""
     settings = settings or get_settings()
-    loaded = load_definitions(settings.definitions_dir)  # fail fast on bad definitions
+    loaded = load_definitions(
+        settings.definitions_dir, settings.activity_timeout_seconds
+    )  # fail fast on bad definitions
     for warning in loaded.warnings:
         log.warning(warning)
     client = await connect()

@@ -8,25 +8,28 @@ never depends on a sink being up.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.context import ContextActivities, worst_case_attempt_seconds
     from activities.run import RunActivities
     from activities.schedule import ScheduleActivities
     from activity_core import search_attributes as sa
+    from activity_core.budget import handler_budget_seconds
     from activity_core.constants import (
         ALERT_NOTE_TIMEOUT,
         DELIVERY_ID_PREFIX,
         HANDLER_RETRY,
-        HANDLER_TIMEOUT,
         LOAD_DEFINITION_TIMEOUT,
         LOCAL_IO_RETRY,
         PERSIST_NOTE_TIMEOUT,
         PLAN_FIRE_TIMEOUT,
+        RESOLVER_RETRY,
         TASK_EXECUTION_TQ,
     )
     from activity_core.misfire import GuardDecision, decide
@@ -44,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         PlanFireInput,
         ProgressEvent,
         Report,
+        ResolveInput,
         RunInput,
         RunOutcome,
         RunResult,
@@ -53,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.report_delivery import ReportDeliveryWorkflow
 
 SCHEDULED_START_TIME = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
+COULD_NOT_RUN = "could not run; operator review required"
 SCHEDULED_BY_ID = SearchAttributeKey.for_keyword("TemporalScheduledById")
 WEBHOOK_EVENT_TYPE = "activity_report"
 
@@ -85,6 +90,25 @@ def build_event(
             "report_markdown": report.markdown,
             "data": report.data,
         },
+    )
+
+
+def could_not_run_report(
+    definition: ActivityDefinition, run_id: str, scheduled_for: datetime, missing: list[str]
+) -> Report:
+    """The report of a run whose required context could not be resolved."""
+    body = "\n".join(f"- {m}" for m in missing)
+    return Report(
+        title=f"{definition.name}: {COULD_NOT_RUN}",
+        summary=f"{COULD_NOT_RUN}: {missing[0]}",
+        markdown=(
+            f"# {definition.name}: {COULD_NOT_RUN}\n\n"
+            f"The run for {scheduled_for.isoformat()} could not resolve its required "
+            f"context, so `{definition.handler}` did not run.\n\n{body}\n\n"
+            "Check State Hub (docs/runbook.md, 'State Hub resolvers failing'), then "
+            f"re-run with `actcore trigger {definition.name}`.\n"
+        ),
+        data={"could_not_run": True, "missing": missing, "activity_core_run_id": run_id},
     )
 
 
@@ -122,15 +146,24 @@ class ActivityRunWorkflow:
             f"**running** `{definition.handler}` for `{definition.name}` "
             f"(scheduled for {scheduled_for.isoformat()}, trigger: {inp.trigger})"
         )
-
-        report = await workflow.execute_activity_method(
-            RunActivities.run_handler,
-            HandlerInput(definition=definition, run_id=run_id, scheduled_for=scheduled_for),
-            task_queue=atq,
-            start_to_close_timeout=HANDLER_TIMEOUT,
-            retry_policy=HANDLER_RETRY,
-            summary=f"handler {definition.handler}",
-        )
+        context, degraded, missing = await self._resolve(definition, atq)
+        if missing:
+            report = could_not_run_report(definition, run_id, scheduled_for, missing)
+        else:
+            report = await workflow.execute_activity_method(
+                RunActivities.run_handler,
+                HandlerInput(
+                    definition=definition,
+                    run_id=run_id,
+                    scheduled_for=scheduled_for,
+                    context=context,
+                    degraded=degraded,
+                ),
+                task_queue=atq,
+                start_to_close_timeout=timedelta(seconds=handler_budget_seconds(definition)),
+                retry_policy=HANDLER_RETRY,
+                summary=f"handler {definition.handler}",
+            )
 
         # Persist at once: after this step nothing can lose the report.
         note = await workflow.execute_activity_method(
@@ -153,6 +186,8 @@ class ActivityRunWorkflow:
             for sink in definition.remote_sinks
         ]
         outcome = decision.outcome if decision else RunOutcome.RAN
+        if missing:
+            outcome = RunOutcome.COULD_NOT_RUN
         workflow.upsert_search_attributes([sa.RUN_OUTCOME.value_set(outcome.value)])
         handed = ", ".join(f"`{d.workflow_id}`" for d in deliveries) or "none"
         workflow.set_current_details(
@@ -173,6 +208,34 @@ class ActivityRunWorkflow:
             lateness_seconds=decision.lateness_s if decision else 0.0,
             covered_fires=decision.covered if decision else [nominal],
         )
+
+    async def _resolve(
+        self, definition: ActivityDefinition, atq: str
+    ) -> tuple[dict[str, Any], list[str], list[str]]:
+        """Resolve the definition's context: (context, degraded optional, missing required)."""
+        context: dict[str, Any] = {}
+        degraded: list[str] = []
+        missing: list[str] = []
+        for resolver in definition.resolvers:
+            try:
+                result = await workflow.execute_activity_method(
+                    ContextActivities.resolve_context,
+                    ResolveInput(resolver=resolver),
+                    task_queue=atq,
+                    start_to_close_timeout=timedelta(
+                        seconds=worst_case_attempt_seconds(resolver) + 10
+                    ),
+                    retry_policy=RESOLVER_RETRY,
+                    summary=f"resolve {resolver.name.value}",
+                )
+            except ActivityError as exc:
+                cause = exc.cause
+                diagnostic = cause.message if isinstance(cause, ApplicationError) else str(cause)
+                workflow.logger.error("resolver failed: %s", diagnostic)
+                (missing if resolver.required else degraded).append(diagnostic)
+                continue
+            context[result.name] = result.items
+        return context, degraded, missing
 
     async def _guard(
         self,

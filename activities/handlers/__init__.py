@@ -13,6 +13,7 @@ from temporalio.client import Client
 
 from activities.handlers.digest import activity_digest
 from activities.handlers.static import static_report
+from activities.handlers.wsjf import wsjf_triage
 from activity_core.models import HandlerInput, Report
 from activity_core.settings import Settings
 
@@ -31,5 +32,6 @@ Handler = Callable[[HandlerContext], Awaitable[Report]]
 HANDLERS: dict[str, Handler] = {
     "activity_digest": activity_digest,
     "static_report": static_report,
+    "wsjf_triage": wsjf_triage,
 }
 """Handler name (the definition's ``handler`` field) to implementation."""

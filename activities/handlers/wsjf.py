@@ -1,0 +1,182 @@
+"""``wsjf_triage``: rank State Hub work items by weighted shortest job first.
+
+WSJF = (business value + time criticality + risk reduction) / job size. Items without a
+usable estimate are not ranked but listed; stale, blocked and inconsistent items are
+flagged. Pure computation over the resolved context: the same input gives the same report.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from activity_core.models import Report
+
+if TYPE_CHECKING:
+    from activities.handlers import HandlerContext
+
+COST_FIELDS = ("business_value", "time_criticality", "risk_reduction")
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    return None
+
+
+def score(item: dict[str, Any]) -> float | None:
+    """WSJF of an item, or None when an estimate is missing or the job size is not positive."""
+    parts = [_number(item.get(f)) for f in COST_FIELDS]
+    size = _number(item.get("job_size"))
+    if any(p is None for p in parts) or size is None or size <= 0:
+        return None
+    return sum(p for p in parts if p is not None) / size
+
+
+def _is_blocked(item: dict[str, Any]) -> bool:
+    return bool(item.get("blocked")) or item.get("status") == "blocked"
+
+
+def _is_stale(item: dict[str, Any], now: datetime, stale_days: float) -> bool:
+    try:
+        updated = datetime.fromisoformat(str(item.get("updated_at")))
+    except ValueError:
+        return True
+    return now - updated > timedelta(days=stale_days)
+
+
+def triage(
+    items: list[dict[str, Any]],
+    *,
+    now: datetime,
+    top_n: int = 10,
+    stale_days: float = 14,
+    loose_ends: list[dict[str, Any]] | None = None,
+    recent: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The triage as data: overall ranking, per-workstream top N, and flags.
+
+    Ties in WSJF are broken by cost of delay (higher first), then by id, so the order
+    is deterministic.
+    """
+    open_items = [i for i in items if i.get("status") != "done"]
+    ranked: list[dict[str, Any]] = []
+    unestimated: list[dict[str, Any]] = []
+    for item in open_items:
+        wsjf = score(item)
+        if wsjf is None:
+            unestimated.append(item)
+            continue
+        cost = sum(_number(item.get(f)) or 0 for f in COST_FIELDS)
+        flags = []
+        if _is_blocked(item):
+            flags.append("blocked")
+        if _is_stale(item, now, stale_days):
+            flags.append("stale")
+        ranked.append(
+            {
+                "id": item["id"],
+                "title": item.get("title", ""),
+                "workstream": item.get("workstream") or "(none)",
+                "owner": item.get("owner"),
+                "status": item.get("status"),
+                "wsjf": round(wsjf, 3),
+                "cost_of_delay": cost,
+                "job_size": item.get("job_size"),
+                "flags": flags,
+            }
+        )
+    ranked.sort(key=lambda r: (-r["wsjf"], -r["cost_of_delay"], str(r["id"])))
+    for rank, row in enumerate(ranked, 1):
+        row["rank"] = rank
+    by_ws: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in ranked:
+        by_ws[row["workstream"]].append(row)
+    return {
+        "top": ranked[:top_n],
+        "by_workstream": {ws: rows[:top_n] for ws, rows in sorted(by_ws.items())},
+        "ranked_count": len(ranked),
+        "open_count": len(open_items),
+        "blocked": sorted(i["id"] for i in open_items if _is_blocked(i)),
+        "stale": sorted(i["id"] for i in open_items if _is_stale(i, now, stale_days)),
+        "missing_estimates": sorted(i["id"] for i in unestimated),
+        "loose_ends": sorted(loose_ends or [], key=lambda e: str(e.get("id"))),
+        "recently_touched": sorted(str(i.get("id")) for i in (recent or [])),
+        "params": {"top_n": top_n, "stale_days": stale_days},
+    }
+
+
+def _table(rows: list[dict[str, Any]]) -> list[str]:
+    out = ["| # | WSJF | item | workstream | owner | flags |", "|---|---|---|---|---|---|"]
+    out += [
+        f"| {r['rank']} | {r['wsjf']:.2f} | {r['id']} {r['title']} | {r['workstream']} | "
+        f"{r['owner'] or '-'} | {', '.join(r['flags']) or '-'} |"
+        for r in rows
+    ]
+    return out
+
+
+def render(data: dict[str, Any], *, run_id: str, degraded: list[str], when: datetime) -> str:
+    """The markdown report for people."""
+    lines = [f"# WSJF triage {when:%Y-%m-%d}", "", f"Run `{run_id}`.", ""]
+    if degraded:
+        lines += ["> **degraded**: " + "; ".join(degraded), ""]
+    lines += [
+        f"{data['ranked_count']} of {data['open_count']} open items ranked; "
+        f"{len(data['blocked'])} blocked, {len(data['stale'])} stale, "
+        f"{len(data['missing_estimates'])} missing estimates, "
+        f"{len(data['loose_ends'])} loose ends.",
+        "",
+        f"## Top {data['params']['top_n']} overall",
+        "",
+        *_table(data["top"]),
+    ]
+    for ws, rows in data["by_workstream"].items():
+        lines += ["", f"## {ws}", "", *_table(rows)]
+    if data["missing_estimates"]:
+        lines += ["", "## Missing estimates (not ranked)", "", ", ".join(data["missing_estimates"])]
+    if data["loose_ends"]:
+        lines += ["", "## Loose ends (consistency sweep)", ""]
+        lines += [
+            f"- {e['id']} {e.get('title') or ''}: {'; '.join(e['problems'])}"
+            for e in data["loose_ends"]
+        ]
+    return "\n".join(lines) + "\n"
+
+
+async def wsjf_triage(ctx: HandlerContext) -> Report:
+    """Rank the resolved work items (params: ``top_n``, ``stale_days``)."""
+    inp = ctx.input
+    params = inp.definition.params
+    top_n = int(params.get("top_n", 10))
+    stale_days = float(params.get("stale_days", 14))
+    if top_n < 1 or stale_days <= 0:
+        raise ValueError("top_n must be >= 1 and stale_days > 0")
+    items = inp.context.get("work_items")
+    if items is None:
+        raise ValueError("wsjf_triage needs the work_items resolver (add it to 'resolvers')")
+    data = triage(
+        items,
+        now=inp.scheduled_for,
+        top_n=top_n,
+        stale_days=stale_days,
+        loose_ends=inp.context.get("consistency_sweep"),
+        recent=inp.context.get("recently_on_scope"),
+    )
+    data["activity_core_run_id"] = inp.run_id
+    data["degraded"] = inp.degraded
+    top = data["top"][0] if data["top"] else None
+    summary = (
+        f"{data['ranked_count']} items ranked"
+        + (f"; top: {top['id']} {top['title']} (WSJF {top['wsjf']:.2f})" if top else "")
+        + (f"; degraded ({len(inp.degraded)} resolver(s) unavailable)" if inp.degraded else "")
+    )
+    return Report(
+        title=f"WSJF triage {inp.scheduled_for:%Y-%m-%d}",
+        summary=summary,
+        markdown=render(data, run_id=inp.run_id, degraded=inp.degraded, when=inp.scheduled_for),
+        data=data,
+    )

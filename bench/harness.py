@@ -1,0 +1,137 @@
+"""Shared benchmark harness: a dev server on free ports, a worker, a reference hub, results."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activity_core import search_attributes as sa
+from activity_core.settings import Settings
+from activity_core.statehub import StateHub
+from activity_core.worker import build_workers
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def temporal_binary() -> str:
+    beside = Path(sys.executable).parent / "temporal"
+    return str(beside) if beside.exists() else (shutil.which("temporal") or "temporal")
+
+
+@asynccontextmanager
+async def dev_server() -> AsyncIterator[Client]:
+    """A fresh Temporal dev server (in-memory) with our search attributes."""
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        search_attributes=list(sa.ALL),
+        dev_server_existing_path=temporal_binary(),
+    )
+    try:
+        yield env.client
+    finally:
+        await env.shutdown()
+
+
+@dataclass
+class Stack:
+    client: Client
+    hub: StateHub
+    settings: Settings
+    workflow_tq: str
+    activity_tq: str
+
+
+@asynccontextmanager
+async def stack(
+    client: Client, extra_workflows: Sequence[type] = (), extra_activities: Sequence[Any] = ()
+) -> AsyncIterator[Stack]:
+    """A worker (plus optional baseline workflows/activities) and a reference hub."""
+    tmp = Path(tempfile.mkdtemp(prefix="actcore-bench-"))
+    (tmp / "definitions").mkdir()
+    hub = StateHub().start()
+    settings = Settings(
+        definitions_dir=tmp / "definitions",
+        working_memory_dir=tmp / "notes",
+        state_hub_url=hub.url,
+    )
+    suffix = uuid.uuid4().hex[:6]
+    s = Stack(client, hub, settings, f"bench-wf-{suffix}", f"bench-act-{suffix}")
+    workers = build_workers(
+        client, settings, workflow_task_queue=s.workflow_tq, activity_task_queue=s.activity_tq
+    )
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(workers.run_until(stop))]
+    extra = None
+    if extra_workflows or extra_activities:
+        extra = Worker(
+            client,
+            task_queue=f"bench-baseline-{suffix}",
+            workflows=list(extra_workflows),
+            activities=list(extra_activities),
+        )
+        tasks.append(asyncio.create_task(extra.run()))
+    try:
+        yield s
+    finally:
+        stop.set()
+        if extra is not None:
+            await extra.shutdown()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        hub.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def timed(fn: Callable[[], Awaitable[Any]]) -> float:
+    start = time.perf_counter()
+    await fn()
+    return time.perf_counter() - start
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+    }
+
+
+def report(name: str, rows: list[dict[str, Any]], extra: dict[str, Any]) -> None:
+    """Print a table and write ``bench/results/<name>.json``."""
+    RESULTS.mkdir(exist_ok=True)
+    payload = {"benchmark": name, "machine": machine(), "rows": rows, **extra}
+    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2, default=str))
+    cols = list(rows[0]) if rows else []
+    widths = {c: max(len(c), *(len(_fmt(r[c])) for r in rows)) for c in cols}
+    print(f"\n== {name} ==")
+    print("  ".join(c.ljust(widths[c]) for c in cols))
+    for r in rows:
+        print("  ".join(_fmt(r[c]).ljust(widths[c]) for c in cols))
+    for k, v in extra.items():
+        print(f"{k}: {_fmt(v)}")
+    sys.stdout.flush()
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.3f}" if isinstance(v, float) else str(v)
