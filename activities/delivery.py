@@ -42,10 +42,12 @@ log = logging.getLogger(__name__)
 _RESET_ERRORS = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
 
 
-def default_http_client() -> httpx.AsyncClient:
+def default_http_client(settings: Settings | None = None) -> httpx.AsyncClient:
     """The shared HTTP client of the delivery activities."""
+    read = settings.sink_read_timeout_seconds if settings else SINK_READ_TIMEOUT_S
+    connect = settings.sink_connect_timeout_seconds if settings else SINK_CONNECT_TIMEOUT_S
     return httpx.AsyncClient(
-        timeout=httpx.Timeout(SINK_READ_TIMEOUT_S, connect=SINK_CONNECT_TIMEOUT_S),
+        timeout=httpx.Timeout(read, connect=connect),
         follow_redirects=False,
         headers={"User-Agent": "activity-core"},
     )

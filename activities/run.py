@@ -82,13 +82,42 @@ class RunActivities:
                 non_retryable=True,
             )
         try:
-            return await handler(HandlerContext(inp, self._client, self._settings))
+            report = await handler(HandlerContext(inp, self._client, self._settings))
         except (ValueError, TypeError, ValidationError) as exc:
             raise ApplicationError(
                 f"handler {inp.definition.handler!r} rejected its params: {exc}",
                 type="HandlerInputInvalid",
                 non_retryable=True,
             ) from None
+        return await self._within_limit(inp, report)
+
+    async def _within_limit(self, inp: HandlerInput, report: Report) -> Report:
+        """Keep an oversize report whole on disk; hand back a notice that points at it."""
+        size = len(report.model_dump_json().encode())
+        limit = self._settings.max_report_bytes
+        if size <= limit:
+            return report
+        name = f"{inp.definition.name}-{notes.short_id(inp.run_id)}-full.md"
+        path = notes.within(self._root(), "oversize", name)
+        front = {
+            "kind": "activity_report_oversize",
+            "activity_core_run_id": inp.run_id,
+            "activity_name": inp.definition.name,
+            "bytes": size,
+        }
+        content = notes.render(front, report.markdown + notes.data_block(report.data))
+        await asyncio.to_thread(notes.write_once, path, content)
+        message = (
+            f"report too large: {size} bytes exceeds ACTCORE_MAX_REPORT_BYTES={limit}; "
+            f"the full report is kept at {path}"
+        )
+        log.warning(message, extra={"activity_core_run_id": inp.run_id})
+        return Report(
+            title=f"{report.title} (too large, kept on disk)",
+            summary=message,
+            markdown=f"# {report.title}\n\n**{message}**.\n\n{report.summary}\n",
+            data={"oversize": True, "bytes": size, "limit": limit, "full_report_path": str(path)},
+        )
 
     def _root(self) -> Path:
         return self._settings.working_memory_dir

@@ -281,6 +281,8 @@ def cmd_statehub(args: argparse.Namespace, settings: Settings) -> int:
             body["retry_after"] = args.retry_after
         if args.delay is not None:
             body["delay"] = args.delay
+        if args.rate is not None:
+            body["rate"] = args.rate
         response = httpx.post(f"{admin}/fault", json=body, timeout=10)
         print(response.text)
         return 0 if response.status_code == 200 else 2
@@ -352,7 +354,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-demo-data", action="store_true", help="start without the seeded demo work items"
     )
     fault = hub_sub.add_parser("fault", help="switch the running hub's fault mode")
-    fault.add_argument("mode", choices=["none", "refuse", "500", "503", "429", "slow", "400"])
+    fault.add_argument(
+        "mode",
+        choices=["none", "refuse", "500", "503", "429", "slow", "400", "409", "malformed", "flaky"],
+    )
+    fault.add_argument("--rate", type=float, default=None, help="share of failures for 'flaky'")
     fault.add_argument("--retry-after", type=int, default=None, help="Retry-After for 503/429")
     fault.add_argument("--delay", type=float, default=None, help="seconds for 'slow'")
     fault.add_argument("--admin-port", type=int, default=None)

@@ -18,9 +18,7 @@ DELIVERY_ID_PREFIX = "delivery-"
 
 # Activity timeouts ---------------------------------------------------------------
 LOAD_DEFINITION_TIMEOUT = timedelta(seconds=30)
-HANDLER_TIMEOUT = timedelta(minutes=10)
 PERSIST_NOTE_TIMEOUT = timedelta(seconds=30)
-DELIVERY_ATTEMPT_TIMEOUT = timedelta(seconds=60)
 ALERT_NOTE_TIMEOUT = timedelta(seconds=30)
 PLAN_FIRE_TIMEOUT = timedelta(seconds=30)
 HANDLER_BUDGET_S = {"activity_digest": 60.0, "static_report": 10.0, "wsjf_triage": 30.0}

@@ -103,7 +103,7 @@ def _message(err: ErrorDetails) -> str:
     if kind == "union_tag_invalid":
         return f"{ctx.get('tag')!r} is not one of {ctx.get('expected_tags')}"
     if kind == "union_tag_not_found":
-        return f"the {ctx.get('discriminator')} field is missing"
+        return f"the {str(ctx.get('discriminator', '')).strip(chr(39))} field is missing"
     if kind == "string_pattern_mismatch":
         return f"{err.get('input')!r} does not have the expected form ({ctx.get('pattern')})"
     msg = err["msg"]

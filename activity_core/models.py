@@ -194,6 +194,8 @@ class DeliveryPolicy(_Strict):
     """Each wait is multiplied by a random factor in ``[1 - r, 1 + r]``."""
     horizon_seconds: float = Field(default=7 * 86400.0, ge=60)
     """After this long without success the delivery is parked as ``dead``."""
+    attempt_timeout_seconds: float = Field(default=60.0, ge=1, le=600)
+    """Start-to-close timeout of one attempt (how soon a crashed worker's attempt is retried)."""
 
     def base_delay(self, failed_attempts: int) -> float:
         """Wait before the next attempt after ``failed_attempts`` consecutive failures.

@@ -50,6 +50,14 @@ class Settings(BaseSettings):
     )
     """Do not sync schedules at worker start (for every worker replica but one)."""
 
+    sink_read_timeout_seconds: float = Field(default=20.0, gt=0, le=300)
+    """Read timeout of one delivery request to a remote sink."""
+    sink_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    """Connect timeout of one delivery request to a remote sink."""
+    max_report_bytes: int = Field(default=256 * 1024, ge=1024, le=1_500_000)
+    """Largest report (markdown + data, as JSON) sent through Temporal and to sinks;
+    larger reports are kept whole on disk and replaced by a notice."""
+
     activity_timeout_seconds: float = Field(
         default=900.0,
         gt=0,

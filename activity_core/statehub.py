@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
+import random
+import socket
 import sqlite3
 import threading
 import time
@@ -33,7 +35,7 @@ from activity_core.statehub_tasks import (
 
 log = logging.getLogger(__name__)
 
-FAULT_MODES = ("none", "refuse", "500", "503", "429", "slow", "400")
+FAULT_MODES = ("none", "refuse", "500", "503", "429", "slow", "400", "409", "malformed", "flaky")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS progress (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -57,6 +59,8 @@ class Fault:
     """``Retry-After`` seconds sent with 503/429."""
     delay: float = 30.0
     """Seconds a ``slow`` response takes."""
+    rate: float = 0.5
+    """``flaky``: share of POSTs that fail (half 503, half dropped after storing)."""
 
 
 @dataclass
@@ -162,6 +166,19 @@ class _ApiHandler(BaseHTTPRequestHandler):
         if fault.mode == "slow":
             time.sleep(fault.delay)
             return False
+        if fault.mode == "409":
+            hub.stats.bump("fault_409")
+            self._send(409, {"detail": "already have it (injected)"})
+            return True
+        if fault.mode == "malformed":
+            hub.stats.bump("fault_malformed")
+            data = b"<html>not json"
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return True
         if fault.mode in ("500", "503", "429", "400"):
             status = int(fault.mode)
             headers = {}
@@ -244,7 +261,19 @@ class _ApiHandler(BaseHTTPRequestHandler):
             self._send(400, {"detail": problem})
             return
         key = self.headers.get("Idempotency-Key")
+        roll = hub.roll() if hub.fault.mode == "flaky" else 1.0
+        if roll < hub.fault.rate / 2:
+            hub.stats.bump("fault_flaky_503")
+            self._send(503, {"detail": "injected flaky 503"})
+            return
         created, event_id = hub.store.add(key, event)
+        if roll < hub.fault.rate:
+            # Stored, but the connection drops before the answer: the client must retry
+            # and be told 409 next time.
+            hub.stats.bump("fault_flaky_drop")
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         if created:
             hub.stats.bump("created")
             self._send(201, {"id": event_id, "idempotency_key": key})
@@ -297,6 +326,7 @@ class _AdminHandler(BaseHTTPRequestHandler):
                 str(body.get("mode", "none")),
                 retry_after=body.get("retry_after"),
                 delay=float(body.get("delay", 30.0)),
+                rate=float(body.get("rate", 0.5)),
             )
         except (ValueError, TypeError) as exc:
             self._send(400, {"detail": str(exc)})
@@ -335,6 +365,8 @@ class StateHub:
         self.token = token
         self.fault = Fault()
         self.stats = Stats()
+        self._rng = random.Random(1)
+        self._rng_lock = threading.Lock()
         self._api: _Server | None = None
         self._api_thread: threading.Thread | None = None
         self._admin = _Server((host, admin_port), _AdminHandler)
@@ -374,12 +406,24 @@ class StateHub:
             api.shutdown()
             api.server_close()
 
-    def set_fault(self, mode: str, *, retry_after: int | None = None, delay: float = 30.0) -> None:
+    def roll(self) -> float:
+        """A random number for ``flaky`` (seeded: runs are repeatable)."""
+        with self._rng_lock:
+            return self._rng.random()
+
+    def set_fault(
+        self,
+        mode: str,
+        *,
+        retry_after: int | None = None,
+        delay: float = 30.0,
+        rate: float = 0.5,
+    ) -> None:
         """Switch the fault mode while running (``refuse`` closes the API socket)."""
         if mode not in FAULT_MODES:
             raise ValueError(f"unknown fault mode {mode!r}; choose one of {', '.join(FAULT_MODES)}")
         with self._lock:
-            self.fault = Fault(mode, retry_after, delay)
+            self.fault = Fault(mode, retry_after, delay, rate)
             if mode == "refuse":
                 self._close_api()
             else:

@@ -65,7 +65,7 @@ def build_workers(
         activity_task_queue: Queue for activities.
         http: HTTP client for sinks (default: a pooled client with sane timeouts).
     """
-    http = http or default_http_client()
+    http = http or default_http_client(settings)
     run_acts = RunActivities(client, settings)
     sink_acts = SinkActivities(http, settings)
     orchestrator = Worker(client, task_queue=workflow_task_queue, workflows=WORKFLOWS)

@@ -165,6 +165,7 @@ async def stack(env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[Stack
         definitions_dir=defs,
         working_memory_dir=tmp_path / "working-memory",
         state_hub_url="http://127.0.0.1:9",
+        sink_read_timeout_seconds=1.0,
     )
     suffix = uuid.uuid4().hex[:8]
     s = Stack(env, env.client, settings, f"wf-{suffix}", f"act-{suffix}")

@@ -23,7 +23,6 @@ with workflow.unsafe.imports_passed_through():
     from activity_core.constants import (
         ALERT_NOTE_TIMEOUT,
         DELIVERY_ATTEMPT_RETRY,
-        DELIVERY_ATTEMPT_TIMEOUT,
         LOCAL_IO_RETRY,
         TASK_EXECUTION_TQ,
     )
@@ -172,7 +171,7 @@ class ReportDeliveryWorkflow:
                     attempt=p.attempts,
                 ),
                 task_queue=self._inp.activity_task_queue or TASK_EXECUTION_TQ,
-                start_to_close_timeout=DELIVERY_ATTEMPT_TIMEOUT,
+                start_to_close_timeout=timedelta(seconds=self._inp.policy.attempt_timeout_seconds),
                 retry_policy=DELIVERY_ATTEMPT_RETRY,
                 summary=f"deliver to {self._inp.sink.name} (attempt {p.attempts})",
             )
