@@ -23,7 +23,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from activities.delivery import parse_retry_after
+from activities.delivery import describe_http_error, parse_retry_after
 from activity_core.models import ResolveInput, ResolverConfig, ResolveResult, ResolverName
 from activity_core.settings import Settings
 
@@ -49,21 +49,6 @@ def worst_case_attempt_seconds(r: ResolverConfig) -> float:
     """Upper bound of one activity attempt: every try times out, every wait is maximal."""
     waits = (r.tries - 1) * max(MAX_BACKOFF_S, MAX_RETRY_AFTER_S)
     return r.tries * 2 * r.timeout_seconds + waits
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, TransientResolverError):
-        return str(exc)
-    if isinstance(exc, httpx.ConnectError):
-        cause: BaseException | None = exc
-        while cause is not None:
-            if isinstance(cause, ConnectionRefusedError):
-                return "connection refused"
-            cause = cause.__cause__ or cause.__context__
-        return f"connect failed: {exc}"
-    if isinstance(exc, httpx.TimeoutException):
-        return f"timed out ({type(exc).__name__})"
-    return f"{type(exc).__name__}: {exc}"
 
 
 def _wait(state: RetryCallState) -> float:
@@ -114,7 +99,7 @@ class ContextActivities:
                     url, params=dict(r.params), headers=headers, timeout=timeout
                 )
             except httpx.TransportError as exc:
-                raise TransientResolverError(_describe(exc)) from exc
+                raise TransientResolverError(describe_http_error(exc)) from exc
             status = response.status_code
             if status in (408, 429) or status >= 500:
                 raise TransientResolverError(

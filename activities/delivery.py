@@ -80,7 +80,8 @@ def classify_status(status: int) -> AttemptOutcome:
     return AttemptOutcome.PERMANENT
 
 
-def _describe(exc: httpx.HTTPError) -> str:
+def describe_http_error(exc: httpx.HTTPError) -> str:
+    """A short, secret-free reason for a failed request (``connection refused``, ...)."""
     if isinstance(exc, httpx.ConnectError):
         cause: BaseException | None = exc
         while cause is not None:
@@ -137,7 +138,9 @@ class SinkActivities:
                 with attempt:
                     response = await self._http.post(url, json=body, headers=headers)
         except httpx.HTTPError as exc:
-            result = DeliveryAttemptResult(outcome=AttemptOutcome.TRANSIENT, error=_describe(exc))
+            result = DeliveryAttemptResult(
+                outcome=AttemptOutcome.TRANSIENT, error=describe_http_error(exc)
+            )
         else:
             outcome = classify_status(response.status_code)
             error = None

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from activity_core import search_attributes as sa
 from activity_core.constants import ORCHESTRATOR_TQ
@@ -37,12 +36,7 @@ async def start_manual_run(
             f"**{definition.name}** ({definition.handler})\n\n{definition.description}\n\n"
             "Triggered by hand with `actcore trigger`."
         ),
-        search_attributes=TypedSearchAttributes(
-            [
-                SearchAttributePair(sa.ACTIVITY_ID, str(definition.id)),
-                SearchAttributePair(sa.ACTIVITY_NAME, definition.name),
-            ]
-        ),
+        search_attributes=sa.definition_attributes(str(definition.id), definition.name),
     )
 
 

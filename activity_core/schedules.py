@@ -28,7 +28,6 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from activity_core import misfire
@@ -129,12 +128,7 @@ def build_schedule(definition: ActivityDefinition) -> DesiredSchedule:
             f"**{definition.name}** ({definition.handler}), {when}, "
             f"misfire policy `{trig.misfire_policy.value}`\n\n{definition.description}"
         ),
-        typed_search_attributes=TypedSearchAttributes(
-            [
-                SearchAttributePair(sa.ACTIVITY_ID, str(definition.id)),
-                SearchAttributePair(sa.ACTIVITY_NAME, definition.name),
-            ]
-        ),
+        typed_search_attributes=sa.definition_attributes(str(definition.id), definition.name),
     )
     schedule = Schedule(
         action=action,

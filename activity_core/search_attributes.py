@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 ACTIVITY_ID = SearchAttributeKey.for_keyword("ActivityId")
 ACTIVITY_NAME = SearchAttributeKey.for_keyword("ActivityName")
@@ -21,6 +21,17 @@ ALL: tuple[SearchAttributeKey[Any], ...] = (
     DELIVERY_STATUS,
     DELIVERY_SINK,
 )
+
+
+def definition_attributes(activity_id: str, activity_name: str) -> TypedSearchAttributes:
+    """``ActivityId`` and ``ActivityName``, set on every run a definition starts."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(ACTIVITY_ID, activity_id),
+            SearchAttributePair(ACTIVITY_NAME, activity_name),
+        ]
+    )
+
 
 _CLI_TYPE = {"KEYWORD": "Keyword", "DATETIME": "Datetime"}
 
