@@ -167,13 +167,23 @@ async def _trigger(args: argparse.Namespace, settings: Settings) -> int:
 async def _deliveries(args: argparse.Namespace) -> int:
     from activity_core.runs import list_deliveries
     from activity_core.temporal_client import connect
-    from workflows.report_delivery import ReportDeliveryWorkflow
 
     client = await connect()
     if args.action == "retry":
-        handle = client.get_workflow_handle_for(ReportDeliveryWorkflow.run, args.id)
-        await handle.signal(ReportDeliveryWorkflow.retry_now)
-        print(f"retry_now sent to {args.id}")
+        from activities.monitor import paced_retry_now
+
+        if args.all:
+            found = await list_deliveries(client, args.status, live=False)
+            chosen = [r for r in found if r.execution == "running" and args.sink in (None, r.sink)]
+            ids = [r.workflow_id for r in sorted(chosen, key=lambda r: r.started_at)]
+        elif args.id:
+            ids = [args.id]
+        else:
+            print("error: give a delivery id or --all", file=sys.stderr)
+            return 2
+        rate = args.rate or get_settings().wake_rate
+        woken = await paced_retry_now(client, ids, rate)
+        print(f"retry_now sent to {woken} deliveries (pace {rate:g}/s, oldest first)")
         return 0
     rows = [r.as_dict() for r in await list_deliveries(client, args.status)]
     if args.json:
@@ -330,8 +340,12 @@ def build_parser() -> argparse.ArgumentParser:
     ls = dl_sub.add_parser("list", help="list delivery workflows")
     ls.add_argument("--status", choices=["pending", "waiting", "delivered", "dead", "given_up"])
     ls.add_argument("--json", action="store_true")
-    rt = dl_sub.add_parser("retry", help="signal retry_now to one delivery")
-    rt.add_argument("id", help="delivery workflow id (delivery-<run id>-<sink>)")
+    rt = dl_sub.add_parser("retry", help="signal retry_now (one delivery, or --all, paced)")
+    rt.add_argument("id", nargs="?", help="delivery workflow id (delivery-<run id>-<sink>)")
+    rt.add_argument("--all", action="store_true", help="every open delivery (oldest first)")
+    rt.add_argument("--sink", help="with --all: only this sink name")
+    rt.add_argument("--status", choices=["waiting", "dead"], default="waiting")
+    rt.add_argument("--rate", type=float, help="signals per second (default ACTCORE_WAKE_RATE)")
 
     defs = sub.add_parser("definitions", help="check definition files, preview fire times")
     defs.add_argument("action", choices=["validate", "list", "preview"])

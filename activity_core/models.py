@@ -586,6 +586,8 @@ class DeliveryProgress(BaseModel):
     """A ``give_up`` signal arrived."""
     continued: int = 0
     """How many times this delivery has continued-as-new."""
+    monitor_registered: bool = False
+    """This delivery is registered as waiting with its sink's recovery monitor."""
 
 
 class DeliveryStatus(BaseModel):
@@ -631,6 +633,43 @@ class DeliveryAttemptResult(BaseModel):
     """Human-readable failure (no secrets)."""
     retry_after_seconds: float | None = None
     """The sink's ``Retry-After``, if sent."""
+
+
+class MonitorInput(BaseModel):
+    """Input of SinkMonitorWorkflow (stable across continue-as-new)."""
+
+    sink: RemoteSink
+    """The sink watched (its URL decides which health endpoint is probed)."""
+    activity_task_queue: str | None = None
+    """Task queue for the monitor's activities."""
+    waiting: dict[str, datetime] = Field(default_factory=dict)
+    """Delivery workflow id -> when it started waiting (carried over continue-as-new)."""
+    probe_backoff_seconds: list[float] = Field(default_factory=lambda: [2.0, 4.0, 8.0, 15.0, 30.0])
+    """Waits between health probes while the sink is down (the last one repeats)."""
+
+
+class RegisterWaitingInput(BaseModel):
+    """Input of the ``register_waiting`` activity (signal-with-start of the monitor)."""
+
+    monitor_id: str
+    """Workflow id of the sink's monitor."""
+    delivery_id: str
+    """The delivery that started waiting."""
+    since: datetime
+    """When it started waiting."""
+    monitor: MonitorInput
+    """Start input, used when no monitor runs yet."""
+    workflow_task_queue: str
+    """Task queue the monitor workflow runs on (the delivery's own)."""
+
+
+class WakeInput(BaseModel):
+    """Input of the ``wake_deliveries`` activity."""
+
+    delivery_ids: list[str]
+    """Deliveries to signal ``retry_now``, in order (oldest first)."""
+    rate_per_second: float | None = None
+    """Pace; default is the worker's ``ACTCORE_WAKE_RATE``."""
 
 
 class AlertNoteInput(BaseModel):

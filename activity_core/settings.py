@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     """Largest report (markdown + data, as JSON) sent through Temporal and to sinks;
     larger reports are kept whole on disk and replaced by a notice."""
 
+    wake_rate: float = Field(default=20.0, gt=0, le=1000)
+    """Deliveries woken per second when a sink recovers (keeps a recovering sink calm)."""
+
     activity_timeout_seconds: float = Field(
         default=900.0,
         gt=0,

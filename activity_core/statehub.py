@@ -69,10 +69,25 @@ class Stats:
 
     counts: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    post_times: list[float] = field(default_factory=list)
+    """Monotonic arrival time of every POST (for peak-rate measurements)."""
 
     def bump(self, key: str) -> None:
         with self.lock:
             self.counts[key] += 1
+            if key == "post":
+                self.post_times.append(time.monotonic())
+
+    def peak_rate(self, window: float = 1.0) -> int:
+        """Most POSTs seen in any ``window`` seconds."""
+        with self.lock:
+            times = sorted(self.post_times)
+        best, lo = 0, 0
+        for hi, t in enumerate(times):
+            while t - times[lo] > window:
+                lo += 1
+            best = max(best, hi - lo + 1)
+        return best
 
 
 class Store:

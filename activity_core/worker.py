@@ -19,6 +19,7 @@ from temporalio.worker import Worker
 
 from activities.context import ContextActivities
 from activities.delivery import SinkActivities, default_http_client
+from activities.monitor import MonitorActivities
 from activities.run import RunActivities
 from activities.schedule import ScheduleActivities
 from activity_core import logs
@@ -68,6 +69,7 @@ def build_workers(
     http = http or default_http_client(settings)
     run_acts = RunActivities(client, settings)
     sink_acts = SinkActivities(http, settings)
+    monitor_acts = MonitorActivities(client, http, settings)
     orchestrator = Worker(client, task_queue=workflow_task_queue, workflows=WORKFLOWS)
     execution = Worker(
         client,
@@ -80,6 +82,9 @@ def build_workers(
             sink_acts.deliver,
             ScheduleActivities(client).plan_fire,
             ContextActivities(http, settings).resolve_context,
+            monitor_acts.register_waiting,
+            monitor_acts.probe_sink,
+            monitor_acts.wake_deliveries,
         ],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )

@@ -18,16 +18,19 @@ import pytest
 import yaml
 from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from activity_core.definitions import load_definitions
+from activity_core.models import StateHubProgressSink
 from activity_core.schedules import build_schedule
 from activity_core.settings import Settings
 from activity_core.statehub import StateHub
 from activity_core.worker import build_workers
 from tests.conftest import Stack, assert_eventually
 from workflows.registry import WORKFLOWS
+from workflows.sink_monitor import monitor_id
 
 HISTORIES = Path(__file__).parent / "histories"
 RECORD = os.environ.get("ACTCORE_RECORD_HISTORIES") == "1"
@@ -50,6 +53,8 @@ def test_histories_are_recorded_for_each_long_lived_workflow() -> None:
         "activity_run_two_sinks",
         "delivery_full_lifecycle",
         "delivery_continued_as_new",
+        "delivery_with_monitor",
+        "sink_monitor",
     } <= names
 
 
@@ -161,3 +166,35 @@ async def test_record_scheduled_runs(env: WorkflowEnvironment, tmp_path: Path) -
         await handle.delete()
     await _save(client.get_workflow_handle(on_time), "activity_run_scheduled_on_time")
     await _save(client.get_workflow_handle(skipped), "activity_run_scheduled_skipped")
+
+
+@pytest.mark.skipif(not RECORD, reason="set ACTCORE_RECORD_HISTORIES=1 to re-record")
+async def test_record_monitor(stack: Stack, hub: StateHub) -> None:
+    """A delivery registered with its sink monitor, and the monitor that woke it.
+
+    Recorded separately so the histories from before the monitor existed stay as they
+    are and keep checking that the patch replays them unchanged.
+    """
+    sink = {"type": "state_hub_progress", "event_type": "m", "url": hub.url}
+    stack.define("recorded-monitor", sinks=[sink], delivery={"backoff_seconds": [3600]})
+    hub.set_fault("refuse")
+    with stack.env.with_time_skipping_disabled():
+        result = await (await stack.start_run("recorded-monitor", run_id="recorded-mon")).result()
+        child = stack.delivery(result.run_id, "state_hub")
+        monitor_handle = stack.client.get_workflow_handle(
+            monitor_id(StateHubProgressSink(type="state_hub_progress", event_type="m", url=hub.url))
+        )
+
+        async def registered() -> None:
+            try:
+                waiting = await monitor_handle.query("waiting")
+            except RPCError as err:  # not started yet
+                raise AssertionError(str(err)) from err
+            assert waiting == [child.id]
+
+        await assert_eventually(registered, within=20)
+        hub.set_fault("none")
+        await child.result()
+        await asyncio.wait_for(monitor_handle.result(), 60)
+    await _save(child, "delivery_with_monitor")
+    await _save(monitor_handle, "sink_monitor")

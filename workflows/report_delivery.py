@@ -14,10 +14,11 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.delivery import SinkActivities
+    from activities.monitor import MonitorActivities
     from activities.run import RunActivities
     from activity_core import search_attributes as sa
     from activity_core.constants import (
@@ -35,9 +36,13 @@ with workflow.unsafe.imports_passed_through():
         DeliveryProgress,
         DeliveryState,
         DeliveryStatus,
+        MonitorInput,
+        RegisterWaitingInput,
     )
+    from workflows.sink_monitor import monitor_id
 
 MIN_WAIT_S = 1.0
+SINK_MONITOR_PATCH = "sink-monitor-registration"
 
 
 def _hhmm(when: datetime | None) -> str:
@@ -92,6 +97,7 @@ class ReportDeliveryWorkflow:
         self._publish()
         while True:
             if p.give_up_requested:
+                await self._sign_off_monitor()
                 return self._finish(DeliveryState.GIVEN_UP)
             if p.state == DeliveryState.DEAD:
                 await workflow.wait_condition(lambda: p.retry_requested or p.give_up_requested)
@@ -108,6 +114,7 @@ class ReportDeliveryWorkflow:
             result = await self._attempt()
             if result.outcome in (AttemptOutcome.DELIVERED, AttemptOutcome.DUPLICATE):
                 p.delivered_at = workflow.now()
+                await self._sign_off_monitor()
                 return self._finish(DeliveryState.DELIVERED)
             p.episode_failures += 1
             if result.outcome == AttemptOutcome.PERMANENT:
@@ -123,6 +130,7 @@ class ReportDeliveryWorkflow:
             p.state = DeliveryState.WAITING
             p.next_attempt_at = workflow.now() + timedelta(seconds=delay)
             self._publish()
+            await self._register_with_monitor()
             if workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 p.continued += 1
@@ -190,6 +198,7 @@ class ReportDeliveryWorkflow:
         p.state = DeliveryState.DEAD
         p.next_attempt_at = None
         self._publish(why)
+        await self._sign_off_monitor()
         workflow.logger.error(
             "delivery dead: %s", why, extra={"run_id": inp.run_id, "sink": inp.sink.name}
         )
@@ -226,6 +235,45 @@ class ReportDeliveryWorkflow:
         self._p.next_attempt_at = None
         self._publish()
         return self.status()
+
+    async def _register_with_monitor(self) -> None:
+        """Tell the sink's recovery monitor this delivery waits (once per wait)."""
+        p = self._p
+        if p.monitor_registered or not workflow.patched(SINK_MONITOR_PATCH):
+            return
+        inp = self._inp
+        try:
+            await workflow.execute_activity_method(
+                MonitorActivities.register_waiting,
+                RegisterWaitingInput(
+                    monitor_id=monitor_id(inp.sink),
+                    delivery_id=workflow.info().workflow_id,
+                    workflow_task_queue=workflow.info().task_queue,
+                    since=p.episode_started_at or workflow.now(),
+                    monitor=MonitorInput(
+                        sink=inp.sink, activity_task_queue=inp.activity_task_queue
+                    ),
+                ),
+                task_queue=inp.activity_task_queue or TASK_EXECUTION_TQ,
+                start_to_close_timeout=ALERT_NOTE_TIMEOUT,
+                retry_policy=LOCAL_IO_RETRY,
+            )
+            p.monitor_registered = True
+        except ActivityError as exc:
+            # The delivery's own timers still work without the monitor.
+            workflow.logger.warning("could not register with the sink monitor: %s", exc.cause)
+
+    async def _sign_off_monitor(self) -> None:
+        """Leave the monitor's waiting set (delivered, dead or given up)."""
+        p = self._p
+        if not p.monitor_registered:
+            return
+        p.monitor_registered = False
+        # The monitor may have finished already; that is fine.
+        with contextlib.suppress(ApplicationError):
+            await workflow.get_external_workflow_handle(monitor_id(self._inp.sink)).signal(
+                "delivery_done", workflow.info().workflow_id
+            )
 
     # -- visibility ----------------------------------------------------------------
 

@@ -1,0 +1,100 @@
+"""Activities of the sink recovery monitor: register a waiting delivery, probe, wake."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import httpx
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from activity_core.models import (
+    RegisterWaitingInput,
+    RemoteSink,
+    StateHubProgressSink,
+    WakeInput,
+)
+from activity_core.settings import Settings
+
+WAITING_SIGNAL = "delivery_waiting"
+MONITOR_WORKFLOW = "SinkMonitorWorkflow"  # by name: activities never import workflows
+
+
+def health_url(sink: RemoteSink, settings: Settings) -> str:
+    """What is probed: State Hub's ``/health``, or a webhook's own URL."""
+    if isinstance(sink, StateHubProgressSink):
+        return f"{(sink.url or settings.state_hub_url).rstrip('/')}/health"
+    return sink.url
+
+
+class MonitorActivities:
+    """Monitor activities; one instance per worker."""
+
+    def __init__(self, client: Client, http: httpx.AsyncClient, settings: Settings) -> None:
+        """Build once per worker with its Temporal client, HTTP client and settings."""
+        self._client = client
+        self._http = http
+        self._settings = settings
+
+    @activity.defn(name="register_waiting")
+    async def register_waiting(self, inp: RegisterWaitingInput) -> None:
+        """Tell the sink's monitor about a waiting delivery, starting the monitor if needed."""
+        await self._client.start_workflow(
+            MONITOR_WORKFLOW,
+            inp.monitor,
+            id=inp.monitor_id,
+            task_queue=inp.workflow_task_queue,
+            start_signal=WAITING_SIGNAL,
+            start_signal_args=[inp.delivery_id, inp.since],
+            static_summary=f"recovery monitor for sink {inp.monitor.sink.name}",
+        )
+
+    @activity.defn(name="probe_sink")
+    async def probe_sink(self, sink: RemoteSink) -> bool:
+        """True when the sink answers (a status below 500); never raises for the sink."""
+        url = health_url(sink, self._settings)
+        try:
+            response = await self._http.get(url, timeout=5.0)
+        except httpx.HTTPError:
+            return False
+        return response.status_code < 500
+
+    @activity.defn(name="wake_deliveries")
+    async def wake_deliveries(self, inp: WakeInput) -> int:
+        """Signal ``retry_now`` to each delivery, at most ``rate`` per second."""
+        rate = inp.rate_per_second or self._settings.wake_rate
+        return await paced_retry_now(self._client, inp.delivery_ids, rate, activity.heartbeat)
+
+
+async def paced_retry_now(
+    client: Client,
+    delivery_ids: list[str],
+    rate: float,
+    progress: Callable[[int], object] | None = None,
+) -> int:
+    """Signal ``retry_now`` to each delivery in order, at most ``rate`` per second.
+
+    Returns:
+        How many were signalled (deliveries that already finished are skipped).
+    """
+    interval = 1.0 / rate
+    woken = 0
+    next_at = time.monotonic()
+    for i, delivery_id in enumerate(delivery_ids):
+        delay = next_at - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        # Never catch up with a burst after a slow signal: fall behind instead.
+        next_at = max(next_at, time.monotonic()) + interval
+        try:
+            await client.get_workflow_handle(delivery_id).signal("retry_now")
+            woken += 1
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+        if progress is not None and i % 20 == 0:
+            progress(i)
+    return woken

@@ -1,0 +1,126 @@
+"""SinkMonitorWorkflow: one per sink while deliveries wait on it.
+
+Deliveries register when they start waiting (signal-with-start) and sign off when they
+leave waiting. The monitor probes the sink's health on a backoff; when the sink comes
+back (a down-to-up transition) it wakes the waiting deliveries oldest first at a paced
+rate, so recovery takes seconds instead of the next backoff step and does not stampede
+the sink. It completes when nothing waits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.monitor import MonitorActivities
+    from activity_core.constants import TASK_EXECUTION_TQ
+    from activity_core.models import MonitorInput, RemoteSink, WakeInput
+
+PROBE_TIMEOUT = timedelta(seconds=15)
+PROBE_RETRY = RetryPolicy(maximum_attempts=2)
+SETTLE = timedelta(seconds=30)
+
+
+def monitor_id(sink: RemoteSink) -> str:
+    """Deterministic id of a sink's monitor (type, name and target)."""
+    target = hashlib.sha256((sink.url or "default").encode()).hexdigest()[:8]
+    return f"sink-monitor-{sink.type}-{sink.name}-{target}"
+
+
+@workflow.defn(name="SinkMonitorWorkflow")
+class SinkMonitorWorkflow:
+    """Probe a sink while deliveries wait on it; wake them, paced, when it is back."""
+
+    @workflow.init
+    def __init__(self, inp: MonitorInput) -> None:
+        """Restore the waiting set (continue-as-new) or start empty."""
+        self._inp = inp
+        self._waiting: dict[str, datetime] = dict(inp.waiting)
+        self._woken = 0
+
+    @workflow.signal(name="delivery_waiting")
+    def delivery_waiting(self, delivery_id: str, since: datetime) -> None:
+        """A delivery started waiting on this sink."""
+        self._waiting.setdefault(delivery_id, since)
+
+    @workflow.signal(name="delivery_done")
+    def delivery_done(self, delivery_id: str) -> None:
+        """A delivery left waiting (delivered, dead or given up)."""
+        self._waiting.pop(delivery_id, None)
+
+    @workflow.query
+    def waiting(self) -> list[str]:
+        """Deliveries waiting on the sink, oldest first."""
+        return sorted(self._waiting, key=lambda d: (self._waiting[d], d))
+
+    @workflow.run
+    async def run(self, inp: MonitorInput) -> int:
+        """Loop until nothing waits; return how many wake-ups were sent."""
+        atq = inp.activity_task_queue or TASK_EXECUTION_TQ
+        backoff = inp.probe_backoff_seconds
+        failures = 0
+        sink_up = False  # a delivery just failed on it
+        while self._waiting:
+            if workflow.info().is_continue_as_new_suggested():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(inp.model_copy(update={"waiting": dict(self._waiting)}))
+            healthy = await self._probe(inp.sink, atq)
+            if healthy and not sink_up:
+                sink_up, failures = True, 0
+                await self._wake(atq)
+                await self._pause(SETTLE, "let woken deliveries report back")
+                continue
+            sink_up = healthy
+            wait = backoff[min(failures, len(backoff) - 1)]
+            failures += 1
+            workflow.set_current_details(
+                f"sink `{inp.sink.name}` {'up' if healthy else 'down'}; "
+                f"{len(self._waiting)} deliveries waiting; next probe in {wait:g} s"
+            )
+            await self._pause(timedelta(seconds=wait), f"next probe of {inp.sink.name}")
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._woken
+
+    async def _pause(self, duration: timedelta, summary: str) -> None:
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: not self._waiting, timeout=duration, timeout_summary=summary
+            )
+
+    async def _probe(self, sink: RemoteSink, atq: str) -> bool:
+        try:
+            healthy: bool = await workflow.execute_activity_method(
+                MonitorActivities.probe_sink,
+                sink,
+                task_queue=atq,
+                start_to_close_timeout=PROBE_TIMEOUT,
+                retry_policy=PROBE_RETRY,
+            )
+        except ActivityError:
+            return False
+        return healthy
+
+    async def _wake(self, atq: str) -> None:
+        ids = self.waiting()
+        workflow.set_current_details(
+            f"sink `{self._inp.sink.name}` is back: waking {len(ids)} deliveries, oldest first"
+        )
+        try:
+            woken: int = await workflow.execute_activity_method(
+                MonitorActivities.wake_deliveries,
+                WakeInput(delivery_ids=ids),
+                task_queue=atq,
+                start_to_close_timeout=timedelta(seconds=60 + len(ids)),
+                heartbeat_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(maximum_attempts=3),
+            )
+        except ActivityError as exc:
+            workflow.logger.warning("waking deliveries failed: %s", exc.cause or exc)
+            return
+        self._woken += woken
