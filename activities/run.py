@@ -174,6 +174,10 @@ class RunActivities:
         }
         content = notes.render(front, f"# {inp.title}\n\n{inp.body}")
         status = await asyncio.to_thread(notes.write_once, path, content)
+        if status == "written":
+            activity.metric_meter().create_counter(
+                "activity_core_alerts", "Alert notes written, by kind"
+            ).add(1, {"kind": inp.kind})
         log.error(
             "ALERT %s: %s",
             inp.kind,

@@ -70,6 +70,14 @@ class Settings(BaseSettings):
     )
     """Budget for a run's resolvers and handler (checked when definitions are loaded)."""
 
+    prometheus_bind_addr: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ACTCORE_PROMETHEUS_BIND_ADDR", "PROMETHEUS_BIND_ADDR"),
+    )
+    """Serve Prometheus metrics here (e.g. ``0.0.0.0:9090``); off when unset."""
+    metrics_poll_seconds: float = Field(default=30.0, gt=0)
+    """How often the worker counts waiting/dead deliveries for the gauges."""
+
     log_level: str = "INFO"
     """Root log level."""
     log_format: str = "json"

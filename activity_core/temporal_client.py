@@ -15,6 +15,7 @@ from typing import Any
 from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
+from temporalio.runtime import Runtime
 
 
 def connect_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -38,9 +39,13 @@ def connect_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
 
 
 async def connect(
-    env: Mapping[str, str] | None = None, interceptors: Sequence[Interceptor] = ()
+    env: Mapping[str, str] | None = None,
+    interceptors: Sequence[Interceptor] = (),
+    runtime: Runtime | None = None,
 ) -> Client:
     """Connect to Temporal as configured in the environment."""
     config = connect_config(env)
     target = config.pop("target_host")
+    if runtime is not None:
+        config["runtime"] = runtime
     return await Client.connect(target, interceptors=interceptors, **config)

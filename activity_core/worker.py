@@ -27,6 +27,7 @@ from activity_core.constants import ORCHESTRATOR_TQ, TASK_EXECUTION_TQ
 from activity_core.definitions import load_definitions
 from activity_core.schedules import sync_schedules
 from activity_core.settings import Settings, get_settings
+from activity_core.telemetry import poll_delivery_gauges, prometheus_runtime
 from activity_core.temporal_client import connect
 from workflows.registry import WORKFLOWS
 
@@ -99,7 +100,8 @@ async def serve(settings: Settings | None = None) -> None:
     )  # fail fast on bad definitions
     for warning in loaded.warnings:
         log.warning(warning)
-    client = await connect()
+    runtime = prometheus_runtime(settings.prometheus_bind_addr)
+    client = await connect(runtime=runtime)
     if settings.skip_schedule_sync:
         log.info("schedule sync skipped (SKIP_SCHEDULE_SYNC)")
     else:
@@ -124,7 +126,18 @@ async def serve(settings: Settings | None = None) -> None:
             "task_queues": [ORCHESTRATOR_TQ, TASK_EXECUTION_TQ],
         },
     )
-    await workers.run_until(stop)
+    gauges = (
+        asyncio.create_task(poll_delivery_gauges(client, runtime, settings.metrics_poll_seconds))
+        if runtime is not None
+        else None
+    )
+    if runtime is not None:
+        log.info("prometheus metrics", extra={"bind": settings.prometheus_bind_addr})
+    try:
+        await workers.run_until(stop)
+    finally:
+        if gauges is not None:
+            gauges.cancel()
     log.info("worker stopped")
 
 

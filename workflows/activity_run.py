@@ -93,6 +93,13 @@ def build_event(
     )
 
 
+def count_run(activity: str, outcome: RunOutcome) -> None:
+    """``activity_core_runs{activity, outcome}`` (replay-safe)."""
+    workflow.metric_meter().create_counter("activity_core_runs", "Activity runs by outcome").add(
+        1, {"activity": activity, "outcome": outcome.value}
+    )
+
+
 def could_not_run_report(
     definition: ActivityDefinition, run_id: str, scheduled_for: datetime, missing: list[str]
 ) -> Report:
@@ -188,6 +195,7 @@ class ActivityRunWorkflow:
         outcome = decision.outcome if decision else RunOutcome.RAN
         if missing:
             outcome = RunOutcome.COULD_NOT_RUN
+        count_run(definition.name, outcome)
         workflow.upsert_search_attributes([sa.RUN_OUTCOME.value_set(outcome.value)])
         handed = ", ".join(f"`{d.workflow_id}`" for d in deliveries) or "none"
         workflow.set_current_details(
@@ -285,6 +293,7 @@ class ActivityRunWorkflow:
         if decision.outcome == RunOutcome.SKIPPED_MISSED:
             await self._skip_alert(run_id, definition, decision, fire, str(policy), atq)
         workflow.upsert_search_attributes([sa.RUN_OUTCOME.value_set(decision.outcome.value)])
+        count_run(definition.name, decision.outcome)
         workflow.set_current_details(f"**{decision.outcome.value}**: {decision.describe()}")
         return RunResult(
             run_id=run_id,

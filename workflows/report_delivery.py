@@ -190,6 +190,9 @@ class ReportDeliveryWorkflow:
             )
         p.last_error = result.error
         p.last_status_code = result.status_code
+        workflow.metric_meter().create_counter(
+            "activity_core_delivery_attempts", "Delivery attempts by sink and result"
+        ).add(1, {"sink": self._inp.sink.name, "result": result.outcome.value})
         return result
 
     async def _go_dead(self, why: str) -> None:
@@ -282,6 +285,9 @@ class ReportDeliveryWorkflow:
         p = self._p
         inp = self._inp
         if self._published_state != p.state:
+            workflow.metric_meter().create_counter(
+                "activity_core_delivery_transitions", "Deliveries entering a state"
+            ).add(1, {"sink": inp.sink.name, "state": p.state.value})
             updates: list[SearchAttributeUpdate[str]] = [
                 sa.DELIVERY_STATUS.value_set(p.state.value)
             ]
