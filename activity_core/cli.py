@@ -11,6 +11,7 @@ Commands::
     actcore definitions validate | list             check the definitions directory
     actcore definitions preview NAME [--count N]    next fire times, computed by the server
     actcore sync [--dry-run] [--no-prune]           make schedules match the definitions
+    actcore verify NAME [--date D] [--live] [--json]  did the run happen and arrive?
     actcore statehub serve | fault MODE | events    the reference State Hub
 
 Exit codes: 0 success, 1 a check failed or a run did not succeed, 2 bad input or setup.
@@ -135,6 +136,35 @@ async def _sync(args: argparse.Namespace, settings: Settings) -> int:
     verb = "would change" if args.dry_run else "changed"
     print(f"{written} {verb}, {len(changes) - written} unchanged")
     return 0
+
+
+async def _verify(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import date as date_cls
+    from datetime import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from activity_core.temporal_client import connect
+    from activity_core.verify import PLAN, as_json, verify
+
+    definition = load_definitions(
+        settings.definitions_dir, settings.activity_timeout_seconds
+    ).by_name(args.name)
+    day = (
+        date_cls.fromisoformat(args.date) if args.date else dt.now(ZoneInfo(definition.zone)).date()
+    )
+    if not args.live:
+        print(f"verify {definition.name} for {day} ({definition.zone}) would check:")
+        for name, what in PLAN:
+            print(f"  {name:12} {what}")
+        print("add --live to run the checks")
+        return 0
+    checks = await verify(await connect(), settings, definition, day)
+    if args.json:
+        print(json.dumps(as_json(checks), indent=2))
+    else:
+        print(f"verify {definition.name} for {day} ({definition.zone})")
+        _print_table([c.__dict__ for c in checks], ["status", "name", "detail"])
+    return 1 if any(c.status == "fail" for c in checks) else 0
 
 
 # -- runs and deliveries ----------------------------------------------------------------
@@ -352,6 +382,12 @@ def build_parser() -> argparse.ArgumentParser:
     defs.add_argument("name", nargs="?", help="definition (preview)")
     defs.add_argument("--count", type=int, default=10, help="fires to show (preview)")
 
+    ve = sub.add_parser("verify", help="did the run for a date happen and arrive?")
+    ve.add_argument("name")
+    ve.add_argument("--date", help="YYYY-MM-DD in the definition's zone (default: today)")
+    ve.add_argument("--live", action="store_true", help="run the checks (default: list them)")
+    ve.add_argument("--json", action="store_true")
+
     sy = sub.add_parser("sync", help="make Temporal Schedules match the definitions")
     sy.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
     sy.add_argument("--no-prune", action="store_true", help="keep schedules with no definition")
@@ -399,6 +435,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_trigger(args, settings))
         if args.command == "deliveries":
             return asyncio.run(_deliveries(args))
+        if args.command == "verify":
+            return asyncio.run(_verify(args, settings))
         if args.command == "sync":
             return asyncio.run(_sync(args, settings))
         if args.command == "definitions":
