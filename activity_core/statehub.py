@@ -10,6 +10,7 @@ Implements the contract in ``docs/state-hub-contract.md``. Two listeners:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
@@ -160,6 +161,14 @@ class _Server(ThreadingHTTPServer):
 class _ApiHandler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.hub.track(self.connection, True)
+
+    def finish(self) -> None:
+        self.server.hub.track(self.connection, False)
+        super().finish()
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("statehub %s", format % args)
@@ -382,6 +391,7 @@ class StateHub:
         self.stats = Stats()
         self._rng = random.Random(1)
         self._rng_lock = threading.Lock()
+        self._conns: set[socket.socket] = set()
         self._api: _Server | None = None
         self._api_thread: threading.Thread | None = None
         self._admin = _Server((host, admin_port), _AdminHandler)
@@ -415,11 +425,24 @@ class StateHub:
         self._api_thread = threading.Thread(target=api.serve_forever, args=(0.05,), daemon=True)
         self._api_thread.start()
 
+    def track(self, conn: socket.socket, alive: bool) -> None:
+        """Remember open client connections, so ``refuse`` can cut them like an outage."""
+        with self._rng_lock:
+            if alive:
+                self._conns.add(conn)
+            else:
+                self._conns.discard(conn)
+
     def _close_api(self) -> None:
         api, self._api = self._api, None
         if api is not None:
             api.shutdown()
             api.server_close()
+        with self._rng_lock:
+            conns, self._conns = list(self._conns), set()
+        for conn in conns:  # a real outage also kills keep-alive connections
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
 
     def roll(self) -> float:
         """A random number for ``flaky`` (seeded: runs are repeatable)."""

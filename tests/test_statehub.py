@@ -88,3 +88,12 @@ def test_token_is_required_when_configured() -> None:
         assert ok.status_code == 201
     finally:
         hub.stop()
+
+
+def test_refuse_also_cuts_keep_alive_connections(hub: StateHub) -> None:
+    with httpx.Client() as http:  # one pooled keep-alive connection
+        assert http.get(f"{hub.url}/health").status_code == 200
+        hub.set_fault("refuse")
+        with pytest.raises(httpx.TransportError):
+            http.post(f"{hub.url}/progress/", json=EVENT)
+    assert hub.events() == []
