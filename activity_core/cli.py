@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import httpx
+from temporalio.service import RPCError
 
 from activity_core import logs
 from activity_core.definitions import load_definitions
@@ -448,6 +449,22 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 2
     except httpx.HTTPError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        if "Failed client connect" not in str(exc):
+            raise
+        from activity_core.temporal_client import connect_config
+
+        target = connect_config().get("target_host")
+        print(
+            f"error: cannot reach Temporal at {target}: {str(exc).split(': ', 1)[-1][:200]}\n"
+            "Is the server up (`actcore dev status`)? Set TEMPORAL_ADDRESS (or TEMPORAL_HOST) "
+            "to reach another one.",
+            file=sys.stderr,
+        )
+        return 2
+    except RPCError as exc:
+        print(f"error: Temporal refused the request: {exc.message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

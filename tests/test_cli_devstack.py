@@ -94,3 +94,10 @@ def test_dev_up_trigger_and_down(cli_env: dict[str, str], tmp_path: Path) -> Non
     assert "temporal" in down.stdout
     after = _actcore(cli_env, "dev", "status")
     assert after.returncode == 1
+
+
+def test_unreachable_temporal_gives_a_clear_error_not_a_traceback(cli_env: dict[str, str]) -> None:
+    out = _actcore(cli_env, "trigger", "hourly-heartbeat")  # nothing listens on these ports
+    assert out.returncode == 2
+    assert "error: cannot reach Temporal at 127.0.0.1:" in out.stderr
+    assert "Traceback" not in out.stderr
