@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import httpx
+from opentelemetry import trace
 from temporalio import activity
 from tenacity import (
     AsyncRetrying,
@@ -37,6 +38,7 @@ from activity_core.models import (
 from activity_core.settings import Settings
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer(__name__)
 
 #: Connection dropped after the request was sent: safe to resend at once (idempotency key).
 _RESET_ERRORS = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
@@ -128,15 +130,21 @@ class SinkActivities:
             headers["Authorization"] = f"Bearer {token}"
         body = inp.event.model_dump(mode="json")
         started = time.monotonic()
+        span = _tracer.start_span(
+            f"POST {inp.sink.name}",
+            attributes={"http.request.method": "POST", "url.full": url, "sink": inp.sink.name},
+        )
         try:
-            async for attempt in AsyncRetrying(
-                retry=retry_if_exception_type(_RESET_ERRORS),
-                stop=stop_after_attempt(SINK_RESET_RETRIES),
-                wait=wait_exponential_jitter(multiplier=0.2, max=2.0),
-                reraise=True,
-            ):
-                with attempt:
-                    response = await self._http.post(url, json=body, headers=headers)
+            with trace.use_span(span, end_on_exit=True):
+                async for attempt in AsyncRetrying(
+                    retry=retry_if_exception_type(_RESET_ERRORS),
+                    stop=stop_after_attempt(SINK_RESET_RETRIES),
+                    wait=wait_exponential_jitter(multiplier=0.2, max=2.0),
+                    reraise=True,
+                ):
+                    with attempt:
+                        response = await self._http.post(url, json=body, headers=headers)
+                span.set_attribute("http.response.status_code", response.status_code)
         except httpx.HTTPError as exc:
             result = DeliveryAttemptResult(
                 outcome=AttemptOutcome.TRANSIENT, error=describe_http_error(exc)

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     metrics_poll_seconds: float = Field(default=30.0, gt=0)
     """How often the worker counts waiting/dead deliveries for the gauges."""
 
+    trace_console: bool = False
+    """Print spans to stderr (OTLP is used instead when OTEL_EXPORTER_OTLP_ENDPOINT is set)."""
+
     log_level: str = "INFO"
     """Root log level."""
     log_format: str = "json"

@@ -29,6 +29,7 @@ from activity_core.schedules import sync_schedules
 from activity_core.settings import Settings, get_settings
 from activity_core.telemetry import poll_delivery_gauges, prometheus_runtime
 from activity_core.temporal_client import connect
+from activity_core.tracing import tracing_interceptors
 from workflows.registry import WORKFLOWS
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,9 @@ async def serve(settings: Settings | None = None) -> None:
     for warning in loaded.warnings:
         log.warning(warning)
     runtime = prometheus_runtime(settings.prometheus_bind_addr)
-    client = await connect(runtime=runtime)
+    client = await connect(
+        runtime=runtime, interceptors=tracing_interceptors(settings.trace_console)
+    )
     if settings.skip_schedule_sync:
         log.info("schedule sync skipped (SKIP_SCHEDULE_SYNC)")
     else:

@@ -1,0 +1,85 @@
+"""Traces: run -> delivery child -> HTTP call to the sink, in one trace."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from activity_core.models import RunInput
+from activity_core.settings import Settings
+from activity_core.statehub import StateHub
+from activity_core.tracing import interceptor
+from activity_core.worker import build_workers
+from workflows.activity_run import ActivityRunWorkflow
+from workflows.report_delivery import ReportDeliveryWorkflow
+
+
+async def test_span_tree_run_to_delivery_to_http(
+    env: WorkflowEnvironment, tmp_path: Path, hub: StateHub
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    config = env.client.config()
+    config["interceptors"] = [*config["interceptors"], interceptor()]
+    client = Client(**config)
+
+    defs = tmp_path / "definitions"
+    defs.mkdir()
+    (defs / "t.yaml").write_text(
+        "name: traced\nhandler: static_report\ntrigger_config: {trigger_type: manual}\n"
+        f"sinks:\n  - {{type: state_hub_progress, event_type: t, url: '{hub.url}'}}\n"
+    )
+    settings = Settings(definitions_dir=defs, working_memory_dir=tmp_path / "notes")
+    s = uuid.uuid4().hex[:6]
+    workers = build_workers(
+        client, settings, workflow_task_queue=f"t-wf-{s}", activity_task_queue=f"t-a-{s}"
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(workers.run_until(stop))
+    try:
+        result = await client.execute_workflow(
+            ActivityRunWorkflow.run,
+            RunInput(activity_name="traced", activity_task_queue=f"t-a-{s}"),
+            id=f"traced-{s}",
+            task_queue=f"t-wf-{s}",
+        )
+        await client.get_workflow_handle_for(
+            ReportDeliveryWorkflow.run, f"delivery-{result.run_id}-state_hub"
+        ).result()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+    spans = exporter.get_finished_spans()
+    by_id = {sp.context.span_id: sp for sp in spans}
+    (http,) = [sp for sp in spans if sp.name == "POST state_hub"]
+    assert http.attributes is not None
+    assert http.attributes["http.response.status_code"] == 201
+
+    def chain(span):  # type: ignore[no-untyped-def]
+        names = []
+        while span is not None:
+            names.append(span.name)
+            span = by_id.get(span.parent.span_id) if span.parent else None
+        return names
+
+    assert chain(http) == [
+        "POST state_hub",
+        "RunActivity:deliver",
+        "StartActivity:deliver",
+        "StartChildWorkflow:ReportDeliveryWorkflow",
+        "StartWorkflow:ActivityRunWorkflow",
+    ]
+    trace_id = http.context.trace_id
+    in_trace = {sp.name for sp in spans if sp.context.trace_id == trace_id}
+    assert {"RunWorkflow:ActivityRunWorkflow", "RunWorkflow:ReportDeliveryWorkflow"} <= in_trace
