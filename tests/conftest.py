@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -156,9 +157,11 @@ class Stack:
         return sorted(alerts.glob("*.md")) if alerts.exists() else []
 
 
-@pytest_asyncio.fixture
-async def stack(env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[Stack]:
-    """A running worker bound to a temporary definitions and working-memory directory."""
+@asynccontextmanager
+async def running_stack(
+    env: WorkflowEnvironment, client: Client, tmp_path: Path
+) -> AsyncIterator[Stack]:
+    """Workers on fresh task queues, using ``client`` (e.g. one with extra interceptors)."""
     defs = tmp_path / "definitions"
     defs.mkdir()
     settings = Settings(
@@ -168,9 +171,9 @@ async def stack(env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[Stack
         sink_read_timeout_seconds=1.0,
     )
     suffix = uuid.uuid4().hex[:8]
-    s = Stack(env, env.client, settings, f"wf-{suffix}", f"act-{suffix}")
+    s = Stack(env, client, settings, f"wf-{suffix}", f"act-{suffix}")
     workers = build_workers(
-        env.client, settings, workflow_task_queue=s.workflow_tq, activity_task_queue=s.activity_tq
+        client, settings, workflow_task_queue=s.workflow_tq, activity_task_queue=s.activity_tq
     )
     stop = asyncio.Event()
     task = asyncio.create_task(workers.run_until(stop))
@@ -179,6 +182,13 @@ async def stack(env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[Stack
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=30)
+
+
+@pytest_asyncio.fixture
+async def stack(env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[Stack]:
+    """A running worker bound to a temporary definitions and working-memory directory."""
+    async with running_stack(env, env.client, tmp_path) as s:
+        yield s
 
 
 # The SDK can crash the interpreter during finalisation (sdk-python#300) after all tests

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 
 import httpx
@@ -11,14 +10,11 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activity_core.models import DeliveryState, RunInput
-from activity_core.settings import Settings
+from activity_core.models import DeliveryState
 from activity_core.statehub import StateHub
 from activity_core.telemetry import poll_delivery_gauges, prometheus_runtime
-from activity_core.worker import build_workers
-from tests.conftest import assert_eventually
+from tests.conftest import Stack, assert_eventually, running_stack
 from tests.realtime import free_port
-from workflows.activity_run import ActivityRunWorkflow
 from workflows.report_delivery import ReportDeliveryWorkflow
 
 
@@ -33,72 +29,53 @@ async def test_metrics_endpoint_has_runs_attempts_alerts_and_gauges(
         runtime=runtime,
         data_converter=pydantic_data_converter,
     )
-    defs = tmp_path / "definitions"
-    defs.mkdir()
-    (defs / "m.yaml").write_text(
-        "name: metered\nhandler: static_report\ntrigger_config: {trigger_type: manual}\n"
-        f"sinks:\n  - {{type: state_hub_progress, event_type: m, url: '{hub.url}'}}\n"
-    )
-    settings = Settings(definitions_dir=defs, working_memory_dir=tmp_path / "notes")
-    suffix = uuid.uuid4().hex[:6]
-    workers = build_workers(
-        client, settings, workflow_task_queue=f"m-wf-{suffix}", activity_task_queue=f"m-a-{suffix}"
-    )
-    stop = asyncio.Event()
-    task = asyncio.create_task(workers.run_until(stop))
-    gauges = asyncio.create_task(poll_delivery_gauges(client, runtime, 0.5))
-    try:
-
-        async def run(run_id: str) -> str:
-            result = await client.execute_workflow(
-                ActivityRunWorkflow.run,
-                RunInput(activity_name="metered", activity_task_queue=f"m-a-{suffix}"),
-                id=run_id,
-                task_queue=f"m-wf-{suffix}",
-            )
-            return str(result.run_id)
-
-        delivered = await run(f"metered-ok-{suffix}")
-        await client.get_workflow_handle_for(
-            ReportDeliveryWorkflow.run, f"delivery-{delivered}-state_hub"
-        ).result()
-        hub.set_fault("400")
-        dead = await run(f"metered-dead-{suffix}")
-        dead_child = client.get_workflow_handle_for(
-            ReportDeliveryWorkflow.run, f"delivery-{dead}-state_hub"
+    async with running_stack(env, client, tmp_path) as stack:
+        stack.define(
+            "metered",
+            sinks=[{"type": "state_hub_progress", "event_type": "m", "url": hub.url}],
         )
+        gauges = asyncio.create_task(poll_delivery_gauges(client, runtime, 0.5))
+        try:
+            await _exercise_and_scrape(stack, hub, port)
+        finally:
+            gauges.cancel()
 
-        async def is_dead() -> None:
-            status = await dead_child.query(ReportDeliveryWorkflow.status)
-            assert status.state == DeliveryState.DEAD
 
-        await assert_eventually(is_dead)
+async def _exercise_and_scrape(stack: Stack, hub: StateHub, port: int) -> None:
+    """A delivered and a dead delivery, then every series on the endpoint."""
+    delivered = (await stack.run("metered")).run_id
+    await stack.delivery(delivered, "state_hub").result()
+    hub.set_fault("400")
+    dead = (await stack.run("metered")).run_id
+    dead_child = stack.delivery(dead, "state_hub")
 
-        async def scraped() -> None:
-            async with httpx.AsyncClient() as http:
-                text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
-            lines = text.splitlines()
+    async def is_dead() -> None:
+        status = await dead_child.query(ReportDeliveryWorkflow.status)
+        assert status.state == DeliveryState.DEAD
 
-            def has(name: str, *labels: str) -> bool:
-                return any(
-                    line.startswith(name) and all(lbl in line for lbl in labels) for line in lines
-                )
+    await assert_eventually(is_dead)
 
-            assert has("activity_core_runs_total", 'activity="metered"', 'outcome="ran"')
-            assert has("activity_core_delivery_attempts_total", 'result="delivered"')
-            assert has("activity_core_delivery_attempts_total", 'result="permanent"')
-            assert has("activity_core_delivery_transitions_total", 'state="dead"')
-            assert has("activity_core_alerts_total", 'kind="delivery_dead"')
-            dead_gauge = [
-                float(line.rsplit(" ", 1)[1])
-                for line in lines
-                if line.startswith("activity_core_deliveries{") and 'state="dead"' in line
-            ]
-            assert dead_gauge and dead_gauge[0] >= 1
-            assert has("temporal_workflow_completed")  # the SDK own metrics are there too
+    async def scraped() -> None:
+        async with httpx.AsyncClient() as http:
+            text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+        lines = text.splitlines()
 
-        await assert_eventually(scraped, within=20, interval=0.5)
-    finally:
-        gauges.cancel()
-        stop.set()
-        await asyncio.wait_for(task, 30)
+        def has(name: str, *labels: str) -> bool:
+            return any(
+                line.startswith(name) and all(lbl in line for lbl in labels) for line in lines
+            )
+
+        assert has("activity_core_runs_total", 'activity="metered"', 'outcome="ran"')
+        assert has("activity_core_delivery_attempts_total", 'result="delivered"')
+        assert has("activity_core_delivery_attempts_total", 'result="permanent"')
+        assert has("activity_core_delivery_transitions_total", 'state="dead"')
+        assert has("activity_core_alerts_total", 'kind="delivery_dead"')
+        dead_gauge = [
+            float(line.rsplit(" ", 1)[1])
+            for line in lines
+            if line.startswith("activity_core_deliveries{") and 'state="dead"' in line
+        ]
+        assert dead_gauge and dead_gauge[0] >= 1
+        assert has("temporal_workflow_completed")  # the SDK own metrics are there too
+
+    await assert_eventually(scraped, within=20, interval=0.5)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from pathlib import Path
 
 from opentelemetry import trace
@@ -13,13 +11,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activity_core.models import RunInput
-from activity_core.settings import Settings
 from activity_core.statehub import StateHub
 from activity_core.tracing import interceptor
-from activity_core.worker import build_workers
-from workflows.activity_run import ActivityRunWorkflow
-from workflows.report_delivery import ReportDeliveryWorkflow
+from tests.conftest import running_stack
 
 
 async def test_span_tree_run_to_delivery_to_http(
@@ -33,32 +27,13 @@ async def test_span_tree_run_to_delivery_to_http(
     config["interceptors"] = [*config["interceptors"], interceptor()]
     client = Client(**config)
 
-    defs = tmp_path / "definitions"
-    defs.mkdir()
-    (defs / "t.yaml").write_text(
-        "name: traced\nhandler: static_report\ntrigger_config: {trigger_type: manual}\n"
-        f"sinks:\n  - {{type: state_hub_progress, event_type: t, url: '{hub.url}'}}\n"
-    )
-    settings = Settings(definitions_dir=defs, working_memory_dir=tmp_path / "notes")
-    s = uuid.uuid4().hex[:6]
-    workers = build_workers(
-        client, settings, workflow_task_queue=f"t-wf-{s}", activity_task_queue=f"t-a-{s}"
-    )
-    stop = asyncio.Event()
-    task = asyncio.create_task(workers.run_until(stop))
-    try:
-        result = await client.execute_workflow(
-            ActivityRunWorkflow.run,
-            RunInput(activity_name="traced", activity_task_queue=f"t-a-{s}"),
-            id=f"traced-{s}",
-            task_queue=f"t-wf-{s}",
+    async with running_stack(env, client, tmp_path) as stack:
+        stack.define(
+            "traced",
+            sinks=[{"type": "state_hub_progress", "event_type": "t", "url": hub.url}],
         )
-        await client.get_workflow_handle_for(
-            ReportDeliveryWorkflow.run, f"delivery-{result.run_id}-state_hub"
-        ).result()
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
+        result = await stack.run("traced")
+        await stack.delivery(result.run_id, "state_hub").result()
 
     spans = exporter.get_finished_spans()
     by_id = {sp.context.span_id: sp for sp in spans}
