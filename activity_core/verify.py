@@ -149,6 +149,10 @@ async def _sink(
         return Check(name, "fail", f"delivery {handle.id} is {described.status}")
     if status.state == DeliveryState.DELIVERED:
         return Check(name, "pass", f"delivered at {status.delivered_at}")
+    if status.last_error is None:
+        return Check(
+            name, "fail", f"delivery {status.state.value}: attempt {status.attempts} in progress"
+        )
     nxt = (
         f"; next attempt {status.next_attempt_at:%Y-%m-%d %H:%M:%S} UTC"
         if status.next_attempt_at

@@ -55,7 +55,7 @@ async def test_verify_fails_precisely_while_the_delivery_waits(stack: Stack, hub
         )
         assert checks["run"].status == "pass"
         sink = checks["sink:state_hub"]
-        assert sink.status == "fail" and "waiting" in sink.detail
+        assert sink.status == "fail" and sink.detail.startswith("delivery waiting:")
         return sink
 
     sink = await assert_eventually(sink_fails, within=15)
