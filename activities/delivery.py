@@ -24,8 +24,6 @@ from tenacity import (
 )
 
 from activity_core.constants import (
-    SINK_CONNECT_TIMEOUT_S,
-    SINK_READ_TIMEOUT_S,
     SINK_RESET_RETRIES,
 )
 from activity_core.models import (
@@ -44,12 +42,12 @@ _tracer = trace.get_tracer(__name__)
 _RESET_ERRORS = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
 
 
-def default_http_client(settings: Settings | None = None) -> httpx.AsyncClient:
-    """The shared HTTP client of the delivery activities."""
-    read = settings.sink_read_timeout_seconds if settings else SINK_READ_TIMEOUT_S
-    connect = settings.sink_connect_timeout_seconds if settings else SINK_CONNECT_TIMEOUT_S
+def default_http_client(settings: Settings) -> httpx.AsyncClient:
+    """The shared HTTP client of the delivery activities (timeouts from settings)."""
     return httpx.AsyncClient(
-        timeout=httpx.Timeout(read, connect=connect),
+        timeout=httpx.Timeout(
+            settings.sink_read_timeout_seconds, connect=settings.sink_connect_timeout_seconds
+        ),
         follow_redirects=False,
         headers={"User-Agent": "activity-core"},
     )

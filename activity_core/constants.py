@@ -61,7 +61,5 @@ DELIVERY_ATTEMPT_RETRY = RetryPolicy(
 """Only covers a worker crash mid-attempt; sink failures are classified, not raised."""
 
 # Delivery client (inside one attempt) ---------------------------------------------
-SINK_CONNECT_TIMEOUT_S = 5.0
-SINK_READ_TIMEOUT_S = 20.0
 SINK_RESET_RETRIES = 3
 """Quick in-attempt retries for a connection reset mid-request (bounded to a few seconds)."""

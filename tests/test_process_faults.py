@@ -168,6 +168,29 @@ class Procs:
 
         return list(await asyncio.gather(*(one(r) for r in run_ids)))
 
+    async def wait_received(self, n: int) -> None:
+        """Until the hub has received at least ``n`` POSTs (counted on arrival)."""
+
+        async def received() -> None:
+            assert (await self.stats()).get("post", 0) >= n
+
+        await assert_eventually(received, within=30)
+
+    async def wait_all_waiting(self, run_ids: list[str]) -> None:
+        """Until every delivery has failed once and waits for its next attempt."""
+        assert self.client is not None
+        client = self.client
+
+        async def waiting() -> None:
+            for run_id in run_ids:
+                handle = client.get_workflow_handle_for(
+                    ReportDeliveryWorkflow.run, f"delivery-{run_id}-state_hub"
+                )
+                status = await handle.query(ReportDeliveryWorkflow.status)
+                assert status.state == DeliveryState.WAITING
+
+        await assert_eventually(waiting, within=30, interval=0.2)
+
     async def stats(self) -> dict[str, int]:
         async with httpx.AsyncClient() as http:
             r = await http.get(f"http://127.0.0.1:{self.admin_port}/stats")
@@ -205,7 +228,7 @@ async def test_kill_9_worker_mid_attempt_loses_and_doubles_nothing(procs: Procs)
     procs.define("kill-worker")
     await procs.fault("slow", delay=3)  # attempts hang in flight
     run_ids = await procs.run_many("kill-worker", 10)
-    await asyncio.sleep(1.0)  # deliveries are mid-request now
+    await procs.wait_received(10)  # every delivery is mid-request now (the hub is slow)
     procs.kill_worker()
     await procs.fault("none")
     procs.start_worker()
@@ -220,7 +243,7 @@ async def test_server_restart_during_hub_outage_resumes_waiting_deliveries(procs
     procs.define("server-restart")
     await procs.fault("refuse")
     run_ids = await procs.run_many("server-restart", 10)
-    await asyncio.sleep(2)  # every delivery has failed at least once and is waiting
+    await procs.wait_all_waiting(run_ids)
     procs.kill_worker()
     procs.server.stop()
     await procs.fault("none")
@@ -236,7 +259,7 @@ async def test_hub_killed_while_receiving_retries_and_deduplicates(procs: Procs)
     procs.define("kill-hub")
     await procs.fault("slow", delay=2)
     run_ids = await procs.run_many("kill-hub", 10)
-    await asyncio.sleep(1.0)  # requests are being received
+    await procs.wait_received(10)  # requests are being received (the hub is slow)
     procs.kill_hub()
     await asyncio.sleep(1.5)
     await procs.start_hub()  # same port, same SQLite file: the keys it stored persist
