@@ -67,7 +67,7 @@ class ScheduleActivities:
         window = await asyncio.to_thread(misfire.catchup_window_seconds, trig)
         plan = FirePlan(
             window_s=window + trig.jitter_seconds,
-            tolerance_s=misfire.on_time_tolerance_seconds(trig),
+            tolerance_s=misfire.on_time_tolerance_seconds(trig, inp.definition.watch),
         )
         if inp.schedule_id:
             now = datetime.now(UTC)

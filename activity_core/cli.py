@@ -2,7 +2,8 @@
 
 Commands::
 
-    actcore worker                                  run the worker (workflows + activities)
+    actcore worker [--role all|runs|watchdog]       run the worker (workflows + activities)
+    actcore status [NAME] [--json]                  last fire, next fire, open alerts
     actcore dev up [--detach] [--no-demo]           Temporal dev server + State Hub + worker
     actcore dev status | dev down
     actcore trigger NAME [--wait] [--json]          start a run now
@@ -14,7 +15,8 @@ Commands::
     actcore verify NAME [--date D] [--live] [--json]  did the run happen and arrive?
     actcore statehub serve | fault MODE | events    the reference State Hub
 
-Exit codes: 0 success, 1 a check failed or a run did not succeed, 2 bad input or setup.
+Exit codes: 0 success, 1 a check failed, a run did not succeed or a page alert is open,
+2 bad input or setup.
 """
 
 from __future__ import annotations
@@ -116,7 +118,7 @@ async def _preview(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _sync(args: argparse.Namespace, settings: Settings) -> int:
-    from activity_core.schedules import sync_schedules
+    from activity_core.schedules import sync_schedules, system_schedules
     from activity_core.temporal_client import connect
 
     loaded = load_definitions(
@@ -126,7 +128,11 @@ async def _sync(args: argparse.Namespace, settings: Settings) -> int:
         print(f"warning: {w}", file=sys.stderr)
     client = await connect()
     changes = await sync_schedules(
-        client, loaded.definitions, dry_run=args.dry_run, prune=not args.no_prune
+        client,
+        loaded.definitions,
+        dry_run=args.dry_run,
+        prune=not args.no_prune,
+        extras=system_schedules(settings),
     )
     rows = [c.as_dict() for c in sorted(changes, key=lambda c: (c.action == "unchanged", c.label))]
     if args.json:
@@ -137,6 +143,19 @@ async def _sync(args: argparse.Namespace, settings: Settings) -> int:
     verb = "would change" if args.dry_run else "changed"
     print(f"{written} {verb}, {len(changes) - written} unchanged")
     return 0
+
+
+async def _status(args: argparse.Namespace, settings: Settings) -> int:
+    from activity_core.status import status_report
+    from activity_core.temporal_client import connect
+
+    client = await connect()
+    report = await status_report(client, settings, [args.name] if args.name else None)
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2))
+    else:
+        print(report.render())
+    return report.exit_code()
 
 
 async def _verify(args: argparse.Namespace, settings: Settings) -> int:
@@ -344,7 +363,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("worker", help="run the worker until SIGINT/SIGTERM")
+    wk = sub.add_parser("worker", help="run the worker until SIGINT/SIGTERM")
+    wk.add_argument(
+        "--role",
+        choices=["all", "runs", "watchdog"],
+        default="all",
+        help="all: runs and watchdog (default); watchdog: only the watchdog queue, "
+        "deployed apart so it keeps alerting when run workers are down",
+    )
+
+    st = sub.add_parser("status", help="every definition: last fire, next fire, open alerts")
+    st.add_argument("name", nargs="?", help="only this definition")
+    st.add_argument("--json", action="store_true")
 
     dev = sub.add_parser("dev", help="the embedded dev stack")
     dev_sub = dev.add_subparsers(dest="action", required=True)
@@ -428,8 +458,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         if args.command == "worker":
             from activity_core.worker import serve
 
-            asyncio.run(serve(settings))
+            asyncio.run(serve(settings, role=args.role))
             return 0
+        if args.command == "status":
+            return asyncio.run(_status(args, settings))
         if args.command == "dev":
             return cmd_dev(args, settings)
         if args.command == "trigger":

@@ -4,6 +4,7 @@ Exception tree::
 
     ActivityCoreError
     ├── DefinitionsError        one or more definition files are invalid (lists every error)
+    │   └── ConfigError         a settings file (ACTCORE_ALERTS_FILE) is invalid
     ├── DefinitionNotFound      no definition has the requested id or name
     └── DevStackError           the embedded dev stack cannot start (busy port, missing binary)
 
@@ -26,6 +27,16 @@ class DefinitionsError(ActivityCoreError):
         noun = "error" if len(errors) == 1 else "errors"
         super().__init__(
             f"{len(errors)} definition {noun}:\n" + "\n".join(f"  {e}" for e in errors)
+        )
+
+
+class ConfigError(DefinitionsError):
+    """A settings file is invalid (same message form as definition errors)."""
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = errors
+        ActivityCoreError.__init__(
+            self, "invalid settings:\n" + "\n".join(f"  {e}" for e in errors)
         )
 
 

@@ -23,6 +23,7 @@ from activity_core.models import (
     IntervalTrigger,
     MisfirePolicy,
     RunOutcome,
+    WatchConfig,
 )
 
 MIN_WINDOW_S = 10
@@ -58,8 +59,16 @@ def catchup_window_seconds(trigger: CronTrigger | IntervalTrigger) -> int:
     return max(MIN_WINDOW_S, largest_gap_seconds(trigger))
 
 
-def on_time_tolerance_seconds(trigger: CronTrigger | IntervalTrigger) -> int:
-    """How late a run may start and still count as on time (``ran``, not ``ran_late``)."""
+def on_time_tolerance_seconds(
+    trigger: CronTrigger | IntervalTrigger, watch: WatchConfig | None = None
+) -> int:
+    """How late a run may start and still count as on time (``ran``, not ``ran_late``).
+
+    The definition's ``watch.late_after_seconds`` when set, else 60 s plus the jitter; the
+    run's guard and the watchdog use the same figure.
+    """
+    if watch is not None and watch.late_after_seconds is not None:
+        return watch.late_after_seconds
     return ON_TIME_TOLERANCE_S + trigger.jitter_seconds
 
 

@@ -241,6 +241,25 @@ class ResolverConfig(_Strict):
 
 
 # --------------------------------------------------------------------------------------
+# What the watchdog holds a definition to
+# --------------------------------------------------------------------------------------
+
+
+class WatchConfig(_Strict):
+    """Thresholds the missed-fire watchdog judges a scheduled definition's fires by."""
+
+    late_after_seconds: Annotated[int, Field(ge=1)] | None = None
+    """A run starting later than this is ``late``; a run not picked up by a worker within
+    this is ``pending_unclaimed``. Default: 60 s plus the trigger's jitter."""
+    page_late_after_seconds: Annotated[int, Field(ge=1)] = 3600
+    """Lateness beyond this pages; shorter lateness leaves a note."""
+    max_runtime_seconds: Annotated[int, Field(ge=1)] = 1800
+    """A run still open after this long is ``running_too_long``."""
+    delivery_alert_after_seconds: Annotated[int, Field(ge=1)] = 3600
+    """A report not delivered this long after its run started is ``delivery_waiting``."""
+
+
+# --------------------------------------------------------------------------------------
 # ActivityDefinition
 # --------------------------------------------------------------------------------------
 
@@ -268,6 +287,8 @@ class ActivityDefinition(_Strict):
     """Retry policy of remote sink deliveries."""
     resolvers: list[ResolverConfig] = Field(default_factory=list)
     """State Hub context the handler needs, resolved before it runs."""
+    watch: WatchConfig = Field(default_factory=WatchConfig)
+    """Thresholds of the missed-fire watchdog (scheduled definitions only)."""
 
     @field_validator("name")
     @classmethod

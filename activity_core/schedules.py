@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
@@ -32,7 +32,12 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activity_core import misfire
 from activity_core import search_attributes as sa
-from activity_core.constants import ORCHESTRATOR_TQ, SCHEDULE_ID_PREFIX
+from activity_core.constants import (
+    ORCHESTRATOR_TQ,
+    SCHEDULE_ID_PREFIX,
+    WATCHDOG_SCHEDULE_ID,
+    WATCHDOG_TQ,
+)
 from activity_core.models import (
     ActivityDefinition,
     CronTrigger,
@@ -40,6 +45,8 @@ from activity_core.models import (
     MisfirePolicy,
     RunInput,
 )
+from activity_core.settings import Settings
+from activity_core.watchdog import WatchdogInput
 from workflows.activity_run import ActivityRunWorkflow
 
 NOTE_PREFIX = "managed by activity-core sync; fingerprint "
@@ -150,9 +157,6 @@ def build_schedule(definition: ActivityDefinition) -> DesiredSchedule:
     )
 
 
-#: Providers of schedules that are not definitions (the watchdog registers here).
-EXTRA_SCHEDULES: list[Callable[[], Sequence[DesiredSchedule]]] = []
-
 Action = Literal["create", "update", "pause", "unpause", "delete", "unchanged"]
 
 
@@ -171,20 +175,63 @@ class SyncChange:
         return dict(self.__dict__)
 
 
-def desired_schedules(definitions: Sequence[ActivityDefinition]) -> list[DesiredSchedule]:
-    """Every schedule the definitions (and registered extras) call for."""
-    out = [build_schedule(d) for d in definitions if is_scheduled(d)]
-    for provider in EXTRA_SCHEDULES:
-        out.extend(provider())
-    return out
+def watchdog_schedule(interval_seconds: int) -> DesiredSchedule:
+    """``activity-core-watchdog``: a MissedFireWatchdogWorkflow pass every interval."""
+    from workflows.watchdog import MissedFireWatchdogWorkflow
+
+    every = timedelta(seconds=interval_seconds)
+    catchup = timedelta(seconds=max(misfire.MIN_WINDOW_S, interval_seconds))
+    parts = {"every_s": interval_seconds, "queue": WATCHDOG_TQ, "version": 1}
+    fingerprint = _fingerprint(parts)
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            MissedFireWatchdogWorkflow.run,
+            WatchdogInput(),
+            id=WATCHDOG_SCHEDULE_ID,
+            task_queue=WATCHDOG_TQ,
+            static_summary="missed-fire watchdog pass",
+            static_details=(
+                "Accounts for every expected fire of every scheduled definition and alerts "
+                "once per problem (docs/watchdog.md)."
+            ),
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=catchup),
+        state=ScheduleState(note=f"{NOTE_PREFIX}{fingerprint}"),
+    )
+    return DesiredSchedule(
+        schedule_id=WATCHDOG_SCHEDULE_ID,
+        schedule=schedule,
+        fingerprint=fingerprint,
+        label="(watchdog)",
+        policy="skip",
+        overlap="SKIP",
+        catchup_window=catchup,
+    )
 
 
-async def _existing(client: Client) -> dict[str, tuple[str, bool]]:
-    """Our schedules on the server: id -> (note, paused)."""
-    extra_ids = {d.schedule_id for provider in EXTRA_SCHEDULES for d in provider()}
+def system_schedules(settings: Settings) -> list[DesiredSchedule]:
+    """Schedules that are not definitions: the watchdog, unless its interval is 0."""
+    if settings.watchdog_interval_seconds <= 0:
+        return []
+    return [watchdog_schedule(settings.watchdog_interval_seconds)]
+
+
+def desired_schedules(
+    definitions: Sequence[ActivityDefinition], extras: Sequence[DesiredSchedule] = ()
+) -> list[DesiredSchedule]:
+    """Every schedule the definitions (and the system schedules given) call for."""
+    return [build_schedule(d) for d in definitions if is_scheduled(d)] + list(extras)
+
+
+async def _existing(client: Client, system: bool) -> dict[str, tuple[str, bool]]:
+    """Our schedules on the server: id -> (note, paused); ``system`` adds the watchdog's."""
     found: dict[str, tuple[str, bool]] = {}
     async for item in await client.list_schedules():
-        if not item.id.startswith(SCHEDULE_ID_PREFIX) and item.id not in extra_ids:
+        ours = item.id.startswith(SCHEDULE_ID_PREFIX) or (
+            system and item.id == WATCHDOG_SCHEDULE_ID
+        )
+        if not ours:
             continue
         state = item.schedule.state if item.schedule else None
         found[item.id] = ((state.note or "") if state else "", bool(state and state.paused))
@@ -198,18 +245,21 @@ async def sync_schedules(
     dry_run: bool = False,
     prune: bool = True,
     concurrency: int = SYNC_CONCURRENCY,
+    extras: Sequence[DesiredSchedule] | None = None,
 ) -> list[SyncChange]:
     """Make the server's schedules match the definitions.
 
     Creates missing schedules (paused when the definition is disabled), updates changed
     ones, pauses/unpauses on ``enabled``, and deletes schedules with our prefix that no
     definition claims (unless ``prune`` is False). Unchanged schedules are not written.
+    ``extras`` are the system schedules (:func:`system_schedules`); with ``None`` the
+    watchdog schedule is left as it is, with a list it is created, updated or pruned too.
 
     Returns:
         One change per schedule considered, including ``unchanged`` ones.
     """
-    desired = desired_schedules(definitions)
-    existing = await _existing(client)
+    desired = desired_schedules(definitions, extras or ())
+    existing = await _existing(client, extras is not None)
     gate = asyncio.Semaphore(concurrency)
     changes: list[SyncChange] = []
 

@@ -78,6 +78,15 @@ class Settings(BaseSettings):
     metrics_poll_seconds: float = Field(default=30.0, gt=0)
     """How often the worker counts waiting/dead deliveries for the gauges."""
 
+    watchdog_interval_seconds: int = Field(default=300, ge=0)
+    """Schedule ``activity-core-watchdog`` runs a watchdog pass this often (0: no schedule)."""
+    watchdog_lookback_seconds: float = Field(default=3600.0, ge=60)
+    """Shortest look-back of a pass (longer for sparse schedules and after a gap)."""
+    watchdog_ping_url: SecretStr | None = None
+    """Dead-man's switch: POSTed after each successful pass (healthchecks.io style)."""
+    alerts_file: Path | None = None
+    """YAML file with an ``alerts:`` block: where alerts go besides the note."""
+
     trace_console: bool = False
     """Print spans to stderr (OTLP is used instead when OTEL_EXPORTER_OTLP_ENDPOINT is set)."""
 

@@ -10,8 +10,10 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import httpx
 from temporalio.client import Client
@@ -22,15 +24,16 @@ from activities.delivery import SinkActivities, default_http_client
 from activities.monitor import MonitorActivities
 from activities.run import RunActivities
 from activities.schedule import ScheduleActivities
+from activities.watchdog import WatchdogActivities
 from activity_core import logs
-from activity_core.constants import ORCHESTRATOR_TQ, TASK_EXECUTION_TQ
+from activity_core.constants import ORCHESTRATOR_TQ, TASK_EXECUTION_TQ, WATCHDOG_TQ
 from activity_core.definitions import load_definitions
-from activity_core.schedules import sync_schedules
+from activity_core.schedules import sync_schedules, system_schedules
 from activity_core.settings import Settings, get_settings
 from activity_core.telemetry import poll_delivery_gauges, prometheus_runtime
 from activity_core.temporal_client import connect
 from activity_core.tracing import tracing_interceptors
-from workflows.registry import WORKFLOWS
+from workflows.registry import WATCHDOG_WORKFLOWS, WORKFLOWS
 
 log = logging.getLogger(__name__)
 
@@ -39,15 +42,17 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=20)
 
 @dataclass
 class Workers:
-    """The two workers of a process and the HTTP client they share."""
+    """The workers of a process and the HTTP client they share."""
 
-    orchestrator: Worker
-    execution: Worker
+    workers: list[Worker]
     http: httpx.AsyncClient
 
     async def run_until(self, stop: asyncio.Event) -> None:
-        """Poll both task queues until ``stop`` is set, then shut down gracefully."""
-        async with self.http, self.orchestrator, self.execution:
+        """Poll every task queue until ``stop`` is set, then shut down gracefully."""
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(self.http)
+            for worker in self.workers:
+                await stack.enter_async_context(worker)
             await stop.wait()
 
 
@@ -58,43 +63,75 @@ def build_workers(
     workflow_task_queue: str = ORCHESTRATOR_TQ,
     activity_task_queue: str = TASK_EXECUTION_TQ,
     http: httpx.AsyncClient | None = None,
+    runs: bool = True,
+    watchdog_task_queue: str | None = None,
 ) -> Workers:
-    """Create the orchestrator and execution workers.
+    """Create the run workers (orchestrator and execution) and/or the watchdog worker.
 
     Args:
         client: Connected Temporal client (with the pydantic data converter).
         settings: Worker settings.
-        workflow_task_queue: Queue for workflows.
-        activity_task_queue: Queue for activities.
+        workflow_task_queue: Queue for run workflows.
+        activity_task_queue: Queue for run activities.
         http: HTTP client for sinks (default: a pooled client with sane timeouts).
+        runs: Poll the run queues (False for a watchdog-only process).
+        watchdog_task_queue: Also poll this queue with the watchdog (None: no watchdog).
     """
     http = http or default_http_client(settings)
     run_acts = RunActivities(client, settings)
     sink_acts = SinkActivities(http, settings)
     monitor_acts = MonitorActivities(client, http, settings)
-    orchestrator = Worker(client, task_queue=workflow_task_queue, workflows=WORKFLOWS)
-    execution = Worker(
-        client,
-        task_queue=activity_task_queue,
-        activities=[
-            run_acts.load_definition,
-            run_acts.run_handler,
-            run_acts.persist_note,
-            run_acts.write_alert_note,
-            sink_acts.deliver,
-            ScheduleActivities(client).plan_fire,
-            ContextActivities(http, settings).resolve_context,
-            monitor_acts.register_waiting,
-            monitor_acts.probe_sink,
-            monitor_acts.wake_deliveries,
-        ],
-        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
-    )
-    return Workers(orchestrator, execution, http)
+    delivery_acts: list[Callable[..., Any]] = [
+        sink_acts.deliver,
+        monitor_acts.register_waiting,
+        monitor_acts.probe_sink,
+        monitor_acts.wake_deliveries,
+    ]
+    workers: list[Worker] = []
+    if runs:
+        workers.append(Worker(client, task_queue=workflow_task_queue, workflows=WORKFLOWS))
+        workers.append(
+            Worker(
+                client,
+                task_queue=activity_task_queue,
+                activities=[
+                    run_acts.load_definition,
+                    run_acts.run_handler,
+                    run_acts.persist_note,
+                    run_acts.write_alert_note,
+                    ScheduleActivities(client).plan_fire,
+                    ContextActivities(http, settings).resolve_context,
+                    *delivery_acts,
+                ],
+                graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+            )
+        )
+    if watchdog_task_queue is not None:
+        watchdog_acts = WatchdogActivities(client, http, settings)
+        workers.append(
+            Worker(
+                client,
+                task_queue=watchdog_task_queue,
+                workflows=WATCHDOG_WORKFLOWS,
+                activities=[
+                    watchdog_acts.observe,
+                    watchdog_acts.ping,
+                    run_acts.write_alert_note,
+                    *delivery_acts,
+                ],
+                graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+            )
+        )
+    return Workers(workers, http)
 
 
-async def serve(settings: Settings | None = None) -> None:
-    """Connect, validate definitions, and poll until SIGINT/SIGTERM."""
+async def serve(settings: Settings | None = None, *, role: str = "all") -> None:
+    """Connect, validate definitions, and poll until SIGINT/SIGTERM.
+
+    Args:
+        settings: Worker settings (default: from the environment).
+        role: ``all`` (runs and watchdog), ``runs`` or ``watchdog``.
+    """
     settings = settings or get_settings()
     loaded = load_definitions(
         settings.definitions_dir, settings.activity_timeout_seconds
@@ -108,13 +145,20 @@ async def serve(settings: Settings | None = None) -> None:
     if settings.skip_schedule_sync:
         log.info("schedule sync skipped (SKIP_SCHEDULE_SYNC)")
     else:
-        changes = await sync_schedules(client, loaded.definitions)
+        changes = await sync_schedules(
+            client, loaded.definitions, extras=system_schedules(settings)
+        )
         written = [c for c in changes if c.action != "unchanged"]
         log.info(
             "schedules synced",
             extra={"changed": [f"{c.action} {c.label}" for c in written], "total": len(changes)},
         )
-    workers = build_workers(client, settings)
+    workers = build_workers(
+        client,
+        settings,
+        runs=role in ("all", "runs"),
+        watchdog_task_queue=WATCHDOG_TQ if role in ("all", "watchdog") else None,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -126,7 +170,7 @@ async def serve(settings: Settings | None = None) -> None:
             "temporal": client.service_client.config.target_host,
             "namespace": client.namespace,
             "definitions": len(loaded.definitions),
-            "task_queues": [ORCHESTRATOR_TQ, TASK_EXECUTION_TQ],
+            "task_queues": [w.task_queue for w in workers.workers],
         },
     )
     gauges = (

@@ -29,7 +29,7 @@ from activity_core.settings import Settings
 from activity_core.statehub import StateHub
 from activity_core.worker import build_workers
 from tests.conftest import Stack, assert_eventually
-from workflows.registry import WORKFLOWS
+from workflows.registry import ALL_WORKFLOWS
 from workflows.sink_monitor import monitor_id
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -64,7 +64,7 @@ async def test_replay(path: Path) -> None:
 
     record = json.loads(path.read_text())
     history = WorkflowHistory.from_json(record["workflow_id"], record["history"])
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=ALL_WORKFLOWS, data_converter=pydantic_data_converter)
     await replayer.replay_workflow(history)
 
 
