@@ -134,6 +134,8 @@ class ScheduleSeen(BaseModel):
     missed_catchup_window: int = 0
     """Server counter: fires it could not start within the catchup window."""
     next_fire: datetime | None = None
+    since: datetime | None = None
+    """Created or last changed: fires before this are not expected of this schedule."""
     fires_from: Literal["server", "local"] = "server"
     """Where the expected fires came from (local when the schedule is gone)."""
 
@@ -434,8 +436,9 @@ def schedule_health(seen: DefinitionSeen) -> list[str]:
             f"drift: catchup window {s.catchup_window_s:.0f} s, "
             f"definition wants {seen.catchup_window_s:.0f} s"
         )
-    if not s.up_to_date and not any(h.startswith("drift") for h in out):
-        out.append("drift: schedule not synced with the definition file (run `actcore sync`)")
+    if not s.up_to_date:
+        # Pausing by hand also replaces the note: shown, but not alerted as drift.
+        out.append("unsynced: the schedule's note lacks this definition's sync fingerprint")
     return out
 
 
@@ -521,6 +524,18 @@ def _same_fire(a: datetime, b: datetime) -> bool:
     return abs((a - b).total_seconds()) < 1.0
 
 
+def _recovery(verdicts: list[FireVerdict], last_problem: datetime) -> FireVerdict | None:
+    """The first fire after ``last_problem`` that ran ok with nothing unjudged before it."""
+    for v in sorted(verdicts, key=lambda v: v.fire):
+        if v.fire <= last_problem:
+            continue
+        if v.kind in (FireKind.DUE, FireKind.RUNNING):
+            return None
+        if v.kind in RECOVERED_BY:
+            return v
+    return None
+
+
 def advance(
     state: WatchdogState,
     statuses: list[DefinitionStatus],
@@ -578,12 +593,10 @@ def advance(
             )
             open_alerts.append(alert)
             out.raised.append(alert)
-        # Recovery: a fire after the group's last problem ran ok.
+        # Recovery: a fire after the group's last problem ran ok, and every fire between
+        # them has been judged (a fire still due may yet join the group).
         for alert in [a for a in open_alerts if a.activity_id == aid]:
-            ok = next(
-                (v for v in status.verdicts if v.kind in RECOVERED_BY and v.fire > alert.last_fire),
-                None,
-            )
+            ok = _recovery(status.verdicts, alert.last_fire)
             if ok is None:
                 continue
             open_alerts.remove(alert)

@@ -134,7 +134,8 @@ class Observer:
         if d.enabled:
             if schedule.exists:
                 try:
-                    fires = await matching_times(self._client, schedule_id(d), start, now)
+                    since = max(start, schedule.since or start)
+                    fires = await matching_times(self._client, schedule_id(d), since, now)
                 except RPCError as err:
                     if err.status != RPCStatusCode.NOT_FOUND:
                         raise
@@ -183,6 +184,7 @@ class Observer:
             buffered=int(desc.raw_description.info.buffer_size),
             missed_catchup_window=desc.info.num_actions_missed_catchup_window,
             next_fire=None if state.paused or not nxt else nxt[0],
+            since=max(t for t in (desc.info.created_at, desc.info.last_updated_at) if t),
         )
 
     async def _runs(self, d: ActivityDefinition, start: datetime, now: datetime) -> list[RunSeen]:

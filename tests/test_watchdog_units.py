@@ -317,3 +317,16 @@ def test_the_alerts_file_gives_sinks_and_names_the_field_it_rejects(tmp_path: Pa
     with pytest.raises(ConfigError) as err:
         load_alert_sinks(bad)
     assert f"{bad}: alerts.sinks[0].url: required field is missing" in str(err.value)
+
+
+def test_no_recovery_while_a_fire_between_is_still_unjudged() -> None:
+    # Fire 0 failed; fire 1 has no run and is still within its tolerance (due) when
+    # fire 2 has already run ok: fire 1 may yet be a problem, so the alert stays open.
+    obs = seen(3, [run(0, status="failed", outcome=None), run(2)], tolerance_s=90)
+    early = fire(2) + timedelta(seconds=5)
+    first = advance(WatchdogState(), [classify(obs, early)], early)
+    assert [v.kind.value for v in classify(obs, early).verdicts] == ["failed", "due", "ok"]
+    assert first.recovered == [] and len(first.state.open_alerts) == 1
+    later = fire(2) + timedelta(seconds=60)
+    closed = advance(first.state, [classify(obs, later)], later)
+    assert [[f.kind.value for f in a.fires] for a in closed.recovered] == [["failed", "missing"]]
