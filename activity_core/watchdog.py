@@ -520,6 +520,9 @@ class Advance(BaseModel):
     """Recovery notices to send (page alerts only); note alerts close silently."""
 
 
+_RANK = {Severity.NOTE: 0, Severity.PAGE: 1}
+
+
 def _same_fire(a: datetime, b: datetime) -> bool:
     return abs((a - b).total_seconds()) < 1.0
 
@@ -573,8 +576,13 @@ def advance(
             entry = AlertFire(
                 fire=verdict.fire, kind=verdict.kind, run_id=verdict.run_id, detail=verdict.detail
             )
+            # Join the definition's open alert unless that would hide a page in a note.
             group = next(
-                (a for a in open_alerts if a.activity_id == aid and a.severity == verdict.severity),
+                (
+                    a
+                    for a in open_alerts
+                    if a.activity_id == aid and _RANK[a.severity] >= _RANK[verdict.severity]
+                ),
                 None,
             )
             if group is not None:

@@ -7,7 +7,13 @@ import logging
 import os
 import sys
 
-BENCHMARKS = ["bench.parent_isolation", "bench.sync_scale"]
+BENCHMARKS = [
+    "bench.parent_isolation",
+    "bench.backlog",
+    "bench.throughput",
+    "bench.history_bound",
+    "bench.sync_scale",
+]
 
 
 def main() -> int:

@@ -42,3 +42,72 @@ class InlineDeliveryWorkflow:
             ),
         )
         return result
+
+
+@workflow.defn(name="BenchPlainRunWorkflow")
+class PlainRunWorkflow:
+    """The same activities as a run, inline: no child, no guard, no search attributes."""
+
+    @workflow.run
+    async def run(self, name: str, activity_task_queue: str) -> str:
+        with workflow.unsafe.imports_passed_through():
+            from activity_core.models import (
+                ActivityDefinition,
+                DeliveryAttemptInput,
+                DeliveryAttemptResult,
+                HandlerInput,
+                LoadDefinitionInput,
+                PersistNoteInput,
+                PersistNoteResult,
+                ProgressEvent,
+                Report,
+            )
+        opts: dict[str, object] = {
+            "task_queue": activity_task_queue,
+            "start_to_close_timeout": timedelta(seconds=30),
+        }
+        run_id = workflow.info().workflow_id
+        now = workflow.now()
+        definition = await workflow.execute_activity(
+            "load_definition",
+            LoadDefinitionInput(activity_name=name),
+            result_type=ActivityDefinition,
+            **opts,  # type: ignore[arg-type]
+        )
+        report = await workflow.execute_activity(
+            "run_handler",
+            HandlerInput(definition=definition, run_id=run_id, scheduled_for=now),
+            result_type=Report,
+            **opts,  # type: ignore[arg-type]
+        )
+        note = await workflow.execute_activity(
+            "persist_note",
+            PersistNoteInput(
+                run_id=run_id,
+                definition=definition,
+                scheduled_for=now,
+                generated_at=now,
+                report=report,
+            ),
+            result_type=PersistNoteResult,
+            **opts,  # type: ignore[arg-type]
+        )
+        for sink in definition.remote_sinks:
+            result = await workflow.execute_activity(
+                "deliver",
+                DeliveryAttemptInput(
+                    sink=sink,
+                    event=ProgressEvent(
+                        event_type="bench",
+                        summary=report.summary,
+                        detail={"activity_core_run_id": run_id, "note_path": note.path},
+                    ),
+                    idempotency_key=f"{run_id}:{sink.name}",
+                    attempt=1,
+                ),
+                result_type=DeliveryAttemptResult,
+                **opts,  # type: ignore[arg-type]
+            )
+            if result.outcome.value not in ("delivered", "duplicate"):
+                raise RuntimeError(f"delivery failed: {result.error}")
+        return note.path

@@ -55,6 +55,7 @@ def test_histories_are_recorded_for_each_long_lived_workflow() -> None:
         "delivery_continued_as_new",
         "delivery_with_monitor",
         "sink_monitor",
+        "watchdog_pass",
     } <= names
 
 
@@ -198,3 +199,34 @@ async def test_record_monitor(stack: Stack, hub: StateHub) -> None:
         await asyncio.wait_for(monitor_handle.result(), 60)
     await _save(child, "delivery_with_monitor")
     await _save(monitor_handle, "sink_monitor")
+
+
+@pytest.mark.skipif(not RECORD, reason="set ACTCORE_RECORD_HISTORIES=1 to re-record")
+async def test_record_watchdog_pass(stack: Stack, hub: StateHub) -> None:
+    """A watchdog pass that raises an alert (note plus a delivery child) and pings."""
+    from activity_core.watchdog import WatchdogInput
+    from workflows.watchdog import MissedFireWatchdogWorkflow
+
+    stack.define(
+        "recorded-watched",
+        trigger_config={"trigger_type": "interval", "every_seconds": 60, "misfire_policy": "skip"},
+    )
+    settings = stack.settings.model_copy(update={"state_hub_url": hub.url})
+    queue = f"{stack.workflow_tq}-watchdog"
+    workers = build_workers(stack.client, settings, runs=False, watchdog_task_queue=queue)
+    stop = asyncio.Event()
+    task = asyncio.create_task(workers.run_until(stop))
+    try:
+        with stack.env.with_time_skipping_disabled():
+            handle = await stack.client.start_workflow(
+                MissedFireWatchdogWorkflow.run,
+                WatchdogInput(names=["recorded-watched"], lookback_seconds=600),
+                id="recorded-watchdog-pass",
+                task_queue=queue,
+            )
+            result = await handle.result()
+        assert result.raised, "the pass should raise the missing-schedule alert"
+    finally:
+        stop.set()
+        await task
+    await _save(handle, "watchdog_pass")

@@ -330,3 +330,32 @@ def test_no_recovery_while_a_fire_between_is_still_unjudged() -> None:
     later = fire(2) + timedelta(seconds=60)
     closed = advance(first.state, [classify(obs, later)], later)
     assert [[f.kind.value for f in a.fires] for a in closed.recovered] == [["failed", "missing"]]
+
+
+def test_a_skip_after_the_outage_joins_the_open_page_and_a_later_page_is_not_hidden() -> None:
+    waiting = run(0, status="running", outcome=None, closed_at=None, unclaimed_since=fire(0))
+    now = fire(0) + timedelta(seconds=30)
+    first = advance(WatchdogState(), [classify(seen(1, [waiting]), now)], now)
+    page = only_alert(first.raised)
+    # The worker came back just before fire 1: fire 0 ran late, fire 1 was skipped as an
+    # overlap behind it (a note on its own), which stays part of the same outage alert.
+    late = run(0, outcome="ran_late", lateness_s=50.0, closed_at=fire(1) + timedelta(seconds=1))
+    later = fire(1) + timedelta(seconds=30)
+    joined = advance(first.state, [classify(seen(2, [late]), later)], later)
+    assert joined.raised == []
+    assert [f.kind.value for f in joined.state.open_alerts[0].fires] == [
+        "pending_unclaimed",
+        "skipped_by_policy",
+    ]
+    # A note alert open does not swallow a later page.
+    skipped = run(0, outcome="skipped_missed")
+    noted = advance(WatchdogState(), [classify(seen(1, [skipped]), now)], now)
+    failed = run(1, status="failed", outcome=None)
+    paged = advance(noted.state, [classify(seen(2, [skipped, failed]), later)], later)
+    assert [(a.kind, a.severity.value) for a in paged.raised] == [("failed", "page")]
+    assert page.severity == Severity.PAGE
+
+
+def only_alert(alerts: list[Alert]) -> Alert:
+    assert len(alerts) == 1, alerts
+    return alerts[0]

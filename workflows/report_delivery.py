@@ -42,6 +42,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.sink_monitor import monitor_id
 
 MIN_WAIT_S = 1.0
+HISTORY_EVENT_BUDGET = 800
+"""Continue-as-new once an execution has this many events (after a wait is set up)."""
 SINK_MONITOR_PATCH = "sink-monitor-registration"
 
 
@@ -131,10 +133,20 @@ class ReportDeliveryWorkflow:
             p.next_attempt_at = workflow.now() + timedelta(seconds=delay)
             self._publish()
             await self._register_with_monitor()
-            if workflow.info().is_continue_as_new_suggested():
+            if workflow.info().is_continue_as_new_suggested() or self._over_event_budget():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 p.continued += 1
                 workflow.continue_as_new(inp.model_copy(update={"carried": p}))
+
+    def _over_event_budget(self) -> bool:
+        """Own bound on events per execution, below the server's suggestion (4 Ki events).
+
+        The patch marker keeps executions recorded before this bound replaying as they
+        ran; it is only consulted once the bound is reached.
+        """
+        return workflow.info().get_current_history_length() >= HISTORY_EVENT_BUDGET and (
+            workflow.patched("history-event-budget")
+        )
 
     # -- steps ---------------------------------------------------------------------
 
