@@ -665,7 +665,7 @@ class MonitorInput(BaseModel):
     """Task queue for the monitor's activities."""
     waiting: dict[str, datetime] = Field(default_factory=dict)
     """Delivery workflow id -> when it started waiting (carried over continue-as-new)."""
-    probe_backoff_seconds: list[float] = Field(default_factory=lambda: [2.0, 4.0, 8.0, 15.0, 30.0])
+    probe_backoff_seconds: list[float] = Field(default_factory=lambda: [2.0, 4.0, 8.0, 10.0])
     """Waits between health probes while the sink is down (the last one repeats)."""
 
 

@@ -89,7 +89,14 @@ def build_workers(
     ]
     workers: list[Worker] = []
     if runs:
-        workers.append(Worker(client, task_queue=workflow_task_queue, workflows=WORKFLOWS))
+        workers.append(
+            Worker(
+                client,
+                task_queue=workflow_task_queue,
+                workflows=WORKFLOWS,
+                max_cached_workflows=settings.max_cached_workflows,
+            )
+        )
         workers.append(
             Worker(
                 client,
@@ -113,6 +120,7 @@ def build_workers(
                 client,
                 task_queue=watchdog_task_queue,
                 workflows=WATCHDOG_WORKFLOWS,
+                max_cached_workflows=settings.max_cached_workflows,
                 activities=[
                     watchdog_acts.observe,
                     watchdog_acts.ping,

@@ -20,7 +20,7 @@ from workflows.activity_run import ActivityRunWorkflow
 
 async def _bench(quick: bool) -> None:
     runs = 5 if quick else 20
-    outage_s = 10.0 if quick else 30.0
+    outage_s = 5.0 if quick else 30.0
     reps = 3
     async with (
         dev_server() as client,

@@ -67,7 +67,7 @@ async def _baseline(s: Stack, queue: str, n: int) -> float:
 
 
 async def _bench(quick: bool) -> None:
-    n = 30 if quick else 150
+    n = 20 if quick else 150
     reps = 3
     async with dev_server() as client, stack(client, [PlainRunWorkflow]) as s:
         definition = {
