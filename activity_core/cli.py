@@ -261,7 +261,10 @@ async def _dev_up(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"\nRunning {name} once ...", flush=True)
                 print(await stack.run_demo(name), flush=True)
         if args.detach:
-            print("\nDetached: `actcore dev status`, `actcore dev down`.")
+            print(
+                "\nDetached: `actcore dev status`, `actcore dev down`; "
+                "`actcore status` for every definition and open alerts."
+            )
             return 0
         print("\nCtrl-C stops everything.", flush=True)
         while True:

@@ -123,6 +123,16 @@ class Watched:
         await assert_eventually(listed, within=10, interval=0.1)
         return result
 
+    async def pass_until(self, field: str, within: float) -> WatchdogPassResult:
+        """Run passes until one has something in ``field`` (``raised``, ``recovered``)."""
+
+        async def attempt() -> WatchdogPassResult:
+            result = await self.watchdog_pass()
+            assert getattr(result, field), f"nothing {field} yet"
+            return result
+
+        return await assert_eventually(attempt, within=within, interval=1)
+
     def notes(self, kind: str | None = None) -> list[Path]:
         folder = self.settings.working_memory_dir / "alerts"
         pattern = f"alert-{kind}-*.md" if kind else "alert-*.md"
@@ -187,12 +197,7 @@ async def test_worker_down_pages_once_then_a_recovery_notice_follows(watched: Wa
     await w.stop("runs")
     fault_at = time.monotonic()
 
-    async def paged() -> WatchdogPassResult:
-        result = await w.watchdog_pass()
-        assert result.raised, "no alert yet"
-        return result
-
-    first = await assert_eventually(paged, within=30, interval=1)
+    first = await w.pass_until("raised", within=30)
     time_to_alert = time.monotonic() - fault_at
     alert = only(first.state.open_alerts)
     assert (alert.kind, alert.severity.value) == ("pending_unclaimed", "page")
@@ -214,12 +219,7 @@ async def test_worker_down_pages_once_then_a_recovery_notice_follows(watched: Wa
 
     w.start_runs()
 
-    async def recovered() -> WatchdogPassResult:
-        result = await w.watchdog_pass()
-        assert result.recovered, "not recovered yet"
-        return result
-
-    back = await assert_eventually(recovered, within=40, interval=1)
+    back = await w.pass_until("recovered", within=40)
     assert back.recovered == [f"{alert.alert_id}-recovered"] and back.raised == []
     assert back.state.open_alerts == []
     only(w.notes("recovered"))
@@ -251,12 +251,7 @@ async def test_server_down_beyond_the_catchup_window_is_missing(watched: Watched
     w.start_runs()
     w.start_watchdog()
 
-    async def paged() -> WatchdogPassResult:
-        result = await w.watchdog_pass()
-        assert result.raised, "no alert yet"
-        return result
-
-    first = await assert_eventually(paged, within=30, interval=1)
+    first = await w.pass_until("raised", within=30)
     time_to_alert = time.monotonic() - fault_over
     alert = only([a for a in first.state.open_alerts if a.severity.value == "page"])
     assert alert.kind == "missing"
@@ -265,12 +260,7 @@ async def test_server_down_beyond_the_catchup_window_is_missing(watched: Watched
     assert all("not started by the server" in f.detail for f in missing)
     assert only(first.raised) == alert.alert_id
 
-    async def recovered() -> WatchdogPassResult:
-        result = await w.watchdog_pass()
-        assert result.recovered, "not recovered yet"
-        return result
-
-    back = await assert_eventually(recovered, within=40, interval=1)
+    back = await w.pass_until("recovered", within=40)
     assert back.recovered == [f"{alert.alert_id}-recovered"]
     only(w.notes("missing"))
     print(f"\nserver down 22 s -> missing page {time_to_alert:.1f} s after it came back")
@@ -286,17 +276,14 @@ async def test_skip_policy_leaves_one_note_and_no_page(watched: Watched) -> None
     await asyncio.sleep(INTERVAL_S * 2)
     await w.scheduler_idle()
     await w.stop("runs")
+    stopped_at = time.monotonic()
     await asyncio.sleep(14)  # the waiting run is now beyond its 10 s window
     w.start_runs()
 
-    async def noted() -> WatchdogPassResult:
-        result = await w.watchdog_pass()
-        assert result.raised, "no alert yet"
-        return result
-
-    first = await assert_eventually(noted, within=30, interval=1)
+    first = await w.pass_until("raised", within=30)
     alert = only(first.state.open_alerts)
     assert (alert.kind, alert.severity.value) == ("skipped_by_policy", "note")
+    print(f"\nskip policy, worker down 14 s -> note {time.monotonic() - stopped_at:.1f} s later")
     assert {f.kind.value for f in alert.fires} == {"skipped_by_policy"}
     report = await status_report(w.client, w.settings)
     assert report.exit_code() == 0  # a note waits for the next working session
@@ -325,11 +312,13 @@ async def test_paused_schedule_is_missing_with_its_cause_via_the_watchdog_schedu
     assert wd.schedule.state.note and "fingerprint" in wd.schedule.state.note
     await asyncio.sleep(INTERVAL_S)
     await w.client.get_schedule_handle(schedule_id(w.definition)).pause(note="by hand")
+    paused_at = time.monotonic()
 
     async def alerted() -> Path:
         return only(w.notes("missing"))
 
     note = await assert_eventually(alerted, within=40, interval=0.5)
+    print(f"\npaused -> missing page note {time.monotonic() - paused_at:.1f} s later")
     assert "schedule paused" in note.read_text()
     report = await status_report(w.client, w.settings)
     assert report.exit_code() == 1

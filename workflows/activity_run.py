@@ -12,7 +12,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
@@ -65,6 +70,45 @@ WEBHOOK_EVENT_TYPE = "activity_report"
 def delivery_workflow_id(run_id: str, sink_name: str) -> str:
     """Deterministic id of the delivery child for a run and a sink."""
     return f"{DELIVERY_ID_PREFIX}{run_id}-{sink_name}"
+
+
+async def start_delivery(
+    inp: DeliveryInput,
+    *,
+    summary: str,
+    task_queue: str | None = None,
+    reject_duplicates: bool = False,
+) -> bool:
+    """Start an abandoned ReportDeliveryWorkflow child for ``inp`` (workflow code only).
+
+    Its id is ``delivery-<run id>-<sink>``; only the start is awaited. Returns False when
+    a child with that id already runs (or, with ``reject_duplicates``, ever ran).
+    """
+    try:
+        await workflow.start_child_workflow(
+            ReportDeliveryWorkflow.run,
+            inp,
+            id=delivery_workflow_id(inp.run_id, inp.sink.name),
+            task_queue=task_queue,
+            id_reuse_policy=(
+                WorkflowIDReusePolicy.REJECT_DUPLICATE
+                if reject_duplicates
+                else WorkflowIDReusePolicy.ALLOW_DUPLICATE
+            ),
+            parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+            static_summary=summary[:200],
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(sa.ACTIVITY_ID, inp.activity_id),
+                    SearchAttributePair(sa.ACTIVITY_NAME, inp.activity_name),
+                    SearchAttributePair(sa.DELIVERY_SINK, inp.sink.name),
+                    SearchAttributePair(sa.DELIVERY_STATUS, "pending"),
+                ]
+            ),
+        )
+    except WorkflowAlreadyStartedError:
+        return False
+    return True
 
 
 def build_event(
@@ -352,31 +396,19 @@ class ActivityRunWorkflow:
         atq: str,
     ) -> DeliveryHandoff:
         child_id = delivery_workflow_id(run_id, sink.name)
-        try:
-            await workflow.start_child_workflow(
-                ReportDeliveryWorkflow.run,
-                DeliveryInput(
-                    run_id=run_id,
-                    activity_id=str(definition.id),
-                    activity_name=definition.name,
-                    sink=sink,
-                    event=build_event(sink, run_id, definition, scheduled_for, report, note),
-                    policy=definition.delivery,
-                    note_path=note.path,
-                    activity_task_queue=atq,
-                ),
-                id=child_id,
-                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                static_summary=f"deliver {definition.name} report to {sink.name}"[:200],
-                search_attributes=TypedSearchAttributes(
-                    [
-                        SearchAttributePair(sa.ACTIVITY_ID, str(definition.id)),
-                        SearchAttributePair(sa.ACTIVITY_NAME, definition.name),
-                        SearchAttributePair(sa.DELIVERY_SINK, sink.name),
-                        SearchAttributePair(sa.DELIVERY_STATUS, "pending"),
-                    ]
-                ),
-            )
-        except WorkflowAlreadyStartedError:
+        started = await start_delivery(
+            DeliveryInput(
+                run_id=run_id,
+                activity_id=str(definition.id),
+                activity_name=definition.name,
+                sink=sink,
+                event=build_event(sink, run_id, definition, scheduled_for, report, note),
+                policy=definition.delivery,
+                note_path=note.path,
+                activity_task_queue=atq,
+            ),
+            summary=f"deliver {definition.name} report to {sink.name}",
+        )
+        if not started:
             return DeliveryHandoff(sink=sink.name, workflow_id=child_id, status="already_started")
         return DeliveryHandoff(sink=sink.name, workflow_id=child_id, status="started")

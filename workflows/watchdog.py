@@ -17,18 +17,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import (
-    RetryPolicy,
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.run import RunActivities
     from activities.watchdog import WatchdogActivities
-    from activity_core import search_attributes as sa
     from activity_core.constants import ALERT_NOTE_TIMEOUT, LOCAL_IO_RETRY
     from activity_core.models import AlertNoteInput, DeliveryInput
     from activity_core.watchdog import (
@@ -42,8 +36,7 @@ with workflow.unsafe.imports_passed_through():
         alert_event,
         alert_markdown,
     )
-    from workflows.activity_run import delivery_workflow_id
-    from workflows.report_delivery import ReportDeliveryWorkflow
+    from workflows.activity_run import start_delivery
 
 OBSERVE_TIMEOUT = timedelta(minutes=4)
 OBSERVE_RETRY = RetryPolicy(
@@ -127,35 +120,22 @@ class MissedFireWatchdogWorkflow:
             )
         event = alert_event(alert, note.path)
         for sink in sinks.sinks:
-            child_id = delivery_workflow_id(alert.alert_id, sink.name)
-            try:
-                await workflow.start_child_workflow(
-                    ReportDeliveryWorkflow.run,
-                    DeliveryInput(
-                        run_id=alert.alert_id,
-                        activity_id=alert.activity_id,
-                        activity_name=alert.activity_name,
-                        sink=sink,
-                        event=event,
-                        policy=sinks.policy,
-                        note_path=note.path,
-                        activity_task_queue=queue,
-                    ),
-                    id=child_id,
-                    task_queue=queue,
-                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                    parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                    static_summary=f"deliver alert {alert.kind} of {alert.activity_name}"[:200],
-                    search_attributes=TypedSearchAttributes(
-                        [
-                            SearchAttributePair(sa.ACTIVITY_ID, alert.activity_id),
-                            SearchAttributePair(sa.ACTIVITY_NAME, alert.activity_name),
-                            SearchAttributePair(sa.DELIVERY_SINK, sink.name),
-                            SearchAttributePair(sa.DELIVERY_STATUS, "pending"),
-                        ]
-                    ),
-                )
-            except WorkflowAlreadyStartedError:
+            started = await start_delivery(
+                DeliveryInput(
+                    run_id=alert.alert_id,
+                    activity_id=alert.activity_id,
+                    activity_name=alert.activity_name,
+                    sink=sink,
+                    event=event,
+                    policy=sinks.policy,
+                    note_path=note.path,
+                    activity_task_queue=queue,
+                ),
+                summary=f"deliver alert {alert.kind} of {alert.activity_name}",
+                task_queue=queue,
+                reject_duplicates=True,
+            )
+            if not started:
                 workflow.logger.info("alert %s already handed to %s", alert.alert_id, sink.name)
 
     def _metrics(self, plan: WatchdogPlan) -> None:
