@@ -447,15 +447,6 @@ def schedule_health(seen: DefinitionSeen) -> list[str]:
 # --------------------------------------------------------------------------------------
 
 
-class AlertFire(BaseModel):
-    """One fire listed in an alert."""
-
-    fire: datetime
-    kind: FireKind
-    run_id: str | None = None
-    detail: str = ""
-
-
 class Alert(BaseModel):
     """One alert (or recovery notice): what went wrong with which fires of a definition."""
 
@@ -466,11 +457,11 @@ class Alert(BaseModel):
     kind: str
     """The first fire's kind, ``schedule_drift``, or ``recovered``."""
     severity: Severity
-    fires: list[AlertFire] = Field(default_factory=list)
+    fires: list[FireVerdict] = Field(default_factory=list)
     opened_at: datetime
     resolves: str | None = None
     """For a recovery notice: the alert it closes."""
-    recovered_by: AlertFire | None = None
+    recovered_by: FireVerdict | None = None
     """For a recovery notice: the fire that ran ok."""
     detail: str = ""
     """For schedule drift: what differs."""
@@ -573,9 +564,7 @@ def advance(
             if verdict.severity is None or any(_same_fire(verdict.fire, f) for f in done):
                 continue
             done.append(verdict.fire)
-            entry = AlertFire(
-                fire=verdict.fire, kind=verdict.kind, run_id=verdict.run_id, detail=verdict.detail
-            )
+            entry = verdict.model_copy()
             # Join the definition's open alert unless that would hide a page in a note.
             group = next(
                 (
@@ -619,7 +608,7 @@ def advance(
                         fires=alert.fires,
                         opened_at=now,
                         resolves=alert.alert_id,
-                        recovered_by=AlertFire(fire=ok.fire, kind=ok.kind, run_id=ok.run_id),
+                        recovered_by=ok,
                     )
                 )
         # Drift: once per distinct drift text.
