@@ -79,3 +79,70 @@ async def _exercise_and_scrape(stack: Stack, hub: StateHub, port: int) -> None:
         assert has("temporal_workflow_completed")  # the SDK own metrics are there too
 
     await assert_eventually(scraped, within=20, interval=0.5)
+
+
+async def test_watchdog_alerts_open_alerts_and_last_pass_are_exported(
+    env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    from activity_core.watchdog import WatchdogInput
+    from activity_core.worker import build_workers
+    from workflows.watchdog import MissedFireWatchdogWorkflow
+
+    port = free_port()
+    runtime = prometheus_runtime(f"127.0.0.1:{port}")
+    assert runtime is not None
+    client = await Client.connect(
+        env.client.service_client.config.target_host,
+        runtime=runtime,
+        data_converter=pydantic_data_converter,
+    )
+    async with running_stack(env, client, tmp_path) as stack:
+        # Never synced: the schedule is missing, so its fires are missing too.
+        stack.define(
+            "unscheduled",
+            trigger_config={
+                "trigger_type": "interval",
+                "every_seconds": 600,
+                "misfire_policy": "skip",
+            },
+        )
+        queue = f"{stack.workflow_tq}-watchdog"
+        workers = build_workers(client, stack.settings, runs=False, watchdog_task_queue=queue)
+        stop = asyncio.Event()
+        task = asyncio.create_task(workers.run_until(stop))
+        try:
+            with env.with_time_skipping_disabled():
+                result = await client.execute_workflow(
+                    MissedFireWatchdogWorkflow.run,
+                    WatchdogInput(names=["unscheduled"]),
+                    id=f"metrics-watchdog-{queue}",
+                    task_queue=queue,
+                )
+            assert [a.kind for a in result.state.open_alerts] == ["missing"]
+            assert "schedule deleted" in result.state.open_alerts[0].fires[0].detail
+
+            async def scraped() -> None:
+                async with httpx.AsyncClient() as http:
+                    text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+                lines = text.splitlines()
+                assert any(
+                    line.startswith("activity_core_watchdog_alerts_total")
+                    and 'kind="missing"' in line
+                    and 'severity="page"' in line
+                    for line in lines
+                ), text[:2000]
+                opened = [
+                    line
+                    for line in lines
+                    if line.startswith("activity_core_watchdog_open_alerts{")
+                    and 'severity="page"' in line
+                ]
+                assert opened and float(opened[0].rsplit(" ", 1)[1]) >= 1
+                assert any(
+                    line.startswith("activity_core_watchdog_last_pass_timestamp") for line in lines
+                )
+
+            await assert_eventually(scraped, within=15)
+        finally:
+            stop.set()
+            await task
