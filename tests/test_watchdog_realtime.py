@@ -237,6 +237,7 @@ async def test_worker_down_pages_once_then_a_recovery_notice_follows(watched: Wa
 @pytest.mark.parametrize("watched", [{"misfire_policy": "catchup_latest"}], indirect=True)
 async def test_server_down_beyond_the_catchup_window_is_missing(watched: Watched) -> None:
     w = watched
+    assert w.client is not None
     w.start_runs()
     w.start_watchdog()
     await w.sync()
@@ -259,10 +260,18 @@ async def test_server_down_beyond_the_catchup_window_is_missing(watched: Watched
     assert len(missing) >= 2
     assert all("not started by the server" in f.detail for f in missing)
     assert only(first.raised) == alert.alert_id
+    report = await status_report(w.client, w.settings)
+    assert report.exit_code() == 1 and [a.alert_id for a in report.pages()] == [alert.alert_id]
 
     back = await w.pass_until("recovered", within=40)
     assert back.recovered == [f"{alert.alert_id}-recovered"]
     only(w.notes("missing"))
+
+    async def on_hub() -> None:
+        kinds = sorted(e["detail"]["alert_kind"] for e in w.hub_alerts())
+        assert kinds == ["missing", "recovered"]
+
+    await assert_eventually(on_hub, within=15)
     print(f"\nserver down 22 s -> missing page {time_to_alert:.1f} s after it came back")
 
 
@@ -287,6 +296,16 @@ async def test_skip_policy_leaves_one_note_and_no_page(watched: Watched) -> None
     assert {f.kind.value for f in alert.fires} == {"skipped_by_policy"}
     report = await status_report(w.client, w.settings)
     assert report.exit_code() == 0  # a note waits for the next working session
+    assert [a.alert_id for a in report.open_alerts] == [alert.alert_id]
+
+    async def on_hub() -> None:
+        event = only(w.hub_alerts())
+        assert (event["detail"]["alert_kind"], event["detail"]["severity"]) == (
+            "skipped_by_policy",
+            "note",
+        )
+
+    await assert_eventually(on_hub, within=15)
 
     async def closed() -> WatchdogPassResult:
         result = await w.watchdog_pass()
