@@ -7,6 +7,7 @@ Temporal retry the activity.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -94,6 +95,30 @@ def describe_http_error(exc: httpx.HTTPError) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
+class Pacer:
+    """Spaces the starts of calls at most ``rate`` per second (one process, one sink).
+
+    A caller waits for its slot, but never longer than ``max_wait_s``: a burst larger than
+    that goes out faster rather than eating into the attempt's timeout.
+    """
+
+    def __init__(self, rate: float, max_wait_s: float = 10.0) -> None:
+        """Pace at ``rate`` calls per second."""
+        self._interval = 1.0 / rate
+        self._max_wait = max_wait_s
+        self._next = 0.0
+
+    async def wait(self) -> float:
+        """Wait for the next slot; returns how long it waited."""
+        now = time.monotonic()
+        slot = max(now, self._next)
+        delay = min(slot - now, self._max_wait)
+        self._next = now + delay + self._interval
+        if delay > 0:
+            await asyncio.sleep(delay)
+        return delay
+
+
 class SinkActivities:
     """Delivery activities; one instance per worker, sharing one HTTP client."""
 
@@ -106,6 +131,15 @@ class SinkActivities:
         """
         self._http = http
         self._settings = settings
+        self._pacers: dict[str, Pacer] = {}
+
+    def _pacer(self, url: str) -> Pacer:
+        """One pacer per sink origin: POSTs to it leave at most ``ACTCORE_WAKE_RATE``/s."""
+        origin = httpx.URL(url).copy_with(path="/", query=None, fragment=None)
+        key = str(origin)
+        if key not in self._pacers:
+            self._pacers[key] = Pacer(self._settings.wake_rate)
+        return self._pacers[key]
 
     def _target(self, inp: DeliveryAttemptInput) -> tuple[str, str | None]:
         sink = inp.sink
@@ -127,6 +161,7 @@ class SinkActivities:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         body = inp.event.model_dump(mode="json")
+        await self._pacer(url).wait()
         started = time.monotonic()
         span = _tracer.start_span(
             f"POST {inp.sink.name}",

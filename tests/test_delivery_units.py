@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime
 
 import httpx
 import pytest
 from temporalio.testing import ActivityEnvironment
 
-from activities.delivery import SinkActivities, classify_status, parse_retry_after
+from activities.delivery import Pacer, SinkActivities, classify_status, parse_retry_after
 from activity_core.models import (
     AttemptOutcome,
     DeliveryAttemptInput,
@@ -119,3 +121,17 @@ async def test_webhook_token_comes_from_the_named_variable(
     assert result.outcome == AttemptOutcome.TRANSIENT  # type: ignore[attr-defined]
     assert result.retry_after_seconds == 90  # type: ignore[attr-defined]
     assert "inbox-secret" not in (result.error or "")  # type: ignore[attr-defined]
+
+
+async def test_pacer_spaces_calls_at_the_rate_and_caps_the_wait() -> None:
+    pacer = Pacer(rate=50.0, max_wait_s=0.1)
+    start = time.monotonic()
+    waits = [await pacer.wait() for _ in range(6)]
+    elapsed = time.monotonic() - start
+    assert waits[0] == 0.0
+    assert elapsed >= 5 * 0.02 * 0.9  # five gaps of 1/50 s
+    assert all(w <= 0.1 for w in waits)
+    # A burst far beyond the cap: nobody waits longer than max_wait_s.
+    burst = Pacer(rate=1.0, max_wait_s=0.05)
+    results = await asyncio.gather(*(burst.wait() for _ in range(5)))
+    assert max(results) <= 0.05 and sorted(results)[1] > 0

@@ -187,6 +187,12 @@ async def test_multi_day_outage_crosses_continue_as_new_and_delivers_once(
     first_run_id = (await child.describe()).run_id
 
     await stack.env.fast_forward(child, timedelta(days=3))
+
+    async def between_attempts() -> None:
+        # Not mid-attempt: an attempt in flight would succeed once the hub is back.
+        assert not (await child.describe()).raw_description.pending_activities
+
+    await assert_eventually(between_attempts)
     status = await stack.status(child)
     assert status.state == DeliveryState.WAITING
     # Far more than the 7 attempts of the first hours. (Under time skipping V2 each

@@ -72,12 +72,12 @@ async def test_recovered_hub_gets_its_backlog_within_seconds_at_the_pace(
     keys = [e["idempotency_key"] for e in events]
     assert len(set(keys)) == N, "a report was delivered twice"
     assert sorted(e["detail"]["activity_core_run_id"] for e in events) == sorted(run_ids)
-    # Probe backoff (at most 30 s) plus N / PACE seconds of paced wake-ups.
+    # Probe backoff (at most 10 s) plus N / PACE seconds of paced wake-ups.
     assert drain < 30 + N / PACE, drain
-    # Wake-ups leave at most PACE per second. The sink sees that pace over any 5 s; within
-    # one second, scheduling jitter between a wake-up and its POST can bunch a few.
-    assert hub.stats.peak_rate(window=5.0) <= 5 * PACE + 2
-    assert hub.stats.peak_rate(window=1.0) <= 1.5 * PACE
+    # Wake-ups leave at most PACE per second, and the worker spaces its POSTs to one sink
+    # at the same pace, so the sink never sees more, however the wake-ups bunch.
+    assert hub.stats.peak_rate(window=5.0) <= 5 * PACE + 1
+    assert hub.stats.peak_rate(window=1.0) <= PACE + 1
     assert woken == N
     # Oldest first: the first 20 to arrive are among the 40 that waited longest.
     arrived = [f"delivery-{e['detail']['activity_core_run_id']}-state_hub" for e in events]
