@@ -8,19 +8,22 @@ from pathlib import Path
 import httpx
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 from temporalio.testing import WorkflowEnvironment
 
 from activity_core.models import DeliveryState
 from activity_core.statehub import StateHub
 from activity_core.telemetry import poll_delivery_gauges, prometheus_runtime
+from activity_core.watchdog import WatchdogInput
+from activity_core.worker import build_workers
 from tests.conftest import Stack, assert_eventually, running_stack
 from tests.realtime import free_port
 from workflows.report_delivery import ReportDeliveryWorkflow
+from workflows.watchdog import MissedFireWatchdogWorkflow
 
 
-async def test_metrics_endpoint_has_runs_attempts_alerts_and_gauges(
-    env: WorkflowEnvironment, tmp_path: Path, hub: StateHub
-) -> None:
+async def metered_client(env: WorkflowEnvironment) -> tuple[Client, Runtime, int]:
+    """A client whose runtime serves Prometheus metrics on a free port."""
     port = free_port()
     runtime = prometheus_runtime(f"127.0.0.1:{port}")
     assert runtime is not None
@@ -29,6 +32,13 @@ async def test_metrics_endpoint_has_runs_attempts_alerts_and_gauges(
         runtime=runtime,
         data_converter=pydantic_data_converter,
     )
+    return client, runtime, port
+
+
+async def test_metrics_endpoint_has_runs_attempts_alerts_and_gauges(
+    env: WorkflowEnvironment, tmp_path: Path, hub: StateHub
+) -> None:
+    client, runtime, port = await metered_client(env)
     async with running_stack(env, client, tmp_path) as stack:
         stack.define(
             "metered",
@@ -84,18 +94,7 @@ async def _exercise_and_scrape(stack: Stack, hub: StateHub, port: int) -> None:
 async def test_watchdog_alerts_open_alerts_and_last_pass_are_exported(
     env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
-    from activity_core.watchdog import WatchdogInput
-    from activity_core.worker import build_workers
-    from workflows.watchdog import MissedFireWatchdogWorkflow
-
-    port = free_port()
-    runtime = prometheus_runtime(f"127.0.0.1:{port}")
-    assert runtime is not None
-    client = await Client.connect(
-        env.client.service_client.config.target_host,
-        runtime=runtime,
-        data_converter=pydantic_data_converter,
-    )
+    client, _, port = await metered_client(env)
     async with running_stack(env, client, tmp_path) as stack:
         # Never synced: the schedule is missing, so its fires are missing too.
         stack.define(

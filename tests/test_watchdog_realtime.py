@@ -123,6 +123,15 @@ class Watched:
         await assert_eventually(listed, within=10, interval=0.1)
         return result
 
+    async def healthy_then_stop_runs(self) -> None:
+        """Two on-time fires, then stop the run worker between fires (watchdog stays up)."""
+        self.start_runs()
+        self.start_watchdog()
+        await self.sync()
+        await asyncio.sleep(INTERVAL_S * 2)
+        await self.scheduler_idle()
+        await self.stop("runs")
+
     async def pass_until(self, field: str, within: float) -> WatchdogPassResult:
         """Run passes until one has something in ``field`` (``raised``, ``recovered``)."""
 
@@ -238,12 +247,7 @@ async def test_worker_down_pages_once_then_a_recovery_notice_follows(watched: Wa
 async def test_server_down_beyond_the_catchup_window_is_missing(watched: Watched) -> None:
     w = watched
     assert w.client is not None
-    w.start_runs()
-    w.start_watchdog()
-    await w.sync()
-    await asyncio.sleep(INTERVAL_S * 2)
-    await w.scheduler_idle()
-    await w.stop("runs")
+    await w.healthy_then_stop_runs()
     await w.stop("watchdog")
     w.server.stop()
     await asyncio.sleep(22)  # > 10 s catchup window: the oldest fires are beyond reach
@@ -279,12 +283,7 @@ async def test_server_down_beyond_the_catchup_window_is_missing(watched: Watched
 async def test_skip_policy_leaves_one_note_and_no_page(watched: Watched) -> None:
     w = watched
     assert w.client is not None
-    w.start_runs()
-    w.start_watchdog()
-    await w.sync()
-    await asyncio.sleep(INTERVAL_S * 2)
-    await w.scheduler_idle()
-    await w.stop("runs")
+    await w.healthy_then_stop_runs()
     stopped_at = time.monotonic()
     await asyncio.sleep(14)  # the waiting run is now beyond its 10 s window
     w.start_runs()
