@@ -24,12 +24,12 @@ from tenacity import (
 )
 
 from activities.delivery import describe_http_error, parse_retry_after
-from activity_core.models import ResolveInput, ResolverConfig, ResolveResult, ResolverName
+from activity_core.domain import ResolveInput, ResolveResult, ResolverName
+from activity_core.domain.budget import MAX_BACKOFF_S, MAX_RETRY_AFTER_S
+from activity_core.errors import RESOLVER_REJECTED, RESOLVER_UNAVAILABLE
 from activity_core.settings import Settings
 
 RUNBOOK = "docs/runbook.md#state-hub-resolvers-failing"
-MAX_BACKOFF_S = 8.0
-MAX_RETRY_AFTER_S = 15.0
 PATHS = {
     ResolverName.WORK_ITEMS: "/tasks/",
     ResolverName.RECENTLY_ON_SCOPE: "/resolvers/recently_on_scope",
@@ -43,12 +43,6 @@ class TransientResolverError(Exception):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
-
-
-def worst_case_attempt_seconds(r: ResolverConfig) -> float:
-    """Upper bound of one activity attempt: every try times out, every wait is maximal."""
-    waits = (r.tries - 1) * max(MAX_BACKOFF_S, MAX_RETRY_AFTER_S)
-    return r.tries * 2 * r.timeout_seconds + waits
 
 
 def _wait(state: RetryCallState) -> float:
@@ -109,7 +103,7 @@ class ContextActivities:
                 raise ApplicationError(
                     f"resolver {r.name.value}: GET {url} was rejected with HTTP {status}: "
                     f"{response.text[:200]}. Retrying will not help; see {RUNBOOK}",
-                    type="ResolverRejected",
+                    type=RESOLVER_REJECTED,
                     non_retryable=True,
                 )
             return response.json()
@@ -129,12 +123,12 @@ class ContextActivities:
                 f"resolver {r.name.value} unavailable: GET {url} failed {tries} "
                 f"time(s) over {time.monotonic() - started:.1f} s "
                 f"(activity attempt {info.attempt}); last error: {exc}. See {RUNBOOK}",
-                type="ResolverUnavailable",
+                type=RESOLVER_UNAVAILABLE,
             ) from None
         except ValueError as exc:  # not JSON
             raise ApplicationError(
                 f"resolver {r.name.value}: GET {url} returned a body that is not JSON ({exc})",
-                type="ResolverUnavailable",
+                type=RESOLVER_UNAVAILABLE,
             ) from None
         items = body if isinstance(body, list) else [body]
         return ResolveResult(name=r.name.value, items=items, tries=tries)

@@ -24,15 +24,15 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from activity_core.constants import (
-    SINK_RESET_RETRIES,
-)
-from activity_core.models import (
+from activity_core.domain import (
     AttemptOutcome,
     DeliveryAttemptInput,
     DeliveryAttemptResult,
     StateHubProgressSink,
     WebhookSink,
+)
+from activity_core.domain.constants import (
+    SINK_RESET_RETRIES,
 )
 from activity_core.settings import Settings
 

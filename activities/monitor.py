@@ -11,7 +11,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from activity_core.models import (
+from activity_core.domain import (
     RegisterWaitingInput,
     RemoteSink,
     StateHubProgressSink,

@@ -13,9 +13,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities import notes
 from activities.handlers import HANDLERS, HandlerContext
-from activity_core.definitions import load_definitions
-from activity_core.errors import DefinitionNotFound, DefinitionsError
-from activity_core.models import (
+from activity_core.domain import (
     ActivityDefinition,
     AlertNoteInput,
     AlertNoteResult,
@@ -25,6 +23,16 @@ from activity_core.models import (
     PersistNoteResult,
     Report,
 )
+from activity_core.errors import (
+    DEFINITION_INVALID,
+    DEFINITION_NOT_FOUND,
+    HANDLER_INPUT_INVALID,
+    NOTE_CONFLICT,
+    UNKNOWN_HANDLER,
+    DefinitionNotFound,
+    DefinitionsError,
+)
+from activity_core.loader import load_definitions
 from activity_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -58,11 +66,11 @@ class RunActivities:
             )
             return loaded.find(inp.activity_id, inp.activity_name)
         except DefinitionsError as exc:
-            raise ApplicationError(str(exc), type="DefinitionInvalid", non_retryable=True) from None
+            raise ApplicationError(str(exc), type=DEFINITION_INVALID, non_retryable=True) from None
         except DefinitionNotFound as exc:
             raise ApplicationError(
                 f"{exc} in {self._settings.definitions_dir}",
-                type="DefinitionNotFound",
+                type=DEFINITION_NOT_FOUND,
                 non_retryable=True,
             ) from None
 
@@ -78,7 +86,7 @@ class RunActivities:
             raise ApplicationError(
                 f"unknown handler {inp.definition.handler!r} "
                 f"(known: {', '.join(sorted(HANDLERS))})",
-                type="UnknownHandler",
+                type=UNKNOWN_HANDLER,
                 non_retryable=True,
             )
         try:
@@ -86,7 +94,7 @@ class RunActivities:
         except (ValueError, TypeError, ValidationError) as exc:
             raise ApplicationError(
                 f"handler {inp.definition.handler!r} rejected its params: {exc}",
-                type="HandlerInputInvalid",
+                type=HANDLER_INPUT_INVALID,
                 non_retryable=True,
             ) from None
         return await self._within_limit(inp, report)
@@ -146,7 +154,7 @@ class RunActivities:
             if existing != inp.run_id:
                 raise ApplicationError(
                     f"{path} exists but belongs to run {existing!r}, not {inp.run_id!r}",
-                    type="NoteConflict",
+                    type=NOTE_CONFLICT,
                 )
         log.info(
             "report note %s",

@@ -11,8 +11,7 @@ from temporalio.api.workflowservice.v1 import ListScheduleMatchingTimesRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from activity_core import misfire
-from activity_core.models import CronTrigger, FirePlan, IntervalTrigger, PlanFireInput
+from activity_core.domain import CronTrigger, FirePlan, IntervalTrigger, PlanFireInput, misfire
 
 
 def _ts(when: datetime) -> Timestamp:

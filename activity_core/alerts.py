@@ -22,10 +22,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from activity_core.definitions import _location, _message, _read
+from activity_core.domain.definition import DeliveryPolicy, RemoteSink, StateHubProgressSink
+from activity_core.domain.validation import error_lines
+from activity_core.domain.watchdog import AlertSinks
 from activity_core.errors import ConfigError
-from activity_core.models import DeliveryPolicy, RemoteSink, StateHubProgressSink
-from activity_core.watchdog import AlertSinks
+from activity_core.loader import read_document
 
 ALERT_EVENT_TYPE = "activity_alert"
 
@@ -60,13 +61,11 @@ def load_alert_sinks(path: Path | None) -> AlertSinks:
     if path is None:
         return default_sinks()
     try:
-        raw = _read(path)
+        raw = read_document(path)
         parsed = _AlertsFile.model_validate(raw)
     except (OSError, ValueError) as exc:
         if isinstance(exc, ValidationError):
-            raise ConfigError(
-                [f"{path}: {_location(e)}: {_message(e)}" for e in exc.errors()]
-            ) from None
+            raise ConfigError(error_lines(exc, str(path))) from None
         raise ConfigError([f"{path} (ACTCORE_ALERTS_FILE): {exc}"]) from None
     block = parsed.alerts
     sinks = default_sinks().sinks if block.sinks is None else block.sinks

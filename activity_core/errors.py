@@ -1,18 +1,38 @@
-"""Errors raised by activity-core outside workflow code.
+"""Errors of activity-core.
 
-Exception tree::
+Exceptions raised outside workflow code::
 
     ActivityCoreError
     ├── DefinitionsError        one or more definition files are invalid (lists every error)
     │   └── ConfigError         a settings file (ACTCORE_ALERTS_FILE) is invalid
     ├── DefinitionNotFound      no definition has the requested id or name
+    ├── HandlerRegistryError    the worker's handlers differ from the names definitions may use
     └── DevStackError           the embedded dev stack cannot start (busy port, missing binary)
 
-Inside Temporal, activities raise ``ApplicationError`` with these ``type`` names:
-``DefinitionNotFound``, ``DefinitionInvalid``, ``UnknownHandler``, ``HandlerInputInvalid``.
+Inside Temporal, activities raise ``ApplicationError`` with one of the ``type`` names
+below; workflows list the non-retryable ones in their retry policies
+(:mod:`activity_core.domain.constants`)::
+
+    DefinitionInvalid     non-retryable  the definitions directory failed validation
+    DefinitionNotFound    non-retryable  no definition with that id or name
+    UnknownHandler        non-retryable  the definition names a handler this worker lacks
+    HandlerInputInvalid   non-retryable  the handler rejected its params
+    ResolverRejected      non-retryable  State Hub answered a resolver with a 4xx
+    ResolverUnavailable   retryable      a resolver gave up after its in-attempt tries
+    NoteConflict          retryable      a note path belongs to another run
+    PingFailed            retryable      the watchdog's dead-man ping failed
 """
 
 from __future__ import annotations
+
+DEFINITION_INVALID = "DefinitionInvalid"
+DEFINITION_NOT_FOUND = "DefinitionNotFound"
+UNKNOWN_HANDLER = "UnknownHandler"
+HANDLER_INPUT_INVALID = "HandlerInputInvalid"
+RESOLVER_REJECTED = "ResolverRejected"
+RESOLVER_UNAVAILABLE = "ResolverUnavailable"
+NOTE_CONFLICT = "NoteConflict"
+PING_FAILED = "PingFailed"
 
 
 class ActivityCoreError(Exception):
@@ -42,6 +62,10 @@ class ConfigError(DefinitionsError):
 
 class DefinitionNotFound(ActivityCoreError):
     """No definition matches the requested id or name."""
+
+
+class HandlerRegistryError(ActivityCoreError):
+    """The worker's handler registry and the handler names definitions may use differ."""
 
 
 class DevStackError(ActivityCoreError):

@@ -21,14 +21,21 @@ from temporalio.worker import Worker
 
 from activities.context import ContextActivities
 from activities.delivery import SinkActivities, default_http_client
+from activities.handlers import HANDLERS
 from activities.monitor import MonitorActivities
 from activities.run import RunActivities
 from activities.schedule import ScheduleActivities
 from activities.watchdog import WatchdogActivities
 from activity_core import logs
-from activity_core.constants import ORCHESTRATOR_TQ, TASK_EXECUTION_TQ, WATCHDOG_TQ
-from activity_core.definitions import load_definitions
-from activity_core.schedules import sync_schedules, system_schedules
+from activity_core.domain.constants import (
+    HANDLER_NAMES,
+    ORCHESTRATOR_TQ,
+    TASK_EXECUTION_TQ,
+    WATCHDOG_TQ,
+)
+from activity_core.errors import HandlerRegistryError
+from activity_core.loader import load_definitions
+from activity_core.services.schedules import sync_schedules, system_schedules
 from activity_core.settings import Settings, get_settings
 from activity_core.telemetry import poll_delivery_gauges, prometheus_runtime
 from activity_core.temporal_client import connect
@@ -56,6 +63,26 @@ class Workers:
             await stop.wait()
 
 
+def check_handler_registry(registered: set[str] | None = None) -> None:
+    """Fail at start when this worker's handlers differ from the names definitions may use.
+
+    Definitions are validated against :data:`HANDLER_NAMES` (data, so loading a definition
+    imports no activity code); this keeps that list and the registry in step.
+
+    Raises:
+        HandlerRegistryError: Names on one side only.
+    """
+    have = set(HANDLERS) if registered is None else registered
+    missing = sorted(HANDLER_NAMES - have)
+    extra = sorted(have - HANDLER_NAMES)
+    if missing or extra:
+        raise HandlerRegistryError(
+            "handler registry out of step with HANDLER_NAMES "
+            f"(activity_core/domain/constants.py): no implementation for {missing or 'none'}; "
+            f"not in HANDLER_NAMES: {extra or 'none'}"
+        )
+
+
 def build_workers(
     client: Client,
     settings: Settings,
@@ -77,6 +104,7 @@ def build_workers(
         runs: Poll the run queues (False for a watchdog-only process).
         watchdog_task_queue: Also poll this queue with the watchdog (None: no watchdog).
     """
+    check_handler_registry()
     http = http or default_http_client(settings)
     run_acts = RunActivities(client, settings)
     sink_acts = SinkActivities(http, settings)

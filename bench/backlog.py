@@ -28,14 +28,14 @@ from pathlib import Path
 
 import httpx
 
-from activity_core.constants import ORCHESTRATOR_TQ
-from activity_core.models import (
+from activity_core.dev.statehub import StateHub
+from activity_core.domain import (
     DeliveryInput,
     DeliveryPolicy,
     ProgressEvent,
     StateHubProgressSink,
 )
-from activity_core.statehub import StateHub
+from activity_core.domain.constants import ORCHESTRATOR_TQ
 from bench.harness import dev_server, report
 from workflows.report_delivery import ReportDeliveryWorkflow
 

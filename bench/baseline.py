@@ -51,7 +51,7 @@ class PlainRunWorkflow:
     @workflow.run
     async def run(self, name: str, activity_task_queue: str) -> str:
         with workflow.unsafe.imports_passed_through():
-            from activity_core.models import (
+            from activity_core.domain import (
                 ActivityDefinition,
                 DeliveryAttemptInput,
                 DeliveryAttemptResult,

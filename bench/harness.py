@@ -23,9 +23,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activity_core import search_attributes as sa
+from activity_core.dev.statehub import StateHub
+from activity_core.domain import search_attributes as sa
 from activity_core.settings import Settings
-from activity_core.statehub import StateHub
 from activity_core.worker import build_workers
 
 RESULTS = Path(__file__).parent / "results"

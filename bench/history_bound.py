@@ -20,10 +20,10 @@ from pathlib import Path
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activity_core import search_attributes as sa
-from activity_core.models import DeliveryInput, DeliveryPolicy, ProgressEvent, StateHubProgressSink
+from activity_core.dev.statehub import StateHub
+from activity_core.domain import DeliveryInput, DeliveryPolicy, ProgressEvent, StateHubProgressSink
+from activity_core.domain import search_attributes as sa
 from activity_core.settings import Settings
-from activity_core.statehub import StateHub
 from activity_core.worker import build_workers
 from bench.harness import report, temporal_binary
 from workflows.report_delivery import HISTORY_EVENT_BUDGET, ReportDeliveryWorkflow

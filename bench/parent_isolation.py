@@ -12,7 +12,7 @@ import uuid
 
 import yaml
 
-from activity_core.models import RunInput
+from activity_core.domain import RunInput
 from bench.baseline import InlineDeliveryWorkflow, inline_deliver
 from bench.harness import dev_server, median, report, stack, timed
 from workflows.activity_run import ActivityRunWorkflow

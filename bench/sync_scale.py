@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from activity_core.models import ActivityDefinition
-from activity_core.schedules import sync_schedules
+from activity_core.domain import ActivityDefinition
+from activity_core.services.schedules import sync_schedules
 from bench.harness import dev_server, report
 
 

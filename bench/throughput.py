@@ -15,10 +15,11 @@ import uuid
 
 import yaml
 
-from activity_core.models import RunInput
+from activity_core.domain import RunInput
+from activity_core.domain.report import delivery_workflow_id
 from bench.baseline import PlainRunWorkflow
 from bench.harness import Stack, dev_server, median, report, stack
-from workflows.activity_run import ActivityRunWorkflow, delivery_workflow_id
+from workflows.activity_run import ActivityRunWorkflow
 from workflows.report_delivery import ReportDeliveryWorkflow
 
 CONCURRENCY = 10

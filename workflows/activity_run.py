@@ -12,23 +12,39 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import (
-    SearchAttributeKey,
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.context import ContextActivities, worst_case_attempt_seconds
+    from activities.context import ContextActivities
     from activities.run import RunActivities
     from activities.schedule import ScheduleActivities
-    from activity_core import search_attributes as sa
-    from activity_core.budget import handler_budget_seconds
-    from activity_core.constants import (
+    from activity_core.domain import (
+        ActivityDefinition,
+        AlertNoteInput,
+        CronTrigger,
+        DeliveryHandoff,
+        DeliveryInput,
+        GuardDecision,
+        HandlerInput,
+        IntervalTrigger,
+        LoadDefinitionInput,
+        PersistNoteInput,
+        PersistNoteResult,
+        PlanFireInput,
+        Report,
+        ResolveInput,
+        RunInput,
+        RunOutcome,
+        RunResult,
+        StateHubProgressSink,
+        WebhookSink,
+        decide,
+        handler_budget_seconds,
+        worst_case_attempt_seconds,
+    )
+    from activity_core.domain import search_attributes as sa
+    from activity_core.domain.constants import (
         ALERT_NOTE_TIMEOUT,
-        DELIVERY_ID_PREFIX,
         HANDLER_RETRY,
         LOAD_DEFINITION_TIMEOUT,
         LOCAL_IO_RETRY,
@@ -37,129 +53,19 @@ with workflow.unsafe.imports_passed_through():
         RESOLVER_RETRY,
         TASK_EXECUTION_TQ,
     )
-    from activity_core.misfire import GuardDecision, decide
-    from activity_core.models import (
-        ActivityDefinition,
-        AlertNoteInput,
-        CronTrigger,
-        DeliveryHandoff,
-        DeliveryInput,
-        HandlerInput,
-        IntervalTrigger,
-        LoadDefinitionInput,
-        PersistNoteInput,
-        PersistNoteResult,
-        PlanFireInput,
-        ProgressEvent,
-        Report,
-        ResolveInput,
-        RunInput,
-        RunOutcome,
-        RunResult,
-        StateHubProgressSink,
-        WebhookSink,
+    from activity_core.domain.report import (
+        build_event,
+        could_not_run_report,
+        delivery_workflow_id,
+        skip_alert_body,
     )
-    from workflows.report_delivery import ReportDeliveryWorkflow
-
-SCHEDULED_START_TIME = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
-COULD_NOT_RUN = "could not run; operator review required"
-SCHEDULED_BY_ID = SearchAttributeKey.for_keyword("TemporalScheduledById")
-WEBHOOK_EVENT_TYPE = "activity_report"
-
-
-def delivery_workflow_id(run_id: str, sink_name: str) -> str:
-    """Deterministic id of the delivery child for a run and a sink."""
-    return f"{DELIVERY_ID_PREFIX}{run_id}-{sink_name}"
-
-
-async def start_delivery(
-    inp: DeliveryInput,
-    *,
-    summary: str,
-    task_queue: str | None = None,
-    reject_duplicates: bool = False,
-) -> bool:
-    """Start an abandoned ReportDeliveryWorkflow child for ``inp`` (workflow code only).
-
-    Its id is ``delivery-<run id>-<sink>``; only the start is awaited. Returns False when
-    a child with that id already runs (or, with ``reject_duplicates``, ever ran).
-    """
-    try:
-        await workflow.start_child_workflow(
-            ReportDeliveryWorkflow.run,
-            inp,
-            id=delivery_workflow_id(inp.run_id, inp.sink.name),
-            task_queue=task_queue,
-            id_reuse_policy=(
-                WorkflowIDReusePolicy.REJECT_DUPLICATE
-                if reject_duplicates
-                else WorkflowIDReusePolicy.ALLOW_DUPLICATE
-            ),
-            parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-            static_summary=summary[:200],
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(sa.ACTIVITY_ID, inp.activity_id),
-                    SearchAttributePair(sa.ACTIVITY_NAME, inp.activity_name),
-                    SearchAttributePair(sa.DELIVERY_SINK, inp.sink.name),
-                    SearchAttributePair(sa.DELIVERY_STATUS, "pending"),
-                ]
-            ),
-        )
-    except WorkflowAlreadyStartedError:
-        return False
-    return True
-
-
-def build_event(
-    sink: StateHubProgressSink | WebhookSink,
-    run_id: str,
-    definition: ActivityDefinition,
-    scheduled_for: datetime,
-    report: Report,
-    note: PersistNoteResult,
-) -> ProgressEvent:
-    """The body a remote sink receives; it always carries ``activity_core_run_id``."""
-    event_type = sink.event_type if isinstance(sink, StateHubProgressSink) else WEBHOOK_EVENT_TYPE
-    return ProgressEvent(
-        event_type=event_type,
-        summary=f"{definition.name}: {report.summary}",
-        detail={
-            "activity_core_run_id": run_id,
-            "activity_id": str(definition.id),
-            "activity_name": definition.name,
-            "scheduled_for": scheduled_for.isoformat(),
-            "title": report.title,
-            "note_path": note.path,
-            "report_markdown": report.markdown,
-            "data": report.data,
-        },
-    )
+    from workflows.handover import start_delivery
 
 
 def count_run(activity: str, outcome: RunOutcome) -> None:
     """``activity_core_runs{activity, outcome}`` (replay-safe)."""
     workflow.metric_meter().create_counter("activity_core_runs", "Activity runs by outcome").add(
         1, {"activity": activity, "outcome": outcome.value}
-    )
-
-
-def could_not_run_report(
-    definition: ActivityDefinition, run_id: str, scheduled_for: datetime, missing: list[str]
-) -> Report:
-    """The report of a run whose required context could not be resolved."""
-    body = "\n".join(f"- {m}" for m in missing)
-    return Report(
-        title=f"{definition.name}: {COULD_NOT_RUN}",
-        summary=f"{COULD_NOT_RUN}: {missing[0]}",
-        markdown=(
-            f"# {definition.name}: {COULD_NOT_RUN}\n\n"
-            f"The run for {scheduled_for.isoformat()} could not resolve its required "
-            f"context, so `{definition.handler}` did not run.\n\n{body}\n\n"
-            "Check State Hub (docs/runbook.md, 'State Hub resolvers failing'), then "
-            f"re-run with `actcore trigger {definition.name}`.\n"
-        ),
-        data={"could_not_run": True, "missing": missing, "activity_core_run_id": run_id},
     )
 
 
@@ -181,7 +87,7 @@ class ActivityRunWorkflow:
             start_to_close_timeout=LOAD_DEFINITION_TIMEOUT,
             retry_policy=LOCAL_IO_RETRY,
         )
-        nominal = info.typed_search_attributes.get(SCHEDULED_START_TIME) or info.start_time
+        nominal = info.typed_search_attributes.get(sa.SCHEDULED_START_TIME) or info.start_time
         decision = await self._guard(inp, definition, nominal, started, atq)
         scheduled_for = decision.effective_fire if decision and decision.run else nominal
         workflow.upsert_search_attributes(
@@ -305,7 +211,7 @@ class ActivityRunWorkflow:
             ScheduleActivities.plan_fire,
             PlanFireInput(
                 definition=definition,
-                schedule_id=workflow.info().typed_search_attributes.get(SCHEDULED_BY_ID),
+                schedule_id=workflow.info().typed_search_attributes.get(sa.SCHEDULED_BY_ID),
                 nominal=nominal,
             ),
             task_queue=atq,
@@ -332,10 +238,11 @@ class ActivityRunWorkflow:
         run_id = workflow.info().workflow_id
         fire = decision.covered[0].isoformat()
         trig = definition.trigger_config
-        policy = getattr(trig, "misfire_policy", "?")
+        assert isinstance(trig, CronTrigger | IntervalTrigger)  # only scheduled runs are guarded
+        policy = trig.misfire_policy.value
         workflow.logger.warning("fire not run: %s", decision.describe())
         if decision.outcome == RunOutcome.SKIPPED_MISSED:
-            await self._skip_alert(run_id, definition, decision, fire, str(policy), atq)
+            await self._skip_alert(run_id, definition, decision, fire, policy, atq)
         workflow.upsert_search_attributes([sa.RUN_OUTCOME.value_set(decision.outcome.value)])
         count_run(definition.name, decision.outcome)
         workflow.set_current_details(f"**{decision.outcome.value}**: {decision.describe()}")
@@ -371,14 +278,7 @@ class ActivityRunWorkflow:
                 activity_name=definition.name,
                 key=f"skipped_missed:{definition.id}:{fire}",
                 title=f"{definition.name}: fire {fire} skipped ({decision.lateness_s:.0f} s late)",
-                body=(
-                    f"The run for the fire at **{fire}** started {decision.lateness_s:.0f} s "
-                    f"late, beyond the catchup window of misfire policy `{policy}`, so it did "
-                    "not run (by policy). This usually means the worker or the server was "
-                    "down at fire time. The next fire runs as usual.\n\n"
-                    f"- run: `{run_id}`\n"
-                    f"- to run it anyway: `actcore trigger {definition.name}`\n"
-                ),
+                body=skip_alert_body(definition, run_id, fire, decision.lateness_s, policy),
             ),
             task_queue=atq,
             start_to_close_timeout=ALERT_NOTE_TIMEOUT,

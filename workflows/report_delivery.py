@@ -20,14 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.delivery import SinkActivities
     from activities.monitor import MonitorActivities
     from activities.run import RunActivities
-    from activity_core import search_attributes as sa
-    from activity_core.constants import (
-        ALERT_NOTE_TIMEOUT,
-        DELIVERY_ATTEMPT_RETRY,
-        LOCAL_IO_RETRY,
-        TASK_EXECUTION_TQ,
-    )
-    from activity_core.models import (
+    from activity_core.domain import (
         AlertNoteInput,
         AttemptOutcome,
         DeliveryAttemptInput,
@@ -39,7 +32,15 @@ with workflow.unsafe.imports_passed_through():
         MonitorInput,
         RegisterWaitingInput,
     )
-    from workflows.sink_monitor import monitor_id
+    from activity_core.domain import search_attributes as sa
+    from activity_core.domain.constants import (
+        ALERT_NOTE_TIMEOUT,
+        DELIVERY_ATTEMPT_RETRY,
+        LOCAL_IO_RETRY,
+        SINK_REGISTER_TIMEOUT,
+        TASK_EXECUTION_TQ,
+    )
+    from activity_core.domain.report import monitor_id
 
 MIN_WAIT_S = 1.0
 HISTORY_EVENT_BUDGET = 800
@@ -270,7 +271,7 @@ class ReportDeliveryWorkflow:
                     ),
                 ),
                 task_queue=inp.activity_task_queue or TASK_EXECUTION_TQ,
-                start_to_close_timeout=ALERT_NOTE_TIMEOUT,
+                start_to_close_timeout=SINK_REGISTER_TIMEOUT,
                 retry_policy=LOCAL_IO_RETRY,
             )
             p.monitor_registered = True

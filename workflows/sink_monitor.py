@@ -10,27 +10,23 @@ the sink. It completes when nothing waits.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.monitor import MonitorActivities
-    from activity_core.constants import TASK_EXECUTION_TQ
-    from activity_core.models import MonitorInput, RemoteSink, WakeInput
-
-PROBE_TIMEOUT = timedelta(seconds=15)
-PROBE_RETRY = RetryPolicy(maximum_attempts=2)
-SETTLE = timedelta(seconds=30)
-
-
-def monitor_id(sink: RemoteSink) -> str:
-    """Deterministic id of a sink's monitor (type, name and target)."""
-    target = hashlib.sha256((sink.url or "default").encode()).hexdigest()[:8]
-    return f"sink-monitor-{sink.type}-{sink.name}-{target}"
+    from activity_core.domain import MonitorInput, RemoteSink, WakeInput
+    from activity_core.domain.constants import (
+        MONITOR_SETTLE,
+        SINK_PROBE_RETRY,
+        SINK_PROBE_TIMEOUT,
+        TASK_EXECUTION_TQ,
+        WAKE_HEARTBEAT_TIMEOUT,
+        WAKE_RETRY,
+        wake_timeout,
+    )
 
 
 @workflow.defn(name="SinkMonitorWorkflow")
@@ -74,7 +70,7 @@ class SinkMonitorWorkflow:
             if healthy and not sink_up:
                 sink_up, failures = True, 0
                 await self._wake(atq)
-                await self._pause(SETTLE, "let woken deliveries report back")
+                await self._pause(MONITOR_SETTLE, "let woken deliveries report back")
                 continue
             sink_up = healthy
             wait = backoff[min(failures, len(backoff) - 1)]
@@ -99,8 +95,8 @@ class SinkMonitorWorkflow:
                 MonitorActivities.probe_sink,
                 sink,
                 task_queue=atq,
-                start_to_close_timeout=PROBE_TIMEOUT,
-                retry_policy=PROBE_RETRY,
+                start_to_close_timeout=SINK_PROBE_TIMEOUT,
+                retry_policy=SINK_PROBE_RETRY,
             )
         except ActivityError:
             return False
@@ -116,9 +112,9 @@ class SinkMonitorWorkflow:
                 MonitorActivities.wake_deliveries,
                 WakeInput(delivery_ids=ids),
                 task_queue=atq,
-                start_to_close_timeout=timedelta(seconds=60 + len(ids)),
-                heartbeat_timeout=timedelta(seconds=30),
-                retry_policy=RetryPolicy(maximum_attempts=3),
+                start_to_close_timeout=wake_timeout(len(ids)),
+                heartbeat_timeout=WAKE_HEARTBEAT_TIMEOUT,
+                retry_policy=WAKE_RETRY,
             )
         except ActivityError as exc:
             workflow.logger.warning("waking deliveries failed: %s", exc.cause or exc)

@@ -14,38 +14,35 @@ from the run workers keeps alerting while they are down.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.run import RunActivities
     from activities.watchdog import WatchdogActivities
-    from activity_core.constants import ALERT_NOTE_TIMEOUT, LOCAL_IO_RETRY
-    from activity_core.models import AlertNoteInput, DeliveryInput
-    from activity_core.watchdog import (
+    from activity_core.domain import (
         Alert,
+        AlertNoteInput,
         AlertSinks,
+        DeliveryInput,
         ObserveInput,
         PingInput,
+        Severity,
         WatchdogInput,
         WatchdogPassResult,
         WatchdogPlan,
         alert_event,
         alert_markdown,
     )
-    from workflows.activity_run import start_delivery
-
-OBSERVE_TIMEOUT = timedelta(minutes=4)
-OBSERVE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    maximum_interval=timedelta(seconds=20),
-    maximum_attempts=3,
-    non_retryable_error_types=["DefinitionInvalid"],
-)
-PING_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=3)
+    from activity_core.domain.constants import (
+        ALERT_NOTE_TIMEOUT,
+        LOCAL_IO_RETRY,
+        WATCHDOG_OBSERVE_RETRY,
+        WATCHDOG_OBSERVE_TIMEOUT,
+        WATCHDOG_PING_RETRY,
+        WATCHDOG_PING_TIMEOUT,
+    )
+    from workflows.handover import start_delivery
 
 
 @workflow.defn(name="MissedFireWatchdogWorkflow")
@@ -64,8 +61,8 @@ class MissedFireWatchdogWorkflow:
                 pass_id=workflow.info().workflow_id,
             ),
             task_queue=queue,
-            start_to_close_timeout=OBSERVE_TIMEOUT,
-            retry_policy=OBSERVE_RETRY,
+            start_to_close_timeout=WATCHDOG_OBSERVE_TIMEOUT,
+            retry_policy=WATCHDOG_OBSERVE_RETRY,
             summary="judge every expected fire",
         )
         folded = plan.advance
@@ -73,7 +70,7 @@ class MissedFireWatchdogWorkflow:
             await self._send(alert, plan.alerts, queue)
         self._metrics(plan)
         pinged = await self._ping(plan)
-        pages = [a for a in folded.state.open_alerts if a.severity.value == "page"]
+        pages = [a for a in folded.state.open_alerts if a.severity == Severity.PAGE]
         workflow.set_current_details(
             f"**{len(plan.summaries)} definitions checked**; raised {len(folded.raised)}, "
             f"recovered {len(folded.recovered)}; open page alerts: {len(pages)}"
@@ -143,9 +140,9 @@ class MissedFireWatchdogWorkflow:
         opened = meter.create_gauge(
             "activity_core_watchdog_open_alerts", "Open watchdog alerts by severity"
         )
-        for severity in ("page", "note"):
-            count = sum(1 for a in plan.advance.state.open_alerts if a.severity.value == severity)
-            opened.set(count, {"severity": severity})
+        for severity in Severity:
+            count = sum(1 for a in plan.advance.state.open_alerts if a.severity == severity)
+            opened.set(count, {"severity": severity.value})
         meter.create_gauge(
             "activity_core_watchdog_last_pass_timestamp",
             "Unix time of the last completed watchdog pass",
@@ -163,8 +160,8 @@ class MissedFireWatchdogWorkflow:
                 WatchdogActivities.ping,
                 PingInput(summary=summary),
                 task_queue=workflow.info().task_queue,
-                start_to_close_timeout=timedelta(seconds=15),
-                retry_policy=PING_RETRY,
+                start_to_close_timeout=WATCHDOG_PING_TIMEOUT,
+                retry_policy=WATCHDOG_PING_RETRY,
             )
         except ActivityError as exc:
             workflow.logger.warning("dead-man ping failed: %s", exc.cause or exc)

@@ -14,7 +14,7 @@ from temporalio.client import Client
 from activities.handlers.digest import activity_digest
 from activities.handlers.static import static_report
 from activities.handlers.wsjf import wsjf_triage
-from activity_core.models import HandlerInput, Report
+from activity_core.domain import HandlerInput, Report
 from activity_core.settings import Settings
 
 

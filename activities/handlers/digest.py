@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from temporalio.client import WorkflowExecution
 
-from activity_core import search_attributes as sa
-from activity_core.models import Report
+from activity_core.domain import Report
+from activity_core.domain import search_attributes as sa
 
 if TYPE_CHECKING:
     from activities.handlers import HandlerContext

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from activity_core.models import Report
+from activity_core.domain import Report
 
 if TYPE_CHECKING:
     from activities.handlers import HandlerContext

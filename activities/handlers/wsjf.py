@@ -11,7 +11,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from activity_core.models import Report
+from activity_core.domain import Report
 
 if TYPE_CHECKING:
     from activities.handlers import HandlerContext

@@ -1,0 +1,375 @@
+"""What the watchdog asks the server each pass, and :func:`judge`, which folds it into
+verdicts and alerts (shared by the watchdog activity and ``actcore status``).
+
+Per enabled scheduled definition: the expected fires in its look-back
+(``ListScheduleMatchingTimes``, so DST and jitter match the schedule exactly), the runs
+and deliveries that exist (visibility on ``ActivityId``), a describe of each open run
+(is a worker on it?) and of the schedule (paused, policies, buffered fires).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from temporalio.api.enums.v1 import PendingActivityState, PendingWorkflowTaskState
+from temporalio.client import Client, WorkflowExecution
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.schedule import matching_times
+from activity_core.alerts import load_alert_sinks
+from activity_core.domain import (
+    ActivityDefinition,
+    CronTrigger,
+    DefinitionSeen,
+    DefinitionSummary,
+    DeliverySeen,
+    IntervalTrigger,
+    RunOutcome,
+    RunSeen,
+    ScheduleSeen,
+    WatchdogPassResult,
+    WatchdogPlan,
+    WatchdogState,
+    advance,
+    build_schedule,
+    classify,
+    is_scheduled,
+    misfire,
+    schedule_id,
+)
+from activity_core.domain import search_attributes as sa
+from activity_core.domain.constants import (
+    ACTIVITY_RUN_WORKFLOW,
+    REPORT_DELIVERY_WORKFLOW,
+    WATCHDOG_WORKFLOW,
+)
+from activity_core.domain.cron import fire_times
+from activity_core.domain.watchdog import SETTLE_S
+from activity_core.errors import DefinitionsError
+from activity_core.loader import load_definitions
+from activity_core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_LOOKBACK = timedelta(days=8)
+"""A watchdog down longer than this loses sight of the oldest fires."""
+CONCURRENCY = 8
+
+
+def _q(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def watched(definitions: Sequence[ActivityDefinition], names: Sequence[str] = ()) -> list[Any]:
+    """The definitions a pass looks at: scheduled ones, optionally only ``names``."""
+    return [d for d in definitions if is_scheduled(d) and (not names or d.name in names)]
+
+
+def window_start(
+    definition: ActivityDefinition,
+    now: datetime,
+    lookback_s: float,
+    last_pass_at: datetime | None,
+) -> datetime:
+    """Start of a definition's look-back.
+
+    At least ``lookback_s``; long enough to see two fires, the longest run and a slow
+    delivery; and reaching back to the previous pass so a watchdog that was down judges
+    every fire it missed (up to :data:`MAX_LOOKBACK`).
+    """
+    trig = definition.trigger_config
+    assert isinstance(trig, CronTrigger | IntervalTrigger)
+    tolerance = misfire.on_time_tolerance_seconds(trig, definition.watch)
+    span = max(
+        lookback_s,
+        2 * misfire.largest_gap_seconds(trig),
+        definition.watch.max_runtime_seconds,
+        definition.watch.delivery_alert_after_seconds,
+    )
+    start = now - timedelta(seconds=span + tolerance + SETTLE_S)
+    if last_pass_at is not None:
+        start = min(start, last_pass_at - timedelta(seconds=span + tolerance + SETTLE_S))
+    return max(start, now - MAX_LOOKBACK)
+
+
+def local_fires(
+    trig: CronTrigger | IntervalTrigger, start: datetime, end: datetime
+) -> list[datetime]:
+    """Fire times computed here (only when the schedule is gone and the server cannot)."""
+    if isinstance(trig, IntervalTrigger):
+        every = trig.every_seconds
+        first = (int(start.timestamp()) // every + 1) * every
+        return [
+            datetime.fromtimestamp(t, UTC) for t in range(first, int(end.timestamp()) + 1, every)
+        ]
+    return [
+        f.astimezone(UTC)
+        for f in fire_times(trig.cron_expression, trig.timezone, start, limit=5000)
+        if f <= end
+    ]
+
+
+class Observer:
+    """Gathers :class:`DefinitionSeen` for definitions, with a bounded number of calls."""
+
+    def __init__(self, client: Client) -> None:
+        """Use ``client`` for every call."""
+        self._client = client
+        self._gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def observe(
+        self,
+        definitions: Sequence[ActivityDefinition],
+        now: datetime,
+        lookback_s: float,
+        last_pass_at: datetime | None,
+    ) -> list[DefinitionSeen]:
+        """Observe every definition (enabled or not: a disabled one is checked for health)."""
+
+        async def one(d: ActivityDefinition) -> DefinitionSeen:
+            async with self._gate:
+                return await self.observe_one(
+                    d, now, window_start(d, now, lookback_s, last_pass_at)
+                )
+
+        return list(await asyncio.gather(*(one(d) for d in definitions)))
+
+    async def observe_one(
+        self, d: ActivityDefinition, now: datetime, start: datetime
+    ) -> DefinitionSeen:
+        """Expected fires, runs, deliveries and schedule of one definition."""
+        trig = d.trigger_config
+        assert isinstance(trig, CronTrigger | IntervalTrigger)
+        desired = build_schedule(d)
+        schedule = await self._schedule(d, desired.fingerprint)
+        fires: list[datetime] = []
+        if d.enabled:
+            if schedule.exists:
+                try:
+                    since = max(start, schedule.since or start)
+                    fires = await matching_times(self._client, schedule_id(d), since, now)
+                except RPCError as err:
+                    if err.status != RPCStatusCode.NOT_FOUND:
+                        raise
+                    schedule = ScheduleSeen(exists=False)
+            if not schedule.exists:
+                fires = local_fires(trig, start, now)
+                schedule.fires_from = "local"
+        runs = await self._runs(d, start, now) if d.enabled else []
+        deliveries = await self._deliveries(d, start, runs) if d.enabled else []
+        return DefinitionSeen(
+            activity_id=str(d.id),
+            name=d.name,
+            policy=trig.misfire_policy.value,
+            enabled=d.enabled,
+            overlap=desired.overlap,
+            catchup_window_s=desired.catchup_window.total_seconds(),
+            tolerance_s=misfire.on_time_tolerance_seconds(trig, d.watch),
+            page_late_s=d.watch.page_late_after_seconds,
+            max_runtime_s=d.watch.max_runtime_seconds,
+            delivery_alert_s=d.watch.delivery_alert_after_seconds,
+            window_start=start,
+            expected_fires=fires,
+            runs=runs,
+            deliveries=deliveries,
+            schedule=schedule,
+        )
+
+    async def _schedule(self, d: ActivityDefinition, fingerprint: str) -> ScheduleSeen:
+        try:
+            desc = await self._client.get_schedule_handle(schedule_id(d)).describe()
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            return ScheduleSeen(exists=False)
+        policy = desc.schedule.policy
+        state = desc.schedule.state
+        nxt = desc.info.next_action_times
+        return ScheduleSeen(
+            exists=True,
+            paused=state.paused,
+            overlap=policy.overlap.name if policy.overlap is not None else None,
+            catchup_window_s=(
+                policy.catchup_window.total_seconds() if policy.catchup_window else None
+            ),
+            up_to_date=fingerprint in (state.note or ""),
+            buffered=int(desc.raw_description.info.buffer_size),
+            missed_catchup_window=desc.info.num_actions_missed_catchup_window,
+            next_fire=None if state.paused or not nxt else nxt[0],
+            since=max(t for t in (desc.info.created_at, desc.info.last_updated_at) if t),
+        )
+
+    async def _runs(self, d: ActivityDefinition, start: datetime, now: datetime) -> list[RunSeen]:
+        query = (
+            f"WorkflowType = '{ACTIVITY_RUN_WORKFLOW}' AND ActivityId = '{d.id}' AND "
+            f"(StartTime >= '{_q(start)}' OR ExecutionStatus = 'Running')"
+        )
+        runs: list[RunSeen] = []
+        async for ex in self._client.list_workflows(query, limit=5000):
+            runs.append(await self._run(ex, now))
+        return runs
+
+    async def _run(self, ex: WorkflowExecution, now: datetime) -> RunSeen:
+        attrs = ex.typed_search_attributes
+        status = ex.status.name.lower() if ex.status else "unknown"
+        run = RunSeen(
+            workflow_id=ex.id,
+            nominal=attrs.get(sa.SCHEDULED_START_TIME),
+            scheduled_for=attrs.get(sa.SCHEDULED_FOR),
+            outcome=attrs.get(sa.RUN_OUTCOME),
+            status=status,
+            started_at=ex.start_time,
+            closed_at=ex.close_time,
+        )
+        if status == "running":
+            run.unclaimed_since = await self._unclaimed_since(ex, now)
+        elif run.outcome in (RunOutcome.RAN_LATE.value, RunOutcome.RAN_AS_LATEST.value):
+            result = await self._result(ex)
+            if result:
+                run.lateness_s = float(result.get("lateness_seconds") or 0.0)
+                run.covered_fires = [
+                    datetime.fromisoformat(str(c)) for c in result.get("covered_fires") or []
+                ]
+        return run
+
+    async def _unclaimed_since(self, ex: WorkflowExecution, now: datetime) -> datetime | None:
+        """When the oldest task of an open run that no worker has started was scheduled."""
+        try:
+            desc = await self._client.get_workflow_handle(ex.id, run_id=ex.run_id).describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+        raw = desc.raw_description
+        waiting: list[datetime] = []
+        if raw.HasField("pending_workflow_task"):
+            wt = raw.pending_workflow_task
+            if wt.state == PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_SCHEDULED:
+                waiting.append(wt.scheduled_time.ToDatetime(tzinfo=UTC))
+        for act in raw.pending_activities:
+            if act.state != PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED:
+                continue
+            if not act.HasField("scheduled_time"):
+                continue
+            scheduled = act.scheduled_time.ToDatetime(tzinfo=UTC)
+            started = (
+                act.last_started_time.ToDatetime(tzinfo=UTC)
+                if act.HasField("last_started_time")
+                else None
+            )
+            if scheduled <= now and (started is None or started < scheduled):
+                waiting.append(scheduled)
+        return min(waiting) if waiting else None
+
+    async def _result(self, ex: WorkflowExecution) -> dict[str, Any] | None:
+        try:
+            result = await self._client.get_workflow_handle(ex.id, run_id=ex.run_id).result()
+        except Exception as exc:  # a run's result is a refinement; never fail the pass on it
+            log.warning("could not read run result", extra={"run": ex.id, "error": str(exc)})
+            return None
+        return result if isinstance(result, dict) else None
+
+    async def _deliveries(
+        self, d: ActivityDefinition, start: datetime, runs: list[RunSeen]
+    ) -> list[DeliverySeen]:
+        query = (
+            f"WorkflowType = '{REPORT_DELIVERY_WORKFLOW}' AND ActivityId = '{d.id}' AND "
+            f"(StartTime >= '{_q(start)}' OR ExecutionStatus = 'Running')"
+        )
+        prefixes = sorted(
+            ((f"delivery-{r.workflow_id}-", r.workflow_id) for r in runs),
+            key=lambda p: -len(p[0]),
+        )
+        out: list[DeliverySeen] = []
+        async for ex in self._client.list_workflows(query, limit=5000):
+            run_id = next((rid for pre, rid in prefixes if ex.id.startswith(pre)), None)
+            if run_id is None:
+                continue  # an alert's delivery, or a run outside the look-back
+            attrs = ex.typed_search_attributes
+            out.append(
+                DeliverySeen(
+                    workflow_id=ex.id,
+                    run_id=run_id,
+                    sink=attrs.get(sa.DELIVERY_SINK) or "?",
+                    state=attrs.get(sa.DELIVERY_STATUS) or "?",
+                    started_at=ex.start_time,
+                )
+            )
+        return out
+
+
+async def last_pass(client: Client, exclude: str | None = None) -> WatchdogPassResult | None:
+    """The result of the latest completed watchdog pass (None when there is none)."""
+    now = datetime.now(UTC)
+    for since in (timedelta(hours=1), MAX_LOOKBACK):
+        query = (
+            f"WorkflowType = '{WATCHDOG_WORKFLOW}' AND ExecutionStatus = 'Completed' "
+            f"AND CloseTime >= '{_q(now - since)}'"
+        )
+        found = [
+            ex
+            async for ex in client.list_workflows(query, limit=20)
+            if ex.id != exclude and ex.close_time is not None
+        ]
+        if not found:
+            continue
+        latest = max(found, key=lambda ex: ex.close_time or now)
+        raw = await client.get_workflow_handle(latest.id, run_id=latest.run_id).result()
+        return WatchdogPassResult.model_validate(raw)
+    return None
+
+
+async def previous_state(client: Client, exclude: str | None = None) -> WatchdogState:
+    """The state the last completed pass handed on (empty when there is none)."""
+    result = await last_pass(client, exclude)
+    return result.state if result is not None else WatchdogState()
+
+
+async def judge(
+    client: Client,
+    settings: Settings,
+    *,
+    names: list[str],
+    lookback_seconds: float | None,
+    state: WatchdogState | None = None,
+    exclude_pass: str | None = None,
+) -> WatchdogPlan:
+    """Observe, classify and fold into the previous pass's state (no side effects).
+
+    Args:
+        client: Temporal client.
+        settings: Definitions directory, look-back, alerts file.
+        names: Only these definitions (all when empty).
+        lookback_seconds: Shortest look-back (default from settings).
+        state: The state to fold into (default: the last completed pass's).
+        exclude_pass: A pass to ignore when looking for the last one (the caller itself).
+
+    Raises:
+        DefinitionsError: The definitions (or the alerts file) are invalid.
+    """
+    loaded = await asyncio.to_thread(
+        load_definitions, settings.definitions_dir, settings.activity_timeout_seconds
+    )
+    alerts = await asyncio.to_thread(load_alert_sinks, settings.alerts_file)
+    unknown = sorted(set(names) - {d.name for d in loaded.definitions})
+    if unknown:
+        raise DefinitionsError([f"{n}: no such definition" for n in unknown])
+    definitions = watched(loaded.definitions, names)
+    if state is None:
+        state = await previous_state(client, exclude_pass)
+    now = datetime.now(UTC)
+    lookback = lookback_seconds or settings.watchdog_lookback_seconds
+    seen = await Observer(client).observe(definitions, now, lookback, state.last_pass_at)
+    statuses = [classify(s, now) for s in seen]
+    starts = {s.activity_id: s.window_start for s in seen}
+    folded = advance(state, statuses, now, starts, complete=not names)
+    return WatchdogPlan(
+        now=now,
+        summaries=[DefinitionSummary.of(s) for s in statuses],
+        advance=folded,
+        alerts=alerts,
+    )

@@ -1,0 +1,93 @@
+"""``actcore``: the command line of activity-core.
+
+One module per command group; each adds its parsers with ``register`` and points them
+at a handler with ``set_defaults(func=...)``. Handlers call :mod:`activity_core.services`
+and print; they hold no logic of their own.
+
+Commands::
+
+    actcore worker [--role all|runs|watchdog]       run the worker (workflows + activities)
+    actcore status [NAME] [--json]                  last fire, next fire, open alerts
+    actcore dev up [--detach] [--no-demo]           Temporal dev server + State Hub + worker
+    actcore dev status | dev down
+    actcore trigger NAME [--wait] [--json]          start a run now
+    actcore deliveries list [--status S] [--json]   delivery workflows from visibility
+    actcore deliveries retry ID                     signal retry_now to one delivery
+    actcore definitions validate | list             check the definitions directory
+    actcore definitions preview NAME [--count N]    next fire times, computed by the server
+    actcore sync [--dry-run] [--no-prune]           make schedules match the definitions
+    actcore verify NAME [--date D] [--live] [--json]  did the run happen and arrive?
+    actcore statehub serve | fault MODE | events    the reference State Hub
+
+Exit codes: 0 success, 1 a check failed, a run did not succeed or a page alert is open,
+2 bad input or setup.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+import httpx
+from temporalio.service import RPCError
+
+from activity_core import logs
+from activity_core.cli import definitions, dev, runs, schedules, status, worker
+from activity_core.errors import ActivityCoreError
+from activity_core.settings import get_settings
+from activity_core.temporal_client import connect_config
+
+GROUPS = (worker, status, dev, runs, definitions, schedules)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``actcore`` parser with every command group's subcommands."""
+    p = argparse.ArgumentParser(
+        prog="actcore", description=__doc__.split("\n")[0] if __doc__ else ""
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    for group in GROUPS:
+        group.register(sub)
+    return p
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Parse and run a command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    settings = get_settings()
+    logs.configure(settings.log_level, settings.log_format)
+    try:
+        code: int = args.func(args, settings)
+        return code
+    except ActivityCoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except httpx.HTTPError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        if "Failed client connect" not in str(exc):
+            raise
+        target = connect_config().get("target_host")
+        print(
+            f"error: cannot reach Temporal at {target}: {str(exc).split(': ', 1)[-1][:200]}\n"
+            "Is the server up (`actcore dev status`)? Set TEMPORAL_ADDRESS (or TEMPORAL_HOST) "
+            "to reach another one.",
+            file=sys.stderr,
+        )
+        return 2
+    except RPCError as exc:
+        print(f"error: Temporal refused the request: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def main() -> None:
+    """Console entry point. Leaves with ``os._exit`` to dodge an SDK finaliser crash."""
+    code = run()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -1,0 +1,62 @@
+"""``actcore definitions validate | list | preview NAME``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from zoneinfo import ZoneInfo
+
+from activity_core.cli.output import definitions, print_table
+from activity_core.services.schedules import preview_fires
+from activity_core.settings import Settings
+from activity_core.temporal_client import connect
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``definitions``."""
+    p = sub.add_parser("definitions", help="check definition files, preview fire times")
+    p.add_argument("action", choices=["validate", "list", "preview"])
+    p.add_argument("name", nargs="?", help="definition (preview)")
+    p.add_argument("--count", type=int, default=10, help="fires to show (preview)")
+    p.set_defaults(func=cmd_definitions)
+
+
+def cmd_definitions(args: argparse.Namespace, settings: Settings) -> int:
+    """Validate, list, or preview the next fires of one definition."""
+    if args.action == "preview":
+        if not args.name:
+            print("error: preview needs a definition NAME", file=sys.stderr)
+            return 2
+        return asyncio.run(_preview(args, settings))
+    loaded = definitions(settings, warn=True)
+    if args.action == "validate":
+        print(f"{len(loaded.definitions)} definitions OK in {settings.definitions_dir}")
+        return 0
+    rows = [
+        {
+            "name": d.name,
+            "id": str(d.id),
+            "trigger": d.trigger_config.trigger_type,
+            "handler": d.handler,
+            "enabled": d.enabled,
+            "sinks": ",".join(s.name for s in d.sinks) or "-",
+        }
+        for d in loaded.definitions
+    ]
+    print_table(rows, ["name", "trigger", "handler", "enabled", "sinks", "id"])
+    return 0
+
+
+async def _preview(args: argparse.Namespace, settings: Settings) -> int:
+    definition = definitions(settings).by_name(args.name)
+    fires = await preview_fires(await connect(), definition, args.count)
+    if fires is None:
+        print(f"{definition.name} has no schedule ({definition.trigger_config.trigger_type})")
+        return 2
+    zone = ZoneInfo(definition.zone)
+    print(f"next fires of {definition.name} (computed by the Temporal server):")
+    for fire in fires:
+        local = fire.astimezone(zone)
+        print(f"  {fire:%Y-%m-%d %H:%M:%S} UTC   {local:%Y-%m-%d %H:%M:%S %Z} ({definition.zone})")
+    return 0

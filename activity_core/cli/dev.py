@@ -1,0 +1,161 @@
+"""``actcore dev up | status | down`` and ``actcore statehub serve | fault | events``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+import httpx
+
+from activity_core.dev.stack import DEMO_DEFINITIONS, DevStack
+from activity_core.dev.statehub import StateHub
+from activity_core.dev.statehub_store import FAULT_MODES
+from activity_core.settings import Settings
+
+log = logging.getLogger("actcore")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``dev`` and ``statehub``."""
+    dev = sub.add_parser("dev", help="the embedded dev stack")
+    dev_sub = dev.add_subparsers(dest="action", required=True)
+    up = dev_sub.add_parser("up", help="start Temporal + Web UI, State Hub and worker")
+    up.add_argument("--detach", action="store_true", help="leave it running in the background")
+    up.add_argument("--no-demo", action="store_true", help="do not trigger the demo run")
+    up.add_argument(
+        "--demo",
+        action="append",
+        help="definition to run once (repeatable; default: the digest and the WSJF triage)",
+    )
+    st = dev_sub.add_parser("status", help="is a detached stack running?")
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    dev_sub.add_parser("down", help="stop a detached stack")
+    dev.set_defaults(func=cmd_dev)
+
+    hubp = sub.add_parser("statehub", help="the reference State Hub")
+    hub_sub = hubp.add_subparsers(dest="action", required=True)
+    serve = hub_sub.add_parser("serve", help="run the reference State Hub")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=None, help="API port")
+    serve.add_argument("--admin-port", type=int, default=None, help="fault-injection port")
+    serve.add_argument("--db", default=".actcore/statehub.db", help="SQLite file")
+    serve.add_argument(
+        "--no-demo-data", action="store_true", help="start without the seeded demo work items"
+    )
+    fault = hub_sub.add_parser("fault", help="switch the running hub's fault mode")
+    fault.add_argument("mode", choices=list(FAULT_MODES))
+    fault.add_argument("--rate", type=float, default=None, help="share of failures for 'flaky'")
+    fault.add_argument("--retry-after", type=int, default=None, help="Retry-After for 503/429")
+    fault.add_argument("--delay", type=float, default=None, help="seconds for 'slow'")
+    fault.add_argument("--admin-port", type=int, default=None, help="the hub's admin port")
+    ev = hub_sub.add_parser("events", help="print stored progress events")
+    ev.add_argument("--event-type", default=None, help="only this event type")
+    ev.add_argument("--url", default=None, help="State Hub base URL")
+    hubp.set_defaults(func=cmd_statehub)
+
+
+async def _dev_up(args: argparse.Namespace, settings: Settings) -> int:
+    stack = DevStack(settings)
+    try:
+        await stack.start()
+        print(stack.banner(), flush=True)
+        if not args.no_demo:
+            for name in args.demo or list(DEMO_DEFINITIONS):
+                print(f"\nRunning {name} once ...", flush=True)
+                print(await stack.run_demo(name), flush=True)
+        if args.detach:
+            print(
+                "\nDetached: `actcore dev status`, `actcore dev down`; "
+                "`actcore status` for every definition and open alerts."
+            )
+            return 0
+        print("\nCtrl-C stops everything.", flush=True)
+        while True:
+            for name, proc in stack.procs.items():
+                if proc.poll() is not None:
+                    print(f"{name} exited (code {proc.returncode}); stopping", file=sys.stderr)
+                    return 1
+            await asyncio.sleep(0.5)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        return 0
+    except BaseException:
+        args.detach = False
+        raise
+    finally:
+        if not args.detach:
+            print("stopping the dev stack ...", file=sys.stderr, flush=True)
+            stack.stop_children()
+
+
+def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
+    """Start, inspect or stop the dev stack."""
+    if args.action == "up":
+        try:
+            return asyncio.run(_dev_up(args, settings))
+        except KeyboardInterrupt:
+            return 0
+    stack = DevStack(settings)
+    if args.action == "down":
+        stopped = stack.down()
+        print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+        return 0
+    status = stack.status()
+    if args.json:
+        print(json.dumps(status, indent=2))
+    else:
+        for name, info in status.items():
+            if name != "addresses":
+                print(f"{name:9} {'running' if info['alive'] else 'stopped'} (pid {info['pid']})")
+        for k, v in status.get("addresses", {}).items():
+            print(f"{k:22} {v}")
+    return 0 if all(status[n]["alive"] for n in ("temporal", "statehub", "worker")) else 1
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    token = settings.state_hub_bearer()
+    hub = StateHub(
+        args.db,
+        host=args.host,
+        port=args.port or settings.state_hub_port,
+        admin_port=args.admin_port or settings.state_hub_admin_port,
+        token=token,
+        seed_demo=not args.no_demo_data,
+    ).start()
+    log.info(
+        "statehub serving",
+        extra={"url": hub.url, "admin": hub.admin_url, "db": str(args.db), "auth": bool(token)},
+    )
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        hub.stop()
+    return 0
+
+
+def cmd_statehub(args: argparse.Namespace, settings: Settings) -> int:
+    """Serve the reference hub, switch its fault mode, or print its events."""
+    if args.action == "serve":
+        return _serve(args, settings)
+    if args.action == "fault":
+        admin = f"http://127.0.0.1:{args.admin_port or settings.state_hub_admin_port}"
+        body: dict[str, Any] = {"mode": args.mode}
+        for key in ("retry_after", "delay", "rate"):
+            if getattr(args, key) is not None:
+                body[key] = getattr(args, key)
+        response = httpx.post(f"{admin}/fault", json=body, timeout=10)
+        print(response.text)
+        return 0 if response.status_code == 200 else 2
+    params = {"event_type": args.event_type} if args.event_type else {}
+    url = args.url or settings.state_hub_url
+    response = httpx.get(f"{url.rstrip('/')}/progress/", params=params, timeout=10)
+    response.raise_for_status()
+    print(json.dumps(response.json(), indent=2))
+    return 0

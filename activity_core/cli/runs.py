@@ -1,0 +1,85 @@
+"""``actcore trigger`` and ``actcore deliveries list | retry``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+
+from activity_core.cli.output import definitions, print_table
+from activity_core.domain import RunResult
+from activity_core.services.runs import list_deliveries, retry_deliveries, start_manual_run
+from activity_core.settings import Settings
+from activity_core.temporal_client import connect
+
+DELIVERY_STATES = ["pending", "waiting", "delivered", "dead", "given_up"]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``trigger`` and ``deliveries``."""
+    trig = sub.add_parser("trigger", help="start a run of a definition now")
+    trig.add_argument("name", help="definition name")
+    trig.add_argument("--wait", action="store_true", help="wait for the run's result")
+    trig.add_argument("--timeout", type=float, default=300.0, help="seconds to wait (--wait)")
+    trig.add_argument("--json", action="store_true", help="machine-readable output")
+    trig.set_defaults(func=lambda args, settings: asyncio.run(_trigger(args, settings)))
+
+    dl = sub.add_parser("deliveries", help="report deliveries")
+    dl_sub = dl.add_subparsers(dest="action", required=True)
+    ls = dl_sub.add_parser("list", help="list delivery workflows")
+    ls.add_argument("--status", choices=DELIVERY_STATES, help="only deliveries in this state")
+    ls.add_argument("--json", action="store_true", help="machine-readable output")
+    ls.set_defaults(func=lambda args, settings: asyncio.run(_list(args)))
+    rt = dl_sub.add_parser("retry", help="signal retry_now (one delivery, or --all, paced)")
+    rt.add_argument("id", nargs="?", help="delivery workflow id (delivery-<run id>-<sink>)")
+    rt.add_argument("--all", action="store_true", help="every open delivery (oldest first)")
+    rt.add_argument("--sink", help="with --all: only this sink name")
+    rt.add_argument("--status", choices=["waiting", "dead"], default="waiting")
+    rt.add_argument("--rate", type=float, help="signals per second (default ACTCORE_WAKE_RATE)")
+    rt.set_defaults(func=lambda args, settings: asyncio.run(_retry(args, settings)))
+
+
+async def _trigger(args: argparse.Namespace, settings: Settings) -> int:
+    definition = definitions(settings).by_name(args.name)
+    handle = await start_manual_run(await connect(), definition)
+    if not args.wait:
+        print(json.dumps({"run_id": handle.id}) if args.json else handle.id)
+        return 0
+    result: RunResult = await asyncio.wait_for(handle.result(), args.timeout)
+    if args.json:
+        print(result.model_dump_json(indent=2))
+    else:
+        print(f"{result.run_id} {result.outcome.value}")
+        print(f"  note: {result.report_path} ({result.note_status})")
+        for d in result.deliveries:
+            print(f"  delivery: {d.workflow_id} ({d.status})")
+    return 0
+
+
+async def _list(args: argparse.Namespace) -> int:
+    rows = [r.as_dict() for r in await list_deliveries(await connect(), args.status)]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print_table(
+            rows,
+            ["workflow_id", "activity_name", "sink", "status", "attempts", "next_attempt_at"],
+        )
+    return 0
+
+
+async def _retry(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.all and not args.id:
+        print("error: give a delivery id or --all", file=sys.stderr)
+        return 2
+    rate = args.rate or settings.wake_rate
+    woken = await retry_deliveries(
+        await connect(),
+        delivery_id=None if args.all else args.id,
+        status=args.status,
+        sink=args.sink,
+        rate=rate,
+    )
+    print(f"retry_now sent to {woken} deliveries (pace {rate:g}/s, oldest first)")
+    return 0

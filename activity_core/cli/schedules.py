@@ -1,0 +1,41 @@
+"""``actcore sync``: make Temporal Schedules match the definitions."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+
+from activity_core.cli.output import definitions, print_table
+from activity_core.services.schedules import sync_schedules, system_schedules
+from activity_core.settings import Settings
+from activity_core.temporal_client import connect
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``sync``."""
+    p = sub.add_parser("sync", help="make Temporal Schedules match the definitions")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
+    p.add_argument("--no-prune", action="store_true", help="keep schedules with no definition")
+    p.add_argument("--json", action="store_true", help="print the changes as JSON")
+    p.set_defaults(func=lambda args, settings: asyncio.run(_sync(args, settings)))
+
+
+async def _sync(args: argparse.Namespace, settings: Settings) -> int:
+    loaded = definitions(settings, warn=True)  # all-or-nothing: raises first
+    changes = await sync_schedules(
+        await connect(),
+        loaded.definitions,
+        dry_run=args.dry_run,
+        prune=not args.no_prune,
+        extras=system_schedules(settings),
+    )
+    rows = [c.as_dict() for c in sorted(changes, key=lambda c: (c.action == "unchanged", c.label))]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print_table(rows, ["action", "label", "policy", "overlap", "catchup_window", "schedule_id"])
+    written = sum(1 for c in changes if c.action != "unchanged")
+    verb = "would change" if args.dry_run else "changed"
+    print(f"{written} {verb}, {len(changes) - written} unchanged")
+    return 0

@@ -1,0 +1,61 @@
+"""``actcore status`` and ``actcore verify``: did the runs happen, and did they arrive?"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from activity_core.cli.output import definitions, print_table
+from activity_core.services.status import status_report
+from activity_core.services.verify import PLAN, as_json, verify
+from activity_core.settings import Settings
+from activity_core.temporal_client import connect
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``status`` and ``verify``."""
+    st = sub.add_parser("status", help="every definition: last fire, next fire, open alerts")
+    st.add_argument("name", nargs="?", help="only this definition")
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.set_defaults(func=lambda args, settings: asyncio.run(_status(args, settings)))
+
+    ve = sub.add_parser("verify", help="did the run for a date happen and arrive?")
+    ve.add_argument("name", help="definition name")
+    ve.add_argument("--date", help="YYYY-MM-DD in the definition's zone (default: today)")
+    ve.add_argument("--live", action="store_true", help="run the checks (default: list them)")
+    ve.add_argument("--json", action="store_true", help="machine-readable output")
+    ve.set_defaults(func=lambda args, settings: asyncio.run(_verify(args, settings)))
+
+
+async def _status(args: argparse.Namespace, settings: Settings) -> int:
+    report = await status_report(await connect(), settings, [args.name] if args.name else None)
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2))
+    else:
+        print(report.render())
+    return report.exit_code()
+
+
+async def _verify(args: argparse.Namespace, settings: Settings) -> int:
+    definition = definitions(settings).by_name(args.name)
+    day = (
+        date.fromisoformat(args.date)
+        if args.date
+        else datetime.now(ZoneInfo(definition.zone)).date()
+    )
+    if not args.live:
+        print(f"verify {definition.name} for {day} ({definition.zone}) would check:")
+        for name, what in PLAN:
+            print(f"  {name:12} {what}")
+        print("add --live to run the checks")
+        return 0
+    checks = await verify(await connect(), settings, definition, day)
+    if args.json:
+        print(json.dumps(as_json(checks), indent=2))
+    else:
+        print(f"verify {definition.name} for {day} ({definition.zone})")
+        print_table([c.__dict__ for c in checks], ["status", "name", "detail"])
+    return 1 if any(c.status == "fail" for c in checks) else 0

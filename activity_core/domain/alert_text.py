@@ -1,0 +1,79 @@
+"""The words of an alert: the note's markdown and the event body sent to sinks. Pure."""
+
+from __future__ import annotations
+
+from activity_core.domain.delivery import ProgressEvent
+from activity_core.domain.watchdog import Alert
+
+RUNBOOK = "docs/runbook.md#alerting-and-failure-modes"
+_WHAT_TO_DO: dict[str, str] = {
+    "pending_unclaimed": "No worker is polling: check `actcore dev status` or the worker "
+    "deployment; runs start as soon as a worker is back (their misfire policy then applies).",
+    "running_too_long": "Open the run in the Web UI: a pending activity shows where it is stuck.",
+    "failed": "Open the run in the Web UI (or its note for `could not run`), fix the cause, "
+    "then `actcore trigger NAME` if the report is still wanted.",
+    "missing": "Check the schedule (`temporal schedule describe --schedule-id ...`): unpause "
+    "it or run `actcore sync`; if the server was down, its catchup window was shorter than "
+    "the outage. `actcore trigger NAME` runs the job now.",
+    "delivery_dead": "`actcore deliveries list --status dead`, fix the sink, then "
+    "`actcore deliveries retry --all`.",
+    "delivery_waiting": "The report is safe in working memory and is being retried; "
+    "`actcore deliveries list --status waiting` shows why.",
+    "late": "The worker or server was slow or down around fire time; nothing was lost.",
+    "skipped_by_policy": "The misfire policy chose not to run these fires; "
+    "`actcore trigger NAME` runs the job now if needed.",
+    "schedule_drift": "Run `actcore sync` to put the schedule back as the definition says.",
+}
+
+
+def alert_markdown(alert: Alert) -> str:
+    """Body of an alert note (or recovery notice)."""
+    lines: list[str] = []
+    if alert.kind == "recovered":
+        assert alert.recovered_by is not None
+        lines.append(
+            f"`{alert.activity_name}` ran ok again for the fire at "
+            f"**{alert.recovered_by.fire.isoformat()}** (run `{alert.recovered_by.run_id}`). "
+            f"This closes alert `{alert.resolves}`, which covered:"
+        )
+    elif alert.kind == "schedule_drift":
+        lines.append(f"The schedule of `{alert.activity_name}` differs: {alert.detail}.")
+    else:
+        lines.append(
+            f"Severity **{alert.severity.value}**. Fires of `{alert.activity_name}` "
+            "that did not run as expected:"
+        )
+    if alert.fires:
+        lines.append("")
+        lines.append("| fire (UTC) | what happened | run | why |")
+        lines.append("| --- | --- | --- | --- |")
+        for f in alert.fires:
+            run = f"`{f.run_id}`" if f.run_id else "-"
+            lines.append(f"| {f.fire.isoformat()} | {f.kind.value} | {run} | {f.detail} |")
+    todo = _WHAT_TO_DO.get(alert.kind)
+    if todo:
+        lines += ["", f"**What to do:** {todo}"]
+    lines += ["", f"- alert id: `{alert.alert_id}`", f"- runbook: {RUNBOOK}"]
+    return "\n".join(lines) + "\n"
+
+
+def alert_event(alert: Alert, note_path: str | None) -> ProgressEvent:
+    """The ``activity_alert`` event sent to State Hub and webhook sinks."""
+    return ProgressEvent(
+        event_type="activity_alert",
+        summary=alert.title(),
+        detail={
+            "activity_core_run_id": alert.alert_id,
+            "alert_id": alert.alert_id,
+            "alert_kind": alert.kind,
+            "severity": alert.severity.value,
+            "activity_id": alert.activity_id,
+            "activity_name": alert.activity_name,
+            "resolves": alert.resolves,
+            "fires": [f.model_dump(mode="json") for f in alert.fires],
+            "detail": alert.detail,
+            "note_path": note_path,
+            "report_markdown": alert_markdown(alert),
+            "runbook": RUNBOOK,
+        },
+    )

@@ -1,0 +1,110 @@
+"""Task queues, workflow type names, timeouts and retry policies: every tuning knob in
+one place. Pure; imported by workflow code."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+
+from activity_core.errors import (
+    DEFINITION_INVALID,
+    DEFINITION_NOT_FOUND,
+    HANDLER_INPUT_INVALID,
+    RESOLVER_REJECTED,
+    UNKNOWN_HANDLER,
+)
+
+ORCHESTRATOR_TQ = "orchestrator-tq"
+"""Task queue of all workflows."""
+TASK_EXECUTION_TQ = "task-execution-tq"
+"""Task queue of all activities."""
+WATCHDOG_TQ = "watchdog-tq"
+"""Task queue of the missed-fire watchdog (its workflows and activities alike)."""
+WATCHDOG_SCHEDULE_ID = "activity-core-watchdog"
+"""Schedule that starts a watchdog pass every ``ACTCORE_WATCHDOG_INTERVAL_SECONDS``."""
+
+SCHEDULE_ID_PREFIX = "activity-schedule-"
+"""Schedule id of a definition: ``activity-schedule-<definition id>``."""
+DELIVERY_ID_PREFIX = "delivery-"
+"""Delivery workflow id: ``delivery-<run id>-<sink>``."""
+
+# Registered workflow types (referenced by name where importing the class would climb a floor)
+ACTIVITY_RUN_WORKFLOW = "ActivityRunWorkflow"
+REPORT_DELIVERY_WORKFLOW = "ReportDeliveryWorkflow"
+SINK_MONITOR_WORKFLOW = "SinkMonitorWorkflow"
+WATCHDOG_WORKFLOW = "MissedFireWatchdogWorkflow"
+
+# Activity timeouts ---------------------------------------------------------------
+LOAD_DEFINITION_TIMEOUT = timedelta(seconds=30)
+PERSIST_NOTE_TIMEOUT = timedelta(seconds=30)
+ALERT_NOTE_TIMEOUT = timedelta(seconds=30)
+PLAN_FIRE_TIMEOUT = timedelta(seconds=30)
+HANDLER_BUDGET_S = {"activity_digest": 60.0, "static_report": 10.0, "wsjf_triage": 30.0}
+"""Start-to-close seconds per handler (also used by the timeout budget check)."""
+HANDLER_NAMES = frozenset(HANDLER_BUDGET_S)
+"""Handlers a definition may name; the worker checks its registry against this at start."""
+WATCHDOG_OBSERVE_TIMEOUT = timedelta(minutes=4)
+WATCHDOG_PING_TIMEOUT = timedelta(seconds=15)
+SINK_PROBE_TIMEOUT = timedelta(seconds=15)
+SINK_REGISTER_TIMEOUT = timedelta(seconds=30)
+MONITOR_SETTLE = timedelta(seconds=30)
+"""After waking deliveries, the monitor waits this long for them to report back."""
+WAKE_HEARTBEAT_TIMEOUT = timedelta(seconds=30)
+
+
+def wake_timeout(deliveries: int) -> timedelta:
+    """Start-to-close of one paced wake-up of ``deliveries`` (a minute plus one second each)."""
+    return timedelta(seconds=60 + deliveries)
+
+
+# Retry policies ------------------------------------------------------------------
+LOCAL_IO_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=10,
+    non_retryable_error_types=[DEFINITION_NOT_FOUND, DEFINITION_INVALID, UNKNOWN_HANDLER],
+)
+"""Local file work: retried a while (a full disk may be freed), then the run fails loudly."""
+
+HANDLER_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=5,
+    non_retryable_error_types=[UNKNOWN_HANDLER, HANDLER_INPUT_INVALID],
+)
+
+RESOLVER_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=3,
+    non_retryable_error_types=[RESOLVER_REJECTED],
+)
+"""Temporal-level retries of a resolver, above the tries inside each attempt."""
+RESOLVER_RETRY_WAITS_S = 5 + 10
+"""Sum of the waits between RESOLVER_RETRY's attempts (for the timeout budget)."""
+
+DELIVERY_ATTEMPT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=3,
+)
+"""Only covers a worker crash mid-attempt; sink failures are classified, not raised."""
+
+# Delivery client (inside one attempt) ---------------------------------------------
+SINK_RESET_RETRIES = 3
+"""Quick in-attempt retries for a connection reset mid-request (bounded to a few seconds)."""
+
+WATCHDOG_OBSERVE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    maximum_interval=timedelta(seconds=20),
+    maximum_attempts=3,
+    non_retryable_error_types=[DEFINITION_INVALID],
+)
+"""A pass whose definitions are invalid fails at once, visibly, and skips its ping."""
+WATCHDOG_PING_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=3)
+SINK_PROBE_RETRY = RetryPolicy(maximum_attempts=2)
+WAKE_RETRY = RetryPolicy(maximum_attempts=3)

@@ -1,0 +1,339 @@
+"""The definition file schema: triggers, misfire policies, sinks, delivery policy,
+resolvers, the watch block and ``ActivityDefinition``.
+
+Pure and sandbox-safe: imported by workflow code through
+``workflow.unsafe.imports_passed_through()``. No I/O.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+#: Namespace for deriving a definition's stable id from its name (uuid5).
+DEFINITION_ID_NAMESPACE = uuid.UUID("6b1e3f0c-4c1d-5d2a-9a57-acc0e5a1c0de")
+
+_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+#: Old misfire policy names still accepted in definition files.
+MISFIRE_ALIASES = {"catchup": "catchup_all", "compress": "catchup_latest"}
+
+
+class _Strict(BaseModel):
+    """Base for models read from files: unknown fields are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------------------
+# Triggers
+# --------------------------------------------------------------------------------------
+
+
+class MisfirePolicy(StrEnum):
+    """What happens to a fire that could not run on time."""
+
+    SKIP = "skip"
+    """Never recover a missed fire; record it as skipped and alert."""
+    CATCHUP_ALL = "catchup_all"
+    """Run every missed fire, each with its own nominal time."""
+    CATCHUP_LATEST = "catchup_latest"
+    """Run once, as the most recent due fire; older misses are covered by it."""
+
+
+def _canonical_policy(value: Any) -> Any:
+    if isinstance(value, str):
+        return MISFIRE_ALIASES.get(value, value)
+    return value
+
+
+class _ScheduledTrigger(_Strict):
+    misfire_policy: MisfirePolicy
+    """Required: `skip`, `catchup_all` or `catchup_latest` (aliases `catchup`, `compress`)."""
+    catchup_window_seconds: Annotated[int, Field(ge=10)] | None = None
+    """How late a fire may still run. Default depends on the policy."""
+    jitter_seconds: Annotated[int, Field(ge=0)] = 0
+    """Random delay added to each fire by the schedule, to spread load."""
+
+    @field_validator("misfire_policy", mode="before")
+    @classmethod
+    def _alias(cls, value: Any) -> Any:
+        return _canonical_policy(value)
+
+
+class CronTrigger(_ScheduledTrigger):
+    """Fire on a cron expression evaluated in a named time zone."""
+
+    trigger_type: Literal["cron"]
+    """Discriminator."""
+    cron_expression: str
+    """Five-field cron expression, e.g. ``20 7 * * *``."""
+    timezone: str = "UTC"
+    """IANA time zone the expression is evaluated in, e.g. ``Europe/Berlin``."""
+
+    @field_validator("cron_expression")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        value = value.strip()
+        if len(value.split()) != 5 or not croniter.is_valid(value):
+            raise ValueError(
+                f"{value!r} is not a valid five-field cron expression "
+                "(minute hour day-of-month month day-of-week, e.g. '20 7 * * *')"
+            )
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not an IANA time zone (e.g. 'Europe/Berlin', 'UTC')"
+            ) from None
+        return value
+
+
+class IntervalTrigger(_ScheduledTrigger):
+    """Fire every N seconds."""
+
+    trigger_type: Literal["interval"]
+    """Discriminator."""
+    every_seconds: Annotated[int, Field(ge=1)]
+    """Interval between fires, in seconds."""
+
+
+class EventTrigger(_Strict):
+    """Fire when an event of a type arrives (routing comes with the event router)."""
+
+    trigger_type: Literal["event"]
+    """Discriminator."""
+    event_type: str = Field(min_length=1)
+    """Event type to react to, e.g. ``user.created``."""
+    filters: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    """Payload keys that must equal these values."""
+
+
+class ManualTrigger(_Strict):
+    """Run only when triggered by hand (``actcore trigger NAME``)."""
+
+    trigger_type: Literal["manual"]
+    """Discriminator."""
+
+
+TriggerConfig = Annotated[
+    CronTrigger | IntervalTrigger | EventTrigger | ManualTrigger,
+    Field(discriminator="trigger_type"),
+]
+
+# --------------------------------------------------------------------------------------
+# Sinks and delivery policy
+# --------------------------------------------------------------------------------------
+
+
+class WorkingMemorySink(_Strict):
+    """Local markdown note, written at once by the run itself (never deferred)."""
+
+    type: Literal["working_memory"]
+    """Discriminator."""
+    name: str = "working_memory"
+    """Sink name, unique within the definition."""
+    subdirectory: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
+    """Folder under the worker's ``ACTCORE_WORKING_MEMORY_DIR`` (no ``..``, not absolute)."""
+
+
+class StateHubProgressSink(_Strict):
+    """``POST {STATE_HUB_URL}/progress/`` through the durable delivery workflow."""
+
+    type: Literal["state_hub_progress"]
+    """Discriminator."""
+    name: str = "state_hub"
+    """Sink name, unique within the definition; part of the delivery workflow id."""
+    event_type: str = Field(min_length=1, pattern=r"^[a-z0-9_.-]+$")
+    """Progress event type, e.g. ``daily_digest``."""
+    url: str | None = None
+    """Base URL override; default is the worker's ``ACTCORE_STATE_HUB_URL``."""
+
+
+class WebhookSink(_Strict):
+    """``POST`` the report as JSON to a URL (e.g. an agent inbox)."""
+
+    type: Literal["webhook"]
+    """Discriminator."""
+    name: str = "webhook"
+    """Sink name, unique within the definition; part of the delivery workflow id."""
+    url: str = Field(pattern=r"^https?://")
+    """Full URL to POST to."""
+    token_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+    """Name of an environment variable holding a bearer token (read by the worker)."""
+
+
+RemoteSink = Annotated[StateHubProgressSink | WebhookSink, Field(discriminator="type")]
+SinkConfig = Annotated[
+    WorkingMemorySink | StateHubProgressSink | WebhookSink, Field(discriminator="type")
+]
+
+
+class DeliveryPolicy(_Strict):
+    """How long and how often a remote sink delivery is retried."""
+
+    backoff_seconds: list[Annotated[float, Field(gt=0)]] = Field(
+        default_factory=lambda: [30.0, 120.0, 600.0, 1800.0, 3600.0, 7200.0], min_length=1
+    )
+    """Waits after the 1st, 2nd, ... failed attempt."""
+    then_every_seconds: float = Field(default=4 * 3600.0, gt=0)
+    """Wait after every attempt beyond the schedule above."""
+    jitter_ratio: float = Field(default=0.2, ge=0, le=0.5)
+    """Each wait is multiplied by a random factor in ``[1 - r, 1 + r]``."""
+    horizon_seconds: float = Field(default=7 * 86400.0, ge=60)
+    """After this long without success the delivery is parked as ``dead``."""
+    attempt_timeout_seconds: float = Field(default=60.0, ge=1, le=600)
+    """Start-to-close timeout of one attempt (how soon a crashed worker's attempt is retried)."""
+
+    def base_delay(self, failed_attempts: int) -> float:
+        """Wait before the next attempt after ``failed_attempts`` consecutive failures.
+
+        Args:
+            failed_attempts: Failures so far in this episode (1 after the first failure).
+
+        Returns:
+            The un-jittered wait in seconds.
+        """
+        index = max(failed_attempts, 1) - 1
+        if index < len(self.backoff_seconds):
+            return self.backoff_seconds[index]
+        return self.then_every_seconds
+
+
+class ResolverName(StrEnum):
+    """State Hub context resolvers a handler can ask for."""
+
+    WORK_ITEMS = "work_items"
+    """``GET /tasks/``: every work item."""
+    RECENTLY_ON_SCOPE = "recently_on_scope"
+    """Items of a scope touched within a window (params ``scope``, ``days``)."""
+    CONSISTENCY_SWEEP = "consistency_sweep"
+    """Items whose fields contradict each other."""
+
+
+class ResolverConfig(_Strict):
+    """One context resolver of a definition."""
+
+    name: ResolverName
+    """Which resolver."""
+    required: bool = True
+    """Required: the run ends ``could_not_run`` without it. Optional: report is degraded."""
+    params: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    """Query parameters (e.g. ``scope``, ``days``)."""
+    timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    """Connect and read timeout of one HTTP request."""
+    tries: int = Field(default=3, ge=1, le=10)
+    """HTTP tries inside one activity attempt (exponential backoff with jitter)."""
+    url: str | None = Field(default=None, pattern=r"^https?://")
+    """State Hub base URL override; default is the worker's ``ACTCORE_STATE_HUB_URL``."""
+
+
+# --------------------------------------------------------------------------------------
+# What the watchdog holds a definition to
+# --------------------------------------------------------------------------------------
+
+
+class WatchConfig(_Strict):
+    """Thresholds the missed-fire watchdog judges a scheduled definition's fires by."""
+
+    late_after_seconds: Annotated[int, Field(ge=1)] | None = None
+    """A run starting later than this is ``late``; a run not picked up by a worker within
+    this is ``pending_unclaimed``. Default: 60 s plus the trigger's jitter."""
+    page_late_after_seconds: Annotated[int, Field(ge=1)] = 3600
+    """Lateness beyond this pages; shorter lateness leaves a note."""
+    max_runtime_seconds: Annotated[int, Field(ge=1)] = 1800
+    """A run still open after this long is ``running_too_long``."""
+    delivery_alert_after_seconds: Annotated[int, Field(ge=1)] = 3600
+    """A report not delivered this long after its run started is ``delivery_waiting``."""
+
+
+# --------------------------------------------------------------------------------------
+# ActivityDefinition
+# --------------------------------------------------------------------------------------
+
+
+class ActivityDefinition(_Strict):
+    """One cron-, interval-, event- or manually-triggered job."""
+
+    id: uuid.UUID = Field(default=None, validate_default=False)  # type: ignore[assignment]
+    """Stable id; derived from ``name`` with uuid5 when the file gives none."""
+    name: str
+    """Slug: lower-case letters, digits and dashes (used in ids and file names)."""
+    description: str = ""
+    """Free text shown in summaries."""
+    enabled: bool = True
+    """Disabled definitions keep their schedule, paused."""
+    handler: str = Field(min_length=1)
+    """Name of the report handler, e.g. ``activity_digest``."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """Handler parameters."""
+    trigger_config: TriggerConfig
+    """When the definition fires."""
+    sinks: list[SinkConfig] = Field(default_factory=list)
+    """Where the report goes; a working-memory note is always written."""
+    delivery: DeliveryPolicy = Field(default_factory=DeliveryPolicy)
+    """Retry policy of remote sink deliveries."""
+    resolvers: list[ResolverConfig] = Field(default_factory=list)
+    """State Hub context the handler needs, resolved before it runs."""
+    watch: WatchConfig = Field(default_factory=WatchConfig)
+    """Thresholds of the missed-fire watchdog (scheduled definitions only)."""
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not _SLUG.match(value):
+            raise ValueError(
+                f"{value!r} is not a slug: use lower-case letters, digits and dashes, "
+                "1-63 characters, starting and ending with a letter or digit"
+            )
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_id(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("id") is None and isinstance(data.get("name"), str):
+            data = {**data, "id": uuid.uuid5(DEFINITION_ID_NAMESPACE, data["name"])}
+        return data
+
+    @model_validator(mode="after")
+    def _unique_sinks(self) -> ActivityDefinition:
+        names = [s.name for s in self.sinks]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(
+                f"sink names must be unique; {', '.join(dupes)} appears more than once "
+                "(give each sink its own 'name')"
+            )
+        if sum(1 for s in self.sinks if isinstance(s, WorkingMemorySink)) > 1:
+            raise ValueError("at most one working_memory sink is allowed")
+        return self
+
+    @property
+    def working_memory(self) -> WorkingMemorySink:
+        """The working-memory sink (the default one when the file names none)."""
+        for sink in self.sinks:
+            if isinstance(sink, WorkingMemorySink):
+                return sink
+        return WorkingMemorySink(type="working_memory")
+
+    @property
+    def remote_sinks(self) -> list[StateHubProgressSink | WebhookSink]:
+        """Sinks delivered through ReportDeliveryWorkflow children."""
+        return [s for s in self.sinks if not isinstance(s, WorkingMemorySink)]
+
+    @property
+    def zone(self) -> str:
+        """Time zone used for dates in note names and summaries."""
+        trig = self.trigger_config
+        return trig.timezone if isinstance(trig, CronTrigger) else "UTC"

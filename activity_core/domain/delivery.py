@@ -1,0 +1,191 @@
+"""Contracts of ReportDeliveryWorkflow, SinkMonitorWorkflow and their activities.
+
+These shapes are recorded in workflow histories: add fields with defaults, never
+rename or remove one (the replay tests hold old histories to this).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from activity_core.domain.definition import DeliveryPolicy, RemoteSink
+
+
+class ProgressEvent(BaseModel):
+    """Body sent to a remote sink (State Hub progress event or webhook)."""
+
+    event_type: str
+    """E.g. ``daily_digest``."""
+    summary: str
+    """One-line summary."""
+    detail: dict[str, Any]
+    """Always carries ``activity_core_run_id``; plus report markdown and data."""
+
+
+class DeliveryState(StrEnum):
+    """Search attribute ``DeliveryStatus``."""
+
+    PENDING = "pending"
+    WAITING = "waiting"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+    GIVEN_UP = "given_up"
+
+
+class AttemptOutcome(StrEnum):
+    """Classification of one delivery attempt."""
+
+    DELIVERED = "delivered"
+    """2xx."""
+    DUPLICATE = "duplicate"
+    """409: the sink already has this idempotency key; counts as delivered."""
+    TRANSIENT = "transient"
+    """Connection refused/reset, timeout, 408, 429, 5xx: try again later."""
+    PERMANENT = "permanent"
+    """Other 4xx (and 3xx): retrying will not help; park as dead."""
+
+
+class DeliveryInput(BaseModel):
+    """Input of ReportDeliveryWorkflow (stable across continue-as-new)."""
+
+    run_id: str
+    """``activity_core_run_id`` of the run that produced the report."""
+    activity_id: str
+    """Definition id."""
+    activity_name: str
+    """Definition name."""
+    sink: RemoteSink
+    """Where to deliver."""
+    event: ProgressEvent
+    """What to deliver."""
+    policy: DeliveryPolicy = Field(default_factory=DeliveryPolicy)
+    """Backoff schedule and horizon."""
+    note_path: str | None = None
+    """The working-memory note carrying the same report."""
+    activity_task_queue: str | None = None
+    """Task queue for delivery activities; default ``task-execution-tq``."""
+    carried: DeliveryProgress | None = None
+    """Progress carried over continue-as-new; ``None`` on first start."""
+
+    @property
+    def idempotency_key(self) -> str:
+        """Sent on every attempt so the sink can deduplicate."""
+        return f"{self.run_id}:{self.sink.name}"
+
+
+class DeliveryProgress(BaseModel):
+    """All state of a delivery that survives continue-as-new."""
+
+    state: DeliveryState = DeliveryState.PENDING
+    """Current state."""
+    attempts: int = 0
+    """Attempts made so far (all episodes)."""
+    episode_failures: int = 0
+    """Consecutive failures since the episode started (drives the backoff index)."""
+    episode_started_at: datetime | None = None
+    """Start of the current episode; the horizon counts from here."""
+    last_error: str | None = None
+    """Last failure, human readable."""
+    last_status_code: int | None = None
+    """HTTP status of the last attempt, if any."""
+    next_attempt_at: datetime | None = None
+    """When the next automatic attempt is due (``None`` when not waiting)."""
+    delivered_at: datetime | None = None
+    """When it was delivered."""
+    retry_requested: bool = False
+    """A ``retry_now`` signal arrived and has not been acted on yet."""
+    give_up_requested: bool = False
+    """A ``give_up`` signal arrived."""
+    continued: int = 0
+    """How many times this delivery has continued-as-new."""
+    monitor_registered: bool = False
+    """This delivery is registered as waiting with its sink's recovery monitor."""
+
+
+class DeliveryStatus(BaseModel):
+    """Answer of the ``status`` query and result of ReportDeliveryWorkflow."""
+
+    run_id: str
+    """``activity_core_run_id``."""
+    sink: str
+    """Sink name."""
+    state: DeliveryState
+    """Current state."""
+    attempts: int
+    """Attempts made so far."""
+    last_error: str | None
+    """Last failure."""
+    next_attempt_at: datetime | None
+    """Next automatic attempt (UTC)."""
+    delivered_at: datetime | None
+    """When delivered (UTC)."""
+
+
+class DeliveryAttemptInput(BaseModel):
+    """Input of the ``deliver`` activity."""
+
+    sink: RemoteSink
+    """Where to deliver."""
+    event: ProgressEvent
+    """What to deliver."""
+    idempotency_key: str
+    """``<run id>:<sink>``."""
+    attempt: int
+    """1-based attempt number (sent as a header for the sink's logs)."""
+
+
+class DeliveryAttemptResult(BaseModel):
+    """Result of one ``deliver`` activity call (never raised: classified)."""
+
+    outcome: AttemptOutcome
+    """What happened."""
+    status_code: int | None = None
+    """HTTP status, if a response arrived."""
+    error: str | None = None
+    """Human-readable failure (no secrets)."""
+    retry_after_seconds: float | None = None
+    """The sink's ``Retry-After``, if sent."""
+
+
+class MonitorInput(BaseModel):
+    """Input of SinkMonitorWorkflow (stable across continue-as-new)."""
+
+    sink: RemoteSink
+    """The sink watched (its URL decides which health endpoint is probed)."""
+    activity_task_queue: str | None = None
+    """Task queue for the monitor's activities."""
+    waiting: dict[str, datetime] = Field(default_factory=dict)
+    """Delivery workflow id -> when it started waiting (carried over continue-as-new)."""
+    probe_backoff_seconds: list[float] = Field(default_factory=lambda: [2.0, 4.0, 8.0, 10.0])
+    """Waits between health probes while the sink is down (the last one repeats)."""
+
+
+class RegisterWaitingInput(BaseModel):
+    """Input of the ``register_waiting`` activity (signal-with-start of the monitor)."""
+
+    monitor_id: str
+    """Workflow id of the sink's monitor."""
+    delivery_id: str
+    """The delivery that started waiting."""
+    since: datetime
+    """When it started waiting."""
+    monitor: MonitorInput
+    """Start input, used when no monitor runs yet."""
+    workflow_task_queue: str
+    """Task queue the monitor workflow runs on (the delivery's own)."""
+
+
+class WakeInput(BaseModel):
+    """Input of the ``wake_deliveries`` activity."""
+
+    delivery_ids: list[str]
+    """Deliveries to signal ``retry_now``, in order (oldest first)."""
+    rate_per_second: float | None = None
+    """Pace; default is the worker's ``ACTCORE_WAKE_RATE``."""
+
+
+DeliveryInput.model_rebuild()

@@ -1,0 +1,406 @@
+"""The missed-fire watchdog's judgement. Pure; no I/O, so a watchdog pass and
+``actcore status`` judge with the same code.
+
+1. :func:`classify` turns what the server says (expected fires, runs, deliveries,
+   schedule) into one :class:`FireVerdict` per fire.
+2. :func:`advance` compares the verdicts with the alerts already raised (the previous
+   pass's :class:`WatchdogState`) and returns the new state plus the alerts and recovery
+   notices to send. Each problem fire is alerted once; consecutive problems of one
+   definition go into one alert until the definition next runs ``ok``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from activity_core.domain.run import RunOutcome
+from activity_core.domain.watchdog import (
+    PAGE_KINDS,
+    QUIET,
+    RECOVERED_BY,
+    SETTLE_S,
+    Advance,
+    Alert,
+    DefinitionSeen,
+    DefinitionStatus,
+    FireKind,
+    FireVerdict,
+    RunSeen,
+    Severity,
+    WatchdogState,
+    alert_id,
+)
+
+OVERLAP_SLACK_S = 2.0
+"""The scheduler learns of a run's end about a second late; fires that close count as overlap."""
+
+
+def severity_of(kind: FireKind, lateness_s: float | None, page_late_s: float) -> Severity | None:
+    """Page for unintended misses and failures; note for policy skips and short lateness."""
+    if kind in QUIET:
+        return None
+    if kind in PAGE_KINDS:
+        return Severity.PAGE
+    if kind == FireKind.LATE and (lateness_s or 0.0) > page_late_s:
+        return Severity.PAGE
+    return Severity.NOTE
+
+
+def _closed_ok(run: RunSeen) -> bool:
+    return run.status == "completed"
+
+
+def _match_run(fire: datetime, runs: list[RunSeen]) -> RunSeen | None:
+    for run in runs:
+        if run.nominal is not None and abs((run.nominal - fire).total_seconds()) < 1.0:
+            return run
+    return None
+
+
+def _covering_run(fire: datetime, runs: list[RunSeen]) -> RunSeen | None:
+    """A ``ran_as_latest`` run whose covered fires include ``fire``."""
+    for run in runs:
+        if run.outcome != RunOutcome.RAN_AS_LATEST.value:
+            continue
+        if any(abs((c - fire).total_seconds()) < 1.0 for c in run.covered_fires):
+            return run
+        if (
+            not run.covered_fires
+            and run.nominal is not None
+            and run.scheduled_for is not None
+            and run.nominal <= fire <= run.scheduled_for
+        ):
+            return run
+    return None
+
+
+def _blocking_run(fire: datetime, runs: list[RunSeen], now: datetime) -> RunSeen | None:
+    """A run of an earlier fire that was still open when ``fire`` came (overlap)."""
+    for run in runs:
+        if run.nominal is None or run.nominal >= fire:
+            continue
+        end = run.closed_at or now
+        if run.started_at <= fire and end >= fire - timedelta(seconds=OVERLAP_SLACK_S):
+            return run
+    return None
+
+
+def _run_verdict(seen: DefinitionSeen, fire: datetime, run: RunSeen, now: datetime) -> FireVerdict:
+    rid = run.workflow_id
+    if run.status == "running":
+        if run.unclaimed_since is not None:
+            waited = (now - run.unclaimed_since).total_seconds()
+            if waited > seen.tolerance_s:
+                return FireVerdict(
+                    fire=fire,
+                    kind=FireKind.PENDING_UNCLAIMED,
+                    run_id=rid,
+                    detail=f"no worker has picked the run up for {waited:.0f} s",
+                )
+        age = (now - run.started_at).total_seconds()
+        if age > seen.max_runtime_s:
+            return FireVerdict(
+                fire=fire,
+                kind=FireKind.RUNNING_TOO_LONG,
+                run_id=rid,
+                detail=f"open for {age:.0f} s (max_runtime_seconds {seen.max_runtime_s:.0f})",
+            )
+        return FireVerdict(fire=fire, kind=FireKind.RUNNING, run_id=rid, detail="in progress")
+    if not _closed_ok(run):
+        return FireVerdict(fire=fire, kind=FireKind.FAILED, run_id=rid, detail=f"run {run.status}")
+    outcome = run.outcome or ""
+    if outcome == RunOutcome.COULD_NOT_RUN.value:
+        return FireVerdict(
+            fire=fire, kind=FireKind.FAILED, run_id=rid, detail="could not run (see its note)"
+        )
+    if outcome == RunOutcome.SKIPPED_MISSED.value:
+        return FireVerdict(
+            fire=fire,
+            kind=FireKind.SKIPPED_BY_POLICY,
+            run_id=rid,
+            lateness_s=run.lateness_s,
+            detail=f"started beyond the catchup window; skipped by policy {seen.policy}",
+        )
+    if outcome == RunOutcome.SUPERSEDED.value:
+        return FireVerdict(
+            fire=fire, kind=FireKind.COVERED, run_id=rid, detail="a later fire has its own run"
+        )
+    if outcome == RunOutcome.RAN_AS_LATEST.value:
+        covering = run.scheduled_for.isoformat() if run.scheduled_for else "a later fire"
+        return FireVerdict(
+            fire=fire, kind=FireKind.COVERED, run_id=rid, detail=f"ran as the latest ({covering})"
+        )
+    if outcome == RunOutcome.RAN_LATE.value:
+        late = run.lateness_s
+        return FireVerdict(
+            fire=fire,
+            kind=FireKind.LATE,
+            run_id=rid,
+            lateness_s=late,
+            detail=f"started {late:.0f} s late" if late is not None else "started late",
+        )
+    return FireVerdict(fire=fire, kind=FireKind.OK, run_id=rid, lateness_s=run.lateness_s)
+
+
+def _delivery_verdict(
+    seen: DefinitionSeen, verdict: FireVerdict, now: datetime
+) -> FireVerdict | None:
+    """A delivery problem of an otherwise fine run, if any."""
+    mine = [d for d in seen.deliveries if d.run_id == verdict.run_id]
+    dead = [d for d in mine if d.state == "dead"]
+    if dead:
+        sinks = ", ".join(sorted(d.sink for d in dead))
+        return verdict.model_copy(
+            update={"kind": FireKind.DELIVERY_DEAD, "detail": f"delivery to {sinks} is dead"}
+        )
+    slow = [
+        d
+        for d in mine
+        if d.state in ("pending", "waiting")
+        and (now - d.started_at).total_seconds() > seen.delivery_alert_s
+    ]
+    if slow:
+        oldest = min(d.started_at for d in slow)
+        sinks = ", ".join(sorted(d.sink for d in slow))
+        return verdict.model_copy(
+            update={
+                "kind": FireKind.DELIVERY_WAITING,
+                "detail": f"report not delivered to {sinks} for "
+                f"{(now - oldest).total_seconds():.0f} s (retrying durably)",
+            }
+        )
+    return None
+
+
+def _missing_cause(seen: DefinitionSeen) -> str:
+    s = seen.schedule
+    if not s.exists:
+        return "schedule deleted (run `actcore sync`)"
+    if s.paused:
+        return "schedule paused"
+    extra = (
+        f"; the server counts {s.missed_catchup_window} fires missed past the catchup window"
+        if s.missed_catchup_window
+        else ""
+    )
+    return (
+        "not started by the server (down or unable to act within the catchup window of "
+        f"{seen.catchup_window_s:.0f} s){extra}"
+    )
+
+
+def classify(seen: DefinitionSeen, now: datetime) -> DefinitionStatus:
+    """One verdict per expected fire of a definition, plus its schedule health."""
+    scheduled = sorted((r for r in seen.runs if r.nominal is not None), key=_nominal)
+    verdicts: list[FireVerdict] = []
+    for fire in sorted(seen.expected_fires):
+        if fire > now:
+            continue
+        run = _match_run(fire, scheduled)
+        if run is not None:
+            verdict = _run_verdict(seen, fire, run, now)
+            if verdict.kind in (FireKind.OK, FireKind.LATE, FireKind.COVERED):
+                verdict = _delivery_verdict(seen, verdict, now) or verdict
+        elif (cover := _covering_run(fire, scheduled)) is not None:
+            verdict = FireVerdict(
+                fire=fire,
+                kind=FireKind.COVERED,
+                run_id=cover.workflow_id,
+                detail="covered by a catchup_latest run",
+            )
+        elif (now - fire).total_seconds() <= seen.tolerance_s + SETTLE_S:
+            verdict = FireVerdict(fire=fire, kind=FireKind.DUE, detail="just due")
+        elif (block := _blocking_run(fire, scheduled, now)) is not None:
+            verdict = _overlap_verdict(seen, fire, block, now)
+        else:
+            verdict = FireVerdict(fire=fire, kind=FireKind.MISSING, detail=_missing_cause(seen))
+        verdict.severity = severity_of(verdict.kind, verdict.lateness_s, seen.page_late_s)
+        verdicts.append(verdict)
+    return DefinitionStatus(
+        activity_id=seen.activity_id,
+        name=seen.name,
+        policy=seen.policy,
+        enabled=seen.enabled,
+        verdicts=verdicts,
+        health=schedule_health(seen),
+        next_fire=seen.schedule.next_fire,
+        deliveries_waiting=sum(1 for d in seen.deliveries if d.state in ("pending", "waiting")),
+    )
+
+
+def _nominal(run: RunSeen) -> datetime:
+    assert run.nominal is not None
+    return run.nominal
+
+
+def _overlap_verdict(
+    seen: DefinitionSeen, fire: datetime, block: RunSeen, now: datetime
+) -> FireVerdict:
+    rid = block.workflow_id
+    if block.status == "running" and block.unclaimed_since is not None:
+        return FireVerdict(
+            fire=fire,
+            kind=FireKind.PENDING_UNCLAIMED,
+            run_id=rid,
+            detail="not started: the run of an earlier fire still waits for a worker",
+        )
+    if seen.overlap == "BUFFER_ALL" and block.status == "running":
+        return FireVerdict(fire=fire, kind=FireKind.DUE, run_id=rid, detail="buffered")
+    if seen.overlap == "BUFFER_ALL" and seen.schedule.buffered:
+        return FireVerdict(fire=fire, kind=FireKind.DUE, detail="buffered")
+    return FireVerdict(
+        fire=fire,
+        kind=FireKind.SKIPPED_BY_POLICY,
+        run_id=rid,
+        detail="not started: the run of an earlier fire was still open (overlap policy SKIP)",
+    )
+
+
+def schedule_health(seen: DefinitionSeen) -> list[str]:
+    """Schedule problems: missing, paused while enabled (or not while disabled), drift."""
+    s = seen.schedule
+    if not s.exists:
+        return ["schedule missing: run `actcore sync`"]
+    out: list[str] = []
+    if s.paused and seen.enabled:
+        out.append("schedule paused but the definition is enabled")
+    if not s.paused and not seen.enabled:
+        out.append("schedule running but the definition is disabled")
+    if s.overlap is not None and s.overlap != seen.overlap:
+        out.append(f"drift: overlap policy {s.overlap}, definition wants {seen.overlap}")
+    if s.catchup_window_s is not None and abs(s.catchup_window_s - seen.catchup_window_s) > 0.5:
+        out.append(
+            f"drift: catchup window {s.catchup_window_s:.0f} s, "
+            f"definition wants {seen.catchup_window_s:.0f} s"
+        )
+    if not s.up_to_date:
+        # Pausing by hand also replaces the note: shown, but not alerted as drift.
+        out.append("unsynced: the schedule's note lacks this definition's sync fingerprint")
+    return out
+
+
+_RANK = {Severity.NOTE: 0, Severity.PAGE: 1}
+
+
+def _same_fire(a: datetime, b: datetime) -> bool:
+    return abs((a - b).total_seconds()) < 1.0
+
+
+def _recovery(verdicts: list[FireVerdict], last_problem: datetime) -> FireVerdict | None:
+    """The first fire after ``last_problem`` that ran ok with nothing unjudged before it."""
+    for v in sorted(verdicts, key=lambda v: v.fire):
+        if v.fire <= last_problem:
+            continue
+        if v.kind in (FireKind.DUE, FireKind.RUNNING):
+            return None
+        if v.kind in RECOVERED_BY:
+            return v
+    return None
+
+
+def advance(
+    state: WatchdogState,
+    statuses: list[DefinitionStatus],
+    now: datetime,
+    window_start: dict[str, datetime] | None = None,
+    *,
+    complete: bool = True,
+) -> Advance:
+    """Fold one pass's verdicts into the alert state.
+
+    Args:
+        state: The previous pass's state.
+        statuses: This pass's verdicts per definition.
+        now: Pass time.
+        window_start: Definition id -> start of its look-back (older accounted fires are
+            forgotten).
+        complete: ``statuses`` covers every definition (alerts of definitions not in it
+            are closed silently: the definition was removed or disabled).
+    """
+    open_alerts = [a.model_copy(deep=True) for a in state.open_alerts]
+    accounted = {k: list(v) for k, v in state.accounted.items()}
+    drift = dict(state.drift_alerted)
+    out = Advance(state=WatchdogState())
+    seen_ids = {s.activity_id for s in statuses}
+
+    for status in statuses:
+        aid = status.activity_id
+        done = accounted.setdefault(aid, [])
+        if window_start and aid in window_start:
+            done[:] = [f for f in done if f >= window_start[aid]]
+        for verdict in status.verdicts:
+            if verdict.severity is None or any(_same_fire(verdict.fire, f) for f in done):
+                continue
+            done.append(verdict.fire)
+            entry = verdict.model_copy()
+            # Join the definition's open alert unless that would hide a page in a note.
+            group = next(
+                (
+                    a
+                    for a in open_alerts
+                    if a.activity_id == aid and _RANK[a.severity] >= _RANK[verdict.severity]
+                ),
+                None,
+            )
+            if group is not None:
+                group.fires.append(entry)
+                if group not in out.raised and group not in out.updated:
+                    out.updated.append(group)
+                continue
+            alert = Alert(
+                alert_id=alert_id(status.name, verdict.kind.value, verdict.fire.isoformat()),
+                activity_id=aid,
+                activity_name=status.name,
+                kind=verdict.kind.value,
+                severity=verdict.severity,
+                fires=[entry],
+                opened_at=now,
+            )
+            open_alerts.append(alert)
+            out.raised.append(alert)
+        # Recovery: a fire after the group's last problem ran ok, and every fire between
+        # them has been judged (a fire still due may yet join the group).
+        for alert in [a for a in open_alerts if a.activity_id == aid]:
+            ok = _recovery(status.verdicts, alert.last_fire)
+            if ok is None:
+                continue
+            open_alerts.remove(alert)
+            if alert.severity == Severity.PAGE:
+                out.recovered.append(
+                    Alert(
+                        alert_id=f"{alert.alert_id}-recovered",
+                        activity_id=aid,
+                        activity_name=alert.activity_name,
+                        kind="recovered",
+                        severity=Severity.NOTE,
+                        fires=alert.fires,
+                        opened_at=now,
+                        resolves=alert.alert_id,
+                        recovered_by=ok,
+                    )
+                )
+        # Drift: once per distinct drift text.
+        drift_text = "; ".join(h for h in status.health if h.startswith("drift"))
+        if drift_text and drift.get(aid) != drift_text:
+            drift[aid] = drift_text
+            out.raised.append(
+                Alert(
+                    alert_id=alert_id(status.name, "schedule_drift", drift_text),
+                    activity_id=aid,
+                    activity_name=status.name,
+                    kind="schedule_drift",
+                    severity=Severity.NOTE,
+                    opened_at=now,
+                    detail=drift_text,
+                )
+            )
+        elif not drift_text:
+            drift.pop(aid, None)
+
+    if complete:
+        open_alerts = [a for a in open_alerts if a.activity_id in seen_ids]
+        accounted = {k: v for k, v in accounted.items() if k in seen_ids}
+    out.state = WatchdogState(
+        open_alerts=open_alerts, accounted=accounted, drift_alerted=drift, last_pass_at=now
+    )
+    return out

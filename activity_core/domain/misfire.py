@@ -1,0 +1,151 @@
+"""Misfire policies: their schedule settings and the guard decision inside a run.
+
+- ``skip``: overlap SKIP, catchup window 60 s (grace); a run later than the window
+  records ``skipped_missed`` and stops.
+- ``catchup_all``: overlap BUFFER_ALL, window 7 days; every fire runs with its own
+  nominal time.
+- ``catchup_latest``: overlap SKIP, window = largest gap between fires; a late run runs
+  once as the latest due fire and records the fires it covers.
+
+The catchup window only helps when the *server* could not act; when the *worker* was
+down the schedule still starts the run, which waits unclaimed. Only the run can see how
+late it is, so :func:`decide` makes the same policy hold in both cases. Pure; no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+from activity_core.domain.cron import largest_gap
+from activity_core.domain.definition import (
+    CronTrigger,
+    IntervalTrigger,
+    MisfirePolicy,
+    WatchConfig,
+)
+from activity_core.domain.run import RunOutcome
+
+MIN_WINDOW_S = 10
+"""Temporal silently raises any catchup window below 10 s."""
+SKIP_GRACE_S = 60
+CATCHUP_ALL_WINDOW_S = 7 * 86400
+ON_TIME_TOLERANCE_S = 60
+"""A run starting within this (plus the schedule's jitter) of its fire is on time."""
+
+
+@lru_cache(maxsize=1024)
+def _largest_gap_s(expression: str, zone: str) -> int:
+    return int(largest_gap(expression, zone).total_seconds())
+
+
+def largest_gap_seconds(trigger: CronTrigger | IntervalTrigger) -> int:
+    """Largest interval between consecutive fires (cron in its zone, or the interval)."""
+    if isinstance(trigger, IntervalTrigger):
+        return trigger.every_seconds
+    return _largest_gap_s(trigger.cron_expression, trigger.timezone)
+
+
+def catchup_window_seconds(trigger: CronTrigger | IntervalTrigger) -> int:
+    """The definition's catchup window: explicit, or the policy's default (at least 10 s)."""
+    if trigger.catchup_window_seconds is not None:
+        return max(MIN_WINDOW_S, trigger.catchup_window_seconds)
+    if trigger.misfire_policy == MisfirePolicy.SKIP:
+        return SKIP_GRACE_S
+    if trigger.misfire_policy == MisfirePolicy.CATCHUP_ALL:
+        return CATCHUP_ALL_WINDOW_S
+    return max(MIN_WINDOW_S, largest_gap_seconds(trigger))
+
+
+def on_time_tolerance_seconds(
+    trigger: CronTrigger | IntervalTrigger, watch: WatchConfig | None = None
+) -> int:
+    """How late a run may start and still count as on time (``ran``, not ``ran_late``).
+
+    The definition's ``watch.late_after_seconds`` when set, else 60 s plus the jitter; the
+    run's guard and the watchdog use the same figure.
+    """
+    if watch is not None and watch.late_after_seconds is not None:
+        return watch.late_after_seconds
+    return ON_TIME_TOLERANCE_S + trigger.jitter_seconds
+
+
+@dataclass(frozen=True)
+class GuardDecision:
+    """What a scheduled run does about its lateness."""
+
+    run: bool
+    """Run the handler (False: record the skip and stop)."""
+    outcome: RunOutcome
+    """``ran``, ``ran_late``, ``ran_as_latest`` or ``skipped_missed``."""
+    effective_fire: datetime
+    """The fire the report is for (the latest due fire for ``catchup_latest``)."""
+    lateness_s: float
+    """How late the run started relative to its own nominal fire."""
+    covered: list[datetime] = field(default_factory=list)
+    """Nominal fires this run stands for (more than one only for ``catchup_latest``)."""
+
+    def describe(self) -> str:
+        """One line for logs and the Web UI."""
+        late = f"{self.lateness_s:.0f} s late"
+        if self.outcome == RunOutcome.SUPERSEDED:
+            return f"superseded: the later fire {self.effective_fire.isoformat()} has its own run"
+        if self.outcome == RunOutcome.SKIPPED_MISSED:
+            return f"skipped: fire {self.effective_fire.isoformat()} started {late}"
+        if self.outcome == RunOutcome.RAN_AS_LATEST:
+            return (
+                f"running as the latest due fire {self.effective_fire.isoformat()}, "
+                f"covering {len(self.covered)} fires ({late})"
+            )
+        return f"{self.outcome.value}: fire {self.effective_fire.isoformat()} ({late})"
+
+
+def decide(
+    policy: MisfirePolicy,
+    *,
+    nominal: datetime,
+    now: datetime,
+    window_s: float,
+    tolerance_s: float,
+    later_fires: list[datetime] | None = None,
+    fires_with_own_run: list[datetime] | None = None,
+) -> GuardDecision:
+    """Decide what a scheduled run does.
+
+    Args:
+        policy: The definition's misfire policy.
+        nominal: The run's own nominal fire time.
+        now: When the run started executing (workflow time).
+        window_s: The definition's catchup window in seconds.
+        tolerance_s: Lateness still counted as on time.
+        later_fires: Fires after ``nominal`` up to ``now`` (server-computed); only
+            ``catchup_latest`` uses them.
+        fires_with_own_run: Later fires the schedule already started a run for; a
+            ``catchup_latest`` run then leaves the report to that run (``superseded``).
+
+    Returns:
+        The decision.
+    """
+    lateness = (now - nominal).total_seconds()
+    if policy == MisfirePolicy.CATCHUP_LATEST:
+        due = sorted(f for f in (later_fires or []) if nominal < f <= now)
+        own = sorted(f for f in (fires_with_own_run or []) if nominal < f)
+        if own:
+            return GuardDecision(False, RunOutcome.SUPERSEDED, own[-1], lateness, [nominal])
+        if due:
+            latest = due[-1]
+            late_latest = (now - latest).total_seconds()
+            covered = [nominal, *due]
+            if late_latest > window_s:
+                return GuardDecision(False, RunOutcome.SKIPPED_MISSED, latest, lateness, covered)
+            return GuardDecision(True, RunOutcome.RAN_AS_LATEST, latest, lateness, covered)
+    if lateness > window_s:
+        return GuardDecision(False, RunOutcome.SKIPPED_MISSED, nominal, lateness, [nominal])
+    outcome = RunOutcome.RAN if lateness <= tolerance_s else RunOutcome.RAN_LATE
+    return GuardDecision(True, outcome, nominal, lateness, [nominal])
+
+
+def window(trigger: CronTrigger | IntervalTrigger) -> timedelta:
+    """Catchup window as a timedelta (for the schedule policy)."""
+    return timedelta(seconds=catchup_window_seconds(trigger))

@@ -1,0 +1,90 @@
+"""What a run hands on: the event a remote sink receives, the report of a run that could
+not run, and the deterministic ids of delivery children and sink monitors. Pure."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from activity_core.domain.constants import DELIVERY_ID_PREFIX
+from activity_core.domain.definition import (
+    ActivityDefinition,
+    RemoteSink,
+    StateHubProgressSink,
+    WebhookSink,
+)
+from activity_core.domain.delivery import ProgressEvent
+from activity_core.domain.run import PersistNoteResult, Report
+
+COULD_NOT_RUN = "could not run; operator review required"
+WEBHOOK_EVENT_TYPE = "activity_report"
+
+
+def delivery_workflow_id(run_id: str, sink_name: str) -> str:
+    """Deterministic id of the delivery child for a run and a sink."""
+    return f"{DELIVERY_ID_PREFIX}{run_id}-{sink_name}"
+
+
+def monitor_id(sink: RemoteSink) -> str:
+    """Deterministic id of a sink's recovery monitor (type, name and target)."""
+    target = hashlib.sha256((sink.url or "default").encode()).hexdigest()[:8]
+    return f"sink-monitor-{sink.type}-{sink.name}-{target}"
+
+
+def build_event(
+    sink: StateHubProgressSink | WebhookSink,
+    run_id: str,
+    definition: ActivityDefinition,
+    scheduled_for: datetime,
+    report: Report,
+    note: PersistNoteResult,
+) -> ProgressEvent:
+    """The body a remote sink receives; it always carries ``activity_core_run_id``."""
+    event_type = sink.event_type if isinstance(sink, StateHubProgressSink) else WEBHOOK_EVENT_TYPE
+    return ProgressEvent(
+        event_type=event_type,
+        summary=f"{definition.name}: {report.summary}",
+        detail={
+            "activity_core_run_id": run_id,
+            "activity_id": str(definition.id),
+            "activity_name": definition.name,
+            "scheduled_for": scheduled_for.isoformat(),
+            "title": report.title,
+            "note_path": note.path,
+            "report_markdown": report.markdown,
+            "data": report.data,
+        },
+    )
+
+
+def could_not_run_report(
+    definition: ActivityDefinition, run_id: str, scheduled_for: datetime, missing: list[str]
+) -> Report:
+    """The report of a run whose required context could not be resolved."""
+    body = "\n".join(f"- {m}" for m in missing)
+    return Report(
+        title=f"{definition.name}: {COULD_NOT_RUN}",
+        summary=f"{COULD_NOT_RUN}: {missing[0]}",
+        markdown=(
+            f"# {definition.name}: {COULD_NOT_RUN}\n\n"
+            f"The run for {scheduled_for.isoformat()} could not resolve its required "
+            f"context, so `{definition.handler}` did not run.\n\n{body}\n\n"
+            "Check State Hub (docs/runbook.md, 'State Hub resolvers failing'), then "
+            f"re-run with `actcore trigger {definition.name}`.\n"
+        ),
+        data={"could_not_run": True, "missing": missing, "activity_core_run_id": run_id},
+    )
+
+
+def skip_alert_body(
+    definition: ActivityDefinition, run_id: str, fire: str, lateness_s: float, policy: str
+) -> str:
+    """Markdown of the alert note a run writes when its policy skips a late fire."""
+    return (
+        f"The run for the fire at **{fire}** started {lateness_s:.0f} s "
+        f"late, beyond the catchup window of misfire policy `{policy}`, so it did "
+        "not run (by policy). This usually means the worker or the server was "
+        "down at fire time. The next fire runs as usual.\n\n"
+        f"- run: `{run_id}`\n"
+        f"- to run it anyway: `actcore trigger {definition.name}`\n"
+    )

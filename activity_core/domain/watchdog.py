@@ -1,0 +1,360 @@
+"""The missed-fire watchdog's records: what a pass observes, the verdict on each fire,
+alerts, the state one pass hands to the next, and the pass's inputs and results.
+
+Pure; no I/O. The observation is gathered by :mod:`activities.watchdog_observe`, the
+judgement is :mod:`activity_core.domain.judge`, the words of an alert are
+:mod:`activity_core.domain.alert_text`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from activity_core.domain.definition import DeliveryPolicy, RemoteSink
+
+
+class FireKind(StrEnum):
+    """What happened to one expected fire."""
+
+    OK = "ok"
+    """A run started within the tolerance and completed."""
+    LATE = "late"
+    """A run completed, but started later than the tolerance."""
+    COVERED = "covered"
+    """No run of its own: a ``catchup_latest`` run stood for it (by policy)."""
+    SKIPPED_BY_POLICY = "skipped_by_policy"
+    """Not run, as the misfire or overlap policy says (the run recorded why)."""
+    PENDING_UNCLAIMED = "pending_unclaimed"
+    """The run exists but no worker has picked it up: the worker is down."""
+    RUNNING_TOO_LONG = "running_too_long"
+    """The run has been open longer than the definition's ``max_runtime_seconds``."""
+    FAILED = "failed"
+    """The run failed, timed out, was terminated, or could not run."""
+    MISSING = "missing"
+    """No run at all: schedule paused or deleted, or the server could not act in time."""
+    DELIVERY_WAITING = "delivery_waiting"
+    """The run is fine but its report has not reached a sink past the threshold."""
+    DELIVERY_DEAD = "delivery_dead"
+    """The run is fine but a delivery of its report was parked as dead."""
+    RUNNING = "running"
+    """In progress, within its limits (not judged yet)."""
+    DUE = "due"
+    """Too recent to judge (within the tolerance), or buffered behind a running fire."""
+
+
+class Severity(StrEnum):
+    """How urgently a person must look."""
+
+    PAGE = "page"
+    """Act now: an unintended miss, a failure, a dead delivery, a paused/missing schedule."""
+    NOTE = "note"
+    """Read at the next working session: skips by policy, short lateness, slow delivery."""
+
+
+#: Kinds that are never alerted (the fire is fine, or not judged yet).
+QUIET = frozenset({FireKind.OK, FireKind.COVERED, FireKind.RUNNING, FireKind.DUE})
+#: Kinds that count as "ran ok" and close an open alert group.
+RECOVERED_BY = frozenset({FireKind.OK})
+#: Kinds that always page (an unintended miss, a failure, a dead delivery).
+PAGE_KINDS = frozenset(
+    {
+        FireKind.PENDING_UNCLAIMED,
+        FireKind.RUNNING_TOO_LONG,
+        FireKind.FAILED,
+        FireKind.MISSING,
+        FireKind.DELIVERY_DEAD,
+    }
+)
+SETTLE_S = 5.0
+"""Grace after the tolerance before a fire without a run is judged (server start-up lag)."""
+
+
+# --------------------------------------------------------------------------------------
+# Observation (gathered by watchdog_observe)
+# --------------------------------------------------------------------------------------
+
+
+class RunSeen(BaseModel):
+    """One ActivityRunWorkflow of a definition, as visibility and describe show it."""
+
+    workflow_id: str
+    nominal: datetime | None
+    """``TemporalScheduledStartTime`` (None for manual runs)."""
+    scheduled_for: datetime | None = None
+    """``ScheduledFor``: the fire the report is for."""
+    outcome: str | None = None
+    """``RunOutcome`` once the run has decided."""
+    status: str
+    """Execution status, lower case: running, completed, failed, terminated, ..."""
+    started_at: datetime
+    """When the server created the run."""
+    closed_at: datetime | None = None
+    unclaimed_since: datetime | None = None
+    """A workflow or activity task of this run waits for a worker since then."""
+    lateness_s: float | None = None
+    """From the run's result, for late runs."""
+    covered_fires: list[datetime] = Field(default_factory=list)
+    """From the run's result, for ``ran_as_latest`` runs."""
+
+
+class DeliverySeen(BaseModel):
+    """One ReportDeliveryWorkflow of a run."""
+
+    workflow_id: str
+    run_id: str
+    sink: str
+    state: str
+    """``DeliveryStatus``: pending, waiting, delivered, dead, given_up."""
+    started_at: datetime
+
+
+class ScheduleSeen(BaseModel):
+    """The definition's schedule as the server has it."""
+
+    exists: bool
+    paused: bool = False
+    overlap: str | None = None
+    catchup_window_s: float | None = None
+    up_to_date: bool = True
+    """The note carries the fingerprint of the definition's desired schedule."""
+    buffered: int = 0
+    """Fires buffered behind a running one (BUFFER_ALL)."""
+    missed_catchup_window: int = 0
+    """Server counter: fires it could not start within the catchup window."""
+    next_fire: datetime | None = None
+    since: datetime | None = None
+    """Created or last changed: fires before this are not expected of this schedule."""
+    fires_from: Literal["server", "local"] = "server"
+    """Where the expected fires came from (local when the schedule is gone)."""
+
+
+class DefinitionSeen(BaseModel):
+    """Everything the watchdog knows about one definition in one pass."""
+
+    activity_id: str
+    name: str
+    policy: str
+    enabled: bool
+    overlap: str
+    """Desired overlap policy (from the definition)."""
+    catchup_window_s: float
+    """Desired catchup window."""
+    tolerance_s: float
+    page_late_s: float
+    max_runtime_s: float
+    delivery_alert_s: float
+    window_start: datetime
+    expected_fires: list[datetime]
+    runs: list[RunSeen] = Field(default_factory=list)
+    deliveries: list[DeliverySeen] = Field(default_factory=list)
+    schedule: ScheduleSeen
+
+
+# --------------------------------------------------------------------------------------
+# Verdicts
+# --------------------------------------------------------------------------------------
+
+
+class FireVerdict(BaseModel):
+    """What happened to one expected fire, and why."""
+
+    fire: datetime
+    kind: FireKind
+    severity: Severity | None = None
+    """None for quiet kinds."""
+    run_id: str | None = None
+    lateness_s: float | None = None
+    detail: str = ""
+
+
+class DefinitionStatus(BaseModel):
+    """One definition's verdicts and schedule health in one pass."""
+
+    activity_id: str
+    name: str
+    policy: str
+    enabled: bool
+    verdicts: list[FireVerdict]
+    health: list[str] = Field(default_factory=list)
+    """Schedule problems: missing, paused while enabled, drift."""
+    next_fire: datetime | None = None
+    deliveries_waiting: int = 0
+
+    def last_judged(self) -> FireVerdict | None:
+        """The latest fire that has a verdict other than ``due``."""
+        judged = [v for v in self.verdicts if v.kind != FireKind.DUE]
+        return judged[-1] if judged else None
+
+
+# --------------------------------------------------------------------------------------
+# Alerts
+# --------------------------------------------------------------------------------------
+
+
+class Alert(BaseModel):
+    """One alert (or recovery notice): what went wrong with which fires of a definition."""
+
+    alert_id: str
+    """Deterministic: definition + first fire + kind (``+recovered`` for the notice)."""
+    activity_id: str
+    activity_name: str
+    kind: str
+    """The first fire's kind, ``schedule_drift``, or ``recovered``."""
+    severity: Severity
+    fires: list[FireVerdict] = Field(default_factory=list)
+    opened_at: datetime
+    resolves: str | None = None
+    """For a recovery notice: the alert it closes."""
+    recovered_by: FireVerdict | None = None
+    """For a recovery notice: the fire that ran ok."""
+    detail: str = ""
+    """For schedule drift: what differs."""
+
+    @property
+    def last_fire(self) -> datetime:
+        """The latest fire listed (the opening time when none is)."""
+        return max((f.fire for f in self.fires), default=self.opened_at)
+
+    def title(self) -> str:
+        """One line for the note heading and the event summary."""
+        if self.kind == "recovered":
+            return f"{self.activity_name}: recovered ({len(self.fires)} fires were affected)"
+        if self.kind == "schedule_drift":
+            return f"{self.activity_name}: schedule drift"
+        first = self.fires[0].fire.strftime("%Y-%m-%d %H:%M:%S UTC")
+        more = f" and {len(self.fires) - 1} more" if len(self.fires) > 1 else ""
+        return f"{self.activity_name}: {self.kind} at {first}{more} [{self.severity.value}]"
+
+
+def alert_id(activity_name: str, kind: str, key: str) -> str:
+    """``alert-<definition>-<kind>-<12 hex>``: the same inputs always give the same id."""
+    digest = hashlib.sha256(f"{activity_name}|{kind}|{key}".encode()).hexdigest()[:12]
+    return f"alert-{activity_name}-{kind.replace('_', '-')}-{digest}"
+
+
+class WatchdogState(BaseModel):
+    """What a pass hands to the next one (its result carries it)."""
+
+    open_alerts: list[Alert] = Field(default_factory=list)
+    accounted: dict[str, list[datetime]] = Field(default_factory=dict)
+    """Definition id -> problem fires already in an alert (pruned to the look-back)."""
+    drift_alerted: dict[str, str] = Field(default_factory=dict)
+    """Definition id -> the drift already alerted (text)."""
+    last_pass_at: datetime | None = None
+
+
+class Advance(BaseModel):
+    """Result of :func:`advance`."""
+
+    state: WatchdogState
+    raised: list[Alert] = Field(default_factory=list)
+    """New alerts to send."""
+    updated: list[Alert] = Field(default_factory=list)
+    """Open alerts that gained fires this pass (listed in status; not sent again)."""
+    recovered: list[Alert] = Field(default_factory=list)
+    """Recovery notices to send (page alerts only); note alerts close silently."""
+
+
+# --------------------------------------------------------------------------------------
+# Workflow and activity I/O
+# --------------------------------------------------------------------------------------
+
+
+class WatchdogInput(BaseModel):
+    """Input of MissedFireWatchdogWorkflow (the schedule passes the defaults)."""
+
+    names: list[str] = Field(default_factory=list)
+    """Only these definitions (default: every enabled scheduled definition)."""
+    lookback_seconds: float | None = None
+    """Shortest look-back; default ``ACTCORE_WATCHDOG_LOOKBACK_SECONDS``."""
+
+
+class ObserveInput(BaseModel):
+    """Input of the ``watchdog_observe`` activity."""
+
+    names: list[str] = Field(default_factory=list)
+    lookback_seconds: float | None = None
+    pass_id: str
+    """The pass's workflow id (excluded when looking for the previous pass)."""
+
+
+class DefinitionSummary(BaseModel):
+    """One definition's line in a pass result and in ``actcore status``."""
+
+    activity_id: str
+    name: str
+    policy: str
+    enabled: bool
+    last: FireVerdict | None = None
+    """The latest judged fire."""
+    counts: dict[str, int] = Field(default_factory=dict)
+    """Fires in the look-back by kind."""
+    problems: list[FireVerdict] = Field(default_factory=list)
+    """Fires with a severity, oldest first."""
+    health: list[str] = Field(default_factory=list)
+    next_fire: datetime | None = None
+    deliveries_waiting: int = 0
+
+    @classmethod
+    def of(cls, status: DefinitionStatus) -> DefinitionSummary:
+        """Summarise a status (drops quiet verdicts other than the last one)."""
+        counts: dict[str, int] = {}
+        for v in status.verdicts:
+            counts[v.kind.value] = counts.get(v.kind.value, 0) + 1
+        return cls(
+            activity_id=status.activity_id,
+            name=status.name,
+            policy=status.policy,
+            enabled=status.enabled,
+            last=status.last_judged(),
+            counts=counts,
+            problems=[v for v in status.verdicts if v.severity is not None],
+            health=status.health,
+            next_fire=status.next_fire,
+            deliveries_waiting=status.deliveries_waiting,
+        )
+
+
+class AlertSinks(BaseModel):
+    """Where alerts go beyond the working-memory note (from ``alerts:`` settings)."""
+
+    sinks: list[RemoteSink] = Field(default_factory=list)
+    policy: DeliveryPolicy = Field(default_factory=DeliveryPolicy)
+
+
+class WatchdogPlan(BaseModel):
+    """Result of ``watchdog_observe``: verdicts, the new state, what to send."""
+
+    now: datetime
+    summaries: list[DefinitionSummary]
+    advance: Advance
+    alerts: AlertSinks
+
+
+class WatchdogPassResult(BaseModel):
+    """Result of MissedFireWatchdogWorkflow; the next pass reads its ``state``."""
+
+    at: datetime
+    state: WatchdogState
+    summaries: list[DefinitionSummary]
+    raised: list[str] = Field(default_factory=list)
+    """Ids of alerts raised by this pass."""
+    recovered: list[str] = Field(default_factory=list)
+    """Ids of alerts this pass closed with a recovery notice."""
+    pinged: bool | None = None
+    """Dead-man ping: True sent, False failed, None not configured."""
+
+    def open_pages(self) -> list[Alert]:
+        """Open page-severity alerts after this pass."""
+        return [a for a in self.state.open_alerts if a.severity == Severity.PAGE]
+
+
+class PingInput(BaseModel):
+    """Input of the ``watchdog_ping`` activity (the URL is read by the worker)."""
+
+    summary: str

@@ -1,0 +1,120 @@
+"""Runs and deliveries from the client side: start a run now, list deliveries, wake them.
+
+The CLI, the dev stack (and the REST API) call these; none of them starts a run or reads a
+delivery any other way.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+
+from activities.monitor import paced_retry_now
+from activity_core.domain import ActivityDefinition, DeliveryStatus, run_start
+from activity_core.domain import search_attributes as sa
+from activity_core.domain.constants import ORCHESTRATOR_TQ, REPORT_DELIVERY_WORKFLOW
+from workflows.activity_run import ActivityRunWorkflow
+from workflows.report_delivery import ReportDeliveryWorkflow
+
+
+def manual_run_id(definition: ActivityDefinition, now: datetime | None = None) -> str:
+    """Workflow id of a manual run: ``activity-run-<name>-manual-<UTC time>-<random>``."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    return f"activity-run-{definition.name}-manual-{stamp}-{secrets.token_hex(2)}"
+
+
+async def start_manual_run(
+    client: Client, definition: ActivityDefinition, *, task_queue: str = ORCHESTRATOR_TQ
+) -> WorkflowHandle[Any, Any]:
+    """Start ActivityRunWorkflow for a definition now (manual runs bypass the misfire guard)."""
+    start = run_start(definition, "manual")
+    return await client.start_workflow(
+        ActivityRunWorkflow.run,
+        start.input,
+        id=manual_run_id(definition),
+        task_queue=task_queue,
+        static_summary=start.summary,
+        static_details=start.details,
+        search_attributes=start.search_attributes,
+    )
+
+
+@dataclass
+class DeliveryRow:
+    """One delivery workflow as seen in visibility (plus its live status when asked)."""
+
+    workflow_id: str
+    activity_name: str
+    sink: str
+    status: str
+    execution: str
+    started_at: str
+    live: DeliveryStatus | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in self.__dict__.items() if k != "live"}
+        if self.live is not None:
+            out["attempts"] = self.live.attempts
+            out["last_error"] = self.live.last_error
+            out["next_attempt_at"] = (
+                self.live.next_attempt_at.isoformat() if self.live.next_attempt_at else None
+            )
+        return out
+
+
+async def list_deliveries(
+    client: Client, status: str | None = None, *, live: bool = True, limit: int = 1000
+) -> list[DeliveryRow]:
+    """Delivery workflows, newest first, optionally filtered on ``DeliveryStatus``."""
+    query = f"WorkflowType = '{REPORT_DELIVERY_WORKFLOW}'"
+    if status:
+        query += f" AND DeliveryStatus = '{status}'"
+    rows: list[DeliveryRow] = []
+    async for ex in client.list_workflows(query, limit=limit):
+        attrs = ex.typed_search_attributes
+        row = DeliveryRow(
+            workflow_id=ex.id,
+            activity_name=attrs.get(sa.ACTIVITY_NAME) or "?",
+            sink=attrs.get(sa.DELIVERY_SINK) or "?",
+            status=attrs.get(sa.DELIVERY_STATUS) or "?",
+            execution=ex.status.name.lower() if ex.status else "?",
+            started_at=ex.start_time.isoformat(),
+        )
+        if live and ex.status is not None and ex.status.name == "RUNNING":
+            handle = client.get_workflow_handle_for(ReportDeliveryWorkflow.run, ex.id)
+            row.live = await handle.query(ReportDeliveryWorkflow.status)
+        rows.append(row)
+    return rows
+
+
+async def retry_deliveries(
+    client: Client,
+    *,
+    delivery_id: str | None = None,
+    status: str = "waiting",
+    sink: str | None = None,
+    rate: float,
+) -> int:
+    """Signal ``retry_now`` to one delivery, or to every open one (oldest first), paced.
+
+    Args:
+        client: Temporal client.
+        delivery_id: One delivery workflow id; None means every open delivery in ``status``.
+        status: With no id: ``waiting`` or ``dead``.
+        sink: With no id: only deliveries to this sink name.
+        rate: Signals per second.
+
+    Returns:
+        How many deliveries were signalled.
+    """
+    if delivery_id is not None:
+        ids = [delivery_id]
+    else:
+        found = await list_deliveries(client, status, live=False)
+        chosen = [r for r in found if r.execution == "running" and sink in (None, r.sink)]
+        ids = [r.workflow_id for r in sorted(chosen, key=lambda r: r.started_at)]
+    return await paced_retry_now(client, ids, rate)

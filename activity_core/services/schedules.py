@@ -1,0 +1,198 @@
+"""Schedule sync: make the server's Temporal Schedules match the definitions.
+
+The desired schedules come from the pure mapping in
+:mod:`activity_core.domain.schedule_spec`; their fingerprints let one ``ListSchedules``
+call tell which are unchanged, and those get no writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleAlreadyRunningError,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.schedule import matching_times
+from activity_core.domain.constants import SCHEDULE_ID_PREFIX, WATCHDOG_SCHEDULE_ID
+from activity_core.domain.definition import ActivityDefinition
+from activity_core.domain.schedule_spec import (
+    DesiredSchedule,
+    build_schedule,
+    is_scheduled,
+    schedule_id,
+    watchdog_schedule,
+)
+from activity_core.settings import Settings
+
+SYNC_CONCURRENCY = 16
+
+
+Action = Literal["create", "update", "pause", "unpause", "delete", "unchanged"]
+
+
+@dataclass
+class SyncChange:
+    """One line of the sync table."""
+
+    action: Action
+    schedule_id: str
+    label: str
+    policy: str = ""
+    overlap: str = ""
+    catchup_window: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return dict(self.__dict__)
+
+
+def system_schedules(settings: Settings) -> list[DesiredSchedule]:
+    """Schedules that are not definitions: the watchdog, unless its interval is 0."""
+    if settings.watchdog_interval_seconds <= 0:
+        return []
+    return [watchdog_schedule(settings.watchdog_interval_seconds)]
+
+
+def desired_schedules(
+    definitions: Sequence[ActivityDefinition], extras: Sequence[DesiredSchedule] = ()
+) -> list[DesiredSchedule]:
+    """Every schedule the definitions (and the system schedules given) call for."""
+    return [build_schedule(d) for d in definitions if is_scheduled(d)] + list(extras)
+
+
+async def _existing(client: Client, system: bool) -> dict[str, tuple[str, bool]]:
+    """Our schedules on the server: id -> (note, paused); ``system`` adds the watchdog's."""
+    found: dict[str, tuple[str, bool]] = {}
+    async for item in await client.list_schedules():
+        ours = item.id.startswith(SCHEDULE_ID_PREFIX) or (
+            system and item.id == WATCHDOG_SCHEDULE_ID
+        )
+        if not ours:
+            continue
+        state = item.schedule.state if item.schedule else None
+        found[item.id] = ((state.note or "") if state else "", bool(state and state.paused))
+    return found
+
+
+async def sync_schedules(
+    client: Client,
+    definitions: Sequence[ActivityDefinition],
+    *,
+    dry_run: bool = False,
+    prune: bool = True,
+    concurrency: int = SYNC_CONCURRENCY,
+    extras: Sequence[DesiredSchedule] | None = None,
+) -> list[SyncChange]:
+    """Make the server's schedules match the definitions.
+
+    Creates missing schedules (paused when the definition is disabled), updates changed
+    ones, pauses/unpauses on ``enabled``, and deletes schedules with our prefix that no
+    definition claims (unless ``prune`` is False). Unchanged schedules are not written.
+    ``extras`` are the system schedules (:func:`system_schedules`); with ``None`` the
+    watchdog schedule is left as it is, with a list it is created, updated or pruned too.
+
+    Returns:
+        One change per schedule considered, including ``unchanged`` ones.
+    """
+    desired = desired_schedules(definitions, extras or ())
+    existing = await _existing(client, extras is not None)
+    gate = asyncio.Semaphore(concurrency)
+    changes: list[SyncChange] = []
+
+    def change(action: Action, d: DesiredSchedule) -> SyncChange:
+        return SyncChange(
+            action, d.schedule_id, d.label, d.policy, d.overlap, f"{d.catchup_window}"
+        )
+
+    async def apply(d: DesiredSchedule) -> SyncChange:
+        current = existing.get(d.schedule_id)
+        if current is None:
+            action: Action = "create"
+        elif d.fingerprint not in current[0]:
+            action = "update"
+        elif current[1] != d.schedule.state.paused:
+            action = "pause" if d.schedule.state.paused else "unpause"
+        else:
+            return change("unchanged", d)
+        if dry_run:
+            return change(action, d)
+        async with gate:
+            if action == "create":
+                try:
+                    await client.create_schedule(d.schedule_id, d.schedule)
+                    return change("create", d)
+                except ScheduleAlreadyRunningError:
+                    action = "update"  # visibility lagged behind an earlier create
+            handle = client.get_schedule_handle(d.schedule_id)
+            if action in ("pause", "unpause"):
+                note = d.schedule.state.note
+                await (handle.pause(note=note) if action == "pause" else handle.unpause(note=note))
+                return change(action, d)
+
+            def updater(_: ScheduleUpdateInput, schedule: Schedule = d.schedule) -> ScheduleUpdate:
+                return ScheduleUpdate(schedule=schedule)
+
+            await handle.update(updater)
+            return change("update", d)
+
+    async def delete(sid: str) -> SyncChange:
+        if not dry_run:
+            async with gate:
+                try:
+                    await client.get_schedule_handle(sid).delete()
+                except RPCError as err:
+                    if err.status != RPCStatusCode.NOT_FOUND:
+                        raise
+        return SyncChange("delete", sid, "(no definition)")
+
+    changes = list(await asyncio.gather(*(apply(d) for d in desired)))
+    if prune:
+        wanted = {d.schedule_id for d in desired}
+        orphans = [sid for sid in existing if sid not in wanted]
+        changes += await asyncio.gather(*(delete(sid) for sid in orphans))
+    return changes
+
+
+PREVIEW_SPAN = timedelta(days=400)
+
+
+async def preview_fires(
+    client: Client, definition: ActivityDefinition, count: int
+) -> list[datetime] | None:
+    """The next ``count`` fires of a definition, as the server computes them.
+
+    When the definition has no schedule on the server yet, a paused temporary copy is
+    created for the question and deleted after it.
+
+    Returns:
+        The fire times (UTC), or None when the definition has no schedule at all.
+    """
+    if not is_scheduled(definition):
+        return None
+    desired = build_schedule(definition)
+    sid = schedule_id(definition)
+    temp = None
+    try:
+        await client.get_schedule_handle(sid).describe()
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        temp = f"activity-preview-{definition.id}-{int(datetime.now(UTC).timestamp())}"
+        desired.schedule.state.paused = True
+        await client.create_schedule(temp, desired.schedule)
+    try:
+        now = datetime.now(UTC)
+        fires = await matching_times(client, temp or sid, now, now + PREVIEW_SPAN)
+    finally:
+        if temp:
+            await client.get_schedule_handle(temp).delete()
+    return fires[:count]

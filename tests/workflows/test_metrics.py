@@ -1,0 +1,145 @@
+"""PROMETHEUS_BIND_ADDR: the worker serves Temporal's and activity-core's own metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
+from temporalio.testing import WorkflowEnvironment
+
+from activity_core.dev.statehub import StateHub
+from activity_core.domain import DeliveryState, WatchdogInput
+from activity_core.telemetry import poll_delivery_gauges, prometheus_runtime
+from activity_core.worker import build_workers
+from tests.helpers import Stack, assert_eventually, free_port, running_stack
+from workflows.report_delivery import ReportDeliveryWorkflow
+from workflows.watchdog import MissedFireWatchdogWorkflow
+
+
+async def metered_client(env: WorkflowEnvironment) -> tuple[Client, Runtime, int]:
+    """A client whose runtime serves Prometheus metrics on a free port."""
+    port = free_port()
+    runtime = prometheus_runtime(f"127.0.0.1:{port}")
+    assert runtime is not None
+    client = await Client.connect(
+        env.client.service_client.config.target_host,
+        runtime=runtime,
+        data_converter=pydantic_data_converter,
+    )
+    return client, runtime, port
+
+
+async def test_metrics_endpoint_has_runs_attempts_alerts_and_gauges(
+    env: WorkflowEnvironment, tmp_path: Path, hub: StateHub
+) -> None:
+    client, runtime, port = await metered_client(env)
+    async with running_stack(env, client, tmp_path) as stack:
+        stack.define(
+            "metered",
+            sinks=[{"type": "state_hub_progress", "event_type": "m", "url": hub.url}],
+        )
+        gauges = asyncio.create_task(poll_delivery_gauges(client, runtime, 0.5))
+        try:
+            await _exercise_and_scrape(stack, hub, port)
+        finally:
+            gauges.cancel()
+
+
+async def _exercise_and_scrape(stack: Stack, hub: StateHub, port: int) -> None:
+    """A delivered and a dead delivery, then every series on the endpoint."""
+    delivered = (await stack.run("metered")).run_id
+    await stack.delivery(delivered, "state_hub").result()
+    hub.set_fault("400")
+    dead = (await stack.run("metered")).run_id
+    dead_child = stack.delivery(dead, "state_hub")
+
+    async def is_dead() -> None:
+        status = await dead_child.query(ReportDeliveryWorkflow.status)
+        assert status.state == DeliveryState.DEAD
+
+    await assert_eventually(is_dead)
+
+    async def scraped() -> None:
+        async with httpx.AsyncClient() as http:
+            text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+        lines = text.splitlines()
+
+        def has(name: str, *labels: str) -> bool:
+            return any(
+                line.startswith(name) and all(lbl in line for lbl in labels) for line in lines
+            )
+
+        assert has("activity_core_runs_total", 'activity="metered"', 'outcome="ran"')
+        assert has("activity_core_delivery_attempts_total", 'result="delivered"')
+        assert has("activity_core_delivery_attempts_total", 'result="permanent"')
+        assert has("activity_core_delivery_transitions_total", 'state="dead"')
+        assert has("activity_core_alerts_total", 'kind="delivery_dead"')
+        dead_gauge = [
+            float(line.rsplit(" ", 1)[1])
+            for line in lines
+            if line.startswith("activity_core_deliveries{") and 'state="dead"' in line
+        ]
+        assert dead_gauge and dead_gauge[0] >= 1
+        assert has("temporal_workflow_completed")  # the SDK own metrics are there too
+
+    await assert_eventually(scraped, within=20, interval=0.5)
+
+
+async def test_watchdog_alerts_open_alerts_and_last_pass_are_exported(
+    env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    client, _, port = await metered_client(env)
+    async with running_stack(env, client, tmp_path) as stack:
+        # Never synced: the schedule is missing, so its fires are missing too.
+        stack.define(
+            "unscheduled",
+            trigger_config={
+                "trigger_type": "interval",
+                "every_seconds": 600,
+                "misfire_policy": "skip",
+            },
+        )
+        queue = f"{stack.workflow_tq}-watchdog"
+        workers = build_workers(client, stack.settings, runs=False, watchdog_task_queue=queue)
+        stop = asyncio.Event()
+        task = asyncio.create_task(workers.run_until(stop))
+        try:
+            with env.with_time_skipping_disabled():
+                result = await client.execute_workflow(
+                    MissedFireWatchdogWorkflow.run,
+                    WatchdogInput(names=["unscheduled"]),
+                    id=f"metrics-watchdog-{queue}",
+                    task_queue=queue,
+                )
+            assert [a.kind for a in result.state.open_alerts] == ["missing"]
+            assert "schedule deleted" in result.state.open_alerts[0].fires[0].detail
+
+            async def scraped() -> None:
+                async with httpx.AsyncClient() as http:
+                    text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+                lines = text.splitlines()
+                assert any(
+                    line.startswith("activity_core_watchdog_alerts_total")
+                    and 'kind="missing"' in line
+                    and 'severity="page"' in line
+                    for line in lines
+                ), text[:2000]
+                opened = [
+                    line
+                    for line in lines
+                    if line.startswith("activity_core_watchdog_open_alerts{")
+                    and 'severity="page"' in line
+                ]
+                assert opened and float(opened[0].rsplit(" ", 1)[1]) >= 1
+                assert any(
+                    line.startswith("activity_core_watchdog_last_pass_timestamp") for line in lines
+                )
+
+            await assert_eventually(scraped, within=15)
+        finally:
+            stop.set()
+            await task

@@ -1,0 +1,97 @@
+"""actcore verify: passes when today's run happened and arrived; fails with the reason."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from activity_core.dev.statehub import StateHub
+from activity_core.domain.schedule_spec import schedule_id
+from activity_core.loader import load_definitions
+from activity_core.services.schedules import sync_schedules
+from activity_core.services.verify import Check, verify
+from tests.helpers import Stack, assert_eventually
+
+
+def _by_name(checks: list[Check]) -> dict[str, Check]:
+    return {c.name: c for c in checks}
+
+
+async def test_verify_passes_after_a_delivered_run(stack: Stack, hub: StateHub) -> None:
+    stack.define(
+        "verified",
+        sinks=[{"type": "state_hub_progress", "event_type": "v", "url": hub.url}],
+    )
+    result = await stack.run("verified")
+    await stack.delivery(result.run_id, "state_hub").result()
+    definition = load_definitions(stack.definitions_dir).by_name("verified")
+
+    async def all_pass() -> list[Check]:
+        checks = await verify(stack.client, stack.settings, definition, datetime.now(UTC).date())
+        by = _by_name(checks)
+        assert by["run"].status == "pass", by["run"]
+        assert {c.status for c in checks} <= {"pass", "skip"}, checks
+        return checks
+
+    checks = await assert_eventually(all_pass, within=15)
+    by = _by_name(checks)
+    assert by["schedule"].status == "skip"  # manual trigger
+    assert result.run_id in by["run"].detail
+    assert by["note"].detail == result.report_path
+    assert "with the run id" in by["sink:state_hub"].detail
+
+
+async def test_verify_fails_precisely_while_the_delivery_waits(stack: Stack, hub: StateHub) -> None:
+    stack.define(
+        "unverified",
+        sinks=[{"type": "state_hub_progress", "event_type": "v", "url": hub.url}],
+    )
+    hub.set_fault("refuse")
+    with stack.env.with_time_skipping_disabled():
+        result = await (await stack.start_run("unverified")).result()
+    definition = load_definitions(stack.definitions_dir).by_name("unverified")
+
+    async def sink_fails() -> Check:
+        checks = _by_name(
+            await verify(stack.client, stack.settings, definition, datetime.now(UTC).date())
+        )
+        assert checks["run"].status == "pass"
+        sink = checks["sink:state_hub"]
+        assert sink.status == "fail" and sink.detail.startswith("delivery waiting:")
+        return sink
+
+    sink = await assert_eventually(sink_fails, within=15)
+    assert "attempt 1 failed (connection refused)" in sink.detail
+    assert "next attempt" in sink.detail
+    assert result.run_id  # the report itself is safe
+    other_day = _by_name(
+        await verify(stack.client, stack.settings, definition, datetime(2020, 1, 1).date())
+    )
+    assert other_day["run"].status == "fail"
+    assert "no run with ScheduledFor on 2020-01-01" in other_day["run"].detail
+
+
+async def test_verify_reports_a_missing_or_paused_schedule(stack: Stack) -> None:
+    stack.define(
+        "scheduled",
+        trigger_config={
+            "trigger_type": "cron",
+            "cron_expression": "0 4 * * *",
+            "timezone": "Europe/Berlin",
+            "misfire_policy": "skip",
+        },
+    )
+    definition = load_definitions(stack.definitions_dir).by_name("scheduled")
+    today = datetime.now(UTC).date()
+    missing = _by_name(await verify(stack.client, stack.settings, definition, today))
+    assert missing["schedule"].status == "fail" and "not found" in missing["schedule"].detail
+    await sync_schedules(stack.client, [definition], prune=False)
+    handle = stack.client.get_schedule_handle(schedule_id(definition))
+    try:
+        ok = _by_name(await verify(stack.client, stack.settings, definition, today))
+        assert ok["schedule"].status == "pass"
+        await handle.pause()
+        paused = _by_name(await verify(stack.client, stack.settings, definition, today))
+        assert paused["schedule"].status == "fail"
+        assert "paused but the definition is enabled" in paused["schedule"].detail
+    finally:
+        await handle.delete()
