@@ -23,6 +23,7 @@ from activity_core.domain import (
     PersistNoteResult,
     Report,
 )
+from activity_core.domain.report import report_digest
 from activity_core.errors import (
     DEFINITION_INVALID,
     DEFINITION_NOT_FOUND,
@@ -34,6 +35,8 @@ from activity_core.errors import (
 )
 from activity_core.loader import load_definitions
 from activity_core.settings import Settings
+from activity_core.store import Ledger, Registry, Store
+from activity_core.store.errors import STORE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -41,23 +44,40 @@ log = logging.getLogger(__name__)
 class RunActivities:
     """Activities that need the worker's settings and a Temporal client."""
 
-    def __init__(self, client: Client, settings: Settings) -> None:
+    def __init__(self, client: Client, settings: Settings, store: Store | None = None) -> None:
         """Build once per worker.
 
         Args:
             client: Temporal client (handlers read visibility through it).
             settings: Worker settings (definitions and working-memory directories).
+            store: The registry and ledger (None: the definitions directory only, and
+                handlers read Temporal visibility).
         """
         self._client = client
         self._settings = settings
+        self._registry = Registry(store) if store is not None else None
+        self._ledger = Ledger(store) if store is not None else None
 
     @activity.defn(name="load_definition")
     async def load_definition(self, inp: LoadDefinitionInput) -> ActivityDefinition:
-        """Load the definition from the worker's definitions directory.
+        """The definition from the registry, else from the worker's definitions directory.
+
+        The registry holds what the last sync imported (and API definitions); a file not
+        synced yet is found in the directory. A registry that cannot be reached is not an
+        outage: the directory answers, and the miss is logged.
 
         Raises:
             ApplicationError: ``DefinitionInvalid`` or ``DefinitionNotFound`` (non-retryable).
         """
+        if self._registry is not None:
+            try:
+                return await self._registry.find(inp.activity_id, inp.activity_name)
+            except DefinitionNotFound:
+                pass
+            except STORE_ERRORS as exc:
+                log.warning(
+                    "registry unavailable; reading files", extra={"error": type(exc).__name__}
+                )
         try:
             loaded = await asyncio.to_thread(
                 load_definitions,
@@ -90,7 +110,7 @@ class RunActivities:
                 non_retryable=True,
             )
         try:
-            report = await handler(HandlerContext(inp, self._client, self._settings))
+            report = await handler(HandlerContext(inp, self._client, self._settings, self._ledger))
         except (ValueError, TypeError, ValidationError) as exc:
             raise ApplicationError(
                 f"handler {inp.definition.handler!r} rejected its params: {exc}",
@@ -161,7 +181,9 @@ class RunActivities:
             status,
             extra={"path": str(path), "activity_core_run_id": inp.run_id, "activity": d.name},
         )
-        return PersistNoteResult(path=str(path), status=status)
+        return PersistNoteResult(
+            path=str(path), status=status, report_digest=report_digest(inp.report)
+        )
 
     @activity.defn(name="write_alert_note")
     async def write_alert_note(self, inp: AlertNoteInput) -> AlertNoteResult:

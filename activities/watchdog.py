@@ -4,16 +4,19 @@ and the dead-man ping."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import httpx
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
+from activities.reconcile import Reconciler
 from activities.watchdog_observe import judge
 from activity_core.domain import ObserveInput, PingInput, WatchdogPlan
 from activity_core.errors import DEFINITION_INVALID, PING_FAILED, ConfigError, DefinitionsError
 from activity_core.settings import Settings
+from activity_core.store import Ledger, Store
 
 log = logging.getLogger(__name__)
 
@@ -21,11 +24,18 @@ log = logging.getLogger(__name__)
 class WatchdogActivities:
     """Watchdog activities; one instance per worker."""
 
-    def __init__(self, client: Client, http: httpx.AsyncClient, settings: Settings) -> None:
-        """Build once per worker with its Temporal client, HTTP client and settings."""
+    def __init__(
+        self,
+        client: Client,
+        http: httpx.AsyncClient,
+        settings: Settings,
+        store: Store | None = None,
+    ) -> None:
+        """Build once per worker with its Temporal client, HTTP client, settings and store."""
         self._client = client
         self._http = http
         self._settings = settings
+        self._ledger = Ledger(store) if store is not None else None
 
     @activity.defn(name="watchdog_observe")
     async def observe(self, inp: ObserveInput) -> WatchdogPlan:
@@ -36,7 +46,7 @@ class WatchdogActivities:
                 the alerts file are invalid: the pass fails visibly and skips its ping.
         """
         try:
-            return await judge(
+            plan = await judge(
                 self._client,
                 self._settings,
                 names=inp.names,
@@ -45,6 +55,26 @@ class WatchdogActivities:
             )
         except (DefinitionsError, ConfigError) as exc:
             raise ApplicationError(str(exc), type=DEFINITION_INVALID, non_retryable=True) from None
+        await self._keep_ledger(plan)
+        return plan
+
+    async def _keep_ledger(self, plan: WatchdogPlan) -> None:
+        """Catch the ledger up, record the pass's alerts, prune old rows: never fails the pass."""
+        if self._ledger is None:
+            return
+        lookback = timedelta(seconds=max(self._settings.watchdog_lookback_seconds, 3600.0))
+        try:
+            folded = plan.advance
+            await Reconciler(self._client, self._ledger).run(plan.now - lookback)
+            await self._ledger.record_alerts([*folded.raised, *folded.updated], plan.now)
+            await self._ledger.close_alerts(
+                [r.resolves for r in folded.recovered if r.resolves], plan.now
+            )
+            await self._ledger.prune(
+                plan.now - timedelta(days=self._settings.ledger_retention_days)
+            )
+        except Exception as exc:
+            log.warning("ledger upkeep failed", extra={"error": type(exc).__name__})
 
     @activity.defn(name="watchdog_ping")
     async def ping(self, inp: PingInput) -> bool:

@@ -7,7 +7,8 @@ Exceptions raised outside workflow code::
     │   └── ConfigError         a settings file (ACTCORE_ALERTS_FILE) is invalid
     ├── DefinitionNotFound      no definition has the requested id or name
     ├── HandlerRegistryError    the worker's handlers differ from the names definitions may use
-    └── DevStackError           the embedded dev stack cannot start (busy port, missing binary)
+    ├── DevStackError           the embedded dev stack cannot start (busy port, missing binary)
+    └── StoreUnavailable        the registry/ledger database is down or not migrated
 
 Inside Temporal, activities raise ``ApplicationError`` with one of the ``type`` names
 below; workflows list the non-retryable ones in their retry policies
@@ -70,3 +71,7 @@ class HandlerRegistryError(ActivityCoreError):
 
 class DevStackError(ActivityCoreError):
     """The dev stack cannot start or be reached."""
+
+
+class StoreUnavailable(ActivityCoreError):
+    """The registry and ledger database cannot be reached or is not migrated."""

@@ -87,6 +87,15 @@ class Settings(BaseSettings):
     alerts_file: Path | None = None
     """YAML file with an ``alerts:`` block: where alerts go besides the note."""
 
+    db_url: SecretStr | None = None
+    """``ACTCORE_DB_URL``: the registry and ledger database. Default: SQLite in
+    ``<home>/actcore.db``; ``postgresql+asyncpg://user:password@host/db`` in production;
+    ``none`` turns the store off. Secret: it may carry a password."""
+    ledger_retention_days: int = Field(default=400, ge=1)
+    """Ledger rows older than this are pruned by the watchdog pass."""
+    ledger_write_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    """Longest a run waits on one ledger write before recording it as pending."""
+
     max_cached_workflows: int = Field(default=100, ge=0)
     """Workflows kept in worker memory between tasks (the SDK's default is 1000). An
     evicted one replays its short history when it next wakes; 100 keeps a backlog of
@@ -107,6 +116,13 @@ class Settings(BaseSettings):
         if self.state_hub_token_file is not None:
             return self.state_hub_token_file.read_text().strip() or None
         return None
+
+    def database_url(self) -> str | None:
+        """The store's URL (None when the store is turned off)."""
+        if self.db_url is None:
+            return f"sqlite+aiosqlite:///{self.home / 'actcore.db'}"
+        url = self.db_url.get_secret_value().strip()
+        return None if url.lower() in ("", "none", "off") else url
 
 
 def get_settings() -> Settings:

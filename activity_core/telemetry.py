@@ -7,6 +7,8 @@
 - ``activity_core_delivery_transitions{sink, state}``: deliveries entering waiting,
   delivered, dead or given_up (counter)
 - ``activity_core_alerts{kind}``: alert notes written (counter)
+- ``activity_core_ledger_write_failures{kind}``: ledger writes given up while the database
+  was down (counter; reconciliation fills the rows in)
 - ``activity_core_deliveries{state}``: deliveries currently waiting / dead, counted from
   visibility by the worker every ``ACTCORE_METRICS_POLL_SECONDS`` (gauge)
 

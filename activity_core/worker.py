@@ -22,6 +22,7 @@ from temporalio.worker import Worker
 from activities.context import ContextActivities
 from activities.delivery import SinkActivities, default_http_client
 from activities.handlers import HANDLERS
+from activities.ledger import LedgerActivities
 from activities.monitor import MonitorActivities
 from activities.run import RunActivities
 from activities.schedule import ScheduleActivities
@@ -35,8 +36,9 @@ from activity_core.domain.constants import (
 )
 from activity_core.errors import HandlerRegistryError
 from activity_core.loader import load_definitions
-from activity_core.services.schedules import sync_schedules, system_schedules
+from activity_core.services.registry import actor, open_store, sync
 from activity_core.settings import Settings, get_settings
+from activity_core.store import Store
 from activity_core.telemetry import poll_delivery_gauges, prometheus_runtime
 from activity_core.temporal_client import connect
 from activity_core.tracing import tracing_interceptors
@@ -92,6 +94,7 @@ def build_workers(
     http: httpx.AsyncClient | None = None,
     runs: bool = True,
     watchdog_task_queue: str | None = None,
+    store: Store | None = None,
 ) -> Workers:
     """Create the run workers (orchestrator and execution) and/or the watchdog worker.
 
@@ -103,10 +106,13 @@ def build_workers(
         http: HTTP client for sinks (default: a pooled client with sane timeouts).
         runs: Poll the run queues (False for a watchdog-only process).
         watchdog_task_queue: Also poll this queue with the watchdog (None: no watchdog).
+        store: The registry and ledger (None: definitions from files, no ledger rows).
     """
     check_handler_registry()
     http = http or default_http_client(settings)
-    run_acts = RunActivities(client, settings)
+    run_acts = RunActivities(client, settings, store)
+    ledger_acts = LedgerActivities(store, settings.ledger_write_timeout_seconds)
+    ledger: list[Callable[..., Any]] = [ledger_acts.record_run, ledger_acts.record_delivery]
     sink_acts = SinkActivities(http, settings)
     monitor_acts = MonitorActivities(client, http, settings)
     delivery_acts: list[Callable[..., Any]] = [
@@ -122,6 +128,7 @@ def build_workers(
                 client,
                 task_queue=workflow_task_queue,
                 workflows=WORKFLOWS,
+                activities=ledger,  # local activities of the workflows
                 max_cached_workflows=settings.max_cached_workflows,
             )
         )
@@ -142,7 +149,7 @@ def build_workers(
             )
         )
     if watchdog_task_queue is not None:
-        watchdog_acts = WatchdogActivities(client, http, settings)
+        watchdog_acts = WatchdogActivities(client, http, settings, store)
         workers.append(
             Worker(
                 client,
@@ -154,6 +161,7 @@ def build_workers(
                     watchdog_acts.ping,
                     run_acts.write_alert_note,
                     *delivery_acts,
+                    *ledger,
                 ],
                 graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
             )
@@ -178,22 +186,26 @@ async def serve(settings: Settings | None = None, *, role: str = "all") -> None:
     client = await connect(
         runtime=runtime, interceptors=tracing_interceptors(settings.trace_console)
     )
+    store = await open_store(settings)
     if settings.skip_schedule_sync:
         log.info("schedule sync skipped (SKIP_SCHEDULE_SYNC)")
     else:
-        changes = await sync_schedules(
-            client, loaded.definitions, extras=system_schedules(settings)
-        )
-        written = [c for c in changes if c.action != "unchanged"]
+        report = await sync(client, settings, store, loaded, who=actor("worker"))
+        written = [c for c in report.changes if c.action != "unchanged"]
         log.info(
             "schedules synced",
-            extra={"changed": [f"{c.action} {c.label}" for c in written], "total": len(changes)},
+            extra={
+                "changed": [f"{c.action} {c.label}" for c in written],
+                "total": len(report.changes),
+                "registry": "not synced" if report.imported is None else "synced",
+            },
         )
     workers = build_workers(
         client,
         settings,
         runs=role in ("all", "runs"),
         watchdog_task_queue=WATCHDOG_TQ if role in ("all", "watchdog") else None,
+        store=store,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -207,6 +219,7 @@ async def serve(settings: Settings | None = None, *, role: str = "all") -> None:
             "namespace": client.namespace,
             "definitions": len(loaded.definitions),
             "task_queues": [w.task_queue for w in workers.workers],
+            "store": store.safe_url if store is not None else "off",
         },
     )
     gauges = (
@@ -221,6 +234,8 @@ async def serve(settings: Settings | None = None, *, role: str = "all") -> None:
     finally:
         if gauges is not None:
             gauges.cancel()
+        if store is not None:
+            await store.close()
     log.info("worker stopped")
 
 

@@ -13,6 +13,7 @@ BENCHMARKS = [
     "bench.throughput",
     "bench.history_bound",
     "bench.sync_scale",
+    "bench.ledger",
 ]
 
 

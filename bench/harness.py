@@ -26,6 +26,7 @@ from temporalio.worker import Worker
 from activity_core.dev.statehub import StateHub
 from activity_core.domain import search_attributes as sa
 from activity_core.settings import Settings
+from activity_core.store import Store
 from activity_core.worker import build_workers
 
 RESULTS = Path(__file__).parent / "results"
@@ -61,9 +62,13 @@ class Stack:
 
 @asynccontextmanager
 async def stack(
-    client: Client, extra_workflows: Sequence[type] = (), extra_activities: Sequence[Any] = ()
+    client: Client,
+    extra_workflows: Sequence[type] = (),
+    extra_activities: Sequence[Any] = (),
+    store: Store | None = None,
 ) -> AsyncIterator[Stack]:
-    """A worker (plus optional baseline workflows/activities) and a reference hub."""
+    """A worker (plus optional baseline workflows/activities) and a reference hub; the
+    ledger writes go to ``store`` (None: the store is off, writes return at once)."""
     tmp = Path(tempfile.mkdtemp(prefix="actcore-bench-"))
     (tmp / "definitions").mkdir()
     hub = StateHub().start()
@@ -75,7 +80,11 @@ async def stack(
     suffix = uuid.uuid4().hex[:6]
     s = Stack(client, hub, settings, f"bench-wf-{suffix}", f"bench-act-{suffix}")
     workers = build_workers(
-        client, settings, workflow_task_queue=s.workflow_tq, activity_task_queue=s.activity_tq
+        client,
+        settings,
+        workflow_task_queue=s.workflow_tq,
+        activity_task_queue=s.activity_tq,
+        store=store,
     )
     stop = asyncio.Event()
     tasks = [asyncio.create_task(workers.run_until(stop))]

@@ -31,6 +31,7 @@ from activity_core.domain import DeliveryStatus, RunInput, RunResult
 from activity_core.domain import search_attributes as sa
 from activity_core.domain.report import delivery_workflow_id
 from activity_core.settings import Settings
+from activity_core.store import Ledger, Store, migrate
 from activity_core.temporal_client import connect
 from activity_core.worker import build_workers
 from workflows.activity_run import ActivityRunWorkflow
@@ -94,6 +95,13 @@ class Stack:
     settings: Settings
     workflow_tq: str
     activity_tq: str
+    store: Store | None = None
+    """The worker's registry and ledger (SQLite in the test's directory by default)."""
+
+    @property
+    def ledger(self) -> Ledger:
+        assert self.store is not None
+        return Ledger(self.store)
 
     @property
     def definitions_dir(self) -> Path:
@@ -157,21 +165,35 @@ class Stack:
 
 @asynccontextmanager
 async def running_stack(
-    env: WorkflowEnvironment, client: Client, tmp_path: Path
+    env: WorkflowEnvironment, client: Client, tmp_path: Path, *, db_url: str | None = None
 ) -> AsyncIterator[Stack]:
-    """Workers on fresh task queues, using ``client`` (e.g. one with extra interceptors)."""
+    """Workers on fresh task queues, using ``client`` (e.g. one with extra interceptors).
+
+    The store is a migrated SQLite file in ``tmp_path`` unless ``db_url`` names another
+    database (``"none"``: no store).
+    """
     defs = tmp_path / "definitions"
-    defs.mkdir()
+    defs.mkdir(parents=True)
     settings = Settings(
+        home=tmp_path / ".actcore",
         definitions_dir=defs,
         working_memory_dir=tmp_path / "working-memory",
         state_hub_url="http://127.0.0.1:9",
         sink_read_timeout_seconds=1.0,
+        db_url=db_url,
     )
+    url = settings.database_url()
+    store = Store(url) if url else None
+    if store is not None and db_url is None:
+        await migrate.upgrade(store)
     suffix = uuid.uuid4().hex[:8]
-    s = Stack(env, client, settings, f"wf-{suffix}", f"act-{suffix}")
+    s = Stack(env, client, settings, f"wf-{suffix}", f"act-{suffix}", store)
     workers = build_workers(
-        client, settings, workflow_task_queue=s.workflow_tq, activity_task_queue=s.activity_tq
+        client,
+        settings,
+        workflow_task_queue=s.workflow_tq,
+        activity_task_queue=s.activity_tq,
+        store=store,
     )
     stop = asyncio.Event()
     task = asyncio.create_task(workers.run_until(stop))
@@ -180,6 +202,8 @@ async def running_stack(
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=30)
+        if store is not None:
+            await store.close()
 
 
 def free_port() -> int:

@@ -16,6 +16,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.context import ContextActivities
+    from activities.ledger import LedgerActivities
     from activities.run import RunActivities
     from activities.schedule import ScheduleActivities
     from activity_core.domain import (
@@ -46,6 +47,9 @@ with workflow.unsafe.imports_passed_through():
     from activity_core.domain.constants import (
         ALERT_NOTE_TIMEOUT,
         HANDLER_RETRY,
+        LEDGER_PATCH,
+        LEDGER_WRITE_RETRY,
+        LEDGER_WRITE_TIMEOUT,
         LOAD_DEFINITION_TIMEOUT,
         LOCAL_IO_RETRY,
         PERSIST_NOTE_TIMEOUT,
@@ -53,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
         RESOLVER_RETRY,
         TASK_EXECUTION_TQ,
     )
+    from activity_core.domain.ledger import RunRecord, finished_record, started_record
     from activity_core.domain.report import (
         build_event,
         could_not_run_report,
@@ -77,7 +82,8 @@ class ActivityRunWorkflow:
     async def run(self, inp: RunInput) -> RunResult:
         """Produce, persist and hand over one report."""
         info = workflow.info()
-        started = workflow.now()
+        started = self._started = workflow.now()
+        self._ledger_ok = True
         run_id = info.workflow_id
         atq = inp.activity_task_queue or TASK_EXECUTION_TQ
         definition = await workflow.execute_activity_method(
@@ -97,8 +103,20 @@ class ActivityRunWorkflow:
                 sa.SCHEDULED_FOR.value_set(scheduled_for),
             ]
         )
+        self._ledger_ok = await self._ledger(
+            started_record(
+                run_id=run_id,
+                activity_id=str(definition.id),
+                activity_name=definition.name,
+                trigger=inp.trigger,
+                nominal_fire=nominal,
+                scheduled_for=scheduled_for,
+                fired_at=info.start_time,
+                started_at=started,
+            )
+        )
         if decision is not None and not decision.run:
-            return await self._record_skip(inp, definition, decision, atq)
+            return await self._finish(await self._record_skip(inp, definition, decision, atq))
         workflow.set_current_details(
             f"**running** `{definition.handler}` for `{definition.name}` "
             f"(scheduled for {scheduled_for.isoformat()}, trigger: {inp.trigger})"
@@ -152,7 +170,7 @@ class ActivityRunWorkflow:
             f"**{outcome.value}**: report persisted to `{note.path}`; "
             f"deliveries handed over: {handed}"
         )
-        return RunResult(
+        result = RunResult(
             run_id=run_id,
             activity_id=str(definition.id),
             activity_name=definition.name,
@@ -166,6 +184,42 @@ class ActivityRunWorkflow:
             lateness_seconds=decision.lateness_s if decision else 0.0,
             covered_fires=decision.covered if decision else [nominal],
         )
+        return await self._finish(result, note.report_digest)
+
+    async def _finish(self, result: RunResult, report_digest: str | None = None) -> RunResult:
+        """Record the closing state in the ledger; the result says when that is pending."""
+        info = workflow.info()
+        ok = await self._ledger(
+            finished_record(
+                result,
+                fired_at=info.start_time,
+                started_at=self._started,
+                finished_at=workflow.now(),
+                report_digest=report_digest,
+            )
+        )
+        result.ledger_pending = not (ok and self._ledger_ok)
+        return result
+
+    async def _ledger(self, record: RunRecord) -> bool:
+        """Write the run's ledger row (a local activity that never raises); False: pending.
+
+        Runs recorded before the ledger existed replay without these writes.
+        """
+        if not workflow.patched(LEDGER_PATCH):
+            return True
+        try:
+            written = await workflow.execute_local_activity_method(
+                LedgerActivities.record_run,
+                record,
+                start_to_close_timeout=LEDGER_WRITE_TIMEOUT,
+                retry_policy=LEDGER_WRITE_RETRY,
+                summary=f"ledger: run {record.state}",
+            )
+        except ActivityError as exc:
+            workflow.logger.warning("ledger write failed: %s", exc.cause or exc)
+            return False
+        return not written.pending
 
     async def _resolve(
         self, definition: ActivityDefinition, atq: str

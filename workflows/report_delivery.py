@@ -18,6 +18,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.delivery import SinkActivities
+    from activities.ledger import LedgerActivities
     from activities.monitor import MonitorActivities
     from activities.run import RunActivities
     from activity_core.domain import (
@@ -27,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         DeliveryAttemptResult,
         DeliveryInput,
         DeliveryProgress,
+        DeliveryRecord,
         DeliveryState,
         DeliveryStatus,
         MonitorInput,
@@ -36,6 +38,9 @@ with workflow.unsafe.imports_passed_through():
     from activity_core.domain.constants import (
         ALERT_NOTE_TIMEOUT,
         DELIVERY_ATTEMPT_RETRY,
+        LEDGER_PATCH,
+        LEDGER_WRITE_RETRY,
+        LEDGER_WRITE_TIMEOUT,
         LOCAL_IO_RETRY,
         SINK_REGISTER_TIMEOUT,
         TASK_EXECUTION_TQ,
@@ -62,6 +67,7 @@ class ReportDeliveryWorkflow:
         self._inp = inp
         self._p = inp.carried.model_copy() if inp.carried else DeliveryProgress()
         self._published_state: DeliveryState | None = None
+        self._recorded_state: DeliveryState | None = None
 
     # -- messages ------------------------------------------------------------------
 
@@ -98,10 +104,11 @@ class ReportDeliveryWorkflow:
         if p.episode_started_at is None:
             p.episode_started_at = workflow.now()
         self._publish()
+        await self._record()
         while True:
             if p.give_up_requested:
                 await self._sign_off_monitor()
-                return self._finish(DeliveryState.GIVEN_UP)
+                return await self._finish(DeliveryState.GIVEN_UP)
             if p.state == DeliveryState.DEAD:
                 await workflow.wait_condition(lambda: p.retry_requested or p.give_up_requested)
                 if p.give_up_requested:
@@ -118,7 +125,7 @@ class ReportDeliveryWorkflow:
             if result.outcome in (AttemptOutcome.DELIVERED, AttemptOutcome.DUPLICATE):
                 p.delivered_at = workflow.now()
                 await self._sign_off_monitor()
-                return self._finish(DeliveryState.DELIVERED)
+                return await self._finish(DeliveryState.DELIVERED)
             p.episode_failures += 1
             if result.outcome == AttemptOutcome.PERMANENT:
                 await self._go_dead("permanent failure: the sink rejected the report")
@@ -133,6 +140,7 @@ class ReportDeliveryWorkflow:
             p.state = DeliveryState.WAITING
             p.next_attempt_at = workflow.now() + timedelta(seconds=delay)
             self._publish()
+            await self._record()
             await self._register_with_monitor()
             if workflow.info().is_continue_as_new_suggested() or self._over_event_budget():
                 await workflow.wait_condition(workflow.all_handlers_finished)
@@ -214,6 +222,7 @@ class ReportDeliveryWorkflow:
         p.state = DeliveryState.DEAD
         p.next_attempt_at = None
         self._publish(why)
+        await self._record()
         await self._sign_off_monitor()
         workflow.logger.error(
             "delivery dead: %s", why, extra={"run_id": inp.run_id, "sink": inp.sink.name}
@@ -246,11 +255,45 @@ class ReportDeliveryWorkflow:
         except ActivityError as exc:
             workflow.logger.error("could not write the alert note: %s", exc.cause or exc)
 
-    def _finish(self, state: DeliveryState) -> DeliveryStatus:
+    async def _finish(self, state: DeliveryState) -> DeliveryStatus:
         self._p.state = state
         self._p.next_attempt_at = None
         self._publish()
+        await self._record()
         return self.status()
+
+    async def _record(self) -> None:
+        """Write the delivery's ledger row on each state change (never fails the delivery).
+
+        Deliveries recorded before the ledger existed replay without these writes.
+        """
+        p = self._p
+        if self._recorded_state == p.state or not workflow.patched(LEDGER_PATCH):
+            return
+        self._recorded_state = p.state
+        inp = self._inp
+        record = DeliveryRecord(
+            workflow_id=workflow.info().workflow_id,
+            run_id=inp.run_id,
+            activity_id=inp.activity_id,
+            activity_name=inp.activity_name,
+            sink=inp.sink.name,
+            state=p.state.value,
+            attempts=p.attempts,
+            last_error=p.last_error,
+            delivered_at=p.delivered_at,
+            updated_at=workflow.now(),
+        )
+        try:
+            await workflow.execute_local_activity_method(
+                LedgerActivities.record_delivery,
+                record,
+                start_to_close_timeout=LEDGER_WRITE_TIMEOUT,
+                retry_policy=LEDGER_WRITE_RETRY,
+                summary=f"ledger: delivery {p.state.value}",
+            )
+        except ActivityError as exc:
+            workflow.logger.warning("ledger write failed: %s", exc.cause or exc)
 
     async def _register_with_monitor(self) -> None:
         """Tell the sink's recovery monitor this delivery waits (once per wait)."""

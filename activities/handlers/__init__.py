@@ -16,6 +16,7 @@ from activities.handlers.static import static_report
 from activities.handlers.wsjf import wsjf_triage
 from activity_core.domain import HandlerInput, Report
 from activity_core.settings import Settings
+from activity_core.store import Ledger
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class HandlerContext:
     input: HandlerInput
     client: Client
     settings: Settings
+    ledger: Ledger | None = None
+    """The run ledger, when the worker has a store (it outlives Temporal's retention)."""
 
 
 Handler = Callable[[HandlerContext], Awaitable[Report]]

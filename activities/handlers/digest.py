@@ -1,18 +1,27 @@
-"""``activity_digest``: what this deployment ran in the last N hours, read from visibility."""
+"""``activity_digest``: what this deployment ran in the last N hours.
+
+Runs are read from the ledger (it outlives Temporal's retention), or from visibility when
+the worker has no store or the database is down; open deliveries always from visibility
+(their state is live). The report says which source it read.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from temporalio.client import WorkflowExecution
 
-from activity_core.domain import Report
+from activity_core.domain import Report, RunRecord
 from activity_core.domain import search_attributes as sa
+from activity_core.store.errors import STORE_ERRORS
 
 if TYPE_CHECKING:
     from activities.handlers import HandlerContext
+
+log = logging.getLogger(__name__)
 
 MAX_ROWS = 500
 
@@ -33,6 +42,41 @@ def _row(ex: WorkflowExecution) -> dict[str, Any]:
     }
 
 
+def _ledger_row(r: RunRecord) -> dict[str, Any]:
+    started = r.fired_at or r.started_at
+    return {
+        "workflow_id": r.run_id,
+        "activity_name": r.activity_name,
+        "status": r.state,
+        "outcome": r.outcome,
+        "started_at": started.isoformat() if started else None,
+        "closed_at": r.finished_at.isoformat() if r.finished_at else None,
+    }
+
+
+async def _runs(
+    ctx: HandlerContext, since: datetime, since_q: str
+) -> tuple[list[dict[str, Any]], str]:
+    """The window's runs (but this one) and where they were read from."""
+    me = ctx.input.run_id
+    if ctx.ledger is not None:
+        try:
+            rows = await ctx.ledger.runs(since=since, limit=MAX_ROWS + 1)
+            return [_ledger_row(r) for r in rows if r.run_id != me], "the ledger"
+        except STORE_ERRORS as exc:
+            log.warning(
+                "ledger unavailable; digest reads visibility", extra={"error": str(exc)[:200]}
+            )
+    runs = [
+        _row(ex)
+        async for ex in ctx.client.list_workflows(
+            f"WorkflowType = 'ActivityRunWorkflow' AND StartTime > '{since_q}'", limit=MAX_ROWS
+        )
+        if ex.id != me
+    ]
+    return runs, "Temporal visibility"
+
+
 async def activity_digest(ctx: HandlerContext) -> Report:
     """Digest of activity runs and open deliveries in the look-back window.
 
@@ -43,13 +87,7 @@ async def activity_digest(ctx: HandlerContext) -> Report:
     hours = float(inp.definition.params.get("hours", 24))
     since = inp.scheduled_for - timedelta(hours=hours)
     since_q = since.strftime("%Y-%m-%dT%H:%M:%SZ")
-    runs = [
-        _row(ex)
-        async for ex in ctx.client.list_workflows(
-            f"WorkflowType = 'ActivityRunWorkflow' AND StartTime > '{since_q}'", limit=MAX_ROWS
-        )
-        if ex.id != inp.run_id
-    ]
+    runs, source = await _runs(ctx, since, since_q)
     waiting: list[dict[str, Any]] = []
     async for ex in ctx.client.list_workflows(
         "WorkflowType = 'ReportDeliveryWorkflow' AND ExecutionStatus = 'Running'", limit=MAX_ROWS
@@ -77,7 +115,7 @@ async def activity_digest(ctx: HandlerContext) -> Report:
     lines = [
         f"# Activity digest: {inp.scheduled_for:%Y-%m-%d %H:%M} UTC",
         "",
-        f"Window: since {since_q}. {summary}.",
+        f"Window: since {since_q}. {summary}. Runs read from {source}.",
         "",
         "## Runs",
         "",
@@ -115,6 +153,7 @@ async def activity_digest(ctx: HandlerContext) -> Report:
             "since": since_q,
             "runs": runs,
             "runs_by_status": dict(by_status),
+            "runs_source": source,
             "open_deliveries": waiting,
         },
     )

@@ -18,6 +18,9 @@ Commands::
     actcore sync [--dry-run] [--no-prune]           make schedules match the definitions
     actcore verify NAME [--date D] [--live] [--json]  did the run happen and arrive?
     actcore statehub serve | fault MODE | events    the reference State Hub
+    actcore db upgrade | current | history          the registry and ledger database
+    actcore runs list [NAME] [--since D] [--json]   runs from the ledger
+    actcore ledger reconcile [--days N]             back-fill the ledger from visibility
 
 Exit codes: 0 success, 1 a check failed, a run did not succeed or a page alert is open,
 2 bad input or setup.
@@ -34,12 +37,12 @@ import httpx
 from temporalio.service import RPCError
 
 from activity_core import logs
-from activity_core.cli import definitions, dev, runs, schedules, status, worker
+from activity_core.cli import definitions, dev, runs, schedules, status, store, worker
 from activity_core.errors import ActivityCoreError
 from activity_core.settings import get_settings
 from activity_core.temporal_client import connect_config
 
-GROUPS = (worker, status, dev, runs, definitions, schedules)
+GROUPS = (worker, status, dev, runs, definitions, schedules, store)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,7 +7,7 @@ import asyncio
 import json
 
 from activity_core.cli.output import definitions, print_table
-from activity_core.services.schedules import sync_schedules, system_schedules
+from activity_core.services.registry import actor, open_store, sync
 from activity_core.settings import Settings
 from activity_core.temporal_client import connect
 
@@ -23,13 +23,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 async def _sync(args: argparse.Namespace, settings: Settings) -> int:
     loaded = definitions(settings, warn=True)  # all-or-nothing: raises first
-    changes = await sync_schedules(
-        await connect(),
-        loaded.definitions,
-        dry_run=args.dry_run,
-        prune=not args.no_prune,
-        extras=system_schedules(settings),
-    )
+    store = await open_store(settings)
+    try:
+        report = await sync(
+            await connect(),
+            settings,
+            store,
+            loaded,
+            who=actor("actcore sync"),
+            dry_run=args.dry_run,
+            prune=not args.no_prune,
+            require_store=True,
+        )
+    finally:
+        if store is not None:
+            await store.close()
+    changes = report.changes
     rows = [c.as_dict() for c in sorted(changes, key=lambda c: (c.action == "unchanged", c.label))]
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -37,5 +46,11 @@ async def _sync(args: argparse.Namespace, settings: Settings) -> int:
     print_table(rows, ["action", "label", "policy", "overlap", "catchup_window", "schedule_id"])
     written = sum(1 for c in changes if c.action != "unchanged")
     verb = "would change" if args.dry_run else "changed"
-    print(f"{written} {verb}, {len(changes) - written} unchanged")
+    print(f"schedules: {written} {verb}, {len(changes) - written} unchanged")
+    if report.imported is not None:
+        i = report.imported
+        print(
+            f"registry ({store.safe_url if store else '-'}): {len(i.created)} created, "
+            f"{len(i.updated)} updated, {len(i.deleted)} deleted, {len(i.unchanged)} unchanged"
+        )
     return 0

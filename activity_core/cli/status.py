@@ -9,9 +9,11 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from activity_core.cli.output import definitions, print_table
+from activity_core.services.registry import open_store
 from activity_core.services.status import status_report
 from activity_core.services.verify import PLAN, as_json, verify
 from activity_core.settings import Settings
+from activity_core.store import Ledger
 from activity_core.temporal_client import connect
 
 
@@ -52,7 +54,13 @@ async def _verify(args: argparse.Namespace, settings: Settings) -> int:
             print(f"  {name:12} {what}")
         print("add --live to run the checks")
         return 0
-    checks = await verify(await connect(), settings, definition, day)
+    store = await open_store(settings)
+    try:
+        ledger = Ledger(store) if store is not None else None
+        checks = await verify(await connect(), settings, definition, day, ledger)
+    finally:
+        if store is not None:
+            await store.close()
     if args.json:
         print(json.dumps(as_json(checks), indent=2))
     else:

@@ -52,6 +52,12 @@ from activity_core.domain.delivery import (
     WakeInput,
 )
 from activity_core.domain.judge import advance, classify, schedule_health, severity_of
+from activity_core.domain.ledger import (
+    DeliveryRecord,
+    LedgerWriteResult,
+    RunRecord,
+    ScheduleChange,
+)
 from activity_core.domain.misfire import GuardDecision, decide
 from activity_core.domain.run import (
     AlertNoteInput,
@@ -126,6 +132,7 @@ __all__ = [
     "DeliveryInput",
     "DeliveryPolicy",
     "DeliveryProgress",
+    "DeliveryRecord",
     "DeliverySeen",
     "DeliveryState",
     "DeliveryStatus",
@@ -137,6 +144,7 @@ __all__ = [
     "GuardDecision",
     "HandlerInput",
     "IntervalTrigger",
+    "LedgerWriteResult",
     "LoadDefinitionInput",
     "ManualTrigger",
     "MisfirePolicy",
@@ -156,9 +164,11 @@ __all__ = [
     "ResolverName",
     "RunInput",
     "RunOutcome",
+    "RunRecord",
     "RunResult",
     "RunSeen",
     "RunStart",
+    "ScheduleChange",
     "ScheduleSeen",
     "Severity",
     "SinkConfig",

@@ -29,6 +29,9 @@ SCHEDULE_ID_PREFIX = "activity-schedule-"
 DELIVERY_ID_PREFIX = "delivery-"
 """Delivery workflow id: ``delivery-<run id>-<sink>``."""
 
+LEDGER_PATCH = "ledger-records"
+"""``workflow.patched`` id of the ledger writes in runs and deliveries."""
+
 # Registered workflow types (referenced by name where importing the class would climb a floor)
 ACTIVITY_RUN_WORKFLOW = "ActivityRunWorkflow"
 REPORT_DELIVERY_WORKFLOW = "ReportDeliveryWorkflow"
@@ -58,6 +61,9 @@ def wake_timeout(deliveries: int) -> timedelta:
     return timedelta(seconds=60 + deliveries)
 
 
+LEDGER_WRITE_TIMEOUT = timedelta(seconds=15)
+"""Start-to-close of a ledger write (a local activity that bounds itself well below it)."""
+
 # Retry policies ------------------------------------------------------------------
 LOCAL_IO_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -86,6 +92,9 @@ RESOLVER_RETRY = RetryPolicy(
 """Temporal-level retries of a resolver, above the tries inside each attempt."""
 RESOLVER_RETRY_WAITS_S = 5 + 10
 """Sum of the waits between RESOLVER_RETRY's attempts (for the timeout budget)."""
+
+LEDGER_WRITE_RETRY = RetryPolicy(maximum_attempts=1)
+"""The write retries inside itself and never raises; a crash is not retried by Temporal."""
 
 DELIVERY_ATTEMPT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),

@@ -4,6 +4,7 @@ not run, and the deterministic ids of delivery children and sink monitors. Pure.
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import datetime
 
 from activity_core.domain.constants import DELIVERY_ID_PREFIX
@@ -88,3 +89,11 @@ def skip_alert_body(
         f"- run: `{run_id}`\n"
         f"- to run it anyway: `actcore trigger {definition.name}`\n"
     )
+
+
+def report_digest(report: Report) -> str:
+    """sha256 of a report's markdown and data: the same report always gives the same digest."""
+    canonical = json.dumps(
+        {"markdown": report.markdown, "data": report.data}, sort_keys=True, default=str
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()

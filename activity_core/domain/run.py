@@ -107,6 +107,8 @@ class PersistNoteResult(BaseModel):
     """Absolute path of the note."""
     status: Literal["written", "exists"]
     """``exists`` when a note for the same run id was already there (kept as is)."""
+    report_digest: str | None = None
+    """sha256 of the report's markdown and data (for the ledger)."""
 
 
 class DeliveryHandoff(BaseModel):
@@ -183,6 +185,8 @@ class RunResult(BaseModel):
     """How late the run started relative to its own nominal fire."""
     covered_fires: list[datetime] = Field(default_factory=list)
     """Nominal fires this run stands for (several for ``ran_as_latest``)."""
+    ledger_pending: bool = False
+    """A ledger write failed; reconciliation fills the row in later."""
 
 
 class AlertNoteInput(BaseModel):

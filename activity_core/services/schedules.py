@@ -25,6 +25,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.schedule import matching_times
 from activity_core.domain.constants import SCHEDULE_ID_PREFIX, WATCHDOG_SCHEDULE_ID
 from activity_core.domain.definition import ActivityDefinition
+from activity_core.domain.ledger import ScheduleChange
 from activity_core.domain.schedule_spec import (
     DesiredSchedule,
     build_schedule,
@@ -50,9 +51,33 @@ class SyncChange:
     policy: str = ""
     overlap: str = ""
     catchup_window: str = ""
+    fingerprint: str = ""
+    """The desired state written (journal only; not in the table)."""
+    catchup_window_seconds: float | None = None
+    """The catchup window in seconds (journal only)."""
 
     def as_dict(self) -> dict[str, str]:
-        return dict(self.__dict__)
+        """The table's columns."""
+        return {
+            k: str(v)
+            for k, v in self.__dict__.items()
+            if k not in ("fingerprint", "catchup_window_seconds")
+        }
+
+    def journal_entry(self, actor: str, at: datetime) -> ScheduleChange:
+        """This change as a ``schedule_changes`` row (for writes, not ``unchanged``)."""
+        assert self.action != "unchanged"
+        return ScheduleChange(
+            schedule_id=self.schedule_id,
+            label=self.label,
+            action=self.action,
+            fingerprint=self.fingerprint,
+            policy=self.policy,
+            overlap=self.overlap,
+            catchup_window_seconds=self.catchup_window_seconds,
+            actor=actor,
+            at=at,
+        )
 
 
 def system_schedules(settings: Settings) -> list[DesiredSchedule]:
@@ -110,7 +135,14 @@ async def sync_schedules(
 
     def change(action: Action, d: DesiredSchedule) -> SyncChange:
         return SyncChange(
-            action, d.schedule_id, d.label, d.policy, d.overlap, f"{d.catchup_window}"
+            action,
+            d.schedule_id,
+            d.label,
+            d.policy,
+            d.overlap,
+            f"{d.catchup_window}",
+            d.fingerprint,
+            d.catchup_window.total_seconds(),
         )
 
     async def apply(d: DesiredSchedule) -> SyncChange:

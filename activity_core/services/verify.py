@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities import notes
 from activity_core.domain import (
@@ -27,9 +27,12 @@ from activity_core.domain import (
 from activity_core.domain import search_attributes as sa
 from activity_core.domain.budget import budget_error, run_budget
 from activity_core.domain.constants import ACTIVITY_RUN_WORKFLOW
+from activity_core.domain.ledger import RunRecord
 from activity_core.domain.report import delivery_workflow_id
 from activity_core.domain.schedule_spec import build_schedule, is_scheduled, schedule_id
 from activity_core.settings import Settings
+from activity_core.store import Ledger
+from activity_core.store.errors import STORE_ERRORS
 from workflows.activity_run import ActivityRunWorkflow
 from workflows.report_delivery import ReportDeliveryWorkflow
 
@@ -116,7 +119,12 @@ def _note(wm: Path, result: RunResult) -> Check:
 
 
 async def _sink(
-    client: Client, settings: Settings, d: ActivityDefinition, result: RunResult, sink: Any
+    client: Client,
+    settings: Settings,
+    d: ActivityDefinition,
+    result: RunResult,
+    sink: Any,
+    ledger: Ledger | None = None,
 ) -> Check:
     name = f"sink:{sink.name}"
     if isinstance(sink, StateHubProgressSink):
@@ -142,7 +150,17 @@ async def _sink(
     try:
         status = await handle.query(ReportDeliveryWorkflow.status)
     except RPCError:
-        described = await handle.describe()
+        try:
+            described = await handle.describe()
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND or ledger is None:
+                raise
+            # Past Temporal's retention: the ledger remembers how the delivery ended.
+            rows = [r for r in await ledger.deliveries(result.run_id) if r.sink == sink.name]
+            if rows and rows[0].state == DeliveryState.DELIVERED.value:
+                return Check(name, "pass", f"delivered at {rows[0].delivered_at} (ledger)")
+            state = rows[0].state if rows else "unknown"
+            return Check(name, "fail", f"delivery {state} (ledger; gone from Temporal)")
         if described.status == WorkflowExecutionStatus.COMPLETED:
             final = await handle.result()
             if final.state == DeliveryState.DELIVERED:
@@ -168,37 +186,80 @@ async def _sink(
     )
 
 
-async def verify(
-    client: Client, settings: Settings, definition: ActivityDefinition, day: date
-) -> list[Check]:
-    """Run every check against the live system."""
-    checks = [await _schedule(client, definition)]
-    ex = await _find_run(client, definition, day)
+def _ledger_result(row: RunRecord) -> RunResult:
+    """The parts of a run's result that the checks read, from its ledger row."""
+    return RunResult(
+        run_id=row.run_id,
+        activity_id=row.activity_id,
+        activity_name=row.activity_name,
+        outcome=RunOutcome(row.outcome or RunOutcome.COULD_NOT_RUN.value),
+        scheduled_for=row.scheduled_for or row.updated_at,
+        report_path=row.note_path,
+        note_status=None,
+        trigger="manual"
+        if row.trigger == "manual"
+        else "event"
+        if row.trigger == "event"
+        else "schedule",
+    )
+
+
+async def _run_from_ledger(
+    ledger: Ledger, d: ActivityDefinition, day: date
+) -> tuple[Check, RunResult | None] | None:
+    lo, hi = day_bounds(d, day)
+    rows = await ledger.runs(activity_id=str(d.id), since=lo, until=hi, limit=50)
+    if not rows:
+        return None
+    row = max(rows, key=lambda r: r.fired_at or r.updated_at)
+    if row.state != "completed" or row.outcome is None:
+        return Check("run", "fail", f"{row.run_id} is {row.state} (ledger)"), None
+    return Check("run", "pass", f"{row.run_id} completed (ledger)"), _ledger_result(row)
+
+
+async def _run_from_visibility(
+    client: Client, d: ActivityDefinition, day: date
+) -> tuple[Check, RunResult | None]:
+    ex = await _find_run(client, d, day)
     if ex is None:
-        checks.append(
-            Check("run", "fail", f"no run with ScheduledFor on {day} ({definition.zone})")
-        )
-    else:
-        handle = client.get_workflow_handle_for(ActivityRunWorkflow.run, ex.id, run_id=ex.run_id)
-        described = await handle.describe()
-        if described.status != WorkflowExecutionStatus.COMPLETED:
-            checks.append(
-                Check(
-                    "run",
-                    "fail",
-                    f"{ex.id} is {described.status.name if described.status else '?'}",
-                )
-            )
-        else:
-            result = await handle.result()
-            checks.append(Check("run", "pass", f"{ex.id} completed"))
-            outcome = ex.typed_search_attributes.get(sa.RUN_OUTCOME) or result.outcome.value
-            good = RunOutcome(outcome) in GOOD_OUTCOMES
-            checks.append(Check("outcome", "pass" if good else "fail", outcome))
-            if result.report_path or good:
-                checks.append(_note(settings.working_memory_dir, result))
-            for sink in definition.remote_sinks:
-                checks.append(await _sink(client, settings, definition, result, sink))
+        return Check("run", "fail", f"no run with ScheduledFor on {day} ({d.zone})"), None
+    handle = client.get_workflow_handle_for(ActivityRunWorkflow.run, ex.id, run_id=ex.run_id)
+    described = await handle.describe()
+    if described.status != WorkflowExecutionStatus.COMPLETED:
+        state = described.status.name if described.status else "?"
+        return Check("run", "fail", f"{ex.id} is {state} (visibility)"), None
+    result = await handle.result()
+    outcome = ex.typed_search_attributes.get(sa.RUN_OUTCOME)
+    if outcome:
+        result = result.model_copy(update={"outcome": RunOutcome(outcome)})
+    return Check("run", "pass", f"{ex.id} completed (visibility)"), result
+
+
+async def verify(
+    client: Client,
+    settings: Settings,
+    definition: ActivityDefinition,
+    day: date,
+    ledger: Ledger | None = None,
+) -> list[Check]:
+    """Run every check against the live system; the run is looked up in the ledger first
+    (it outlives Temporal's retention), then in visibility."""
+    checks = [await _schedule(client, definition)]
+    found = None
+    if ledger is not None:
+        try:
+            found = await _run_from_ledger(ledger, definition, day)
+        except STORE_ERRORS as exc:
+            checks.append(Check("ledger", "skip", f"unavailable ({type(exc).__name__})"))
+    run_check, result = found or await _run_from_visibility(client, definition, day)
+    checks.append(run_check)
+    if result is not None:
+        good = result.outcome in GOOD_OUTCOMES
+        checks.append(Check("outcome", "pass" if good else "fail", result.outcome.value))
+        if result.report_path or good:
+            checks.append(_note(settings.working_memory_dir, result))
+        for sink in definition.remote_sinks:
+            checks.append(await _sink(client, settings, definition, result, sink, ledger))
     over = budget_error(definition, settings.activity_timeout_seconds)
     checks.append(
         Check("budget", "fail", over)

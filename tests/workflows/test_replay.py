@@ -3,7 +3,8 @@
 Re-record (only when a change is *meant* to be incompatible, with a patch/version
 strategy for running executions) with::
 
-    ACTCORE_RECORD_HISTORIES=1 .venv/bin/python -m pytest tests/test_replay.py -k record
+    ACTCORE_RECORD_HISTORIES=1 ACTCORE_HISTORY_SUFFIX=_<shape> \
+        .venv/bin/python -m pytest tests/workflows/test_replay.py -k record
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ from workflows.registry import ALL_WORKFLOWS
 
 HISTORIES = Path(__file__).parents[1] / "histories"
 RECORD = os.environ.get("ACTCORE_RECORD_HISTORIES") == "1"
+SUFFIX = os.environ.get("ACTCORE_HISTORY_SUFFIX", "")
+"""Record a new shape beside the old ones (e.g. ``_ledger``): old histories stay, so the
+patches that keep them replaying stay tested."""
 
 
 def _recorded() -> list[Path]:
@@ -44,7 +48,7 @@ async def _save(handle: WorkflowHandle, name: str, run_id: str | None = None) ->
     target = handle._client.get_workflow_handle(handle.id, run_id=run_id)
     history = await target.fetch_history()
     record = {"workflow_id": handle.id, "history": json.loads(history.to_json())}
-    (HISTORIES / f"{name}.json").write_text(json.dumps(record, indent=1))
+    (HISTORIES / f"{name}{SUFFIX}.json").write_text(json.dumps(record, indent=1))
 
 
 def test_histories_are_recorded_for_each_long_lived_workflow() -> None:
@@ -56,6 +60,10 @@ def test_histories_are_recorded_for_each_long_lived_workflow() -> None:
         "delivery_with_monitor",
         "sink_monitor",
         "watchdog_pass",
+        # The same workflows after the ledger writes were added (patch "ledger-records").
+        "activity_run_two_sinks_ledger",
+        "delivery_full_lifecycle_ledger",
+        "delivery_with_monitor_ledger",
     } <= names
 
 

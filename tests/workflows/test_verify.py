@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
 from activity_core.dev.statehub import StateHub
+from activity_core.domain import search_attributes as sa
 from activity_core.domain.schedule_spec import schedule_id
 from activity_core.loader import load_definitions
 from activity_core.services.schedules import sync_schedules
@@ -95,3 +103,57 @@ async def test_verify_reports_a_missing_or_paused_schedule(stack: Stack) -> None
         assert "paused but the definition is enabled" in paused["schedule"].detail
     finally:
         await handle.delete()
+
+
+async def test_verify_reads_the_ledger_after_temporal_has_forgotten_the_run(
+    stack: Stack, hub: StateHub
+) -> None:
+    stack.define(
+        "remembered",
+        sinks=[{"type": "state_hub_progress", "event_type": "r", "url": hub.url}],
+    )
+    result = await stack.run("remembered")
+    await stack.delivery(result.run_id, "state_hub").result()
+
+    async def delivered_in_ledger() -> None:
+        rows = await stack.ledger.deliveries(result.run_id)
+        assert [r.state for r in rows] == ["delivered"]
+
+    await assert_eventually(delivered_in_ledger)
+    # Temporal has forgotten the run (as after the namespace's retention): a namespace
+    # that never saw it answers for Temporal; the hub is away too.
+    namespace = f"forgotten-{uuid.uuid4().hex[:8]}"
+    await stack.client.workflow_service.register_namespace(
+        RegisterNamespaceRequest(
+            namespace=namespace, workflow_execution_retention_period=Duration(seconds=86400)
+        )
+    )
+    await stack.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=namespace,
+            search_attributes={k.name: k.indexed_value_type.value for k in sa.ALL},
+        )
+    )
+    forgetful = await Client.connect(
+        stack.client.service_client.config.target_host,
+        namespace=namespace,
+        data_converter=pydantic_data_converter,
+    )
+    hub.set_fault("refuse")
+    definition = load_definitions(stack.definitions_dir).by_name("remembered")
+    today = datetime.now(UTC).date()
+
+    async def forgotten() -> None:
+        by = _by_name(await verify(forgetful, stack.settings, definition, today))
+        assert by["run"].status == "fail" and "no run" in by["run"].detail
+
+    await assert_eventually(forgotten, within=30)
+    by = _by_name(await verify(forgetful, stack.settings, definition, today, stack.ledger))
+    assert (by["run"].status, by["run"].detail) == (
+        "pass",
+        f"{result.run_id} completed (ledger)",
+    )
+    assert (by["outcome"].status, by["outcome"].detail) == ("pass", "ran")
+    assert by["note"].status == "pass"
+    assert by["sink:state_hub"].status == "pass"
+    assert by["sink:state_hub"].detail.endswith("(ledger)")

@@ -1,0 +1,130 @@
+"""Opening the store, and the one sync that both ``actcore sync`` and the worker run:
+definition files into the registry (all or nothing), the registry into Temporal
+Schedules, and every schedule write into the ``schedule_changes`` journal."""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from temporalio.client import Client
+
+from activity_core.domain import ActivityDefinition
+from activity_core.errors import StoreUnavailable
+from activity_core.loader import LoadedDefinitions
+from activity_core.services.schedules import SyncChange, sync_schedules, system_schedules
+from activity_core.settings import Settings
+from activity_core.store import ImportResult, Ledger, Registry, Store, migrate
+from activity_core.store.errors import STORE_ERRORS
+
+log = logging.getLogger(__name__)
+
+
+def actor(role: str) -> str:
+    """Who is writing: ``actcore sync (user@host)`` or ``worker (host)``."""
+    host = socket.gethostname()
+    if role == "worker":
+        return f"worker ({host})"
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{role} ({user}@{host})"
+
+
+async def open_store(settings: Settings, *, migrate_embedded: bool = True) -> Store | None:
+    """The store of ``ACTCORE_DB_URL`` (None when turned off).
+
+    The embedded SQLite default is migrated here; PostgreSQL is migrated by the operator
+    with ``actcore db upgrade`` (a worker only warns when it is behind).
+    """
+    url = settings.database_url()
+    if url is None:
+        return None
+    store = Store(url)
+    try:
+        if store.dialect == "sqlite" and migrate_embedded:
+            await migrate.upgrade(store)
+        elif not await migrate.is_current(store):
+            log.error(
+                "database schema is behind: run `actcore db upgrade`",
+                extra={"db": store.safe_url, "head": migrate.head()},
+            )
+    except STORE_ERRORS as exc:
+        log.error("store unavailable", extra={"db": store.safe_url, "error": type(exc).__name__})
+    return store
+
+
+@dataclass
+class SyncReport:
+    """What a sync did to the registry and to the schedules."""
+
+    imported: ImportResult | None
+    """None when there is no store, or it could not be reached."""
+    changes: list[SyncChange]
+    registry_error: str | None = None
+
+
+async def sync(
+    client: Client,
+    settings: Settings,
+    store: Store | None,
+    loaded: LoadedDefinitions,
+    *,
+    who: str,
+    dry_run: bool = False,
+    prune: bool = True,
+    require_store: bool = False,
+) -> SyncReport:
+    """Import the files into the registry, then make the schedules match the registry.
+
+    Args:
+        client: Temporal client.
+        settings: For the system schedules (watchdog).
+        store: The registry; None: schedules follow the files alone.
+        loaded: The validated definition files.
+        who: The actor recorded in the registry and the journal.
+        dry_run: Write nothing anywhere; say what would change.
+        prune: Delete schedules no definition claims.
+        require_store: Fail (``StoreUnavailable``) instead of falling back to the files
+            when the store cannot be reached (the CLI; a worker falls back).
+
+    Raises:
+        DefinitionsError: A file takes the name of an API definition.
+        StoreUnavailable: ``require_store`` and the store cannot be reached.
+    """
+    definitions: list[ActivityDefinition] = list(loaded.definitions)
+    imported: ImportResult | None = None
+    error: str | None = None
+    if store is not None:
+        registry = Registry(store)
+        try:
+            imported = await registry.import_files(
+                loaded.definitions, loaded.sources, who, dry_run=dry_run
+            )
+            stored = await registry.all()
+            files = {d.name for d in loaded.definitions}
+            definitions += [
+                s.definition for s in stored if s.origin == "api" and s.definition.name not in files
+            ]
+        except STORE_ERRORS as exc:
+            error = f"store {store.safe_url} unavailable ({type(exc).__name__})"
+            if require_store:
+                raise StoreUnavailable(
+                    f"{error}; is the database up? (`actcore db current`)"
+                ) from None
+            log.error("registry not synced; schedules follow the files", extra={"error": error})
+    changes = await sync_schedules(
+        client, definitions, dry_run=dry_run, prune=prune, extras=system_schedules(settings)
+    )
+    if store is not None and imported is not None and not dry_run:
+        now = datetime.now(UTC)
+        entries = [c.journal_entry(who, now) for c in changes if c.action != "unchanged"]
+        try:
+            await Ledger(store).record_schedule_changes(entries)
+        except STORE_ERRORS as exc:
+            log.error("schedule journal not written", extra={"error": type(exc).__name__})
+    return SyncReport(imported=imported, changes=changes, registry_error=error)

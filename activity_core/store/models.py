@@ -1,0 +1,151 @@
+"""SQL tables: the definitions registry, the run ledger, deliveries, alerts and the journal
+of schedule changes. SQLAlchemy 2 typed models; the migrations in ``migrations/`` create
+exactly these (a test compares them)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Dialect, Index, Integer, MetaData, String, Text, Uuid
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every engine (SQLite keeps naive UTC text, sorted as time)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with stable constraint names (so migrations can name them)."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class DefinitionRow(Base):
+    """``activity_definitions``: every definition workers, schedules and the API read."""
+
+    __tablename__ = "activity_definitions"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    origin: Mapped[str] = mapped_column(String(8))
+    """``file`` (imported by sync, edited in the file) or ``api``."""
+    source: Mapped[str | None] = mapped_column(String(1024))
+    """The file a ``file`` definition came from."""
+    body: Mapped[dict[str, Any]]
+    """The definition as JSON (the file schema)."""
+    digest: Mapped[str] = mapped_column(String(64))
+    """sha256 of the canonical body: an unchanged import writes nothing."""
+    enabled: Mapped[bool]
+    version: Mapped[int] = mapped_column(Integer)
+    """Raised on every change; the API's ETag."""
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(255))
+    updated_by: Mapped[str] = mapped_column(String(255))
+
+
+class RunRow(Base):
+    """``activity_runs``: one row per run (workflow id), kept past Temporal's retention."""
+
+    __tablename__ = "activity_runs"
+
+    run_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    activity_id: Mapped[str] = mapped_column(String(36), index=True)
+    activity_name: Mapped[str] = mapped_column(String(63), index=True)
+    trigger: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    nominal_fire: Mapped[datetime | None]
+    scheduled_for: Mapped[datetime | None] = mapped_column(index=True)
+    fired_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    lateness_seconds: Mapped[float | None]
+    covered_fires: Mapped[list[Any]]
+    note_path: Mapped[str | None] = mapped_column(Text)
+    report_digest: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+    """Time of the state stored: a write with an older one changes nothing."""
+    recorded_by: Mapped[str] = mapped_column(String(16))
+    """``run`` (the run's own activity) or ``reconcile``."""
+
+
+class DeliveryRow(Base):
+    """``report_deliveries``: one row per delivery workflow (run and sink)."""
+
+    __tablename__ = "report_deliveries"
+
+    workflow_id: Mapped[str] = mapped_column(String(512), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(255), index=True)
+    activity_id: Mapped[str] = mapped_column(String(36))
+    activity_name: Mapped[str] = mapped_column(String(63))
+    sink: Mapped[str] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+class AlertRow(Base):
+    """``alerts``: the watchdog's alerts, open and closed."""
+
+    __tablename__ = "alerts"
+
+    alert_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    activity_id: Mapped[str] = mapped_column(String(36), index=True)
+    activity_name: Mapped[str] = mapped_column(String(63))
+    kind: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(8))
+    opened_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    fires: Mapped[list[Any]]
+    detail: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+
+
+class ScheduleChangeRow(Base):
+    """``schedule_changes``: every create, update, pause, unpause and delete a sync made."""
+
+    __tablename__ = "schedule_changes"
+    __table_args__ = (Index("ix_schedule_changes_schedule_at", "schedule_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    schedule_id: Mapped[str] = mapped_column(String(255))
+    label: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(16))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    policy: Mapped[str] = mapped_column(String(32))
+    overlap: Mapped[str] = mapped_column(String(32))
+    catchup_window_seconds: Mapped[float | None]
+    actor: Mapped[str] = mapped_column(String(255))
+    at: Mapped[datetime]

@@ -1,0 +1,57 @@
+"""Migrations: up from empty, one step down and up again, and models that match them."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
+from activity_core.store import Store, migrate
+from activity_core.store.models import Base
+
+TABLES = {
+    "activity_definitions",
+    "activity_runs",
+    "report_deliveries",
+    "alerts",
+    "schedule_changes",
+}
+
+
+async def _tables(store: Store) -> set[str]:
+    async with store.engine.connect() as conn:
+        names = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+    return names - {"alembic_version"}
+
+
+async def test_upgrade_from_empty_then_down_one_step_and_up_again(store_url: str) -> None:
+    store = Store(store_url)
+    try:
+        assert await migrate.current(store) is None
+        await migrate.upgrade(store)
+        assert await migrate.current(store) == migrate.head()
+        assert await _tables(store) == TABLES
+        await migrate.downgrade(store, "-1")
+        assert await migrate.current(store) != migrate.head()
+        assert await _tables(store) < TABLES
+        await migrate.upgrade(store)
+        assert await migrate.is_current(store)
+        assert await _tables(store) == TABLES
+    finally:
+        await store.close()
+
+
+async def test_models_match_the_migrations(store: Store) -> None:
+    async with store.engine.connect() as conn:
+        diff = await conn.run_sync(
+            lambda c: compare_metadata(
+                MigrationContext.configure(c, opts={"compare_type": True}), Base.metadata
+            )
+        )
+    assert diff == []
+
+
+def test_history_lists_the_shipped_revisions() -> None:
+    revisions = [r for r, _ in migrate.history()]
+    assert revisions[-1] == migrate.head()
+    assert len(revisions) == len(set(revisions))
