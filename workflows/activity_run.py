@@ -47,9 +47,6 @@ with workflow.unsafe.imports_passed_through():
     from activity_core.domain.constants import (
         ALERT_NOTE_TIMEOUT,
         HANDLER_RETRY,
-        LEDGER_PATCH,
-        LEDGER_WRITE_RETRY,
-        LEDGER_WRITE_TIMEOUT,
         LOAD_DEFINITION_TIMEOUT,
         LOCAL_IO_RETRY,
         PERSIST_NOTE_TIMEOUT,
@@ -65,6 +62,7 @@ with workflow.unsafe.imports_passed_through():
         skip_alert_body,
     )
     from workflows.handover import start_delivery
+    from workflows.ledger import write_ledger
 
 
 def count_run(activity: str, outcome: RunOutcome) -> None:
@@ -202,24 +200,10 @@ class ActivityRunWorkflow:
         return result
 
     async def _ledger(self, record: RunRecord) -> bool:
-        """Write the run's ledger row (a local activity that never raises); False: pending.
-
-        Runs recorded before the ledger existed replay without these writes.
-        """
-        if not workflow.patched(LEDGER_PATCH):
-            return True
-        try:
-            written = await workflow.execute_local_activity_method(
-                LedgerActivities.record_run,
-                record,
-                start_to_close_timeout=LEDGER_WRITE_TIMEOUT,
-                retry_policy=LEDGER_WRITE_RETRY,
-                summary=f"ledger: run {record.state}",
-            )
-        except ActivityError as exc:
-            workflow.logger.warning("ledger write failed: %s", exc.cause or exc)
-            return False
-        return not written.pending
+        """Write the run's ledger row; False: pending for reconciliation."""
+        return await write_ledger(
+            LedgerActivities.record_run, record, f"ledger: run {record.state}"
+        )
 
     async def _resolve(
         self, definition: ActivityDefinition, atq: str

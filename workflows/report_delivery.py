@@ -38,14 +38,12 @@ with workflow.unsafe.imports_passed_through():
     from activity_core.domain.constants import (
         ALERT_NOTE_TIMEOUT,
         DELIVERY_ATTEMPT_RETRY,
-        LEDGER_PATCH,
-        LEDGER_WRITE_RETRY,
-        LEDGER_WRITE_TIMEOUT,
         LOCAL_IO_RETRY,
         SINK_REGISTER_TIMEOUT,
         TASK_EXECUTION_TQ,
     )
     from activity_core.domain.report import monitor_id
+    from workflows.ledger import write_ledger
 
 MIN_WAIT_S = 1.0
 HISTORY_EVENT_BUDGET = 800
@@ -268,7 +266,7 @@ class ReportDeliveryWorkflow:
         Deliveries recorded before the ledger existed replay without these writes.
         """
         p = self._p
-        if self._recorded_state == p.state or not workflow.patched(LEDGER_PATCH):
+        if self._recorded_state == p.state:
             return
         self._recorded_state = p.state
         inp = self._inp
@@ -284,16 +282,9 @@ class ReportDeliveryWorkflow:
             delivered_at=p.delivered_at,
             updated_at=workflow.now(),
         )
-        try:
-            await workflow.execute_local_activity_method(
-                LedgerActivities.record_delivery,
-                record,
-                start_to_close_timeout=LEDGER_WRITE_TIMEOUT,
-                retry_policy=LEDGER_WRITE_RETRY,
-                summary=f"ledger: delivery {p.state.value}",
-            )
-        except ActivityError as exc:
-            workflow.logger.warning("ledger write failed: %s", exc.cause or exc)
+        await write_ledger(
+            LedgerActivities.record_delivery, record, f"ledger: delivery {p.state.value}"
+        )
 
     async def _register_with_monitor(self) -> None:
         """Tell the sink's recovery monitor this delivery waits (once per wait)."""

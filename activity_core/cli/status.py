@@ -33,7 +33,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 async def _status(args: argparse.Namespace, settings: Settings) -> int:
-    report = await status_report(await connect(), settings, [args.name] if args.name else None)
+    store = await open_store(settings)
+    try:
+        ledger = Ledger(store) if store is not None else None
+        names = [args.name] if args.name else None
+        report = await status_report(await connect(), settings, names, ledger)
+    finally:
+        if store is not None:
+            await store.close()
     if args.json:
         print(json.dumps(report.as_json(), indent=2))
     else:

@@ -30,6 +30,7 @@ from activity_core.errors import DevStackError
 from activity_core.loader import load_definitions
 from activity_core.services.runs import start_manual_run
 from activity_core.settings import Settings
+from activity_core.store import redact
 from activity_core.temporal_client import connect
 from workflows.report_delivery import ReportDeliveryWorkflow
 
@@ -287,6 +288,10 @@ class DevStack:
         ]
         return "\n".join(lines)
 
+    def _ledger_url(self) -> str:
+        url = self.settings.database_url()
+        return redact(url) if url else "off (ACTCORE_DB_URL=none)"
+
     def banner(self) -> str:
         return "\n".join(
             [
@@ -296,6 +301,7 @@ class DevStack:
                 f"(temporal workflow list --address {self.temporal_address})",
                 f"  State Hub        {self.hub_url}   (faults: actcore statehub fault refuse|none)",
                 f"  Notes            {self.settings.working_memory_dir.resolve()}",
+                f"  Run ledger       {self._ledger_url()}   (actcore runs list)",
                 f"  Logs             {self.paths.logs}",
             ]
         )

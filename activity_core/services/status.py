@@ -15,7 +15,10 @@ from temporalio.client import Client
 
 from activities.watchdog_observe import judge, last_pass
 from activity_core.domain import Alert, DefinitionSummary, Severity, WatchdogState
+from activity_core.domain.ledger import RunRecord
 from activity_core.settings import Settings
+from activity_core.store import Ledger
+from activity_core.store.errors import STORE_ERRORS
 
 STALE_AFTER_PASSES = 3
 """The watchdog counts as stale after this many missed pass intervals."""
@@ -32,6 +35,10 @@ class StatusReport:
     open_alerts: list[Alert]
     unraised: list[str] = field(default_factory=list)
     """Ids of open alerts the watchdog has not sent yet (it will on its next pass)."""
+    recorded: dict[str, RunRecord] = field(default_factory=dict)
+    """Definition id -> its latest run in the ledger (read first: it outlives retention)."""
+    ledger: str = "off"
+    """Where the ledger was read (the database URL without password), or why not."""
 
     @property
     def watchdog_stale(self) -> bool:
@@ -64,9 +71,15 @@ class StatusReport:
                     "open_alerts": [
                         a.alert_id for a in self.open_alerts if a.activity_id == s.activity_id
                     ],
+                    "last_recorded_run": (
+                        self.recorded[s.activity_id].model_dump(mode="json")
+                        if s.activity_id in self.recorded
+                        else None
+                    ),
                 }
                 for s in self.summaries
             ],
+            "ledger": self.ledger,
             "open_alerts": [
                 {**a.model_dump(mode="json"), "sent": a.alert_id not in self.unraised}
                 for a in self.open_alerts
@@ -76,7 +89,7 @@ class StatusReport:
 
     def render(self) -> str:
         """Lines for people."""
-        out = [self._watchdog_line()]
+        out = [self._watchdog_line(), f"ledger: {self.ledger}"]
         for s in self.summaries:
             out.append(self._line(s))
             out += [f"    ! {h}" for h in s.health]
@@ -101,6 +114,13 @@ class StatusReport:
             )
         return line
 
+    def _recorded(self, s: DefinitionSummary) -> str:
+        r = self.recorded.get(s.activity_id)
+        if r is None:
+            return "ledger: no run recorded"
+        when = f"{r.scheduled_for:%Y-%m-%d %H:%M:%S} UTC" if r.scheduled_for else "?"
+        return f"ledger: last run {when} {r.state}" + (f"/{r.outcome}" if r.outcome else "")
+
     def _line(self, s: DefinitionSummary) -> str:
         if not s.enabled:
             return f"{s.name:32} {s.policy:15} disabled"
@@ -117,19 +137,34 @@ class StatusReport:
         alerts = f"alerts {pages} page/{len(mine) - pages} note" if mine else "alerts none"
         return (
             f"{s.name:32} {s.policy:15} {what}; {nxt}; {alerts}; "
-            f"deliveries waiting {s.deliveries_waiting}"
+            f"deliveries waiting {s.deliveries_waiting}; {self._recorded(s)}"
         )
 
 
+async def _recorded(ledger: Ledger | None, ids: list[str]) -> tuple[dict[str, RunRecord], str]:
+    if ledger is None:
+        return {}, "off"
+    try:
+        latest = {i: rows[0] for i in ids if (rows := await ledger.runs(activity_id=i, limit=1))}
+    except STORE_ERRORS as exc:
+        return {}, f"unavailable ({type(exc).__name__}); verdicts below come from Temporal"
+    return latest, ledger.where
+
+
 async def status_report(
-    client: Client, settings: Settings, names: list[str] | None = None
+    client: Client,
+    settings: Settings,
+    names: list[str] | None = None,
+    ledger: Ledger | None = None,
 ) -> StatusReport:
-    """Judge every (or the named) scheduled definition now."""
+    """Judge every (or the named) scheduled definition now; add each one's latest run
+    from the ledger."""
     previous = await last_pass(client)
     state = previous.state if previous is not None else WatchdogState()
     plan = await judge(client, settings, names=names or [], lookback_seconds=None, state=state)
     folded = plan.advance
     wanted = {s.activity_id for s in plan.summaries}
+    recorded, where = await _recorded(ledger, [s.activity_id for s in plan.summaries])
     return StatusReport(
         at=plan.now,
         last_pass_at=previous.at if previous is not None else None,
@@ -137,4 +172,6 @@ async def status_report(
         summaries=plan.summaries,
         open_alerts=[a for a in folded.state.open_alerts if a.activity_id in wanted],
         unraised=[a.alert_id for a in folded.raised],
+        recorded=recorded,
+        ledger=where,
     )

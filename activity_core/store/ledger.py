@@ -47,6 +47,11 @@ class Ledger:
         """Use ``store``'s engine."""
         self._store = store
 
+    @property
+    def where(self) -> str:
+        """The database, without its password (for people)."""
+        return self._store.safe_url
+
     async def record_runs(self, records: Sequence[RunRecord], recorded_by: str = "run") -> int:
         """Upsert runs (newest state wins); returns how many rows changed."""
         async with self._store.sessions.begin() as session:

@@ -20,6 +20,7 @@ from activity_core.domain import HandlerInput, RunOutcome
 from activity_core.domain.report import report_digest
 from activity_core.loader import load_definitions
 from activity_core.services.ledger import reconcile
+from activity_core.services.status import status_report
 from activity_core.store import Ledger, Registry, Store, migrate
 from tests.helpers import Stack, assert_eventually, running_stack
 
@@ -172,3 +173,28 @@ async def test_without_a_store_the_digest_reads_visibility(
             return note
 
         await assert_eventually(listed, within=20)
+
+
+async def test_status_shows_each_definitions_latest_run_from_the_ledger(stack: Stack) -> None:
+    stack.define(
+        "statused",
+        trigger_config={
+            "trigger_type": "interval",
+            "every_seconds": 3600,
+            "misfire_policy": "skip",
+        },
+    )
+    result = await stack.run("statused")
+    report = await status_report(stack.client, stack.settings, ["statused"], stack.ledger)
+    definition = load_definitions(stack.definitions_dir).by_name("statused")
+    recorded = report.recorded[str(definition.id)]
+    assert (recorded.run_id, recorded.state, recorded.outcome) == (
+        result.run_id,
+        "completed",
+        "ran",
+    )
+    text = report.render()
+    assert f"ledger: {stack.ledger.where}" in text
+    assert "ledger: last run" in text and "completed/ran" in text
+    as_json = report.as_json()
+    assert as_json["definitions"][0]["last_recorded_run"]["run_id"] == result.run_id
