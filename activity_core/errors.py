@@ -6,6 +6,7 @@ Exceptions raised outside workflow code::
     ├── DefinitionsError        one or more definition files are invalid (lists every error)
     │   └── ConfigError         a settings file (ACTCORE_ALERTS_FILE) is invalid
     ├── DefinitionNotFound      no definition has the requested id or name
+    ├── DefinitionConflict      the write clashes: name taken, a file's definition, stale version
     ├── HandlerRegistryError    the worker's handlers differ from the names definitions may use
     ├── DevStackError           the embedded dev stack cannot start (busy port, missing binary)
     └── StoreUnavailable        the registry/ledger database is down or not migrated
@@ -63,6 +64,18 @@ class ConfigError(DefinitionsError):
 
 class DefinitionNotFound(ActivityCoreError):
     """No definition matches the requested id or name."""
+
+
+class DefinitionConflict(ActivityCoreError):
+    """A registry write clashes with what is stored (HTTP 409, or 412 for a stale version).
+
+    Attributes:
+        status: The HTTP status the API answers with.
+    """
+
+    def __init__(self, message: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class HandlerRegistryError(ActivityCoreError):

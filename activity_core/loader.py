@@ -108,6 +108,26 @@ def parse_definition(
         raw = read_document(path)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise DefinitionsError([f"{name}: {exc}"]) from None
+    return validate_definition(raw, name, budget_seconds)
+
+
+def validate_definition(
+    raw: Any, name: str, budget_seconds: float = 900.0
+) -> tuple[ActivityDefinition, list[str]]:
+    """Validate one definition document, from a file or an API request body alike.
+
+    Args:
+        raw: The parsed document.
+        name: How to name its source in messages (a file path, or ``request body``).
+        budget_seconds: ACTIVITY_TIMEOUT_SECONDS: resolvers and handler must fit in it.
+
+    Returns:
+        The definition and any warnings.
+
+    Raises:
+        DefinitionsError: The document is invalid (every problem is listed as
+            ``<name>: <field>: <what is wrong and the fix>``).
+    """
     if not isinstance(raw, dict):
         raise DefinitionsError(
             [

@@ -96,6 +96,24 @@ class Settings(BaseSettings):
     ledger_write_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     """Longest a run waits on one ledger write before recording it as pending."""
 
+    web_ui_url: str | None = None
+    """The Temporal Web UI's address, for links in API answers and the board."""
+    api_host: str = "127.0.0.1"
+    """``actcore api``: address to listen on."""
+    api_port: int = Field(default=8010, ge=1, le=65535)
+    """``actcore api``: port (the old API's 8010)."""
+    api_token: SecretStr | None = None
+    """Bearer tokens allowed to write (comma-separated, so a new one can be added before the
+    old one is removed). Never logged."""
+    api_token_file: Path | None = None
+    """File holding write tokens, one per line (used with or instead of the variable)."""
+    api_read_token: SecretStr | None = None
+    """Bearer tokens allowed to read only (comma-separated); a write with one is 403."""
+    api_read_open: bool = False
+    """Reads need no token (the dev stack turns this on)."""
+    api_max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    """Request bodies above this are refused with 413."""
+
     max_cached_workflows: int = Field(default=100, ge=0)
     """Workflows kept in worker memory between tasks (the SDK's default is 1000). An
     evicted one replays its short history when it next wakes; 100 keeps a backlog of
@@ -117,12 +135,25 @@ class Settings(BaseSettings):
             return self.state_hub_token_file.read_text().strip() or None
         return None
 
+    def api_tokens(self) -> tuple[list[str], list[str]]:
+        """(write tokens, read-only tokens) from the variables and the token file."""
+        write = _split(self.api_token)
+        if self.api_token_file is not None:
+            write += [t.strip() for t in self.api_token_file.read_text().splitlines() if t.strip()]
+        return write, _split(self.api_read_token)
+
     def database_url(self) -> str | None:
         """The store's URL (None when the store is turned off)."""
         if self.db_url is None:
             return f"sqlite+aiosqlite:///{self.home / 'actcore.db'}"
         url = self.db_url.get_secret_value().strip()
         return None if url.lower() in ("", "none", "off") else url
+
+
+def _split(secret: SecretStr | None) -> list[str]:
+    if secret is None:
+        return []
+    return [t.strip() for t in secret.get_secret_value().split(",") if t.strip()]
 
 
 def get_settings() -> Settings:

@@ -14,6 +14,7 @@ BENCHMARKS = [
     "bench.history_bound",
     "bench.sync_scale",
     "bench.ledger",
+    "bench.api_board",
 ]
 
 

@@ -21,6 +21,7 @@ Commands::
     actcore db upgrade | current | history          the registry and ledger database
     actcore runs list [NAME] [--since D] [--json]   runs from the ledger
     actcore ledger reconcile [--days N]             back-fill the ledger from visibility
+    actcore api [--port P]                          the REST API and status board (8010)
 
 Exit codes: 0 success, 1 a check failed, a run did not succeed or a page alert is open,
 2 bad input or setup.
@@ -37,12 +38,12 @@ import httpx
 from temporalio.service import RPCError
 
 from activity_core import logs
-from activity_core.cli import definitions, dev, runs, schedules, status, store, worker
+from activity_core.cli import api, definitions, dev, runs, schedules, status, store, worker
 from activity_core.errors import ActivityCoreError
 from activity_core.settings import get_settings
 from activity_core.temporal_client import connect_config
 
-GROUPS = (worker, status, dev, runs, definitions, schedules, store)
+GROUPS = (worker, status, dev, runs, definitions, schedules, store, api)
 
 
 def build_parser() -> argparse.ArgumentParser:

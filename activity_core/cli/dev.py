@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from activity_core.dev.stack import DEMO_DEFINITIONS, DevStack
+from activity_core.dev.stack import DEMO_DEFINITIONS, PROCESSES, DevStack
 from activity_core.dev.statehub import StateHub
 from activity_core.dev.statehub_store import FAULT_MODES
 from activity_core.settings import Settings
@@ -113,7 +113,7 @@ def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"{name:9} {'running' if info['alive'] else 'stopped'} (pid {info['pid']})")
         for k, v in status.get("addresses", {}).items():
             print(f"{k:22} {v}")
-    return 0 if all(status[n]["alive"] for n in ("temporal", "statehub", "worker")) else 1
+    return 0 if all(status[n]["alive"] for n in PROCESSES) else 1
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:

@@ -81,5 +81,8 @@ async def _retry(args: argparse.Namespace, settings: Settings) -> int:
         sink=args.sink,
         rate=rate,
     )
+    if not args.all and woken == 0:
+        print(f"error: no delivery {args.id!r} (see `actcore deliveries list`)", file=sys.stderr)
+        return 1
     print(f"retry_now sent to {woken} deliveries (pace {rate:g}/s, oldest first)")
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -30,12 +31,12 @@ from activity_core.errors import DevStackError
 from activity_core.loader import load_definitions
 from activity_core.services.runs import start_manual_run
 from activity_core.settings import Settings
-from activity_core.store import redact
+from activity_core.store import Store, migrate, redact
 from activity_core.temporal_client import connect
 from workflows.report_delivery import ReportDeliveryWorkflow
 
 DEMO_DEFINITIONS = ("daily-activity-digest", "daily-statehub-wsjf-triage")
-PROCESSES = ("temporal", "statehub", "worker")
+PROCESSES = ("temporal", "statehub", "worker", "api")
 
 
 @dataclass
@@ -114,6 +115,20 @@ class DevStack:
     def hub_url(self) -> str:
         return f"http://127.0.0.1:{self.settings.state_hub_port}"
 
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.api_port}"
+
+    @property
+    def token_file(self) -> Path:
+        """The dev stack's API write token (created at first start, mode 600)."""
+        return self.paths.home / "api-token"
+
+    def _ensure_token(self) -> None:
+        if not self.token_file.exists():
+            self.token_file.touch(mode=0o600)
+            self.token_file.write_text(secrets.token_urlsafe(24) + "\n")
+
     def child_env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(
@@ -124,6 +139,10 @@ class DevStack:
                 "ACTCORE_DEFINITIONS_DIR": str(self.settings.definitions_dir.resolve()),
                 "ACTCORE_WORKING_MEMORY_DIR": str(self.settings.working_memory_dir.resolve()),
                 "ACTCORE_HOME": str(self.paths.home),
+                "ACTCORE_WEB_UI_URL": self.ui_url,
+                "ACTCORE_API_READ_OPEN": "true",
+                "ACTCORE_API_TOKEN_FILE": str(self.token_file),
+                "ACTCORE_API_PORT": str(self.settings.api_port),
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -171,9 +190,12 @@ class DevStack:
             (s.ui_port, "ACTCORE_UI_PORT"),
             (s.state_hub_port, "ACTCORE_STATE_HUB_PORT"),
             (s.state_hub_admin_port, "ACTCORE_STATE_HUB_ADMIN_PORT"),
+            (s.api_port, "ACTCORE_API_PORT"),
         ):
             check_port_free(port, setting)
         self.paths.home.mkdir(parents=True, exist_ok=True)
+        self._ensure_token()
+        await self._migrate()
         self._spawn(
             "temporal",
             [
@@ -213,6 +235,8 @@ class DevStack:
         await self._wait_temporal()
         await self._wait_http(f"{self.hub_url}/health", "statehub")
         self._spawn("worker", [sys.executable, "-m", "activity_core.worker"])
+        self._spawn("api", [sys.executable, "-m", "activity_core.cli", "api"])
+        await self._wait_http(f"{self.api_url}/health", "api")
         self.paths.state_file.write_text(
             json.dumps(
                 {
@@ -220,10 +244,23 @@ class DevStack:
                     "ui_url": self.ui_url,
                     "state_hub_url": self.hub_url,
                     "state_hub_admin_port": s.state_hub_admin_port,
+                    "api_url": self.api_url,
                 },
                 indent=2,
             )
         )
+
+    async def _migrate(self) -> None:
+        """Bring the embedded SQLite store to head once, before worker and API share it."""
+        url = self.settings.model_copy(update={"home": self.paths.home}).database_url()
+        if url is None:
+            return
+        store = Store(url)
+        try:
+            if store.dialect == "sqlite":
+                await migrate.upgrade(store)
+        finally:
+            await store.close()
 
     async def _wait_temporal(self, within: float = 60.0) -> None:
         deadline = time.monotonic() + within
@@ -302,6 +339,8 @@ class DevStack:
                 f"  State Hub        {self.hub_url}   (faults: actcore statehub fault refuse|none)",
                 f"  Notes            {self.settings.working_memory_dir.resolve()}",
                 f"  Run ledger       {self._ledger_url()}   (actcore runs list)",
+                f"  API + board      {self.api_url}/   (Swagger: {self.api_url}/docs; "
+                f"writes: Authorization: Bearer $(cat {self.token_file}))",
                 f"  Logs             {self.paths.logs}",
             ]
         )

@@ -45,6 +45,13 @@ async def open_store(settings: Settings, *, migrate_embedded: bool = True) -> St
     if url is None:
         return None
     store = Store(url)
+    await prepare_store(store, migrate_embedded=migrate_embedded)
+    return store
+
+
+async def prepare_store(store: Store, *, migrate_embedded: bool = True) -> None:
+    """Migrate the embedded SQLite store; warn when PostgreSQL is behind. Never raises:
+    a database that is down is logged, and the callers degrade."""
     try:
         if store.dialect == "sqlite" and migrate_embedded:
             await migrate.upgrade(store)
@@ -55,7 +62,6 @@ async def open_store(settings: Settings, *, migrate_embedded: bool = True) -> St
             )
     except STORE_ERRORS as exc:
         log.error("store unavailable", extra={"db": store.safe_url, "error": type(exc).__name__})
-    return store
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 
 from activities.monitor import paced_retry_now
-from activity_core.domain import ActivityDefinition, DeliveryStatus, run_start
+from activity_core.domain import ActivityDefinition, DeliveryState, DeliveryStatus, run_start
 from activity_core.domain import search_attributes as sa
 from activity_core.domain.constants import ORCHESTRATOR_TQ, REPORT_DELIVERY_WORKFLOW
 from workflows.activity_run import ActivityRunWorkflow
@@ -69,10 +69,15 @@ class DeliveryRow:
 async def list_deliveries(
     client: Client, status: str | None = None, *, live: bool = True, limit: int = 1000
 ) -> list[DeliveryRow]:
-    """Delivery workflows, newest first, optionally filtered on ``DeliveryStatus``."""
+    """Delivery workflows, newest first, optionally filtered on ``DeliveryStatus``.
+
+    Raises:
+        ValueError: ``status`` is not a delivery state (it is never pasted into the
+            visibility query unchecked).
+    """
     query = f"WorkflowType = '{REPORT_DELIVERY_WORKFLOW}'"
     if status:
-        query += f" AND DeliveryStatus = '{status}'"
+        query += f" AND DeliveryStatus = '{DeliveryState(status).value}'"
     rows: list[DeliveryRow] = []
     async for ex in client.list_workflows(query, limit=limit):
         attrs = ex.typed_search_attributes

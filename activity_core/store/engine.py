@@ -73,6 +73,14 @@ class Store:
         return self.engine.dialect.name
 
     @property
+    def label(self) -> str:
+        """Short and safe, for pages: ``SQLite actcore.db`` or ``PostgreSQL host/db``."""
+        url = make_url(self.url)
+        if url.get_backend_name() == "sqlite":
+            return f"SQLite {Path(url.database or ':memory:').name}"
+        return f"PostgreSQL {url.host or 'localhost'}/{url.database or ''}"
+
+    @property
     def safe_url(self) -> str:
         """The URL without its password."""
         return redact(self.url)

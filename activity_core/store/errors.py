@@ -4,4 +4,4 @@ from __future__ import annotations
 
 from sqlalchemy.exc import SQLAlchemyError
 
-STORE_ERRORS: tuple[type[BaseException], ...] = (SQLAlchemyError, OSError, TimeoutError)
+STORE_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, OSError, TimeoutError)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import InstrumentedAttribute
 
 from activity_core.domain import DeliveryRecord, RunRecord
@@ -121,6 +121,35 @@ class Ledger:
                 out.update({k: v for k, v in (await session.execute(stmt)).all()})
         return out
 
+    async def delivery_counts(self, states: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Activity id -> state -> how many deliveries are in it (for ``states``)."""
+        stmt = (
+            select(DeliveryRow.activity_id, DeliveryRow.state, func.count())
+            .where(DeliveryRow.state.in_(list(states)))
+            .group_by(DeliveryRow.activity_id, DeliveryRow.state)
+        )
+        out: dict[str, dict[str, int]] = {}
+        async with self._store.sessions() as session:
+            for activity_id, state, n in (await session.execute(stmt)).all():
+                out.setdefault(activity_id, {})[state] = int(n)
+        return out
+
+    async def latest_runs(self, activity_ids: Sequence[str]) -> dict[str, RunRecord]:
+        """Activity id -> its run with the latest ``scheduled_for`` (one query)."""
+        newest = (
+            select(RunRow.activity_id, func.max(RunRow.scheduled_for).label("fire"))
+            .where(RunRow.activity_id.in_(list(activity_ids)))
+            .group_by(RunRow.activity_id)
+            .subquery()
+        )
+        stmt = select(RunRow).join(
+            newest,
+            (RunRow.activity_id == newest.c.activity_id) & (RunRow.scheduled_for == newest.c.fire),
+        )
+        async with self._store.sessions() as session:
+            rows = (await session.scalars(stmt)).all()
+        return {r.activity_id: _run_record(r) for r in rows}
+
     async def deliveries(self, run_id: str) -> list[DeliveryRecord]:
         """The deliveries of one run."""
         stmt = select(DeliveryRow).where(DeliveryRow.run_id == run_id)
@@ -150,6 +179,16 @@ class Ledger:
         ]
         async with self._store.sessions.begin() as session:
             return await upsert_newest(session, AlertRow.__table__, "alert_id", rows)  # type: ignore[arg-type]
+
+    async def alerts(self, *, open_only: bool = True, limit: int = 200) -> list[dict[str, Any]]:
+        """Alerts, newest first (open ones only unless ``open_only`` is False)."""
+        stmt = select(AlertRow)
+        if open_only:
+            stmt = stmt.where(AlertRow.closed_at.is_(None))
+        stmt = stmt.order_by(AlertRow.opened_at.desc()).limit(limit)
+        async with self._store.sessions() as session:
+            rows = (await session.scalars(stmt)).all()
+        return [{c.name: getattr(r, c.name) for c in AlertRow.__table__.columns} for r in rows]
 
     async def close_alerts(self, alert_ids: Sequence[str], at: datetime) -> int:
         """Mark alerts closed (a recovery notice resolved them)."""

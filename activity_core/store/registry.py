@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Literal
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from activity_core.domain import ActivityDefinition
-from activity_core.errors import DefinitionNotFound, DefinitionsError
+from activity_core.errors import DefinitionConflict, DefinitionNotFound, DefinitionsError
 from activity_core.store.engine import Store
 from activity_core.store.models import DefinitionRow
 
@@ -159,6 +160,101 @@ class Registry:
             if dry_run:
                 await session.rollback()
         return result
+
+    async def create(self, definition: ActivityDefinition, actor: str) -> StoredDefinition:
+        """Store an API definition (``origin=api``, version 1).
+
+        Raises:
+            DefinitionConflict: The name or id is taken.
+        """
+        now = datetime.now(UTC)
+        async with self._store.sessions.begin() as session:
+            taken = await session.scalar(
+                select(DefinitionRow).where(
+                    (DefinitionRow.name == definition.name) | (DefinitionRow.id == definition.id)
+                )
+            )
+            if taken is not None:
+                raise DefinitionConflict(
+                    f"a definition named {taken.name!r} (id {taken.id}) exists already; "
+                    "PUT or PATCH it, or choose another name"
+                )
+            body = canonical_body(definition)
+            row = DefinitionRow(
+                id=definition.id,
+                name=definition.name,
+                origin="api",
+                source=None,
+                body=body,
+                digest=digest(body),
+                enabled=definition.enabled,
+                version=1,
+                created_at=now,
+                updated_at=now,
+                created_by=actor,
+                updated_by=actor,
+            )
+            session.add(row)
+        return _stored(row)
+
+    async def replace(
+        self,
+        current: StoredDefinition,
+        definition: ActivityDefinition,
+        actor: str,
+        if_version: int | None = None,
+    ) -> StoredDefinition:
+        """Replace an API definition with a new version (id and origin stay).
+
+        Raises:
+            DefinitionConflict: It comes from a file (409), was changed since ``if_version``
+                (412), or the new name is taken (409).
+        """
+        now = datetime.now(UTC)
+        async with self._store.sessions.begin() as session:
+            row = await self._writable(session, current, if_version)
+            if definition.name != row.name:
+                other = await session.scalar(
+                    select(DefinitionRow).where(DefinitionRow.name == definition.name)
+                )
+                if other is not None:
+                    raise DefinitionConflict(f"the name {definition.name!r} is taken")
+            body = canonical_body(definition.model_copy(update={"id": row.id}))
+            row.name, row.body, row.digest = definition.name, body, digest(body)
+            row.enabled, row.version = definition.enabled, row.version + 1
+            row.updated_at, row.updated_by = now, actor
+        return _stored(row)
+
+    async def delete(
+        self, current: StoredDefinition, actor: str, if_version: int | None = None
+    ) -> None:
+        """Delete an API definition.
+
+        Raises:
+            DefinitionConflict: It comes from a file (409) or changed since ``if_version`` (412).
+        """
+        async with self._store.sessions.begin() as session:
+            row = await self._writable(session, current, if_version)
+            await session.delete(row)
+
+    async def _writable(
+        self, session: AsyncSession, current: StoredDefinition, if_version: int | None
+    ) -> DefinitionRow:
+        row = await session.get(DefinitionRow, current.definition.id, with_for_update=True)
+        if row is None:
+            raise DefinitionNotFound(f"definition {current.definition.name!r} was deleted")
+        if row.origin != "api":
+            raise DefinitionConflict(
+                f"{row.name!r} comes from the file {row.source}: edit the file, then "
+                "`actcore sync` (the API changes only definitions created through it)"
+            )
+        if if_version is not None and row.version != if_version:
+            raise DefinitionConflict(
+                f"{row.name!r} is at version {row.version}, not {if_version}: "
+                "GET it again and retry with its ETag",
+                status=412,
+            )
+        return row
 
     async def all(self) -> list[StoredDefinition]:
         """Every definition, by name."""

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,7 +28,7 @@ def _free_ports(n: int) -> list[int]:
 
 @pytest.fixture
 def cli_env(tmp_path: Path) -> dict[str, str]:
-    temporal, ui, hub, admin = _free_ports(4)
+    temporal, ui, hub, admin, api = _free_ports(5)
     env = dict(os.environ)
     env.update(
         {
@@ -38,6 +39,7 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
             "ACTCORE_UI_PORT": str(ui),
             "ACTCORE_STATE_HUB_PORT": str(hub),
             "ACTCORE_STATE_HUB_ADMIN_PORT": str(admin),
+            "ACTCORE_API_PORT": str(api),
             "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal}",
             "ACTCORE_STATE_HUB_URL": f"http://127.0.0.1:{hub}",
             "ACTCORE_LOG_FORMAT": "text",
@@ -63,9 +65,17 @@ def test_dev_up_trigger_and_down(cli_env: dict[str, str], tmp_path: Path) -> Non
 
         status = _actcore(cli_env, "dev", "status", "--json")
         assert status.returncode == 0, status.stdout + status.stderr
-        assert all(
-            json.loads(status.stdout)[p]["alive"] for p in ("temporal", "statehub", "worker")
-        )
+        addresses = json.loads(status.stdout)
+        assert all(addresses[p]["alive"] for p in ("temporal", "statehub", "worker", "api"))
+        api = addresses["addresses"]["api_url"]
+        assert api in up.stdout  # the banner says where the API and board are
+        assert httpx.get(f"{api}/health", timeout=10).json() == {
+            "status": "ok",
+            "db": True,
+            "temporal": True,
+        }
+        board = httpx.get(f"{api}/", timeout=10)
+        assert board.status_code == 200 and 'data-name="hourly-heartbeat"' in board.text
 
         run = _actcore(cli_env, "trigger", "hourly-heartbeat", "--wait", "--json")
         assert run.returncode == 0, run.stdout + run.stderr
@@ -74,6 +84,22 @@ def test_dev_up_trigger_and_down(cli_env: dict[str, str], tmp_path: Path) -> Non
         note = Path(result["report_path"])
         assert note.parent == tmp_path / "notes" / "heartbeats"
         assert result["run_id"] in note.read_text()
+
+        ledger = _actcore(cli_env, "runs", "list", "hourly-heartbeat", "--json")
+        assert ledger.returncode == 0, ledger.stderr
+        recorded = {r["run_id"]: r for r in json.loads(ledger.stdout)}
+        assert recorded[result["run_id"]]["outcome"] == "ran"  # (an hourly fire may join)
+        token = (tmp_path / "home" / "api-token").read_text().strip()
+        listed = httpx.get(f"{api}/runs/", params={"activity": "hourly-heartbeat"}, timeout=10)
+        assert result["run_id"] in [r["run_id"] for r in listed.json()]
+        refused = httpx.post(f"{api}/activity-definitions/hourly-heartbeat/trigger", timeout=10)
+        assert refused.status_code == 401
+        by_api = httpx.post(
+            f"{api}/activity-definitions/hourly-heartbeat/trigger",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+        assert by_api.status_code == 202, by_api.text
 
         events = _actcore(cli_env, "statehub", "events", "--event-type", "daily_digest")
         assert events.returncode == 0, events.stderr

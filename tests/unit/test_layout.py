@@ -33,6 +33,7 @@ FLOORS = {
     "activity_core.services": 4,
     "activity_core.worker": 5,
     "activity_core.dev": 5,
+    "activity_core.api": 5,
     "activity_core.cli": 6,
 }
 

@@ -1,0 +1,140 @@
+"""The FastAPI application: definitions, runs, deliveries, status, health, and the board.
+
+Route handlers call :mod:`activity_core.services` and the store; they hold no logic of
+their own (the CLI calls the same functions).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.responses import Response
+from temporalio.client import Client
+
+from activity_core import __version__
+from activity_core.api.auth import Tokens
+from activity_core.api.board import router as board_router
+from activity_core.api.context import ApiContext
+from activity_core.api.routes_definitions import router as definitions_router
+from activity_core.api.routes_ops import router as ops_router
+from activity_core.errors import (
+    DefinitionConflict,
+    DefinitionNotFound,
+    DefinitionsError,
+    StoreUnavailable,
+)
+from activity_core.services.definitions import REQUEST_BODY
+from activity_core.services.registry import prepare_store
+from activity_core.settings import Settings
+from activity_core.store import Store
+from activity_core.store.errors import STORE_ERRORS
+
+_FIELD = re.compile(r"[.\[\]]+")
+
+
+def _loc(path: str) -> list[str | int]:
+    parts: list[str | int] = ["body"]
+    for part in _FIELD.split(path):
+        if part:
+            parts.append(int(part) if part.isdigit() else part)
+    return parts
+
+
+def invalid_body(exc: DefinitionsError) -> JSONResponse:
+    """422 with one entry per problem: the field and what to do about it."""
+    detail: list[dict[str, Any]] = []
+    for line in exc.errors:
+        rest = line.removeprefix(f"{REQUEST_BODY}: ")
+        field, _, msg = rest.partition(": ")
+        if not msg:
+            field, msg = "(top level)", rest
+        detail.append({"loc": _loc(field), "msg": msg, "type": "definition_invalid"})
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+class BodyLimit(BaseHTTPMiddleware):
+    """413 for request bodies over ``ACTCORE_API_MAX_BODY_BYTES`` (declared or sent)."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        super().__init__(app)
+        self.limit = limit
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        declared = request.headers.get("content-length")
+        too_big = JSONResponse(
+            {"detail": f"request body over {self.limit} bytes"},
+            status_code=413,
+        )
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            return too_big
+        if request.method in ("POST", "PUT", "PATCH") and len(await request.body()) > self.limit:
+            return too_big
+        return await call_next(request)
+
+
+def create_app(
+    settings: Settings, *, store: Store | None = None, client: Client | None = None
+) -> FastAPI:
+    """The API for ``settings``; ``store`` and ``client`` override the database of
+    ``ACTCORE_DB_URL`` and the Temporal of the environment (tests, embedding)."""
+
+    own = store is None
+    url = settings.database_url()
+    context = ApiContext(settings, store if not own else Store(url) if url else None, client)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if own and context.store is not None:
+            await prepare_store(context.store)
+        try:
+            yield
+        finally:
+            if own and context.store is not None:
+                await context.store.close()
+
+    app = FastAPI(
+        title="activity-core",
+        version=__version__,
+        description="Definitions, runs, deliveries and status of activity-core.",
+        lifespan=lifespan,
+    )
+    app.state.ctx = context
+    write, read = settings.api_tokens()
+    app.state.tokens = Tokens(tuple(write), tuple(read), settings.api_read_open)
+    app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
+
+    @app.exception_handler(DefinitionsError)
+    async def _invalid(_: Request, exc: DefinitionsError) -> JSONResponse:
+        return invalid_body(exc)
+
+    @app.exception_handler(DefinitionNotFound)
+    async def _missing(_: Request, exc: DefinitionNotFound) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_404_NOT_FOUND)
+
+    @app.exception_handler(DefinitionConflict)
+    async def _conflict(_: Request, exc: DefinitionConflict) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+
+    @app.exception_handler(StoreUnavailable)
+    async def _store_down(_: Request, exc: StoreUnavailable) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
+
+    for error in STORE_ERRORS:
+
+        @app.exception_handler(error)
+        async def _db_down(_: Request, exc: Exception) -> JSONResponse:
+            return JSONResponse(
+                {"detail": f"database unavailable ({type(exc).__name__})"},
+                status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            )
+
+    app.include_router(board_router)
+    app.include_router(ops_router)
+    app.include_router(definitions_router)
+    return app

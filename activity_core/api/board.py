@@ -1,0 +1,67 @@
+"""The status board: ``GET /`` and a page per definition. Server-rendered, no JavaScript,
+refreshes itself, readable on a phone. The view is built by
+:func:`activity_core.services.board.board_view` and cached for a few seconds."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from activity_core.api.auth import can_read
+from activity_core.api.context import ApiContext, ctx
+from activity_core.services.board import BoardView, board_view, definition_runs
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+REFRESH_S = 30
+CACHE_S = 5.0
+
+
+async def _view(context: ApiContext) -> BoardView:
+    cached = context.board_cache
+    if cached is not None and time.monotonic() - cached[0] < CACHE_S:
+        view: BoardView = cached[1]
+        return view
+    view = await board_view(await context.temporal(), context.need_store(), context.settings)
+    context.board_cache = (time.monotonic(), view)
+    return view
+
+
+@router.get("/", response_class=HTMLResponse)
+async def board(
+    request: Request,
+    _: Annotated[str, Depends(can_read)],
+    context: Annotated[ApiContext, Depends(ctx)],
+) -> HTMLResponse:
+    """One row per definition: policy, last fire and its verdict, deliveries, alerts."""
+    view = await _view(context)
+    return templates.TemplateResponse(
+        request, "board.html", {"view": view, "refresh": REFRESH_S, "title": "activity-core"}
+    )
+
+
+@router.get("/definitions/{key}", response_class=HTMLResponse)
+async def definition_page(
+    key: str,
+    request: Request,
+    _: Annotated[str, Depends(can_read)],
+    context: Annotated[ApiContext, Depends(ctx)],
+) -> HTMLResponse:
+    """A definition's last 30 fires from the ledger."""
+    name, runs = await definition_runs(context.need_store(), key)
+    return templates.TemplateResponse(
+        request,
+        "definition.html",
+        {
+            "name": name,
+            "runs": runs,
+            "refresh": REFRESH_S,
+            "title": f"{name}: activity-core",
+            "web_ui": context.settings.web_ui_url,
+        },
+    )

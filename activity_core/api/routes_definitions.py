@@ -1,0 +1,156 @@
+"""``/activity-definitions/``: list, create, read, replace, patch, delete, trigger."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, HTTPException, Response, status
+
+from activity_core.api.auth import can_read, can_write
+from activity_core.api.context import ApiContext, ctx
+from activity_core.api.models import DefinitionOut, TriggerOut
+from activity_core.services.definitions import DefinitionService, Written
+from activity_core.store import StoredDefinition
+
+router = APIRouter(prefix="/activity-definitions", tags=["definitions"])
+
+EXAMPLE = {
+    "name": "weekday-standup-digest",
+    "handler": "activity_digest",
+    "params": {"hours": 24},
+    "trigger_config": {
+        "trigger_type": "cron",
+        "cron_expression": "0 9 * * 1-5",
+        "timezone": "Europe/Berlin",
+        "misfire_policy": "skip",
+    },
+}
+DefinitionBody = Annotated[
+    dict[str, Any],
+    Body(
+        description="A definition in the file schema (docs/definitions.md).",
+        examples=[EXAMPLE],
+    ),
+]
+
+
+async def _service(context: ApiContext) -> DefinitionService:
+    return DefinitionService(await context.temporal(), context.need_store(), context.settings)
+
+
+def _etag(response: Response, stored: StoredDefinition) -> None:
+    response.headers["ETag"] = stored.etag
+
+
+def _if_match(value: str | None, key: str) -> int | None:
+    """The version an ``If-Match`` ETag names (None: no precondition)."""
+    if value is None or value.strip() == "*":
+        return None
+    tag = value.strip().removeprefix("W/").strip('"')
+    head, _, version = tag.rpartition("-")
+    if not head or not version.isdigit():
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            detail=f"If-Match {value!r} is not an ETag of {key!r}: send the ETag header "
+            'of a GET, e.g. "<id>-<version>"',
+        )
+    return int(version)
+
+
+def _written(response: Response, written: Written) -> DefinitionOut:
+    _etag(response, written.stored)
+    return DefinitionOut.of(written.stored, written.warnings)
+
+
+@router.get("/", response_model=list[DefinitionOut])
+async def list_definitions(
+    _: Annotated[str, Depends(can_read)], context: Annotated[ApiContext, Depends(ctx)]
+) -> list[DefinitionOut]:
+    """Every definition (from files and from this API)."""
+    service = DefinitionService(await context.temporal(), context.need_store(), context.settings)
+    return [DefinitionOut.of(s) for s in await service.all()]
+
+
+@router.post("/", status_code=status.HTTP_201_CREATED, response_model=DefinitionOut)
+async def create_definition(
+    body: DefinitionBody,
+    response: Response,
+    who: Annotated[str, Depends(can_write)],
+    context: Annotated[ApiContext, Depends(ctx)],
+) -> DefinitionOut:
+    """Validate like a file (422 names the field and the fix), store, sync its schedule."""
+    written = await (await _service(context)).create(body, who)
+    response.headers["Location"] = f"/activity-definitions/{written.stored.definition.id}"
+    return _written(response, written)
+
+
+@router.get("/{key}", response_model=DefinitionOut)
+async def get_definition(
+    key: str,
+    response: Response,
+    _: Annotated[str, Depends(can_read)],
+    context: Annotated[ApiContext, Depends(ctx)],
+) -> DefinitionOut:
+    """By id or name; the ``ETag`` header is the version to send back in ``If-Match``."""
+    stored = await (await _service(context)).get(key)
+    _etag(response, stored)
+    return DefinitionOut.of(stored)
+
+
+async def _update(
+    key: str, body: dict[str, Any], if_match: str | None, who: str, context: ApiContext
+) -> Written:
+    return await (await _service(context)).update(key, body, who, _if_match(if_match, key))
+
+
+@router.put("/{key}", response_model=DefinitionOut)
+async def replace_definition(
+    key: str,
+    body: DefinitionBody,
+    response: Response,
+    who: Annotated[str, Depends(can_write)],
+    context: Annotated[ApiContext, Depends(ctx)],
+    if_match: Annotated[str | None, Header()] = None,
+) -> DefinitionOut:
+    """Replace; a partial body is merged as the old API did (``{"enabled": false}`` pauses
+    the schedule). 409 for a file's definition, 412 when ``If-Match`` is stale."""
+    return _written(response, await _update(key, body, if_match, who, context))
+
+
+@router.patch("/{key}", response_model=DefinitionOut)
+async def patch_definition(
+    key: str,
+    body: DefinitionBody,
+    response: Response,
+    who: Annotated[str, Depends(can_write)],
+    context: Annotated[ApiContext, Depends(ctx)],
+    if_match: Annotated[str | None, Header()] = None,
+) -> DefinitionOut:
+    """Change the fields given, keep the rest."""
+    return _written(response, await _update(key, body, if_match, who, context))
+
+
+@router.delete("/{key}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_definition(
+    key: str,
+    who: Annotated[str, Depends(can_write)],
+    context: Annotated[ApiContext, Depends(ctx)],
+    if_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Delete an API definition and its schedule (409 for a file's definition)."""
+    await (await _service(context)).delete(key, who, _if_match(if_match, key))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{key}/trigger", status_code=status.HTTP_202_ACCEPTED, response_model=TriggerOut)
+async def trigger_definition(
+    key: str,
+    _: Annotated[str, Depends(can_write)],
+    context: Annotated[ApiContext, Depends(ctx)],
+) -> TriggerOut:
+    """Start a run now; answers with its id and its Web UI page."""
+    handle = await (await _service(context)).trigger(key)
+    ui = context.settings.web_ui_url
+    namespace = (await context.temporal()).namespace
+    link = f"{ui.rstrip('/')}/namespaces/{namespace}/workflows/{handle.id}" if ui else None
+    return TriggerOut(run_id=handle.id, web_ui=link)
