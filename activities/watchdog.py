@@ -16,7 +16,7 @@ from activities.watchdog_observe import judge
 from activity_core.domain import ObserveInput, PingInput, WatchdogPlan
 from activity_core.errors import DEFINITION_INVALID, PING_FAILED, ConfigError, DefinitionsError
 from activity_core.settings import Settings
-from activity_core.store import Ledger, Store
+from activity_core.store import Ledger, Registry, Store
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ class WatchdogActivities:
         self._http = http
         self._settings = settings
         self._ledger = Ledger(store) if store is not None else None
+        self._registry = Registry(store) if store is not None else None
 
     @activity.defn(name="watchdog_observe")
     async def observe(self, inp: ObserveInput) -> WatchdogPlan:
@@ -52,6 +53,7 @@ class WatchdogActivities:
                 names=inp.names,
                 lookback_seconds=inp.lookback_seconds,
                 exclude_pass=inp.pass_id,
+                registry=self._registry,
             )
         except (DefinitionsError, ConfigError) as exc:
             raise ApplicationError(str(exc), type=DEFINITION_INVALID, non_retryable=True) from None

@@ -50,8 +50,10 @@ from activity_core.domain.constants import (
 from activity_core.domain.cron import fire_times
 from activity_core.domain.watchdog import SETTLE_S
 from activity_core.errors import DefinitionsError
-from activity_core.loader import load_definitions
+from activity_core.loader import LoadedDefinitions, load_definitions
 from activity_core.settings import Settings
+from activity_core.store import Registry
+from activity_core.store.errors import STORE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -329,6 +331,22 @@ async def previous_state(client: Client, exclude: str | None = None) -> Watchdog
     return result.state if result is not None else WatchdogState()
 
 
+async def _api_definitions(
+    registry: Registry | None, files: LoadedDefinitions
+) -> list[ActivityDefinition]:
+    if registry is None:
+        return []
+    try:
+        stored = await registry.all()
+    except STORE_ERRORS as exc:
+        log.warning(
+            "registry unavailable; judging the files only", extra={"error": type(exc).__name__}
+        )
+        return []
+    on_disk = {d.name for d in files.definitions}
+    return [s.definition for s in stored if s.origin == "api" and s.definition.name not in on_disk]
+
+
 async def judge(
     client: Client,
     settings: Settings,
@@ -337,8 +355,12 @@ async def judge(
     lookback_seconds: float | None,
     state: WatchdogState | None = None,
     exclude_pass: str | None = None,
+    registry: Registry | None = None,
 ) -> WatchdogPlan:
     """Observe, classify and fold into the previous pass's state (no side effects).
+
+    The definitions judged are the files' and, with a ``registry``, those created through
+    the API (a registry that cannot be reached leaves the files').
 
     Args:
         client: Temporal client.
@@ -347,6 +369,7 @@ async def judge(
         lookback_seconds: Shortest look-back (default from settings).
         state: The state to fold into (default: the last completed pass's).
         exclude_pass: A pass to ignore when looking for the last one (the caller itself).
+        registry: Where API-created definitions are (None: files only).
 
     Raises:
         DefinitionsError: The definitions (or the alerts file) are invalid.
@@ -355,10 +378,11 @@ async def judge(
         load_definitions, settings.definitions_dir, settings.activity_timeout_seconds
     )
     alerts = await asyncio.to_thread(load_alert_sinks, settings.alerts_file)
-    unknown = sorted(set(names) - {d.name for d in loaded.definitions})
+    everything = list(loaded.definitions) + await _api_definitions(registry, loaded)
+    unknown = sorted(set(names) - {d.name for d in everything})
     if unknown:
         raise DefinitionsError([f"{n}: no such definition" for n in unknown])
-    definitions = watched(loaded.definitions, names)
+    definitions = watched(everything, names)
     if state is None:
         state = await previous_state(client, exclude_pass)
     now = datetime.now(UTC)

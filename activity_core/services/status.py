@@ -17,7 +17,7 @@ from activities.watchdog_observe import judge, last_pass
 from activity_core.domain import Alert, DefinitionSummary, Severity, WatchdogState
 from activity_core.domain.ledger import RunRecord
 from activity_core.settings import Settings
-from activity_core.store import Ledger
+from activity_core.store import Ledger, Registry
 from activity_core.store.errors import STORE_ERRORS
 
 STALE_AFTER_PASSES = 3
@@ -161,7 +161,14 @@ async def status_report(
     from the ledger."""
     previous = await last_pass(client)
     state = previous.state if previous is not None else WatchdogState()
-    plan = await judge(client, settings, names=names or [], lookback_seconds=None, state=state)
+    plan = await judge(
+        client,
+        settings,
+        names=names or [],
+        lookback_seconds=None,
+        state=state,
+        registry=Registry(ledger.store) if ledger is not None else None,
+    )
     folded = plan.advance
     wanted = {s.activity_id for s in plan.summaries}
     recorded, where = await _recorded(ledger, [s.activity_id for s in plan.summaries])

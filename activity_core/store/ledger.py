@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import InstrumentedAttribute
@@ -36,7 +36,8 @@ def _run_row(record: RunRecord, recorded_by: str) -> dict[str, Any]:
 def _run_record(row: RunRow) -> RunRecord:
     values = {f: getattr(row, f) for f in RUN_FIELDS if f != "covered_fires"}
     values["covered_fires"] = [datetime.fromisoformat(str(c)) for c in row.covered_fires or []]
-    return RunRecord.model_validate(values)
+    # Rows were validated as records when written: build, do not validate again.
+    return RunRecord.model_construct(**values)
 
 
 class Ledger:
@@ -46,6 +47,11 @@ class Ledger:
     def __init__(self, store: Store) -> None:
         """Use ``store``'s engine."""
         self._store = store
+
+    @property
+    def store(self) -> Store:
+        """The store this ledger lives in (its registry is there too)."""
+        return self._store
 
     @property
     def where(self) -> str:
@@ -142,13 +148,13 @@ class Ledger:
             .group_by(RunRow.activity_id)
             .subquery()
         )
-        stmt = select(RunRow).join(
+        stmt = select(*RunRow.__table__.c).join(
             newest,
             (RunRow.activity_id == newest.c.activity_id) & (RunRow.scheduled_for == newest.c.fire),
         )
         async with self._store.sessions() as session:
-            rows = (await session.scalars(stmt)).all()
-        return {r.activity_id: _run_record(r) for r in rows}
+            rows = (await session.execute(stmt)).all()
+        return {r.activity_id: _run_record(cast(RunRow, r)) for r in rows}
 
     async def deliveries(self, run_id: str) -> list[DeliveryRecord]:
         """The deliveries of one run."""

@@ -76,6 +76,7 @@ class RunRow(Base):
     """``activity_runs``: one row per run (workflow id), kept past Temporal's retention."""
 
     __tablename__ = "activity_runs"
+    __table_args__ = (Index("ix_activity_runs_activity_fire", "activity_id", "scheduled_for"),)
 
     run_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     activity_id: Mapped[str] = mapped_column(String(36), index=True)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Protocol, cast
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -59,9 +59,38 @@ class StoredDefinition:
         return f'"{self.definition.id}-{self.version}"'
 
 
-def _stored(row: DefinitionRow) -> StoredDefinition:
+_PARSED: dict[str, ActivityDefinition] = {}
+"""Parsed definitions by body digest: a stored body was validated when it was written, and
+parsing a thousand cron expressions again on every read costs a quarter of a second."""
+PARSED_CACHE_MAX = 10_000
+
+
+class _RowLike(Protocol):
+    """A registry row: the ORM object, or a plain result row of the same columns."""
+
+    digest: str
+    body: dict[str, Any]
+    origin: str
+    source: str | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    created_by: str
+    updated_by: str
+
+
+def _parse(row: _RowLike) -> ActivityDefinition:
+    found = _PARSED.get(row.digest)
+    if found is None:
+        if len(_PARSED) >= PARSED_CACHE_MAX:
+            _PARSED.clear()
+        found = _PARSED[row.digest] = ActivityDefinition.model_validate(row.body)
+    return found
+
+
+def _stored(row: _RowLike) -> StoredDefinition:
     return StoredDefinition(
-        definition=ActivityDefinition.model_validate(row.body),
+        definition=_parse(row),
         origin="api" if row.origin == "api" else "file",
         source=row.source,
         version=row.version,
@@ -258,9 +287,11 @@ class Registry:
 
     async def all(self) -> list[StoredDefinition]:
         """Every definition, by name."""
+        # Plain rows, not ORM objects: a thousand definitions load in a fraction of the time.
+        stmt = select(*DefinitionRow.__table__.c).order_by(DefinitionRow.name)
         async with self._store.sessions() as session:
-            rows = (await session.scalars(select(DefinitionRow).order_by(DefinitionRow.name))).all()
-        return [_stored(r) for r in rows]
+            rows = (await session.execute(stmt)).all()
+        return [_stored(cast(_RowLike, r)) for r in rows]
 
     async def get(self, key: str) -> StoredDefinition | None:
         """A definition by id or by name."""

@@ -172,3 +172,23 @@ async def test_trigger_starts_a_run_the_ledger_then_lists(
     listed = await api.get("/runs/", params={"activity": "api-triggered"})
     assert [r["run_id"] for r in listed.json()] == [run_id]
     assert (await api.get("/runs/no-such-run")).status_code == 404
+
+
+async def test_an_api_definition_is_watched_like_a_file(api: httpx.AsyncClient) -> None:
+    body = {
+        "name": "api-watched",
+        "handler": "static_report",
+        "trigger_config": {
+            "trigger_type": "interval",
+            "every_seconds": 3600,
+            "misfire_policy": "skip",
+        },
+    }
+    created = await api.post("/activity-definitions/", json=body)
+    assert created.status_code == 201, created.text
+    status = await api.get("/status", params={"name": "api-watched"})
+    assert status.status_code == 200, status.text
+    [row] = status.json()["definitions"]
+    assert (row["name"], row["policy"], row["enabled"]) == ("api-watched", "skip", True)
+    assert row["health"] == []  # its schedule exists and matches
+    await api.delete("/activity-definitions/api-watched")

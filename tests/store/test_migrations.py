@@ -24,6 +24,12 @@ async def _tables(store: Store) -> set[str]:
     return names - {"alembic_version"}
 
 
+async def _run_indexes(store: Store) -> set[str]:
+    async with store.engine.connect() as conn:
+        found = await conn.run_sync(lambda c: inspect(c).get_indexes("activity_runs"))
+    return {str(i["name"]) for i in found}
+
+
 async def test_upgrade_from_empty_then_down_one_step_and_up_again(store_url: str) -> None:
     store = Store(store_url)
     try:
@@ -31,11 +37,16 @@ async def test_upgrade_from_empty_then_down_one_step_and_up_again(store_url: str
         await migrate.upgrade(store)
         assert await migrate.current(store) == migrate.head()
         assert await _tables(store) == TABLES
+        assert "ix_activity_runs_activity_fire" in await _run_indexes(store)
         await migrate.downgrade(store, "-1")
-        assert await migrate.current(store) != migrate.head()
-        assert await _tables(store) < TABLES
+        assert await migrate.current(store) == "0001"
+        assert "ix_activity_runs_activity_fire" not in await _run_indexes(store)
         await migrate.upgrade(store)
         assert await migrate.is_current(store)
+        assert "ix_activity_runs_activity_fire" in await _run_indexes(store)
+        await migrate.downgrade(store, "base")
+        assert await _tables(store) == set()
+        await migrate.upgrade(store)
         assert await _tables(store) == TABLES
     finally:
         await store.close()

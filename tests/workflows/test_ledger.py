@@ -4,6 +4,7 @@ never fails or delays a run, and reconciliation fills in what was missed."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,18 +12,29 @@ from typing import Any
 
 import pytest
 from sqlalchemy.engine import make_url
+from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 
 from activities.handlers import HandlerContext
 from activities.handlers.static import static_report
 from activity_core.dev.statehub import StateHub
-from activity_core.domain import HandlerInput, RunOutcome
+from activity_core.domain import (
+    DeliveryRecord,
+    HandlerInput,
+    LedgerWriteResult,
+    RunInput,
+    RunOutcome,
+    RunRecord,
+)
 from activity_core.domain.report import report_digest
 from activity_core.loader import load_definitions
 from activity_core.services.ledger import reconcile
 from activity_core.services.status import status_report
 from activity_core.store import Ledger, Registry, Store, migrate
-from tests.helpers import Stack, assert_eventually, running_stack
+from tests.helpers import Stack, assert_eventually, new_worker, running_stack
+from workflows.activity_run import ActivityRunWorkflow
+from workflows.report_delivery import ReportDeliveryWorkflow
+from workflows.sink_monitor import SinkMonitorWorkflow
 
 
 def _hub_sinks(hub: StateHub) -> list[dict[str, object]]:
@@ -198,3 +210,40 @@ async def test_status_shows_each_definitions_latest_run_from_the_ledger(stack: S
     assert "ledger: last run" in text and "completed/ran" in text
     as_json = report.as_json()
     assert as_json["definitions"][0]["last_recorded_run"]["run_id"] == result.run_id
+
+
+@activity.defn(name="record_run")
+async def crashing_record_run(record: RunRecord) -> LedgerWriteResult:
+    raise RuntimeError("the ledger activity itself crashed")
+
+
+@activity.defn(name="record_delivery")
+async def crashing_record_delivery(record: DeliveryRecord) -> LedgerWriteResult:
+    raise RuntimeError("the ledger activity itself crashed")
+
+
+async def test_a_crashing_ledger_activity_never_fails_the_run(stack: Stack, hub: StateHub) -> None:
+    stack.define("crash-proof", sinks=_hub_sinks(hub))
+    worker = new_worker(
+        stack.client,
+        ActivityRunWorkflow,
+        ReportDeliveryWorkflow,
+        SinkMonitorWorkflow,
+        activities=[crashing_record_run, crashing_record_delivery],
+    )
+    async with worker:
+        result = await stack.client.execute_workflow(
+            ActivityRunWorkflow.run,
+            RunInput(
+                activity_name="crash-proof",
+                trigger="manual",
+                activity_task_queue=stack.activity_tq,
+            ),
+            id=f"run-crash-proof-{uuid.uuid4().hex[:8]}",
+            task_queue=worker.task_queue,
+            execution_timeout=timedelta(minutes=2),
+        )
+        assert result.outcome == RunOutcome.RAN and result.ledger_pending
+        delivered = await stack.delivery(result.run_id, "state_hub").result()
+        assert delivered.state.value == "delivered"
+    assert await stack.ledger.run(result.run_id) is None  # reconciliation's to fill in

