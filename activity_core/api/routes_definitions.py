@@ -97,14 +97,7 @@ async def get_definition(
     return DefinitionOut.of(stored)
 
 
-async def _update(
-    key: str, body: dict[str, Any], if_match: str | None, who: str, context: ApiContext
-) -> Written:
-    return await (await _service(context)).update(key, body, who, _if_match(if_match, key))
-
-
-@router.put("/{key}", response_model=DefinitionOut)
-async def replace_definition(
+async def update_definition(
     key: str,
     body: DefinitionBody,
     response: Response,
@@ -112,22 +105,22 @@ async def replace_definition(
     context: Annotated[ApiContext, Depends(ctx)],
     if_match: Annotated[str | None, Header()] = None,
 ) -> DefinitionOut:
-    """Replace; a partial body is merged as the old API did (``{"enabled": false}`` pauses
-    the schedule). 409 for a file's definition, 412 when ``If-Match`` is stale."""
-    return _written(response, await _update(key, body, if_match, who, context))
+    """Change the fields given and keep the rest (PUT with a partial body merges, as the
+    old API did: ``{"enabled": false}`` pauses the schedule). 409 for a file's
+    definition, 412 when ``If-Match`` is stale."""
+    service = await _service(context)
+    written = await service.update(key, body, who, _if_match(if_match, key))
+    return _written(response, written)
 
 
-@router.patch("/{key}", response_model=DefinitionOut)
-async def patch_definition(
-    key: str,
-    body: DefinitionBody,
-    response: Response,
-    who: Annotated[str, Depends(can_write)],
-    context: Annotated[ApiContext, Depends(ctx)],
-    if_match: Annotated[str | None, Header()] = None,
-) -> DefinitionOut:
-    """Change the fields given, keep the rest."""
-    return _written(response, await _update(key, body, if_match, who, context))
+for _method, _operation in (("PUT", "replace_definition"), ("PATCH", "patch_definition")):
+    router.add_api_route(
+        "/{key}",
+        update_definition,
+        methods=[_method],
+        operation_id=_operation,
+        response_model=DefinitionOut,
+    )
 
 
 @router.delete("/{key}", status_code=status.HTTP_204_NO_CONTENT)
