@@ -53,10 +53,6 @@ class ReconcileResult:
     deliveries_written: int = 0
 
 
-def _q(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def _trigger(ex: WorkflowExecution) -> str:
     if ex.typed_search_attributes.get(sa.SCHEDULED_BY_ID):
         return "schedule"
@@ -82,7 +78,7 @@ class Reconciler:
     async def _batches(self, workflow_type: str, since: datetime) -> list[list[WorkflowExecution]]:
         query = (
             f"WorkflowType = '{workflow_type}' AND "
-            f"(StartTime >= '{_q(since)}' OR ExecutionStatus = 'Running')"
+            f"(StartTime >= '{sa.visibility_time(since)}' OR ExecutionStatus = 'Running')"
         )
         batches: list[list[WorkflowExecution]] = [[]]
         async for ex in self._client.list_workflows(query, page_size=BATCH):

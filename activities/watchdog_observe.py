@@ -62,10 +62,6 @@ MAX_LOOKBACK = timedelta(days=8)
 CONCURRENCY = 8
 
 
-def _q(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def watched(definitions: Sequence[ActivityDefinition], names: Sequence[str] = ()) -> list[Any]:
     """The definitions a pass looks at: scheduled ones, optionally only ``names``."""
     return [d for d in definitions if is_scheduled(d) and (not names or d.name in names)]
@@ -208,7 +204,7 @@ class Observer:
     async def _runs(self, d: ActivityDefinition, start: datetime, now: datetime) -> list[RunSeen]:
         query = (
             f"WorkflowType = '{ACTIVITY_RUN_WORKFLOW}' AND ActivityId = '{d.id}' AND "
-            f"(StartTime >= '{_q(start)}' OR ExecutionStatus = 'Running')"
+            f"(StartTime >= '{sa.visibility_time(start)}' OR ExecutionStatus = 'Running')"
         )
         runs: list[RunSeen] = []
         async for ex in self._client.list_workflows(query, limit=5000):
@@ -280,7 +276,7 @@ class Observer:
     ) -> list[DeliverySeen]:
         query = (
             f"WorkflowType = '{REPORT_DELIVERY_WORKFLOW}' AND ActivityId = '{d.id}' AND "
-            f"(StartTime >= '{_q(start)}' OR ExecutionStatus = 'Running')"
+            f"(StartTime >= '{sa.visibility_time(start)}' OR ExecutionStatus = 'Running')"
         )
         prefixes = sorted(
             ((f"delivery-{r.workflow_id}-", r.workflow_id) for r in runs),
@@ -310,7 +306,7 @@ async def last_pass(client: Client, exclude: str | None = None) -> WatchdogPassR
     for since in (timedelta(hours=1), MAX_LOOKBACK):
         query = (
             f"WorkflowType = '{WATCHDOG_WORKFLOW}' AND ExecutionStatus = 'Completed' "
-            f"AND CloseTime >= '{_q(now - since)}'"
+            f"AND CloseTime >= '{sa.visibility_time(now - since)}'"
         )
         found = [
             ex

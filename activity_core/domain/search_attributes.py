@@ -3,6 +3,7 @@ server's own keys that scheduled runs carry."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
@@ -26,6 +27,11 @@ ALL: tuple[SearchAttributeKey[Any], ...] = (
     DELIVERY_STATUS,
     DELIVERY_SINK,
 )
+
+
+def visibility_time(when: datetime) -> str:
+    """A time as a visibility query literal (UTC, microseconds)."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def definition_attributes(activity_id: str, activity_name: str) -> TypedSearchAttributes:

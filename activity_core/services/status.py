@@ -145,7 +145,7 @@ async def _recorded(ledger: Ledger | None, ids: list[str]) -> tuple[dict[str, Ru
     if ledger is None:
         return {}, "off"
     try:
-        latest = {i: rows[0] for i in ids if (rows := await ledger.runs(activity_id=i, limit=1))}
+        latest = await ledger.latest_runs(ids)
     except STORE_ERRORS as exc:
         return {}, f"unavailable ({type(exc).__name__}); verdicts below come from Temporal"
     return latest, ledger.where

@@ -66,10 +66,6 @@ def day_bounds(definition: ActivityDefinition, day: date) -> tuple[datetime, dat
     return start, start + timedelta(days=1)
 
 
-def _iso(when: datetime) -> str:
-    return when.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 async def _schedule(client: Client, d: ActivityDefinition) -> Check:
     if not is_scheduled(d):
         return Check("schedule", "skip", f"{d.trigger_config.trigger_type} trigger: no schedule")
@@ -96,7 +92,8 @@ async def _find_run(client: Client, d: ActivityDefinition, day: date) -> Workflo
     lo, hi = day_bounds(d, day)
     query = (
         f"WorkflowType = '{ACTIVITY_RUN_WORKFLOW}' AND ActivityId = '{d.id}' "
-        f"AND ScheduledFor >= '{_iso(lo)}' AND ScheduledFor < '{_iso(hi)}'"
+        f"AND ScheduledFor >= '{sa.visibility_time(lo)}' "
+        f"AND ScheduledFor < '{sa.visibility_time(hi)}'"
     )
     runs = [ex async for ex in client.list_workflows(query, limit=50)]
     return max(runs, key=lambda ex: ex.start_time) if runs else None
