@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import yaml
 from pydantic import ValidationError
 
@@ -22,11 +23,14 @@ from activity_core.domain.budget import budget_error
 from activity_core.domain.constants import HANDLER_NAMES
 from activity_core.domain.cron import dst_warnings
 from activity_core.domain.definition import MISFIRE_ALIASES, ActivityDefinition, CronTrigger
+from activity_core.domain.events import EventType, unknown_event_types
 from activity_core.domain.validation import error_lines
 from activity_core.errors import DefinitionNotFound, DefinitionsError
 
 SUFFIXES = (".yaml", ".yml", ".json")
 MAX_FILE_BYTES = 1_000_000
+EVENT_TYPES_DIR = "event-types"
+"""Subdirectory of the definitions directory: one file per event type."""
 
 
 @dataclass
@@ -36,6 +40,8 @@ class LoadedDefinitions:
     definitions: list[ActivityDefinition] = field(default_factory=list)
     sources: dict[str, Path] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    event_types: list[EventType] = field(default_factory=list)
+    """The files of ``event-types/``, by name."""
 
     def by_name(self, name: str) -> ActivityDefinition:
         """The definition called ``name``.
@@ -195,6 +201,77 @@ def load_definitions(directory: Path, budget_seconds: float = 900.0) -> LoadedDe
                 errors.append(f"{path}: id: {definition.id} is already used by {where}")
         loaded.definitions.append(definition)
         loaded.sources.setdefault(definition.name, path)
+    try:
+        loaded.event_types = load_event_types(directory / EVENT_TYPES_DIR)
+    except DefinitionsError as exc:
+        errors.extend(exc.errors)
+    else:
+        for d, problem in unknown_event_types(
+            loaded.definitions, (t.name for t in loaded.event_types)
+        ):
+            errors.append(f"{loaded.sources[d.name]}: trigger_config.event_type: {problem}")
     if errors:
         raise DefinitionsError(errors)
     return loaded
+
+
+def parse_event_type(path: Path, label: str | None = None) -> EventType:
+    """Parse one event type file (``name``, ``description``, optional JSON ``schema``).
+
+    Raises:
+        DefinitionsError: The file is invalid, or its schema is not a valid JSON Schema.
+    """
+    name = label or str(path)
+    try:
+        raw = read_document(path)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise DefinitionsError([f"{name}: {exc}"]) from None
+    if not isinstance(raw, dict):
+        raise DefinitionsError(
+            [f"{name}: expected a mapping (name, description, schema), got {type(raw).__name__}"]
+        )
+    try:
+        event_type = EventType.model_validate(raw)
+    except ValidationError as exc:
+        raise DefinitionsError(error_lines(exc, name)) from None
+    if event_type.payload_schema is not None:
+        validator = jsonschema.validators.validator_for(event_type.payload_schema)
+        try:
+            validator.check_schema(event_type.payload_schema)
+        except jsonschema.SchemaError as exc:
+            where = "/".join(str(p) for p in exc.path) or "(top)"
+            raise DefinitionsError(
+                [f"{name}: schema: not a valid JSON Schema at {where}: {exc.message}"]
+            ) from None
+    return event_type
+
+
+def load_event_types(directory: Path) -> list[EventType]:
+    """Every event type file in ``directory`` (none when it does not exist).
+
+    Raises:
+        DefinitionsError: Any file is invalid, or two files name the same type.
+    """
+    if not directory.is_dir():
+        return []
+    errors: list[str] = []
+    found: dict[str, Path] = {}
+    out: list[EventType] = []
+    for path in sorted(p for p in directory.iterdir() if p.suffix in SUFFIXES):
+        if path.name.startswith("."):
+            continue
+        try:
+            event_type = parse_event_type(path)
+        except DefinitionsError as exc:
+            errors.extend(exc.errors)
+            continue
+        if event_type.name in found:
+            errors.append(
+                f"{path}: name: {event_type.name!r} is already defined in {found[event_type.name]}"
+            )
+            continue
+        found[event_type.name] = path
+        out.append(event_type)
+    if errors:
+        raise DefinitionsError(errors)
+    return sorted(out, key=lambda t: t.name)

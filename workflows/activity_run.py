@@ -115,9 +115,10 @@ class ActivityRunWorkflow:
         )
         if decision is not None and not decision.run:
             return await self._finish(await self._record_skip(inp, definition, decision, atq))
+        by_event = f", event `{inp.event.event_id}`" if inp.event is not None else ""
         workflow.set_current_details(
             f"**running** `{definition.handler}` for `{definition.name}` "
-            f"(scheduled for {scheduled_for.isoformat()}, trigger: {inp.trigger})"
+            f"(scheduled for {scheduled_for.isoformat()}, trigger: {inp.trigger}{by_event})"
         )
         context, degraded, missing = await self._resolve(definition, atq)
         if missing:
@@ -131,6 +132,7 @@ class ActivityRunWorkflow:
                     scheduled_for=scheduled_for,
                     context=context,
                     degraded=degraded,
+                    event=inp.event,
                 ),
                 task_queue=atq,
                 start_to_close_timeout=timedelta(seconds=handler_budget_seconds(definition)),

@@ -17,9 +17,19 @@ async def static_report(ctx: HandlerContext) -> Report:
     title = str(params.get("title") or inp.definition.name)
     body = str(params.get("body") or inp.definition.description or "(no body)")
     when = inp.scheduled_for.isoformat()
-    return Report(
-        title=title,
-        summary=f"{title} for {when}",
-        markdown=f"# {title}\n\n{body}\n\nScheduled for {when}.\n",
-        data={"title": title, "body": body, "scheduled_for": when},
-    )
+    data: dict[str, object] = {"title": title, "body": body, "scheduled_for": when}
+    markdown = f"# {title}\n\n{body}\n\nScheduled for {when}.\n"
+    if inp.event is not None:
+        ev = inp.event
+        data["event"] = {
+            "event_id": ev.event_id,
+            "type": ev.type,
+            "source": ev.source,
+            "subject": ev.subject,
+            "trace_id": ev.trace_id,
+        }
+        markdown += (
+            f"\nStarted by event `{ev.event_id}` ({ev.type} from {ev.source}, "
+            f"subject {ev.subject}, occurred {ev.occurred_at.isoformat()}).\n"
+        )
+    return Report(title=title, summary=f"{title} for {when}", markdown=markdown, data=data)

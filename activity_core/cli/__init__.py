@@ -6,7 +6,7 @@ and print; they hold no logic of their own.
 
 Commands::
 
-    actcore worker [--role all|runs|watchdog]       run the worker (workflows + activities)
+    actcore worker [--role all|runs|watchdog|router]  run the worker (or the event router)
     actcore status [NAME] [--json]                  last fire, next fire, open alerts
     actcore dev up [--detach] [--no-demo]           Temporal dev server + State Hub + worker
     actcore dev status | dev down
@@ -22,6 +22,9 @@ Commands::
     actcore runs list [NAME] [--since D] [--json]   runs from the ledger
     actcore ledger reconcile [--days N]             back-fill the ledger from visibility
     actcore api [--port P]                          the REST API and status board (8010)
+    actcore router                                  the event router (NATS JetStream)
+    actcore events publish TYPE [--payload JSON]    publish one event
+    actcore events lag | dead-letters               the router's backlog and rejects
 
 Exit codes: 0 success, 1 a check failed, a run did not succeed or a page alert is open,
 2 bad input or setup.
@@ -35,15 +38,26 @@ import sys
 from collections.abc import Sequence
 
 import httpx
+import nats.errors
 from temporalio.service import RPCError
 
 from activity_core import logs
-from activity_core.cli import api, definitions, dev, runs, schedules, status, store, worker
+from activity_core.cli import (
+    api,
+    definitions,
+    dev,
+    events,
+    runs,
+    schedules,
+    status,
+    store,
+    worker,
+)
 from activity_core.errors import ActivityCoreError
 from activity_core.settings import get_settings
 from activity_core.temporal_client import connect_config
 
-GROUPS = (worker, status, dev, runs, definitions, schedules, store, api)
+GROUPS = (worker, status, dev, runs, definitions, schedules, store, api, events)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,6 +98,14 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 2
     except RPCError as exc:
         print(f"error: Temporal refused the request: {exc.message}", file=sys.stderr)
+        return 2
+    except (nats.errors.NoServersError, nats.errors.TimeoutError, ConnectionRefusedError):
+        hosts = ", ".join(s.split("@")[-1] for s in settings.nats_servers())
+        print(
+            f"error: cannot reach NATS at {hosts}. Is it up (`actcore dev status`)? "
+            "Set NATS_URL to reach another one.",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         return 130

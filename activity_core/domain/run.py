@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from activity_core.domain.definition import ActivityDefinition, ResolverConfig
+from activity_core.domain.events import EventEnvelope
 
 TriggerKind = Literal["schedule", "manual", "event"]
 
@@ -28,6 +29,8 @@ class RunInput(BaseModel):
     """What started the run."""
     activity_task_queue: str | None = None
     """Task queue for this run's activities; default ``task-execution-tq``."""
+    event: EventEnvelope | None = None
+    """The event that started the run (``trigger: event``)."""
 
 
 class LoadDefinitionInput(BaseModel):
@@ -65,6 +68,8 @@ class HandlerInput(BaseModel):
     """Resolved context by resolver name."""
     degraded: list[str] = Field(default_factory=list)
     """Optional resolvers that were unavailable, with the reason."""
+    event: EventEnvelope | None = None
+    """The event that started the run, if an event did."""
 
 
 class ResolveInput(BaseModel):

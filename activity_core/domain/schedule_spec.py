@@ -41,6 +41,7 @@ from activity_core.domain.definition import (
     IntervalTrigger,
     MisfirePolicy,
 )
+from activity_core.domain.events import EventEnvelope
 from activity_core.domain.run import RunInput, TriggerKind
 from activity_core.domain.watchdog import WatchdogInput
 
@@ -93,7 +94,9 @@ class RunStart:
     """``ActivityId`` and ``ActivityName``."""
 
 
-def run_start(definition: ActivityDefinition, trigger: TriggerKind) -> RunStart:
+def run_start(
+    definition: ActivityDefinition, trigger: TriggerKind, event: EventEnvelope | None = None
+) -> RunStart:
     """Start options of a run of ``definition`` started by a schedule, by hand or by an event."""
     head = f"**{definition.name}** ({definition.handler}), {describe_trigger(definition)}"
     trig = definition.trigger_config
@@ -103,11 +106,21 @@ def run_start(definition: ActivityDefinition, trigger: TriggerKind) -> RunStart:
         summary, how = f"{definition.name}: scheduled run", ""
     elif trigger == "manual":
         summary, how = f"manual run of {definition.name}", "\n\nTriggered by hand."
+    elif event is not None:
+        summary = f"{definition.name}: event {event.type} {event.event_id}"
+        how = (
+            f"\n\nStarted by event `{event.event_id}` of type `{event.type}` from "
+            f"`{event.source}` (subject `{event.subject}`, occurred "
+            f"{event.occurred_at.isoformat()}, trace `{event.trace_id}`)."
+        )
     else:
         summary, how = f"{definition.name}: {trigger} run", ""
     return RunStart(
         input=RunInput(
-            activity_id=str(definition.id), activity_name=definition.name, trigger=trigger
+            activity_id=str(definition.id),
+            activity_name=definition.name,
+            trigger=trigger,
+            event=event,
         ),
         summary=summary[:200],
         details=f"{head}\n\n{definition.description}{how}",

@@ -13,8 +13,9 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from activity_core.domain import ActivityDefinition, is_scheduled, schedule_id
-from activity_core.errors import DefinitionNotFound
+from activity_core.domain import ActivityDefinition, EventTrigger, is_scheduled, schedule_id
+from activity_core.domain.events import unknown_event_types
+from activity_core.errors import DefinitionNotFound, DefinitionsError
 from activity_core.loader import validate_definition
 from activity_core.services.runs import start_manual_run
 from activity_core.services.schedules import SyncChange, sync_schedules
@@ -57,12 +58,22 @@ class DefinitionService:
             raise DefinitionNotFound(f"no definition with id or name {key!r}")
         return found
 
-    def _validate(self, body: Any) -> tuple[ActivityDefinition, list[str]]:
-        return validate_definition(body, REQUEST_BODY, self._settings.activity_timeout_seconds)
+    async def _validate(self, body: Any) -> tuple[ActivityDefinition, list[str]]:
+        definition, warnings = validate_definition(
+            body, REQUEST_BODY, self._settings.activity_timeout_seconds
+        )
+        if isinstance(definition.trigger_config, EventTrigger):
+            known = [t.name for t in await self._registry.event_types()]
+            problems = unknown_event_types([definition], known)
+            if problems:
+                raise DefinitionsError(
+                    [f"{REQUEST_BODY}: trigger_config.event_type: {problems[0][1]}"]
+                )
+        return definition, warnings
 
     async def create(self, body: Any, actor: str) -> Written:
         """Validate, store (``origin=api``) and create its schedule."""
-        definition, warnings = self._validate(body)
+        definition, warnings = await self._validate(body)
         stored = await self._registry.create(definition, actor)
         return Written(stored, await self._sync(stored.definition), warnings)
 
@@ -74,7 +85,7 @@ class DefinitionService:
         current = await self.get(key)
         merged = {**current.definition.model_dump(mode="json"), **body}
         merged["id"] = str(current.definition.id)
-        definition, warnings = self._validate(merged)
+        definition, warnings = await self._validate(merged)
         stored = await self._registry.replace(current, definition, actor, if_version)
         return Written(stored, await self._sync(stored.definition), warnings)
 

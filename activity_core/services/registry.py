@@ -109,7 +109,11 @@ async def sync(
         registry = Registry(store)
         try:
             imported = await registry.import_files(
-                loaded.definitions, loaded.sources, who, dry_run=dry_run
+                loaded.definitions,
+                loaded.sources,
+                who,
+                dry_run=dry_run,
+                event_types=loaded.event_types,
             )
             stored = await registry.all()
             files = {d.name for d in loaded.definitions}

@@ -150,3 +150,16 @@ class ScheduleChangeRow(Base):
     catchup_window_seconds: Mapped[float | None]
     actor: Mapped[str] = mapped_column(String(255))
     at: Mapped[datetime]
+
+
+class EventTypeRow(Base):
+    """``event_types``: the event types definitions may listen to (from ``event-types/``)."""
+
+    __tablename__ = "event_types"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    description: Mapped[str] = mapped_column(Text)
+    payload_schema: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """JSON Schema of the payload, if the type has one."""
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(255))

@@ -22,9 +22,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activity_core.domain import ActivityDefinition
+from activity_core.domain.events import EventType
 from activity_core.errors import DefinitionConflict, DefinitionNotFound, DefinitionsError
 from activity_core.store.engine import Store
-from activity_core.store.models import DefinitionRow
+from activity_core.store.models import DefinitionRow, EventTypeRow
 
 Origin = Literal["file", "api"]
 
@@ -125,6 +126,7 @@ class Registry:
         actor: str,
         *,
         dry_run: bool = False,
+        event_types: Sequence[EventType] | None = None,
     ) -> ImportResult:
         """Make the ``origin=file`` rows match ``definitions`` (already validated), in one
         transaction: new ones are created, changed ones updated (version + 1), file rows
@@ -186,6 +188,8 @@ class Registry:
                 ):
                     result.deleted.append(name)
                     await session.delete(row)
+            if event_types is not None:
+                await _replace_event_types(session, event_types, actor, now)
             if dry_run:
                 await session.rollback()
         return result
@@ -285,6 +289,17 @@ class Registry:
             )
         return row
 
+    async def event_types(self) -> list[EventType]:
+        """Every registered event type, by name."""
+        async with self._store.sessions() as session:
+            rows = (await session.scalars(select(EventTypeRow).order_by(EventTypeRow.name))).all()
+        return [
+            EventType.model_validate(
+                {"name": r.name, "description": r.description, "schema": r.payload_schema}
+            )
+            for r in rows
+        ]
+
     async def all(self) -> list[StoredDefinition]:
         """Every definition, by name."""
         # Plain rows, not ORM objects: a thousand definitions load in a fraction of the time.
@@ -317,3 +332,27 @@ class Registry:
         raise DefinitionNotFound(
             f"no definition with id {activity_id!r} or name {activity_name!r} in the registry"
         )
+
+
+async def _replace_event_types(
+    session: AsyncSession, event_types: Sequence[EventType], actor: str, now: datetime
+) -> None:
+    """Make ``event_types`` hold exactly these (rows unchanged are left alone)."""
+    rows = {r.name: r for r in (await session.scalars(select(EventTypeRow))).all()}
+    for t in event_types:
+        row = rows.pop(t.name, None)
+        if row is None:
+            session.add(
+                EventTypeRow(
+                    name=t.name,
+                    description=t.description,
+                    payload_schema=t.payload_schema,
+                    updated_at=now,
+                    updated_by=actor,
+                )
+            )
+        elif row.description != t.description or row.payload_schema != t.payload_schema:
+            row.description, row.payload_schema = t.description, t.payload_schema
+            row.updated_at, row.updated_by = now, actor
+    for row in rows.values():
+        await session.delete(row)

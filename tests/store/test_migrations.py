@@ -15,6 +15,7 @@ TABLES = {
     "report_deliveries",
     "alerts",
     "schedule_changes",
+    "event_types",
 }
 
 
@@ -38,6 +39,9 @@ async def test_upgrade_from_empty_then_down_one_step_and_up_again(store_url: str
         assert await migrate.current(store) == migrate.head()
         assert await _tables(store) == TABLES
         assert "ix_activity_runs_activity_fire" in await _run_indexes(store)
+        await migrate.downgrade(store, "-1")
+        assert await migrate.current(store) == "0002"
+        assert await _tables(store) == TABLES - {"event_types"}
         await migrate.downgrade(store, "-1")
         assert await migrate.current(store) == "0001"
         assert "ix_activity_runs_activity_fire" not in await _run_indexes(store)

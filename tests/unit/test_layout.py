@@ -31,6 +31,7 @@ FLOORS = {
     "activities": 3,
     "workflows": 3,
     "activity_core.services": 4,
+    "activity_core.events": 5,
     "activity_core.worker": 5,
     "activity_core.dev": 5,
     "activity_core.api": 5,

@@ -1,0 +1,28 @@
+"""The event router (floor 5): NATS JetStream events into ActivityRunWorkflow starts.
+
+See ``docs/events.md``. :mod:`.jetstream` sets up the stream and the durable consumer and
+publishes; :mod:`.router` consumes, validates, matches and starts runs; :mod:`.sources`
+keeps the registry's definitions and event types at hand.
+"""
+
+from activity_core.events.jetstream import (
+    ConsumerLag,
+    connect_nats,
+    consumer_lag,
+    ensure_consumer,
+    ensure_stream,
+    publish_event,
+)
+from activity_core.events.router import Router, RouteResult, serve_router
+
+__all__ = [
+    "ConsumerLag",
+    "RouteResult",
+    "Router",
+    "connect_nats",
+    "consumer_lag",
+    "ensure_consumer",
+    "ensure_stream",
+    "publish_event",
+    "serve_router",
+]

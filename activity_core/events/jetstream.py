@@ -1,0 +1,171 @@
+"""JetStream plumbing: connect, create the stream and the durable consumer when missing,
+publish an envelope, read the consumer's lag."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import nats
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+from activity_core.domain.events import (
+    DURABLE,
+    STREAM,
+    STREAM_SUBJECTS,
+    EventEnvelope,
+    event_subject,
+)
+from activity_core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STREAM_MAX_AGE_SECONDS = 14 * 24 * 3600
+"""Events (and dead letters) are kept 14 days: long enough to outlast a router outage
+over a holiday, short enough to bound the disk."""
+DUPLICATE_WINDOW_SECONDS = 120
+"""A publish repeated with the same ``event_id`` within this window is stored once."""
+
+
+async def connect_nats(settings: Settings, name: str = "activity-core") -> NATS:
+    """Connect to the configured NATS servers (reconnecting for ever once connected)."""
+    return await nats.connect(
+        servers=settings.nats_servers(),
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=1,
+        connect_timeout=5,
+        allow_reconnect=True,
+    )
+
+
+async def ensure_stream(js: JetStreamContext) -> None:
+    """Create ``ACTIVITY_EVENTS`` (``activity.>``, file storage) when it does not exist."""
+    try:
+        await js.stream_info(STREAM)
+        return
+    except NotFoundError:
+        pass
+    await js.add_stream(
+        StreamConfig(
+            name=STREAM,
+            subjects=list(STREAM_SUBJECTS),
+            storage=StorageType.FILE,
+            max_age=STREAM_MAX_AGE_SECONDS,
+            duplicate_window=DUPLICATE_WINDOW_SECONDS,
+        )
+    )
+    log.info("stream created", extra={"stream": STREAM, "subjects": list(STREAM_SUBJECTS)})
+
+
+def consumer_config(settings: Settings) -> ConsumerConfig:
+    """The router's durable pull consumer: explicit ack, redelivery for ever (the router
+    paces it with ``nak(delay)``; bad events are dead-lettered, never retried)."""
+    return ConsumerConfig(
+        durable_name=DURABLE,
+        name=DURABLE,
+        description="activity-core event router: events into ActivityRunWorkflow starts",
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=settings.router_ack_wait_seconds,
+        max_deliver=-1,
+        max_ack_pending=settings.router_max_ack_pending,
+        filter_subject=STREAM_SUBJECTS[0],
+    )
+
+
+async def ensure_consumer(js: JetStreamContext, settings: Settings) -> None:
+    """Create the durable consumer when it does not exist (an existing one is kept)."""
+    try:
+        await js.consumer_info(STREAM, DURABLE)
+        return
+    except NotFoundError:
+        pass
+    await js.add_consumer(STREAM, consumer_config(settings))
+    log.info("consumer created", extra={"stream": STREAM, "consumer": DURABLE})
+
+
+def new_envelope(
+    event_type: str,
+    payload: dict[str, Any],
+    *,
+    event_id: str | None = None,
+    source: str = "actcore-cli",
+    subject: str = "",
+    trace_id: str | None = None,
+) -> EventEnvelope:
+    """An envelope with fresh ids where none are given."""
+    return EventEnvelope(
+        event_id=event_id or str(uuid.uuid4()),
+        type=event_type,
+        source=source,
+        occurred_at=datetime.now(UTC),
+        subject=subject,
+        trace_id=trace_id or uuid.uuid4().hex,
+        payload=payload,
+    )
+
+
+async def publish_event(js: JetStreamContext, envelope: EventEnvelope) -> int:
+    """Publish to ``activity.<type>`` with the event id as ``Nats-Msg-Id`` (a repeat within
+    the duplicate window is stored once); returns the stream sequence."""
+    body = json.dumps(envelope.model_dump(mode="json")).encode()
+    ack = await js.publish(
+        event_subject(envelope.type),
+        body,
+        stream=STREAM,
+        headers={"Nats-Msg-Id": envelope.event_id},
+    )
+    return int(ack.seq)
+
+
+@dataclass
+class ConsumerLag:
+    """How far behind the router is."""
+
+    pending: int
+    """Events not yet delivered to any replica."""
+    ack_pending: int
+    """Events delivered and not yet acked (being started, or waiting for a redelivery)."""
+    redelivered: int
+    """Events delivered more than once and still unacked."""
+    waiting: int
+    """Pull requests waiting: 0 means no router replica is polling."""
+    oldest_unacked_seconds: float | None
+    """Age of the oldest event not yet handled, when there is one."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+async def consumer_lag(js: JetStreamContext) -> ConsumerLag:
+    """The router consumer's lag.
+
+    Raises:
+        nats.js.errors.NotFoundError: No router has created its consumer yet.
+    """
+    info = await js.consumer_info(STREAM, DURABLE)
+    oldest: float | None = None
+    if info.num_ack_pending or info.num_pending:
+        # The first message after the ack floor is the oldest one not yet handled.
+        floor_seq = (info.ack_floor.stream_seq if info.ack_floor is not None else 0) + 1
+        try:
+            raw = await js.get_msg(STREAM, floor_seq, next=True)
+            if raw.time is not None:
+                oldest = max(0.0, (datetime.now(UTC) - raw.time).total_seconds())
+        except NotFoundError:
+            oldest = None
+    return ConsumerLag(
+        pending=int(info.num_pending or 0),
+        ack_pending=int(info.num_ack_pending or 0),
+        redelivered=int(info.num_redelivered or 0),
+        waiting=int(info.num_waiting or 0),
+        oldest_unacked_seconds=oldest,
+    )
