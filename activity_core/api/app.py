@@ -22,6 +22,7 @@ from activity_core.api.auth import Tokens
 from activity_core.api.board import router as board_router
 from activity_core.api.context import ApiContext
 from activity_core.api.routes_definitions import router as definitions_router
+from activity_core.api.routes_events import router as events_router
 from activity_core.api.routes_ops import router as ops_router
 from activity_core.errors import (
     DefinitionConflict,
@@ -137,4 +138,5 @@ def create_app(
     app.include_router(board_router)
     app.include_router(ops_router)
     app.include_router(definitions_router)
+    app.include_router(events_router)
     return app

@@ -13,6 +13,7 @@ from activity_core.api.auth import can_read, can_write
 from activity_core.api.context import ApiContext, ctx
 from activity_core.api.models import Health, RetryAll, RetryOut
 from activity_core.domain import DeliveryState, RunRecord
+from activity_core.events.jetstream import event_router_status
 from activity_core.services.ledger import list_runs
 from activity_core.services.runs import list_deliveries, retry_deliveries
 from activity_core.services.status import status_report
@@ -135,7 +136,9 @@ async def status_json(
     """What ``actcore status --json`` prints: every scheduled definition judged now."""
     ledger = Ledger(context.store) if context.store is not None else None
     report = await status_report(await context.temporal(), context.settings, name, ledger)
-    return report.as_json()
+    body = report.as_json()
+    body["event_router"] = await event_router_status(context.settings, context.store)
+    return body
 
 
 @router.get("/alerts/", tags=["status"])

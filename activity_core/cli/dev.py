@@ -68,6 +68,8 @@ async def _dev_up(args: argparse.Namespace, settings: Settings) -> int:
             for name in args.demo or list(DEMO_DEFINITIONS):
                 print(f"\nRunning {name} once ...", flush=True)
                 print(await stack.run_demo(name), flush=True)
+            print("\nPublishing a demo event ...", flush=True)
+            print(await stack.run_event_demo() or "(no definition listens to it)", flush=True)
         if args.detach:
             print(
                 "\nDetached: `actcore dev status`, `actcore dev down`; "

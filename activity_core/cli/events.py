@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from activity_core.domain.events import DLQ_PREFIX, STREAM, envelope_errors
 from activity_core.errors import ActivityCoreError
 from activity_core.events import connect_nats, consumer_lag, ensure_stream, publish_event
-from activity_core.events.jetstream import new_envelope
+from activity_core.events.jetstream import Published, new_envelope
 from activity_core.events.router import serve_router
 from activity_core.settings import Settings
 
@@ -78,7 +78,7 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
     except ValidationError as exc:
         raise ActivityCoreError("; ".join(envelope_errors(exc))) from None
 
-    async def go() -> int:
+    async def go() -> Published:
         nc = await connect_nats(settings, name="actcore-cli")
         try:
             js = nc.jetstream()
@@ -87,8 +87,12 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             await nc.drain()
 
-    seq = asyncio.run(go())
-    print(f"published {envelope.type} event {envelope.event_id} (stream sequence {seq})")
+    stored = asyncio.run(go())
+    again = "; already stored, kept once" if stored.duplicate else ""
+    print(
+        f"published {envelope.type} event {envelope.event_id} "
+        f"(stream sequence {stored.sequence}{again})"
+    )
     return 0
 
 

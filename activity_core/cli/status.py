@@ -9,6 +9,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from activity_core.cli.output import definitions, print_table
+from activity_core.events.jetstream import describe_router, event_router_status
 from activity_core.services.registry import open_store
 from activity_core.services.status import status_report
 from activity_core.services.verify import PLAN, as_json, verify
@@ -38,14 +39,22 @@ async def _status(args: argparse.Namespace, settings: Settings) -> int:
         ledger = Ledger(store) if store is not None else None
         names = [args.name] if args.name else None
         report = await status_report(await connect(), settings, names, ledger)
+        router = await event_router_status(settings, store)
     finally:
         if store is not None:
             await store.close()
+    code = report.exit_code()
+    if router is not None and router["state"] != "ok":
+        code = max(code, 1)
     if args.json:
-        print(json.dumps(report.as_json(), indent=2))
+        body = report.as_json()
+        body["event_router"] = router
+        print(json.dumps(body, indent=2))
     else:
         print(report.render())
-    return report.exit_code()
+        if router is not None:
+            print(describe_router(router))
+    return code
 
 
 async def _verify(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,4 +1,5 @@
-"""The embedded dev stack: Temporal dev server (SQLite + Web UI), reference State Hub, worker.
+"""The embedded dev stack: Temporal dev server (SQLite + Web UI), NATS with JetStream,
+the reference State Hub, the worker, the event router and the API.
 
 ``actcore dev up`` runs it in the foreground (Ctrl-C stops everything);
 ``--detach`` leaves it running with pid files and logs under ``.actcore/``;
@@ -8,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -20,12 +22,25 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from pydantic import SecretStr
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
-from activity_core.dev.processes import alive, check_port_free, stop_group, tail, temporal_binary
-from activity_core.domain import DeliveryState, RunResult
+from activity_core.dev.processes import (
+    alive,
+    check_port_free,
+    nats_binary,
+    stop_group,
+    tail,
+    temporal_binary,
+)
+from activity_core.domain import ActivityDefinition, DeliveryState, RunResult
 from activity_core.domain import search_attributes as sa
+from activity_core.domain.events import DURABLE, event_run_id, matching
 from activity_core.errors import DevStackError
+from activity_core.events import connect_nats, publish_event
+from activity_core.events.jetstream import new_envelope
 from activity_core.loader import load_definitions
 from activity_core.services.runs import start_manual_run
 from activity_core.settings import Settings
@@ -34,7 +49,10 @@ from activity_core.temporal_client import connect
 from workflows.report_delivery import ReportDeliveryWorkflow
 
 DEMO_DEFINITIONS = ("daily-activity-digest", "daily-statehub-wsjf-triage")
-PROCESSES = ("temporal", "statehub", "worker", "api")
+PROCESSES = ("temporal", "nats", "statehub", "worker", "router", "api")
+"""Started in this order, stopped in the reverse one."""
+DEMO_EVENT = ("user.created", {"tier": "pro", "region": "eu"})
+"""The event the demo publishes (``definitions/welcome-pro-user.yaml`` listens to it)."""
 
 
 @dataclass
@@ -62,6 +80,10 @@ class Paths:
     @property
     def state_file(self) -> Path:
         return self.home / "dev-stack.json"
+
+    @property
+    def nats_store(self) -> Path:
+        return self.home / "nats"
 
 
 class DevStack:
@@ -91,6 +113,25 @@ class DevStack:
         return f"http://127.0.0.1:{self.settings.api_port}"
 
     @property
+    def own_nats(self) -> bool:
+        """Whether the stack starts its own NATS (no ``NATS_URL`` given)."""
+        return self.settings.nats_url is None
+
+    @property
+    def nats_url(self) -> str:
+        return f"nats://127.0.0.1:{self.settings.nats_port}"
+
+    @property
+    def nats_monitor_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.nats_monitor_port}"
+
+    def _nats_label(self) -> str:
+        if self.own_nats:
+            return f"{self.nats_url}   (monitoring: {self.nats_monitor_url}/jsz?consumers=true)"
+        hosts = ", ".join(u.split("@")[-1] for u in self.settings.nats_servers())
+        return f"{hosts}   (NATS_URL; not started here)"
+
+    @property
     def token_file(self) -> Path:
         """The dev stack's API write token (created at first start, mode 600)."""
         return self.paths.home / "api-token"
@@ -117,6 +158,9 @@ class DevStack:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if self.own_nats:
+            env["NATS_URL"] = self.nats_url
+            env.pop("ACTCORE_NATS_URL", None)
         env.pop("TEMPORAL_API_KEY", None)
         return env
 
@@ -162,6 +206,14 @@ class DevStack:
             (s.state_hub_port, "ACTCORE_STATE_HUB_PORT"),
             (s.state_hub_admin_port, "ACTCORE_STATE_HUB_ADMIN_PORT"),
             (s.api_port, "ACTCORE_API_PORT"),
+            *(
+                [
+                    (s.nats_port, "ACTCORE_NATS_PORT"),
+                    (s.nats_monitor_port, "ACTCORE_NATS_MONITOR_PORT"),
+                ]
+                if self.own_nats
+                else []
+            ),
         ):
             check_port_free(port, setting)
         self.paths.home.mkdir(parents=True, exist_ok=True)
@@ -187,6 +239,24 @@ class DevStack:
                 *sa.dev_server_flags(),
             ],
         )
+        if self.own_nats:
+            self._spawn(
+                "nats",
+                [
+                    nats_binary(s.nats_server_path),
+                    "--jetstream",
+                    "--store_dir",
+                    str(self.paths.nats_store),
+                    "--addr",
+                    "127.0.0.1",
+                    "--port",
+                    str(s.nats_port),
+                    "--http_port",
+                    str(s.nats_monitor_port),
+                    "--server_name",
+                    "actcore-dev",
+                ],
+            )
         self._spawn(
             "statehub",
             [
@@ -205,9 +275,14 @@ class DevStack:
         )
         await self._wait_temporal()
         await self._wait_http(f"{self.hub_url}/health", "statehub")
+        if self.own_nats:
+            await self._wait_http(f"{self.nats_monitor_url}/healthz?js-enabled-only=true", "nats")
         self._spawn("worker", [sys.executable, "-m", "activity_core.worker"])
+        self._spawn("router", [sys.executable, "-m", "activity_core.cli", "router"])
         self._spawn("api", [sys.executable, "-m", "activity_core.cli", "api"])
         await self._wait_http(f"{self.api_url}/health", "api")
+        if self.own_nats:
+            await self._wait_router()
         self.paths.state_file.write_text(
             json.dumps(
                 {
@@ -216,6 +291,8 @@ class DevStack:
                     "state_hub_url": self.hub_url,
                     "state_hub_admin_port": s.state_hub_admin_port,
                     "api_url": self.api_url,
+                    "nats_url": self.nats_url if self.own_nats else None,
+                    "nats_monitor_url": self.nats_monitor_url if self.own_nats else None,
                 },
                 indent=2,
             )
@@ -249,6 +326,19 @@ class DevStack:
                 await asyncio.sleep(0.5)
         raise DevStackError(f"Temporal did not become ready at {self.temporal_address}: {last}")
 
+    async def _wait_router(self, within: float = 30.0) -> None:
+        """Until the router has created its durable consumer (it is then polling)."""
+        url = f"{self.nats_monitor_url}/jsz?consumers=true"
+        deadline = time.monotonic() + within
+        async with httpx.AsyncClient(timeout=2) as http:
+            while time.monotonic() < deadline:
+                self._checkalive()
+                with contextlib.suppress(httpx.HTTPError):
+                    if DURABLE in (await http.get(url)).text:
+                        return
+                await asyncio.sleep(0.3)
+        raise DevStackError(f"the event router did not create its consumer ({url})")
+
     async def _wait_http(self, url: str, name: str, within: float = 30.0) -> None:
         deadline = time.monotonic() + within
         async with httpx.AsyncClient(timeout=2) as http:
@@ -273,6 +363,47 @@ class DevStack:
         client = await connect({"TEMPORAL_ADDRESS": self.temporal_address})
         handle = await start_manual_run(client, definition)
         result: RunResult = await asyncio.wait_for(handle.result(), within)
+        return await self._describe(client, definition, result)
+
+    async def run_event_demo(self, within: float = 60.0) -> str | None:
+        """Publish the demo event; describe the run it started (None: nothing listens)."""
+        loaded = load_definitions(
+            self.settings.definitions_dir, self.settings.activity_timeout_seconds
+        )
+        event_type, payload = DEMO_EVENT
+        envelope = new_envelope(event_type, payload, source="actcore-dev-demo", subject="user/42")
+        listeners = matching(loaded.definitions, envelope)
+        if not listeners:
+            return None
+        settings = self.settings
+        if self.own_nats:
+            settings = settings.model_copy(update={"nats_url": SecretStr(self.nats_url)})
+        nc = await connect_nats(settings, name="actcore-dev-demo")
+        try:
+            await publish_event(nc.jetstream(), envelope)
+        finally:
+            await nc.drain()
+        client = await connect({"TEMPORAL_ADDRESS": self.temporal_address})
+        definition = listeners[0]
+        handle = client.get_workflow_handle(
+            event_run_id(definition, envelope.event_id), result_type=RunResult
+        )
+        deadline = time.monotonic() + within
+        while True:
+            try:
+                result = await asyncio.wait_for(handle.result(), within)
+                break
+            except RPCError as exc:
+                # Not started yet: the router picks the event up within a second or so.
+                if exc.status != RPCStatusCode.NOT_FOUND or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.3)
+        head = f"Event            {event_type} {json.dumps(payload)} ({envelope.event_id})"
+        return head + "\n" + await self._describe(client, definition, result)
+
+    async def _describe(
+        self, client: Client, definition: ActivityDefinition, result: RunResult
+    ) -> str:
         lines = [
             f"Run              {result.run_id} -> {result.outcome.value}",
             f"Report note      {result.report_path}",
@@ -312,6 +443,9 @@ class DevStack:
                 f"  Run ledger       {self._ledger_url()}   (actcore runs list)",
                 f"  API + board      {self.api_url}/   (Swagger: {self.api_url}/docs; "
                 f"writes: Authorization: Bearer $(cat {self.token_file}))",
+                f"  NATS JetStream   {self._nats_label()}",
+                "  Events           actcore events publish user.created --payload "
+                '\'{"tier": "pro"}\'   (actcore events lag | dead-letters)',
                 f"  Logs             {self.paths.logs}",
             ]
         )

@@ -149,11 +149,11 @@ def unknown_event_types(
     for d in definitions:
         trig = d.trigger_config
         if isinstance(trig, EventTrigger) and trig.event_type not in names:
-            listed = ", ".join(sorted(names)) or "none are registered"
+            listed = f"registered: {', '.join(sorted(names))}" if names else "none registered"
             out.append(
                 (
                     d,
-                    f"unknown event type {trig.event_type!r} (registered: {listed}); add "
+                    f"unknown event type {trig.event_type!r} ({listed}); add "
                     f"event-types/{trig.event_type}.yaml to the definitions directory",
                 )
             )

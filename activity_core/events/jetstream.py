@@ -3,6 +3,7 @@ publish an envelope, read the consumer's lag."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import uuid
@@ -16,6 +17,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
+from activity_core.domain import ActivityDefinition, EventTrigger
 from activity_core.domain.events import (
     DURABLE,
     STREAM,
@@ -23,7 +25,11 @@ from activity_core.domain.events import (
     EventEnvelope,
     event_subject,
 )
+from activity_core.errors import DefinitionsError
+from activity_core.loader import load_definitions
 from activity_core.settings import Settings
+from activity_core.store import Registry, Store
+from activity_core.store.errors import STORE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +40,30 @@ DUPLICATE_WINDOW_SECONDS = 120
 """A publish repeated with the same ``event_id`` within this window is stored once."""
 
 
-async def connect_nats(settings: Settings, name: str = "activity-core") -> NATS:
-    """Connect to the configured NATS servers (reconnecting for ever once connected)."""
+async def _log_error(exc: Exception) -> None:
+    # One line, no traceback, no URL credentials: the client reports every failed try.
+    log.warning("NATS connection problem", extra={"error": type(exc).__name__})
+
+
+async def connect_nats(
+    settings: Settings, name: str = "activity-core", *, persistent: bool = False
+) -> NATS:
+    """Connect to the configured NATS servers.
+
+    Args:
+        settings: Where NATS is.
+        name: Client name shown in NATS monitoring.
+        persistent: Keep trying, also for the first connection (the router); otherwise one
+            round over the servers, then ``nats.errors.NoServersError`` (the CLI, the API).
+    """
     return await nats.connect(
         servers=settings.nats_servers(),
         name=name,
-        max_reconnect_attempts=-1,
+        max_reconnect_attempts=-1 if persistent else 1,
         reconnect_time_wait=1,
-        connect_timeout=5,
-        allow_reconnect=True,
+        connect_timeout=3,
+        allow_reconnect=persistent,
+        error_cb=_log_error,
     )
 
 
@@ -113,9 +134,19 @@ def new_envelope(
     )
 
 
-async def publish_event(js: JetStreamContext, envelope: EventEnvelope) -> int:
+@dataclass
+class Published:
+    """Where an event was stored."""
+
+    sequence: int
+    """Stream sequence."""
+    duplicate: bool
+    """The same event id was already stored within the duplicate window (kept once)."""
+
+
+async def publish_event(js: JetStreamContext, envelope: EventEnvelope) -> Published:
     """Publish to ``activity.<type>`` with the event id as ``Nats-Msg-Id`` (a repeat within
-    the duplicate window is stored once); returns the stream sequence."""
+    the duplicate window is stored once)."""
     body = json.dumps(envelope.model_dump(mode="json")).encode()
     ack = await js.publish(
         event_subject(envelope.type),
@@ -123,7 +154,7 @@ async def publish_event(js: JetStreamContext, envelope: EventEnvelope) -> int:
         stream=STREAM,
         headers={"Nats-Msg-Id": envelope.event_id},
     )
-    return int(ack.seq)
+    return Published(sequence=int(ack.seq), duplicate=bool(ack.duplicate))
 
 
 @dataclass
@@ -169,3 +200,70 @@ async def consumer_lag(js: JetStreamContext) -> ConsumerLag:
         waiting=int(info.num_waiting or 0),
         oldest_unacked_seconds=oldest,
     )
+
+
+async def router_health(settings: Settings, connect_seconds: float = 3.0) -> dict[str, Any]:
+    """The router's consumer as ``actcore status`` and ``GET /status`` show it; never raises.
+
+    ``state`` is ``ok`` (a router is polling), ``no_router`` (none polls, or none ever
+    created the consumer) or ``unreachable`` (NATS did not answer).
+    """
+    hosts = [u.split("@")[-1] for u in settings.nats_servers()]
+    out: dict[str, Any] = {"nats": hosts}
+    try:
+        nc = await nats.connect(
+            servers=settings.nats_servers(),
+            name="activity-core-status",
+            connect_timeout=connect_seconds,
+            max_reconnect_attempts=1,
+            allow_reconnect=False,
+            error_cb=_log_error,
+        )
+    except Exception as exc:
+        out.update(state="unreachable", error=type(exc).__name__)
+        return out
+    try:
+        lag = await consumer_lag(nc.jetstream())
+        out.update(lag.as_dict())
+        out["state"] = "ok" if lag.waiting else "no_router"
+    except NotFoundError:
+        out["state"] = "no_router"
+    except Exception as exc:
+        out.update(state="unreachable", error=type(exc).__name__)
+    finally:
+        with contextlib.suppress(Exception):
+            await nc.close()
+    return out
+
+
+def describe_router(health: dict[str, Any]) -> str:
+    """One line for people."""
+    where = ", ".join(health.get("nats") or [])
+    state = health.get("state")
+    if state == "unreachable":
+        return f"event router: NATS at {where} unreachable ({health.get('error')})"
+    if state == "no_router" and "pending" not in health:
+        return f"event router: no router has started on {where} (actcore router)"
+    oldest = health.get("oldest_unacked_seconds")
+    text = (
+        f"event router: {health.get('waiting', 0)} polling, {health.get('pending', 0)} pending, "
+        f"{health.get('ack_pending', 0)} unacked"
+        + (f", oldest unhandled {oldest:.0f} s" if oldest is not None else "")
+    )
+    return text + ("  ** no router is polling **" if state == "no_router" else "")
+
+
+async def event_router_status(settings: Settings, store: Store | None) -> dict[str, Any] | None:
+    """:func:`router_health` when some enabled definition (file or registry) listens to
+    events; None when none does (then no router is needed)."""
+    defs: list[ActivityDefinition] = []
+    with contextlib.suppress(DefinitionsError):
+        defs += load_definitions(
+            settings.definitions_dir, settings.activity_timeout_seconds
+        ).definitions
+    if store is not None:
+        with contextlib.suppress(*STORE_ERRORS):
+            defs += [s.definition for s in await Registry(store).all()]
+    if not any(d.enabled and isinstance(d.trigger_config, EventTrigger) for d in defs):
+        return None
+    return await router_health(settings)

@@ -425,7 +425,7 @@ async def serve_router(settings: Settings) -> None:
         runtime=runtime, interceptors=tracing_interceptors(settings.trace_console)
     )
     store = await open_store(settings)
-    nc = await connect_nats(settings, name="activity-core-event-router")
+    nc = await connect_nats(settings, name="activity-core-event-router", persistent=True)
     js = nc.jetstream()
     router = Router(client, js, DefinitionSource(settings, store), settings, runtime=runtime)
     await router.setup()

@@ -1,8 +1,9 @@
 """Property-based requests against the app's own OpenAPI schema (schemathesis): whatever
 the input, no 5xx, and every documented response matches its schema.
 
-The app runs on a dev server of its own (random definitions may create schedules) and a
-migrated SQLite store; requests carry the write token, so writes are exercised too.
+The app runs on a dev server and a NATS server of its own (random definitions may create
+schedules, random events are published) and a migrated SQLite store; requests carry the
+write token, so writes are exercised too.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from activity_core.api import create_app
 from activity_core.settings import Settings
 from activity_core.store import Store, migrate
+from tests.events.conftest import NatsServer
 from tests.helpers import RestartableServer
 
 TOKEN = "fuzz-token-0123456789"
@@ -37,6 +39,7 @@ async def _migrate(url: str) -> None:
 
 WORK = Path(tempfile.mkdtemp(prefix="actcore-fuzz-"))
 DB_URL = f"sqlite+aiosqlite:///{WORK / 'fuzz.db'}"
+BROKER = NatsServer(WORK / "nats")
 APP = create_app(
     Settings(
         home=WORK,
@@ -45,6 +48,7 @@ APP = create_app(
         db_url=DB_URL,
         api_token=TOKEN,
         api_read_open=True,
+        nats_port=BROKER.port,
     )
 )
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
@@ -52,7 +56,8 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
 @pytest.fixture(scope="module", autouse=True)
 def fuzz_server() -> Iterator[None]:
-    """A dev server and a migrated store of this module's own."""
+    """A dev server, NATS and a migrated store of this module's own."""
+    BROKER.start()
     server = RestartableServer(WORK / "temporal.db")
     asyncio.run(server.start())
     asyncio.run(_migrate(DB_URL))
@@ -60,6 +65,7 @@ def fuzz_server() -> Iterator[None]:
     os.environ["TEMPORAL_ADDRESS"] = server.address
     yield
     server.stop()
+    BROKER.stop()
     if previous is None:
         os.environ.pop("TEMPORAL_ADDRESS", None)
     else:
