@@ -15,6 +15,7 @@ BENCHMARKS = [
     "bench.sync_scale",
     "bench.ledger",
     "bench.api_board",
+    "bench.events",
 ]
 
 
