@@ -22,6 +22,10 @@ from typing import Any, TypeVar
 
 import pytest
 import yaml
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -261,3 +265,15 @@ class RestartableServer:
                 self.proc.kill()
                 self.proc.wait(5)
         self.proc = None
+
+
+def span_exporter() -> InMemorySpanExporter:
+    """A fresh in-memory exporter on the process's tracer provider (installed on first use:
+    OpenTelemetry allows one provider per process)."""
+    exporter = InMemorySpanExporter()
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter

@@ -7,10 +7,6 @@ import uuid
 from pathlib import Path
 
 import nats
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -19,23 +15,13 @@ from activity_core.events.sources import DefinitionSource
 from activity_core.tracing import interceptor
 from tests.events.conftest import NatsServer, define_event_type
 from tests.events.test_router import envelope, listen, runs_of
-from tests.helpers import assert_eventually, running_stack
-
-
-def _exporter() -> InMemorySpanExporter:
-    exporter = InMemorySpanExporter()
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):  # none installed yet in this process
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return exporter
+from tests.helpers import assert_eventually, running_stack, span_exporter
 
 
 async def test_route_span_carries_the_envelope_trace_into_the_run(
     env: WorkflowEnvironment, tmp_path: Path, nats_server: NatsServer
 ) -> None:
-    exporter = _exporter()
+    exporter = span_exporter()
     config = env.client.config()
     config["interceptors"] = [*config["interceptors"], interceptor()]
     client = Client(**config)
@@ -57,7 +43,13 @@ async def test_route_span_carries_the_envelope_trace_into_the_run(
         await nc.jetstream().publish("activity.user.created", json.dumps(event).encode())
         msgs = await router._sub.fetch(1, timeout=5)  # type: ignore[union-attr]
         await router.handle(msgs[0])
-        (run_id,) = await runs_of(stack, name)
+
+        async def started() -> str:
+            ids = await runs_of(stack, name)
+            assert len(ids) == 1, ids
+            return ids[0]
+
+        run_id = await assert_eventually(started)
         await client.get_workflow_handle(run_id).result()
         await nc.close()
 

@@ -4,25 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activity_core.dev.statehub import StateHub
 from activity_core.tracing import interceptor
-from tests.helpers import running_stack
+from tests.helpers import running_stack, span_exporter
 
 
 async def test_span_tree_run_to_delivery_to_http(
     env: WorkflowEnvironment, tmp_path: Path, hub: StateHub
 ) -> None:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    trace.set_tracer_provider(provider)
+    exporter = span_exporter()
     config = env.client.config()
     config["interceptors"] = [*config["interceptors"], interceptor()]
     client = Client(**config)
