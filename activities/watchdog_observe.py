@@ -19,6 +19,7 @@ from temporalio.api.enums.v1 import PendingActivityState, PendingWorkflowTaskSta
 from temporalio.client import Client, WorkflowExecution
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.event_lag import router_health
 from activities.schedule import matching_times
 from activity_core.alerts import load_alert_sinks
 from activity_core.domain import (
@@ -27,6 +28,7 @@ from activity_core.domain import (
     DefinitionSeen,
     DefinitionSummary,
     DeliverySeen,
+    EventTrigger,
     IntervalTrigger,
     RunOutcome,
     RunSeen,
@@ -48,6 +50,7 @@ from activity_core.domain.constants import (
     WATCHDOG_WORKFLOW,
 )
 from activity_core.domain.cron import fire_times
+from activity_core.domain.events import router_problem
 from activity_core.domain.watchdog import SETTLE_S
 from activity_core.errors import DefinitionsError
 from activity_core.loader import LoadedDefinitions, load_definitions
@@ -386,7 +389,16 @@ async def judge(
     seen = await Observer(client).observe(definitions, now, lookback, state.last_pass_at)
     statuses = [classify(s, now) for s in seen]
     starts = {s.activity_id: s.window_start for s in seen}
-    folded = advance(state, statuses, now, starts, complete=not names)
+    problem = None
+    if not names and any(
+        d.enabled and isinstance(d.trigger_config, EventTrigger) for d in everything
+    ):
+        problem = router_problem(
+            await router_health(settings),
+            settings.router_alert_pending,
+            settings.router_alert_age_seconds,
+        )
+    folded = advance(state, statuses, now, starts, complete=not names, router_problem=problem)
     return WatchdogPlan(
         now=now,
         summaries=[DefinitionSummary.of(s) for s in statuses],

@@ -136,6 +136,10 @@ class Settings(BaseSettings):
     """Events fetched per pull."""
     router_refresh_seconds: float = Field(default=5.0, ge=0)
     """How long the router reuses the registry's definitions and event types."""
+    router_alert_pending: int = Field(default=1000, ge=1)
+    """The watchdog pages when this many events wait for a router."""
+    router_alert_age_seconds: float = Field(default=600.0, ge=10)
+    """The watchdog pages when the oldest unhandled event is this old."""
     router_start_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     """Longest one run start may take before the event is redelivered later."""
 

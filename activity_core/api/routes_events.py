@@ -10,12 +10,13 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 
+from activities.event_lag import router_health
 from activity_core.api.auth import can_read, can_write
 from activity_core.api.context import ApiContext, ctx
 from activity_core.domain.definition import EVENT_TYPE_PATTERN
 from activity_core.domain.events import EVENT_ID_PATTERN, event_subject
 from activity_core.events import connect_nats, ensure_stream, publish_event
-from activity_core.events.jetstream import new_envelope, router_health
+from activity_core.events.jetstream import new_envelope
 
 router = APIRouter(tags=["events"])
 Reader = Annotated[str, Depends(can_read)]

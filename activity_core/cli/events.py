@@ -102,7 +102,8 @@ def cmd_lag(args: argparse.Namespace, settings: Settings) -> int:
     async def go() -> dict[str, Any]:
         nc = await connect_nats(settings, name="actcore-cli")
         try:
-            return (await consumer_lag(nc.jetstream())).as_dict()
+            lag: dict[str, Any] = (await consumer_lag(nc.jetstream())).as_dict()
+            return lag
         except NotFoundError:
             raise ActivityCoreError(
                 "no router consumer yet: start the router (`actcore router`)"

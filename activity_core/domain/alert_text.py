@@ -23,13 +23,18 @@ _WHAT_TO_DO: dict[str, str] = {
     "skipped_by_policy": "The misfire policy chose not to run these fires; "
     "`actcore trigger NAME` runs the job now if needed.",
     "schedule_drift": "Run `actcore sync` to put the schedule back as the definition says.",
+    "event_router": "`actcore events lag` shows the backlog; start a router (`actcore router`) "
+    "or check that NATS and Temporal answer. Events wait in the stream: none is lost. "
+    "See the runbook's 'Event not routing'.",
 }
 
 
 def alert_markdown(alert: Alert) -> str:
     """Body of an alert note (or recovery notice)."""
     lines: list[str] = []
-    if alert.kind == "recovered":
+    if alert.kind == "recovered" and alert.recovered_by is None:
+        lines.append(f"Recovered: {alert.detail}. This closes alert `{alert.resolves}`.")
+    elif alert.kind == "recovered":
         assert alert.recovered_by is not None
         lines.append(
             f"`{alert.activity_name}` ran ok again for the fire at "
@@ -38,6 +43,8 @@ def alert_markdown(alert: Alert) -> str:
         )
     elif alert.kind == "schedule_drift":
         lines.append(f"The schedule of `{alert.activity_name}` differs: {alert.detail}.")
+    elif alert.kind == "event_router":
+        lines.append(f"Severity **{alert.severity.value}**. The event router: {alert.detail}.")
     else:
         lines.append(
             f"Severity **{alert.severity.value}**. Fires of `{alert.activity_name}` "

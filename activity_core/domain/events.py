@@ -27,6 +27,8 @@ DLQ_PREFIX = "activity.dlq."
 """Dead letters go to ``activity.dlq.<reason>``."""
 DURABLE = "activity-core-event-router"
 """The durable pull consumer all router replicas share."""
+ROUTER_ALERT_SUBJECT = "event-router"
+"""``activity_id`` and ``activity_name`` of the watchdog's alerts about the router."""
 
 EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 """UUIDs, ULIDs and similar: it becomes part of a workflow id."""
@@ -163,3 +165,33 @@ def unknown_event_types(
 def valid_event_type(name: str) -> bool:
     """Whether ``name`` has the form of an event type."""
     return bool(_TYPE.match(name)) and len(name) <= 200
+
+
+def router_problem(
+    health: dict[str, Any] | None, max_pending: int, max_age_seconds: float
+) -> str | None:
+    """What is wrong with the router's consumer, in words (None: nothing, or no definition
+    listens to events).
+
+    Args:
+        health: :func:`activities.event_lag.router_health` (None: no event definitions).
+        max_pending: Events waiting for a router above which it is a problem.
+        max_age_seconds: Age of the oldest unhandled event above which it is a problem.
+    """
+    if health is None:
+        return None
+    state = health.get("state")
+    where = ", ".join(health.get("nats") or [])
+    if state == "unreachable":
+        return f"NATS at {where} does not answer ({health.get('error')}): events are not routed"
+    if state == "no_router":
+        return f"no event router polls the consumer on {where}: events wait unrouted"
+    pending = int(health.get("pending") or 0)
+    oldest = health.get("oldest_unacked_seconds")
+    if pending >= max_pending:
+        return f"{pending} events wait for a router (alert at {max_pending})"
+    if oldest is not None and oldest >= max_age_seconds:
+        return (
+            f"the oldest unhandled event is {oldest:.0f} s old (alert at {max_age_seconds:.0f} s)"
+        )
+    return None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from activity_core.domain.events import ROUTER_ALERT_SUBJECT
 from activity_core.domain.run import RunOutcome
 from activity_core.domain.watchdog import (
     PAGE_KINDS,
@@ -305,6 +306,7 @@ def advance(
     window_start: dict[str, datetime] | None = None,
     *,
     complete: bool = True,
+    router_problem: str | None = None,
 ) -> Advance:
     """Fold one pass's verdicts into the alert state.
 
@@ -316,6 +318,9 @@ def advance(
             forgotten).
         complete: ``statuses`` covers every definition (alerts of definitions not in it
             are closed silently: the definition was removed or disabled).
+        router_problem: What is wrong with the event router now (None: nothing). One page
+            is raised when a problem starts and one recovery notice sent when it ends,
+            however its numbers change in between.
     """
     open_alerts = [a.model_copy(deep=True) for a in state.open_alerts]
     accounted = {k: list(v) for k, v in state.accounted.items()}
@@ -397,10 +402,63 @@ def advance(
         elif not drift_text:
             drift.pop(aid, None)
 
+    router_alert = _advance_router(state, open_alerts, out, router_problem, now, complete)
     if complete:
-        open_alerts = [a for a in open_alerts if a.activity_id in seen_ids]
+        open_alerts = [
+            a for a in open_alerts if a.activity_id in seen_ids or a.alert_id == router_alert
+        ]
         accounted = {k: v for k, v in accounted.items() if k in seen_ids}
     out.state = WatchdogState(
-        open_alerts=open_alerts, accounted=accounted, drift_alerted=drift, last_pass_at=now
+        open_alerts=open_alerts,
+        accounted=accounted,
+        drift_alerted=drift,
+        last_pass_at=now,
+        router_alert=router_alert,
     )
     return out
+
+
+def _advance_router(
+    state: WatchdogState,
+    open_alerts: list[Alert],
+    out: Advance,
+    problem: str | None,
+    now: datetime,
+    complete: bool,
+) -> str | None:
+    """Open, keep or close the router alert; returns the id of the one left open."""
+    current = next((a for a in open_alerts if a.alert_id == state.router_alert), None)
+    if problem is not None:
+        if current is not None:
+            current.detail = problem
+            return current.alert_id
+        alert = Alert(
+            alert_id=alert_id(ROUTER_ALERT_SUBJECT, "event_router", now.isoformat()),
+            activity_id=ROUTER_ALERT_SUBJECT,
+            activity_name=ROUTER_ALERT_SUBJECT,
+            kind="event_router",
+            severity=Severity.PAGE,
+            opened_at=now,
+            detail=problem,
+        )
+        open_alerts.append(alert)
+        out.raised.append(alert)
+        return alert.alert_id
+    if current is None:
+        return None
+    if not complete:  # a pass over some definitions only says nothing about the router
+        return current.alert_id
+    open_alerts.remove(current)
+    out.recovered.append(
+        Alert(
+            alert_id=f"{current.alert_id}-recovered",
+            activity_id=ROUTER_ALERT_SUBJECT,
+            activity_name=ROUTER_ALERT_SUBJECT,
+            kind="recovered",
+            severity=Severity.NOTE,
+            opened_at=now,
+            resolves=current.alert_id,
+            detail=f"the event router is keeping up again (was: {current.detail})",
+        )
+    )
+    return None

@@ -222,10 +222,14 @@ class Alert(BaseModel):
 
     def title(self) -> str:
         """One line for the note heading and the event summary."""
+        if self.kind == "recovered" and self.recovered_by is None:
+            return f"{self.activity_name}: recovered"
         if self.kind == "recovered":
             return f"{self.activity_name}: recovered ({len(self.fires)} fires were affected)"
         if self.kind == "schedule_drift":
             return f"{self.activity_name}: schedule drift"
+        if self.kind == "event_router":
+            return f"event router: {self.detail} [{self.severity.value}]"
         first = self.fires[0].fire.strftime("%Y-%m-%d %H:%M:%S UTC")
         more = f" and {len(self.fires) - 1} more" if len(self.fires) > 1 else ""
         return f"{self.activity_name}: {self.kind} at {first}{more} [{self.severity.value}]"
@@ -246,6 +250,8 @@ class WatchdogState(BaseModel):
     drift_alerted: dict[str, str] = Field(default_factory=dict)
     """Definition id -> the drift already alerted (text)."""
     last_pass_at: datetime | None = None
+    router_alert: str | None = None
+    """Id of the open alert about the event router, if one is open."""
 
 
 class Advance(BaseModel):

@@ -5,10 +5,9 @@ publishes; :mod:`.router` consumes, validates, matches and starts runs; :mod:`.s
 keeps the registry's definitions and event types at hand.
 """
 
+from activities.event_lag import ConsumerLag, consumer_lag, router_health
 from activity_core.events.jetstream import (
-    ConsumerLag,
     connect_nats,
-    consumer_lag,
     ensure_consumer,
     ensure_stream,
     publish_event,
@@ -24,5 +23,6 @@ __all__ = [
     "ensure_consumer",
     "ensure_stream",
     "publish_event",
+    "router_health",
     "serve_router",
 ]

@@ -37,6 +37,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.event_lag import consumer_lag
 from activity_core.domain import ActivityDefinition, run_start
 from activity_core.domain.constants import ACTIVITY_RUN_WORKFLOW, ORCHESTRATOR_TQ
 from activity_core.domain.events import (
@@ -57,12 +58,7 @@ from activity_core.domain.events import (
     event_subject,
     matches,
 )
-from activity_core.events.jetstream import (
-    connect_nats,
-    consumer_lag,
-    ensure_consumer,
-    ensure_stream,
-)
+from activity_core.events.jetstream import connect_nats, ensure_consumer, ensure_stream
 from activity_core.events.sources import Catalogue, DefinitionSource
 from activity_core.services.registry import open_store
 from activity_core.settings import Settings

@@ -1,0 +1,104 @@
+"""The event router's consumer as seen from outside: pending and unacked events, replicas
+polling, the oldest unhandled event. Read by ``actcore status``, the API and the watchdog
+(which alerts on it)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import nats
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from activity_core.domain.events import DURABLE, STREAM
+from activity_core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def log_nats_error(exc: Exception) -> None:
+    """One line, no traceback, no URL credentials: the NATS client reports every failed try."""
+    log.warning("NATS connection problem", extra={"error": type(exc).__name__})
+
+
+@dataclass
+class ConsumerLag:
+    """How far behind the router is."""
+
+    pending: int
+    """Events not yet delivered to any replica."""
+    ack_pending: int
+    """Events delivered and not yet acked (being started, or waiting for a redelivery)."""
+    redelivered: int
+    """Events delivered more than once and still unacked."""
+    waiting: int
+    """Pull requests waiting: 0 means no router replica is polling."""
+    oldest_unacked_seconds: float | None
+    """Age of the oldest event not yet handled, when there is one."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+async def consumer_lag(js: JetStreamContext) -> ConsumerLag:
+    """The router consumer's lag.
+
+    Raises:
+        nats.js.errors.NotFoundError: No router has created its consumer yet.
+    """
+    info = await js.consumer_info(STREAM, DURABLE)
+    oldest: float | None = None
+    if info.num_ack_pending or info.num_pending:
+        # The first message after the ack floor is the oldest one not yet handled.
+        floor_seq = (info.ack_floor.stream_seq if info.ack_floor is not None else 0) + 1
+        try:
+            raw = await js.get_msg(STREAM, floor_seq, next=True)
+            if raw.time is not None:
+                oldest = max(0.0, (datetime.now(UTC) - raw.time).total_seconds())
+        except NotFoundError:
+            oldest = None
+    return ConsumerLag(
+        pending=int(info.num_pending or 0),
+        ack_pending=int(info.num_ack_pending or 0),
+        redelivered=int(info.num_redelivered or 0),
+        waiting=int(info.num_waiting or 0),
+        oldest_unacked_seconds=oldest,
+    )
+
+
+async def router_health(settings: Settings, connect_seconds: float = 3.0) -> dict[str, Any]:
+    """The router's consumer as ``actcore status`` and ``GET /status`` show it; never raises.
+
+    ``state`` is ``ok`` (a router is polling), ``no_router`` (none polls, or none ever
+    created the consumer) or ``unreachable`` (NATS did not answer).
+    """
+    hosts = [u.split("@")[-1] for u in settings.nats_servers()]
+    out: dict[str, Any] = {"nats": hosts}
+    try:
+        nc = await nats.connect(
+            servers=settings.nats_servers(),
+            name="activity-core-status",
+            connect_timeout=connect_seconds,
+            max_reconnect_attempts=1,
+            allow_reconnect=False,
+            error_cb=log_nats_error,
+        )
+    except Exception as exc:
+        out.update(state="unreachable", error=type(exc).__name__)
+        return out
+    try:
+        lag = await consumer_lag(nc.jetstream())
+        out.update(lag.as_dict())
+        out["state"] = "ok" if lag.waiting else "no_router"
+    except NotFoundError:
+        out["state"] = "no_router"
+    except Exception as exc:
+        out.update(state="unreachable", error=type(exc).__name__)
+    finally:
+        with contextlib.suppress(Exception):
+            await nc.close()
+    return out
