@@ -10,6 +10,10 @@ definition or raises :class:`DefinitionsError` listing every problem, each as
 from __future__ import annotations
 
 import json
+import math
+import os
+import re
+import stat
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +28,7 @@ from activity_core.domain.constants import HANDLER_NAMES
 from activity_core.domain.cron import dst_warnings
 from activity_core.domain.definition import MISFIRE_ALIASES, ActivityDefinition, CronTrigger
 from activity_core.domain.events import EventType, unknown_event_types
+from activity_core.domain.handler_params import HANDLER_PARAMS
 from activity_core.domain.validation import error_lines
 from activity_core.errors import DefinitionNotFound, DefinitionsError
 
@@ -72,25 +77,147 @@ class LoadedDefinitions:
         raise DefinitionNotFound("neither an activity id nor a name was given")
 
 
-def read_document(path: Path) -> Any:
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise ValueError(f"file is {size} bytes; a definition file may be at most {MAX_FILE_BYTES}")
-    text = path.read_text(encoding="utf-8")
+MAX_DEPTH = 32
+"""Deepest nesting of mappings and lists a definition file may have."""
+LOOKALIKE = re.compile(r"\.(ya?ml|json)(\.[A-Za-z0-9_-]+|~|\.swp)?$", re.IGNORECASE)
+"""Names that look like a definition file in some spelling (``x.YAML``, ``x.yaml.bak``)."""
+
+
+class _StrictYamlLoader(yaml.SafeLoader):
+    """YAML without aliases (no expansion bombs), without duplicate keys, with a depth cap."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.MarkedYAMLError(
+                problem="YAML aliases (*name) are not allowed in definitions; write the value out",
+                problem_mark=event.start_mark,
+            )
+        depth = getattr(self, "_depth", 0)
+        if depth > MAX_DEPTH:
+            raise yaml.MarkedYAMLError(
+                problem=f"nested deeper than {MAX_DEPTH} levels",
+                problem_mark=self.peek_event().start_mark,  # type: ignore[no-untyped-call]
+            )
+        self._depth = depth + 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth = depth
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (dict, list)):
+                continue  # refused below by the base class as unhashable
+            if key in seen:
+                raise yaml.MarkedYAMLError(
+                    problem=f"key {key!r} appears twice in the same mapping (the second would "
+                    "silently replace the first); keep one",
+                    problem_mark=key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(
+                f"key {key!r} appears twice in the same object (the second would silently "
+                "replace the first); keep one"
+            )
+        out[key] = value
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON or Temporal can carry; write a finite value")
+
+
+def _read_bytes(path: Path, limit: int) -> bytes:
+    """At most ``limit`` bytes of a regular file; FIFOs, devices and directories are refused
+    without blocking (the file is opened non-blocking and checked before any read)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("is not a regular file (a pipe, device or directory); remove it")
+        if info.st_size > limit:
+            raise ValueError(
+                f"file is {info.st_size} bytes; a definition file may be at most {limit}"
+            )
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit:
+            chunk = os.read(fd, min(65536, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise ValueError(f"file grew past {limit} bytes while it was read")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _non_finite(value: Any, path: str = "") -> str | None:
+    """The first field holding ``.inf``/``.nan`` (JSON and Temporal cannot carry them)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path or "(top level)"
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found = _non_finite(v, f"{path}.{k}" if path else str(k))
+            if found:
+                return found
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _non_finite(v, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
+def read_document(path: Path, limit: int = MAX_FILE_BYTES) -> Any:
+    """Parse one YAML or JSON file safely: a regular file, size-capped, no YAML aliases, no
+    duplicate keys, nesting at most :data:`MAX_DEPTH`, no infinite or NaN numbers.
+
+    Raises:
+        ValueError: What is wrong (with the line for syntax errors) and the fix.
+        OSError: The file cannot be opened.
+    """
+    text = _read_bytes(path, limit).decode("utf-8")
     if not text.strip():
         raise ValueError("file is empty; it should hold one definition (a mapping)")
-    if path.suffix == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    if "\x00" in text:
+        raise ValueError("file contains NUL characters; is it a text file?")
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ValueError(f"invalid YAML{where}: {problem}") from None
+        if path.suffix == ".json":
+            try:
+                raw = json.loads(
+                    text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant
+                )
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"invalid JSON at line {exc.lineno}: {exc.msg}") from None
+        else:
+            try:
+                raw = yaml.load(text, Loader=_StrictYamlLoader)
+            except yaml.YAMLError as exc:
+                mark = getattr(exc, "problem_mark", None)
+                where = f" at line {mark.line + 1}" if mark is not None else ""
+                problem = getattr(exc, "problem", None) or str(exc)
+                raise ValueError(f"invalid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise ValueError(f"nested too deeply (at most {MAX_DEPTH} levels)") from None
+    bad = _non_finite(raw)
+    if bad:
+        raise ValueError(
+            f"{bad}: .inf and .nan are not numbers JSON or Temporal can carry; write a finite value"
+        )
+    return raw
 
 
 def parse_definition(
@@ -112,7 +239,11 @@ def parse_definition(
     name = label or str(path)
     try:
         raw = read_document(path)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except UnicodeDecodeError:
+        raise DefinitionsError([f"{name}: file is not UTF-8 text"]) from None
+    except OSError as exc:
+        raise DefinitionsError([f"{name}: cannot read: {exc.strerror}"]) from None
+    except ValueError as exc:
         raise DefinitionsError([f"{name}: {exc}"]) from None
     return validate_definition(raw, name, budget_seconds)
 
@@ -167,10 +298,61 @@ def validate_definition(
                 f"(known: {', '.join(sorted(HANDLER_NAMES))})"
             ]
         )
+    model = HANDLER_PARAMS.get(definition.handler)
+    if model is not None:
+        try:
+            model.model_validate(definition.params)
+        except ValidationError as exc:
+            raise DefinitionsError(
+                [
+                    f"{name}: params.{'.'.join(str(p) for p in e['loc']) or '(all)'}: "
+                    f"{_params_message(e)} ({definition.handler} takes "
+                    f"{', '.join(model.model_fields)})"
+                    for e in exc.errors(include_url=False)
+                ]
+            ) from None
     over = budget_error(definition, budget_seconds)
     if over:
         raise DefinitionsError([f"{name}: resolvers: {over}"])
     return definition, warnings
+
+
+def definition_files(directory: Path) -> tuple[list[Path], list[str]]:
+    """The files of ``directory`` that are read, and an error for each that looks like one
+    but would be skipped (``x.YAML``, ``x.yaml.bak``) or points out of the directory.
+
+    Hidden files (``.x.yaml``, editor swap files) are ignored.
+    """
+    root = directory.resolve()
+    files: list[Path] = []
+    errors: list[str] = []
+    for path in sorted(directory.iterdir()):
+        name = path.name
+        if name.startswith("."):
+            continue
+        if path.suffix not in SUFFIXES:
+            if LOOKALIKE.search(name):
+                errors.append(
+                    f"{path}: looks like a definition file but is not read (only names ending "
+                    f"in {', '.join(SUFFIXES)} are); rename it, or move it out of the directory"
+                )
+            continue
+        if path.is_symlink():
+            target = path.resolve()
+            if not target.is_relative_to(root):
+                errors.append(
+                    f"{path}: is a symbolic link out of the definitions directory (to "
+                    f"{target}); copy the file in instead"
+                )
+                continue
+        files.append(path)
+    return files, errors
+
+
+def _params_message(err: Any) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown parameter (check its spelling)"
+    return f"{err['msg']} (got {err.get('input')!r:.60})"
 
 
 def load_definitions(directory: Path, budget_seconds: float = 900.0) -> LoadedDefinitions:
@@ -182,10 +364,7 @@ def load_definitions(directory: Path, budget_seconds: float = 900.0) -> LoadedDe
     if not directory.is_dir():
         raise DefinitionsError([f"{directory}: definitions directory does not exist"])
     loaded = LoadedDefinitions()
-    errors: list[str] = []
-    files = sorted(
-        p for p in directory.iterdir() if p.suffix in SUFFIXES and not p.name.startswith(".")
-    )
+    files, errors = definition_files(directory)
     for path in files:
         try:
             definition, warnings = parse_definition(path, budget_seconds=budget_seconds)
@@ -254,12 +433,10 @@ def load_event_types(directory: Path) -> list[EventType]:
     """
     if not directory.is_dir():
         return []
-    errors: list[str] = []
+    files, errors = definition_files(directory)
     found: dict[str, Path] = {}
     out: list[EventType] = []
-    for path in sorted(p for p in directory.iterdir() if p.suffix in SUFFIXES):
-        if path.name.startswith("."):
-            continue
+    for path in files:
         try:
             event_type = parse_event_type(path)
         except DefinitionsError as exc:

@@ -16,6 +16,7 @@ from temporalio.client import WorkflowExecution
 
 from activity_core.domain import Report, RunRecord
 from activity_core.domain import search_attributes as sa
+from activity_core.domain.handler_params import ActivityDigestParams
 from activity_core.store.errors import STORE_ERRORS
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ async def activity_digest(ctx: HandlerContext) -> Report:
         hours: Look-back window in hours (default 24).
     """
     inp = ctx.input
-    hours = float(inp.definition.params.get("hours", 24))
+    hours = ActivityDigestParams.model_validate(inp.definition.params).hours
     since = inp.scheduled_for - timedelta(hours=hours)
     since_q = since.strftime("%Y-%m-%dT%H:%M:%SZ")
     runs, source = await _runs(ctx, since, since_q)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from activity_core.domain import Report
+from activity_core.domain.handler_params import StaticReportParams
 
 if TYPE_CHECKING:
     from activities.handlers import HandlerContext
@@ -13,9 +14,9 @@ if TYPE_CHECKING:
 async def static_report(ctx: HandlerContext) -> Report:
     """Report with ``params.title`` and ``params.body``; useful for smoke tests and pings."""
     inp = ctx.input
-    params = inp.definition.params
-    title = str(params.get("title") or inp.definition.name)
-    body = str(params.get("body") or inp.definition.description or "(no body)")
+    params = StaticReportParams.model_validate(inp.definition.params)
+    title = params.title or inp.definition.name
+    body = params.body or inp.definition.description or "(no body)"
     when = inp.scheduled_for.isoformat()
     data: dict[str, object] = {"title": title, "body": body, "scheduled_for": when}
     markdown = f"# {title}\n\n{body}\n\nScheduled for {when}.\n"

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from activity_core.domain import Report
+from activity_core.domain.handler_params import WsjfTriageParams
 
 if TYPE_CHECKING:
     from activities.handlers import HandlerContext
@@ -150,9 +151,8 @@ def render(data: dict[str, Any], *, run_id: str, degraded: list[str], when: date
 async def wsjf_triage(ctx: HandlerContext) -> Report:
     """Rank the resolved work items (params: ``top_n``, ``stale_days``)."""
     inp = ctx.input
-    params = inp.definition.params
-    top_n = int(params.get("top_n", 10))
-    stale_days = float(params.get("stale_days", 14))
+    params = WsjfTriageParams.model_validate(inp.definition.params)
+    top_n, stale_days = params.top_n, params.stale_days
     if top_n < 1 or stale_days <= 0:
         raise ValueError("top_n must be >= 1 and stale_days > 0")
     items = inp.context.get("work_items")

@@ -121,3 +121,9 @@ def test_worker_refuses_a_registry_out_of_step() -> None:
         check_handler_registry(set(HANDLERS) - {"static_report"})
     with pytest.raises(HandlerRegistryError, match=r"not in HANDLER_NAMES: \['extra'\]"):
         check_handler_registry({*HANDLERS, "extra"})
+
+
+def test_every_handler_declares_its_params() -> None:
+    from activity_core.domain.handler_params import HANDLER_PARAMS
+
+    assert set(HANDLER_PARAMS) == set(constants.HANDLER_NAMES) == set(HANDLERS)

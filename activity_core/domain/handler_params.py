@@ -1,0 +1,45 @@
+"""What each handler's ``params`` may hold: one pydantic model per handler, checked when a
+definition is loaded (file or API) so a typo fails at load, not at fire time. Pure."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+class StaticReportParams(_Params):
+    """``static_report``."""
+
+    title: str | None = Field(default=None, max_length=500)
+    """Report title (default: the definition's name)."""
+    body: str | None = Field(default=None, max_length=100_000)
+    """Report body (default: the definition's description)."""
+
+
+class ActivityDigestParams(_Params):
+    """``activity_digest``."""
+
+    hours: Annotated[float, Field(gt=0, le=24 * 366)] = 24.0
+    """How far back the digest looks."""
+
+
+class WsjfTriageParams(_Params):
+    """``wsjf_triage``."""
+
+    top_n: Annotated[int, Field(ge=1, le=1000)] = 10
+    """How many items the overall ranking lists."""
+    stale_days: Annotated[float, Field(gt=0, le=3650)] = 14.0
+    """Items untouched this long are listed as stale."""
+
+
+HANDLER_PARAMS: dict[str, type[_Params]] = {
+    "static_report": StaticReportParams,
+    "activity_digest": ActivityDigestParams,
+    "wsjf_triage": WsjfTriageParams,
+}
+"""Handler name to its params model (every name of ``HANDLER_NAMES`` has one)."""
