@@ -33,7 +33,7 @@ from activity_core.errors import (
     DefinitionNotFound,
     DefinitionsError,
 )
-from activity_core.loader import load_definitions
+from activity_core.loader import find_definition
 from activity_core.settings import Settings
 from activity_core.store import Ledger, Registry, Store
 from activity_core.store.errors import STORE_ERRORS
@@ -79,12 +79,13 @@ class RunActivities:
                     "registry unavailable; reading files", extra={"error": type(exc).__name__}
                 )
         try:
-            loaded = await asyncio.to_thread(
-                load_definitions,
+            return await asyncio.to_thread(
+                find_definition,
                 self._settings.definitions_dir,
+                inp.activity_id,
+                inp.activity_name,
                 self._settings.activity_timeout_seconds,
             )
-            return loaded.find(inp.activity_id, inp.activity_name)
         except DefinitionsError as exc:
             raise ApplicationError(str(exc), type=DEFINITION_INVALID, non_retryable=True) from None
         except DefinitionNotFound as exc:

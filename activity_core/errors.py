@@ -88,3 +88,8 @@ class DevStackError(ActivityCoreError):
 
 class StoreUnavailable(ActivityCoreError):
     """The registry and ledger database cannot be reached or is not migrated."""
+
+
+class MassRemovalRefused(ActivityCoreError):
+    """A sync would delete all, or most, of the schedules or file definitions (an empty or
+    half-copied definitions directory): refused unless asked for with ``--prune-all``."""

@@ -394,6 +394,44 @@ def load_definitions(directory: Path, budget_seconds: float = 900.0) -> LoadedDe
     return loaded
 
 
+def find_definition(
+    directory: Path,
+    activity_id: str | None,
+    activity_name: str | None,
+    budget_seconds: float = 900.0,
+) -> ActivityDefinition:
+    """One definition from the directory, read file by file: a broken neighbour does not
+    stop a run whose own file is fine (the watchdog and ``sync`` report the neighbour).
+
+    Raises:
+        DefinitionsError: The definition's own file (by name) is invalid.
+        DefinitionNotFound: No valid file holds it.
+    """
+    if not directory.is_dir():
+        raise DefinitionNotFound(f"definitions directory {directory} does not exist")
+    files, _ = definition_files(directory)
+    own: list[str] = []
+    broken = 0
+    for path in files:
+        try:
+            definition, _warnings = parse_definition(path, budget_seconds=budget_seconds)
+        except DefinitionsError as exc:
+            if activity_name and path.stem == activity_name:
+                own.extend(exc.errors)
+            broken += 1
+            continue
+        if (activity_id and str(definition.id) == activity_id) or (
+            activity_name and definition.name == activity_name
+        ):
+            return definition
+    if own:
+        raise DefinitionsError(own)
+    extra = f" ({broken} other file(s) are invalid: actcore definitions validate)" if broken else ""
+    raise DefinitionNotFound(
+        f"no definition with id {activity_id!r} or name {activity_name!r}{extra}"
+    )
+
+
 def parse_event_type(path: Path, label: str | None = None) -> EventType:
     """Parse one event type file (``name``, ``description``, optional JSON ``schema``).
 

@@ -34,9 +34,9 @@ from activity_core.domain.constants import (
     TASK_EXECUTION_TQ,
     WATCHDOG_TQ,
 )
-from activity_core.errors import HandlerRegistryError
+from activity_core.errors import HandlerRegistryError, MassRemovalRefused
 from activity_core.loader import load_definitions
-from activity_core.services.registry import actor, open_store, sync
+from activity_core.services.registry import SyncReport, actor, open_store, sync
 from activity_core.settings import Settings, get_settings
 from activity_core.store import Store
 from activity_core.telemetry import poll_delivery_gauges, prometheus_runtime
@@ -187,10 +187,17 @@ async def serve(settings: Settings | None = None, *, role: str = "all") -> None:
         runtime=runtime, interceptors=tracing_interceptors(settings.trace_console)
     )
     store = await open_store(settings)
+    report: SyncReport | None = None
     if settings.skip_schedule_sync:
         log.info("schedule sync skipped (SKIP_SCHEDULE_SYNC)")
     else:
-        report = await sync(client, settings, store, loaded, who=actor("worker"))
+        try:
+            report = await sync(client, settings, store, loaded, who=actor("worker"))
+        except MassRemovalRefused as exc:
+            # Never prune everything at start: serve what is there, say why loudly.
+            log.error("schedule sync refused; schedules left as they are", extra={"why": str(exc)})
+            report = None
+    if report is not None:
         written = [c for c in report.changes if c.action != "unchanged"]
         log.info(
             "schedules synced",

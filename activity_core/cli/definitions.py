@@ -31,6 +31,14 @@ def cmd_definitions(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(_preview(args, settings))
     loaded = definitions(settings, warn=True)
     if args.action == "validate":
+        if not loaded.definitions:
+            print(
+                f"error: no definition files in {settings.definitions_dir}: is "
+                "ACTCORE_DEFINITIONS_DIR right? (sync refuses to prune everything without "
+                "--prune-all)",
+                file=sys.stderr,
+            )
+            return 1
         print(f"{len(loaded.definitions)} definitions OK in {settings.definitions_dir}")
         return 0
     rows = [

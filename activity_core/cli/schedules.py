@@ -17,6 +17,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("sync", help="make Temporal Schedules match the definitions")
     p.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
     p.add_argument("--no-prune", action="store_true", help="keep schedules with no definition")
+    p.add_argument(
+        "--prune-all",
+        action="store_true",
+        help="allow removing all or most definitions and schedules at once (refused "
+        "otherwise: an empty or half-copied definitions directory looks like that)",
+    )
     p.add_argument("--json", action="store_true", help="print the changes as JSON")
     p.set_defaults(func=lambda args, settings: asyncio.run(_sync(args, settings)))
 
@@ -34,6 +40,7 @@ async def _sync(args: argparse.Namespace, settings: Settings) -> int:
             dry_run=args.dry_run,
             prune=not args.no_prune,
             require_store=True,
+            prune_all=args.prune_all,
         )
     finally:
         if store is not None:

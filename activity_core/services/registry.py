@@ -13,9 +13,14 @@ from datetime import UTC, datetime
 from temporalio.client import Client
 
 from activity_core.domain import ActivityDefinition
-from activity_core.errors import StoreUnavailable
+from activity_core.errors import MassRemovalRefused, StoreUnavailable
 from activity_core.loader import LoadedDefinitions
-from activity_core.services.schedules import SyncChange, sync_schedules, system_schedules
+from activity_core.services.schedules import (
+    SyncChange,
+    mass_removal,
+    sync_schedules,
+    system_schedules,
+)
 from activity_core.settings import Settings
 from activity_core.store import ImportResult, Ledger, Registry, Store, migrate
 from activity_core.store.errors import STORE_ERRORS
@@ -64,6 +69,22 @@ async def prepare_store(store: Store, *, migrate_embedded: bool = True) -> None:
         log.error("store unavailable", extra={"db": store.safe_url, "error": type(exc).__name__})
 
 
+async def _refuse_mass_removal(registry: Registry, loaded: LoadedDefinitions, who: str) -> None:
+    planned = await registry.import_files(
+        loaded.definitions, loaded.sources, who, dry_run=True, event_types=loaded.event_types
+    )
+    kept = len(planned.updated) + len(planned.unchanged)
+    existing = kept + len(planned.deleted)
+    if mass_removal(existing, len(planned.deleted)):
+        names = ", ".join(planned.deleted[:5]) + (" ..." if len(planned.deleted) > 5 else "")
+        raise MassRemovalRefused(
+            f"sync would remove {len(planned.deleted)} of the {existing} definitions imported "
+            f"from files ({names}): their files are no longer in the definitions directory. "
+            "If that is what you want, run `actcore sync --prune-all`; otherwise check "
+            "ACTCORE_DEFINITIONS_DIR."
+        )
+
+
 @dataclass
 class SyncReport:
     """What a sync did to the registry and to the schedules."""
@@ -84,6 +105,7 @@ async def sync(
     dry_run: bool = False,
     prune: bool = True,
     require_store: bool = False,
+    prune_all: bool = False,
 ) -> SyncReport:
     """Import the files into the registry, then make the schedules match the registry.
 
@@ -97,10 +119,13 @@ async def sync(
         prune: Delete schedules no definition claims.
         require_store: Fail (``StoreUnavailable``) instead of falling back to the files
             when the store cannot be reached (the CLI; a worker falls back).
+        prune_all: Allow removing all or most file definitions and schedules at once.
 
     Raises:
         DefinitionsError: A file takes the name of an API definition.
         StoreUnavailable: ``require_store`` and the store cannot be reached.
+        MassRemovalRefused: The files would remove all or most file definitions or
+            schedules and ``prune_all`` is not set; nothing is written.
     """
     definitions: list[ActivityDefinition] = list(loaded.definitions)
     imported: ImportResult | None = None
@@ -108,6 +133,8 @@ async def sync(
     if store is not None:
         registry = Registry(store)
         try:
+            if not prune_all and not dry_run:
+                await _refuse_mass_removal(registry, loaded, who)
             imported = await registry.import_files(
                 loaded.definitions,
                 loaded.sources,
@@ -128,7 +155,12 @@ async def sync(
                 ) from None
             log.error("registry not synced; schedules follow the files", extra={"error": error})
     changes = await sync_schedules(
-        client, definitions, dry_run=dry_run, prune=prune, extras=system_schedules(settings)
+        client,
+        definitions,
+        dry_run=dry_run,
+        prune=prune,
+        extras=system_schedules(settings),
+        prune_all=prune_all,
     )
     if store is not None and imported is not None and not dry_run:
         now = datetime.now(UTC)

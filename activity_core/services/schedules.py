@@ -33,6 +33,7 @@ from activity_core.domain.schedule_spec import (
     schedule_id,
     watchdog_schedule,
 )
+from activity_core.errors import MassRemovalRefused
 from activity_core.settings import Settings
 
 SYNC_CONCURRENCY = 16
@@ -116,6 +117,7 @@ async def sync_schedules(
     prune: bool = True,
     concurrency: int = SYNC_CONCURRENCY,
     extras: Sequence[DesiredSchedule] | None = None,
+    prune_all: bool = False,
 ) -> list[SyncChange]:
     """Make the server's schedules match the definitions.
 
@@ -127,9 +129,24 @@ async def sync_schedules(
 
     Returns:
         One change per schedule considered, including ``unchanged`` ones.
+
+    Raises:
+        MassRemovalRefused: Pruning would delete all or most of the definitions' schedules
+            (an empty or half-copied directory) and ``prune_all`` is not set. Nothing is
+            written.
     """
     desired = desired_schedules(definitions, extras or ())
     existing = await _existing(client, extras is not None)
+    if prune and not prune_all:
+        wanted = {d.schedule_id for d in desired}
+        ours = [sid for sid in existing if sid.startswith(SCHEDULE_ID_PREFIX)]
+        doomed = [sid for sid in ours if sid not in wanted]
+        if mass_removal(len(ours), len(doomed)):
+            raise MassRemovalRefused(
+                f"sync would delete {len(doomed)} of the {len(ours)} definition schedules "
+                f"(only {len(definitions)} definitions were given). If that is what you want, "
+                "run `actcore sync --prune-all`; otherwise check ACTCORE_DEFINITIONS_DIR."
+            )
     gate = asyncio.Semaphore(concurrency)
     changes: list[SyncChange] = []
 
@@ -192,6 +209,12 @@ async def sync_schedules(
         orphans = [sid for sid in existing if sid not in wanted]
         changes += await asyncio.gather(*(delete(sid) for sid in orphans))
     return changes
+
+
+def mass_removal(existing: int, removed: int) -> bool:
+    """Whether removing ``removed`` of ``existing`` things looks like an accident: all of
+    them, or more than half of four or more."""
+    return existing > 0 and (removed == existing or (existing >= 4 and removed * 2 > existing))
 
 
 PREVIEW_SPAN = timedelta(days=400)
