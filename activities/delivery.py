@@ -96,10 +96,12 @@ def describe_http_error(exc: httpx.HTTPError) -> str:
 
 
 class Pacer:
-    """Spaces the starts of calls at most ``rate`` per second (one process, one sink).
+    """Spaces the starts of calls at least ``1 / rate`` seconds apart (one process, one sink).
 
-    A caller waits for its slot, but never longer than ``max_wait_s``: a burst larger than
-    that goes out faster rather than eating into the attempt's timeout.
+    Callers queue on a lock and each sets the next slot from the moment it actually leaves,
+    so a stalled event loop cannot release two calls back to back. A caller never waits
+    longer than ``max_wait_s`` in all: a burst larger than that goes out faster rather than
+    eating into the attempt's timeout.
     """
 
     def __init__(self, rate: float, max_wait_s: float = 10.0) -> None:
@@ -107,16 +109,19 @@ class Pacer:
         self._interval = 1.0 / rate
         self._max_wait = max_wait_s
         self._next = 0.0
+        self._lock = asyncio.Lock()
 
     async def wait(self) -> float:
         """Wait for the next slot; returns how long it waited."""
-        now = time.monotonic()
-        slot = max(now, self._next)
-        delay = min(slot - now, self._max_wait)
-        self._next = now + delay + self._interval
-        if delay > 0:
-            await asyncio.sleep(delay)
-        return delay
+        arrived = time.monotonic()
+        async with self._lock:
+            now = time.monotonic()
+            budget = self._max_wait - (now - arrived)
+            delay = min(max(0.0, self._next - now), max(0.0, budget))
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self._next = time.monotonic() + self._interval
+        return time.monotonic() - arrived
 
 
 class SinkActivities:

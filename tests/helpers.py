@@ -120,10 +120,11 @@ class Stack:
         body: dict[str, Any] = {
             "name": name,
             "handler": "static_report",
-            "params": {"title": f"{name} report", "body": "all quiet"},
             "trigger_config": {"trigger_type": "manual"},
         }
         body.update(fields)
+        if body["handler"] == "static_report" and "params" not in fields:
+            body["params"] = {"title": f"{name} report", "body": "all quiet"}
         (self.definitions_dir / f"{name}.yaml").write_text(yaml.safe_dump(body))
         return body
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, HTTPException, Response, status
+from fastapi import APIRouter, Body, Depends, Header, HTTPException, Path, Response, status
 
 from activity_core.api.auth import can_read, can_write
 from activity_core.api.context import ApiContext, ctx
@@ -86,7 +86,7 @@ async def create_definition(
 
 @router.get("/{key}", response_model=DefinitionOut)
 async def get_definition(
-    key: str,
+    key: Annotated[str, Path(min_length=1)],
     response: Response,
     _: Annotated[str, Depends(can_read)],
     context: Annotated[ApiContext, Depends(ctx)],
@@ -98,7 +98,7 @@ async def get_definition(
 
 
 async def update_definition(
-    key: str,
+    key: Annotated[str, Path(min_length=1)],
     body: DefinitionBody,
     response: Response,
     who: Annotated[str, Depends(can_write)],
@@ -125,7 +125,7 @@ for _method, _operation in (("PUT", "replace_definition"), ("PATCH", "patch_defi
 
 @router.delete("/{key}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_definition(
-    key: str,
+    key: Annotated[str, Path(min_length=1)],
     who: Annotated[str, Depends(can_write)],
     context: Annotated[ApiContext, Depends(ctx)],
     if_match: Annotated[str | None, Header()] = None,
@@ -137,7 +137,7 @@ async def delete_definition(
 
 @router.post("/{key}/trigger", status_code=status.HTTP_202_ACCEPTED, response_model=TriggerOut)
 async def trigger_definition(
-    key: str,
+    key: Annotated[str, Path(min_length=1)],
     _: Annotated[str, Depends(can_write)],
     context: Annotated[ApiContext, Depends(ctx)],
 ) -> TriggerOut:

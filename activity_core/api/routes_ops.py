@@ -6,7 +6,7 @@ import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
 from sqlalchemy import text
 
 from activity_core.api.auth import can_read, can_write
@@ -89,7 +89,7 @@ async def runs(
 
 
 @router.get("/runs/{run_id}", response_model=RunRecord, tags=["runs"])
-async def run(run_id: str, _: Reader, context: Context) -> RunRecord:
+async def run(run_id: Annotated[str, Path(min_length=1)], _: Reader, context: Context) -> RunRecord:
     """One run from the ledger."""
     found = await Ledger(context.need_store()).run(run_id)
     if found is None:
@@ -110,7 +110,9 @@ async def deliveries(
 
 
 @router.post("/deliveries/{delivery_id}/retry", response_model=RetryOut, tags=["deliveries"])
-async def retry_one(delivery_id: str, _: Writer, context: Context) -> RetryOut:
+async def retry_one(
+    delivery_id: Annotated[str, Path(min_length=1)], _: Writer, context: Context
+) -> RetryOut:
     """Send ``retry_now`` to one delivery (404 when it does not exist)."""
     rate = context.settings.wake_rate
     woken = await retry_deliveries(await context.temporal(), delivery_id=delivery_id, rate=rate)
