@@ -113,7 +113,13 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 def main() -> None:
     """Console entry point. Leaves with ``os._exit`` to dodge an SDK finaliser crash."""
-    code = run()
+    try:
+        code = run()
+    except BrokenPipeError:
+        # The reader went away (`actcore ... | head`): stop quietly, as other tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = 0
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

@@ -7,6 +7,7 @@ import argparse
 import uvicorn
 
 from activity_core.api import create_app
+from activity_core.cli.argtypes import PORT
 from activity_core.settings import Settings
 
 
@@ -14,7 +15,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``api``."""
     p = sub.add_parser("api", help="serve the REST API and the status board")
     p.add_argument("--host", default=None, help="address (default ACTCORE_API_HOST)")
-    p.add_argument("--port", type=int, default=None, help="port (default ACTCORE_API_PORT)")
+    p.add_argument("--port", type=PORT, default=None, help="port (default ACTCORE_API_PORT)")
     p.set_defaults(func=cmd_api)
 
 

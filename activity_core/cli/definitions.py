@@ -7,6 +7,7 @@ import asyncio
 import sys
 from zoneinfo import ZoneInfo
 
+from activity_core.cli.argtypes import whole
 from activity_core.cli.output import definitions, print_table
 from activity_core.services.schedules import preview_fires
 from activity_core.settings import Settings
@@ -18,7 +19,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("definitions", help="check definition files, preview fire times")
     p.add_argument("action", choices=["validate", "list", "preview"])
     p.add_argument("name", nargs="?", help="definition (preview)")
-    p.add_argument("--count", type=int, default=10, help="fires to show (preview)")
+    p.add_argument("--count", type=whole(1, 1000), default=10, help="fires to show (preview)")
     p.set_defaults(func=cmd_definitions)
 
 

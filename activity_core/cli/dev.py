@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from activity_core.cli.argtypes import PORT, number, whole
 from activity_core.dev.stack import DEMO_DEFINITIONS, PROCESSES, DevStack
 from activity_core.dev.statehub import StateHub
 from activity_core.dev.statehub_store import FAULT_MODES
@@ -41,18 +42,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     hub_sub = hubp.add_subparsers(dest="action", required=True)
     serve = hub_sub.add_parser("serve", help="run the reference State Hub")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    serve.add_argument("--port", type=int, default=None, help="API port")
-    serve.add_argument("--admin-port", type=int, default=None, help="fault-injection port")
+    serve.add_argument("--port", type=PORT, default=None, help="API port")
+    serve.add_argument("--admin-port", type=PORT, default=None, help="fault-injection port")
     serve.add_argument("--db", default=".actcore/statehub.db", help="SQLite file")
     serve.add_argument(
         "--no-demo-data", action="store_true", help="start without the seeded demo work items"
     )
     fault = hub_sub.add_parser("fault", help="switch the running hub's fault mode")
     fault.add_argument("mode", choices=list(FAULT_MODES))
-    fault.add_argument("--rate", type=float, default=None, help="share of failures for 'flaky'")
-    fault.add_argument("--retry-after", type=int, default=None, help="Retry-After for 503/429")
-    fault.add_argument("--delay", type=float, default=None, help="seconds for 'slow'")
-    fault.add_argument("--admin-port", type=int, default=None, help="the hub's admin port")
+    fault.add_argument(
+        "--rate", type=number(0, 1), default=None, help="share of failures for 'flaky'"
+    )
+    fault.add_argument(
+        "--retry-after", type=whole(0, 86400), default=None, help="Retry-After for 503/429"
+    )
+    fault.add_argument("--delay", type=number(0, 600), default=None, help="seconds for 'slow'")
+    fault.add_argument("--admin-port", type=PORT, default=None, help="the hub's admin port")
     ev = hub_sub.add_parser("events", help="print stored progress events")
     ev.add_argument("--event-type", default=None, help="only this event type")
     ev.add_argument("--url", default=None, help="State Hub base URL")

@@ -13,6 +13,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
+from activity_core.cli.argtypes import whole
 from activity_core.domain.events import DLQ_PREFIX, STREAM, envelope_errors
 from activity_core.errors import ActivityCoreError
 from activity_core.events import connect_nats, consumer_lag, ensure_stream, publish_event
@@ -44,7 +45,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     lag.set_defaults(func=cmd_lag)
 
     dl = evsub.add_parser("dead-letters", help="the latest dead letters with their reasons")
-    dl.add_argument("--limit", type=int, default=20, help="how many, newest last (default 20)")
+    dl.add_argument(
+        "--limit", type=whole(1, 100000), default=20, help="how many, newest last (default 20)"
+    )
     dl.add_argument("--json", action="store_true", help="print JSON lines")
     dl.set_defaults(func=cmd_dead_letters)
 

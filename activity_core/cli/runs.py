@@ -7,6 +7,7 @@ import asyncio
 import json
 import sys
 
+from activity_core.cli.argtypes import number
 from activity_core.cli.output import definitions, print_table
 from activity_core.domain import RunResult
 from activity_core.services.runs import list_deliveries, retry_deliveries, start_manual_run
@@ -21,7 +22,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     trig = sub.add_parser("trigger", help="start a run of a definition now")
     trig.add_argument("name", help="definition name")
     trig.add_argument("--wait", action="store_true", help="wait for the run's result")
-    trig.add_argument("--timeout", type=float, default=300.0, help="seconds to wait (--wait)")
+    trig.add_argument(
+        "--timeout", type=number(1, 86400), default=300.0, help="seconds to wait (--wait)"
+    )
     trig.add_argument("--json", action="store_true", help="machine-readable output")
     trig.set_defaults(func=lambda args, settings: asyncio.run(_trigger(args, settings)))
 
@@ -36,7 +39,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rt.add_argument("--all", action="store_true", help="every open delivery (oldest first)")
     rt.add_argument("--sink", help="with --all: only this sink name")
     rt.add_argument("--status", choices=["waiting", "dead"], default="waiting")
-    rt.add_argument("--rate", type=float, help="signals per second (default ACTCORE_WAKE_RATE)")
+    rt.add_argument(
+        "--rate", type=number(0.01, 1000), help="signals per second (default ACTCORE_WAKE_RATE)"
+    )
     rt.set_defaults(func=lambda args, settings: asyncio.run(_retry(args, settings)))
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from datetime import date, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from activity_core.cli.argtypes import iso_date
 from activity_core.cli.output import definitions, print_table
 from activity_core.events.jetstream import describe_router, event_router_status
 from activity_core.services.registry import open_store
@@ -27,7 +28,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     ve = sub.add_parser("verify", help="did the run for a date happen and arrive?")
     ve.add_argument("name", help="definition name")
-    ve.add_argument("--date", help="YYYY-MM-DD in the definition's zone (default: today)")
+    ve.add_argument(
+        "--date", type=iso_date, help="YYYY-MM-DD in the definition's zone (default: today)"
+    )
     ve.add_argument("--live", action="store_true", help="run the checks (default: list them)")
     ve.add_argument("--json", action="store_true", help="machine-readable output")
     ve.set_defaults(func=lambda args, settings: asyncio.run(_verify(args, settings)))
@@ -59,11 +62,7 @@ async def _status(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _verify(args: argparse.Namespace, settings: Settings) -> int:
     definition = definitions(settings).by_name(args.name)
-    day = (
-        date.fromisoformat(args.date)
-        if args.date
-        else datetime.now(ZoneInfo(definition.zone)).date()
-    )
+    day = args.date if args.date else datetime.now(ZoneInfo(definition.zone)).date()
     if not args.live:
         print(f"verify {definition.name} for {day} ({definition.zone}) would check:")
         for name, what in PLAN:

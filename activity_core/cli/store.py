@@ -6,11 +6,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
+from activity_core.cli.argtypes import iso_datetime, number, whole
 from activity_core.cli.output import print_table
 from activity_core.errors import StoreUnavailable
 from activity_core.services.ledger import list_runs, reconcile
@@ -34,15 +34,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     runs_sub = runs.add_subparsers(dest="action", required=True)
     ls = runs_sub.add_parser("list", help="runs from the ledger, newest fire first")
     ls.add_argument("name", nargs="?", help="only this definition")
-    ls.add_argument("--since", help="fires on or after this date or time (ISO 8601)")
-    ls.add_argument("--limit", type=int, default=50, help="rows at most (default 50)")
+    ls.add_argument(
+        "--since", type=iso_datetime, help="fires on or after this date or time (ISO 8601)"
+    )
+    ls.add_argument("--limit", type=whole(1, 100000), default=50, help="rows at most (default 50)")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
     runs.set_defaults(func=lambda args, settings: asyncio.run(_runs(args, settings)))
 
     ledger = sub.add_parser("ledger", help="keep the ledger in step with Temporal")
     ledger_sub = ledger.add_subparsers(dest="action", required=True)
     rc = ledger_sub.add_parser("reconcile", help="back-fill missing or stale rows from visibility")
-    rc.add_argument("--days", type=float, default=8.0, help="look back this many days (default 8)")
+    rc.add_argument(
+        "--days", type=number(0.01, 3660), default=8.0, help="look back this many days (default 8)"
+    )
     ledger.set_defaults(func=lambda args, settings: asyncio.run(_reconcile(args, settings)))
 
 
@@ -79,17 +83,9 @@ async def _db(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _runs(args: argparse.Namespace, settings: Settings) -> int:
-    since = None
-    if args.since:
-        try:
-            since = datetime.fromisoformat(args.since)
-        except ValueError:
-            print(
-                f"error: --since {args.since!r} is not an ISO date (e.g. 2026-11-23)",
-                file=sys.stderr,
-            )
-            return 2
-        since = since if since.tzinfo else since.replace(tzinfo=UTC)
+    since: datetime | None = args.since
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
     async with _store(settings) as store:
         rows = await list_runs(store, name=args.name, since=since, limit=args.limit)
     if args.json:

@@ -1,0 +1,72 @@
+"""Command-line bad input: a usage error naming the option and the form (exit 2), never a
+traceback; a closed pipe ends the output quietly."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+CASES = [
+    (["verify", "x", "--date", "../../x"], "argument --date: '../../x' is not a date"),
+    (["verify", "x", "--date", "23/11/2026"], "write YYYY-MM-DD"),
+    (["trigger", "x", "--wait", "--timeout", "0.001"], "--timeout: 0.001 must be at least 1"),
+    (["trigger", "x", "--timeout", "nan"], "--timeout: nan must be at least 1"),
+    (["runs", "list", "--since", "yesterday"], "--since: 'yesterday' is not a date or time"),
+    (["runs", "list", "--limit", "ten"], "--limit: 'ten' is not a whole number"),
+    (["definitions", "preview", "x", "--count", "-1"], "--count: -1 must be at least 1"),
+    (["api", "--port", "99999"], "--port: 99999 must be at least 1 and at most 65535"),
+    (["deliveries", "retry", "--all", "--rate", "0"], "--rate: 0 must be at least 0.01"),
+    (["ledger", "reconcile", "--days", "inf"], "--days: inf must be at least"),
+    (["events", "dead-letters", "--limit", "0"], "--limit: 0 must be at least 1"),
+    (["events", "publish", "user.created", "--payload", "[1]"], "expected a JSON object"),
+    (["events", "publish", "User Created"], "type:"),
+]
+
+
+def _actcore(
+    args: list[str], env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "activity_core.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "ACTCORE_LOG_FORMAT": "text", **(env or {})},
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"), CASES, ids=lambda v: " ".join(v) if isinstance(v, list) else ""
+)
+def test_bad_option_values_are_usage_errors(args: list[str], expected: str) -> None:
+    done = _actcore(args)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert expected in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    for i in range(1500):
+        body = {
+            "name": f"piped-{i:04d}",
+            "handler": "static_report",
+            "trigger_config": {"trigger_type": "manual"},
+        }
+        (tmp_path / f"piped-{i:04d}.yaml").write_text(yaml.safe_dump(body))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "activity_core.cli", "definitions", "list"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "ACTCORE_DEFINITIONS_DIR": str(tmp_path)},
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.read(100)
+    proc.stdout.close()  # like `| head -c 100`
+    err = proc.stderr.read().decode()
+    assert proc.wait(60) == 0, err
+    assert "Traceback" not in err and "BrokenPipe" not in err
