@@ -8,8 +8,10 @@ Temporal retry the activity.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import re
 import time
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -70,15 +72,44 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
+#: Statuses a later try can fix, though they are 4xx: timeout, too early, too many requests.
+_TRANSIENT_4XX = {408, 425, 429}
+#: 5xx that no later try fixes: the sink does not implement the call or the HTTP version.
+_PERMANENT_5XX = {501, 505}
+#: Bytes of a response body read at most (a sink answering gigabytes cannot fill memory).
+MAX_RESPONSE_BYTES = 64 * 1024
+_BEARER = re.compile(r"(?i)(bearer|token|authorization)([\s:=\"']+)[^\s,;\"']+")
+
+
 def classify_status(status: int) -> AttemptOutcome:
-    """How a response status is treated (see docs/state-hub-contract.md)."""
+    """How a response status is treated (the table is in docs/state-hub-contract.md):
+    by what a later try can fix."""
     if 200 <= status < 300:
         return AttemptOutcome.DELIVERED
     if status == 409:
         return AttemptOutcome.DUPLICATE
-    if status in (408, 429) or status >= 500:
+    if status in _TRANSIENT_4XX or (status >= 500 and status not in _PERMANENT_5XX):
         return AttemptOutcome.TRANSIENT
     return AttemptOutcome.PERMANENT
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    """``text`` with every known secret and anything after ``Bearer``/``token=`` replaced:
+    error texts go to history, the Web UI, the CLI, logs and alert notes."""
+    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
+        text = text.replace(secret, "[redacted]")
+    return _BEARER.sub(lambda m: f"{m.group(1)}{m.group(2)}[redacted]", text)
+
+
+def bad_header_value(token: str) -> bool:
+    """A token that cannot go in a header as is (whitespace, control or non-ASCII characters)."""
+    return any(c.isspace() or ord(c) < 33 or ord(c) > 126 for c in token)
+
+
+def same_origin(a: str, b: str) -> bool:
+    """Same scheme, host and port."""
+    x, y = httpx.URL(a), httpx.URL(b)
+    return (x.scheme, x.host, x.port) == (y.scheme, y.host, y.port)
 
 
 def describe_http_error(exc: httpx.HTTPError) -> str:
@@ -146,19 +177,111 @@ class SinkActivities:
             self._pacers[key] = Pacer(self._settings.wake_rate)
         return self._pacers[key]
 
-    def _target(self, inp: DeliveryAttemptInput) -> tuple[str, str | None]:
+    def _target(self, inp: DeliveryAttemptInput) -> tuple[str, str | None, str | None]:
+        """(URL, token, configuration error): a token goes only where it was configured."""
         sink = inp.sink
         if isinstance(sink, StateHubProgressSink):
-            base = (sink.url or self._settings.state_hub_url).rstrip("/")
-            return f"{base}/progress/", self._settings.state_hub_bearer()
+            configured = self._settings.state_hub_url
+            base = (sink.url or configured).rstrip("/")
+            token = self._settings.state_hub_bearer()
+            if token and not same_origin(base, configured):
+                token = None  # the hub's token is for the hub's origin only
+            return f"{base}/progress/", token, None
         assert isinstance(sink, WebhookSink)
-        token = os.environ.get(sink.token_env) if sink.token_env else None
-        return sink.url, token
+        if not sink.token_env:
+            return sink.url, None, None
+        token = os.environ.get(sink.token_env)
+        if not token:
+            return (
+                sink.url,
+                None,
+                f"token_env {sink.token_env} is not set on this worker: set it (and restart "
+                "the worker), or remove token_env from the sink",
+            )
+        return sink.url, token, None
+
+    def _known_secrets(self, token: str | None) -> list[str]:
+        out = [token or ""]
+        with contextlib.suppress(OSError):
+            out.append(self._settings.state_hub_bearer() or "")
+        return out
+
+    async def _post(
+        self, url: str, body: dict[str, object], headers: dict[str, str]
+    ) -> tuple[httpx.Response, str]:
+        """POST and read at most :data:`MAX_RESPONSE_BYTES` of the answer."""
+        async with self._http.stream("POST", url, json=body, headers=headers) as response:
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                chunks.append(chunk)
+                size += len(chunk)
+                if size >= MAX_RESPONSE_BYTES:
+                    break
+        raw = b"".join(chunks)[:MAX_RESPONSE_BYTES]
+        return response, raw.decode("utf-8", errors="replace")
+
+    def _classify(
+        self, inp: DeliveryAttemptInput, response: httpx.Response, text: str
+    ) -> DeliveryAttemptResult:
+        status = response.status_code
+        outcome = classify_status(status)
+        snippet = " ".join(text[:200].split())
+        error: str | None = None
+        warning: str | None = None
+        if 300 <= status < 400:
+            where = response.headers.get("Location", "no Location given")
+            error = (
+                f"HTTP {status}: redirect to {where[:300]} (redirects are not followed: "
+                "put the final URL in the definition)"
+            )
+        elif outcome in (AttemptOutcome.TRANSIENT, AttemptOutcome.PERMANENT):
+            error = f"HTTP {status}" + (f": {snippet}" if snippet else "")
+        elif outcome == AttemptOutcome.DELIVERED and isinstance(inp.sink, StateHubProgressSink):
+            kind = response.headers.get("content-type", "")
+            if "json" not in kind.lower():
+                # A proxy's login page or a wrong URL answers 200 and stores nothing.
+                outcome = AttemptOutcome.TRANSIENT
+                error = (
+                    f"HTTP {status} but the answer is not JSON ({kind or 'no content type'}): "
+                    "a proxy or a wrong URL? State Hub answers with the stored event"
+                )
+        elif outcome == AttemptOutcome.DUPLICATE and inp.attempt == 1:
+            warning = (
+                "duplicate_on_first_attempt: the sink already had this idempotency key "
+                f"({inp.idempotency_key}) before any attempt of ours; counted as delivered"
+            )
+        retry_after = None
+        if status in (429, 503):
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        return DeliveryAttemptResult(
+            outcome=outcome,
+            status_code=status,
+            error=error,
+            retry_after_seconds=retry_after,
+            warning=warning,
+        )
 
     @activity.defn(name="deliver")
     async def deliver(self, inp: DeliveryAttemptInput) -> DeliveryAttemptResult:
-        """Make one delivery attempt and classify the result."""
-        url, token = self._target(inp)
+        """Make one delivery attempt and classify the result (errors carry no secret)."""
+        url, token, problem = self._target(inp)
+        if problem is None and token is not None and bad_header_value(token):
+            problem = (
+                "the sink's token contains whitespace or control characters (a trailing "
+                "newline in the variable or file?) and cannot be sent; fix it and retry"
+            )
+        if problem is not None:
+            log.error("delivery not attempted", extra={"sink": inp.sink.name, "why": problem})
+            return DeliveryAttemptResult(outcome=AttemptOutcome.PERMANENT, error=problem)
+        result = await self._attempt(inp, url, token)
+        if result.error:
+            result.error = scrub(result.error, self._known_secrets(token))
+        return result
+
+    async def _attempt(
+        self, inp: DeliveryAttemptInput, url: str, token: str | None
+    ) -> DeliveryAttemptResult:
         headers = {
             "Idempotency-Key": inp.idempotency_key,
             "X-Activity-Core-Attempt": str(inp.attempt),
@@ -181,24 +304,16 @@ class SinkActivities:
                     reraise=True,
                 ):
                     with attempt:
-                        response = await self._http.post(url, json=body, headers=headers)
+                        response, text = await self._post(url, body, headers)
                 span.set_attribute("http.response.status_code", response.status_code)
         except httpx.HTTPError as exc:
             result = DeliveryAttemptResult(
                 outcome=AttemptOutcome.TRANSIENT, error=describe_http_error(exc)
             )
         else:
-            outcome = classify_status(response.status_code)
-            error = None
-            if outcome in (AttemptOutcome.TRANSIENT, AttemptOutcome.PERMANENT):
-                snippet = response.text[:200].strip().replace("\n", " ")
-                error = f"HTTP {response.status_code}" + (f": {snippet}" if snippet else "")
-            result = DeliveryAttemptResult(
-                outcome=outcome,
-                status_code=response.status_code,
-                error=error,
-                retry_after_seconds=parse_retry_after(response.headers.get("Retry-After")),
-            )
+            result = self._classify(inp, response, text)
+        if result.warning:
+            log.warning("delivery %s", result.warning, extra={"sink": inp.sink.name})
         log.info(
             "delivery attempt %s",
             result.outcome.value,

@@ -49,6 +49,8 @@ _SECRET_QUERY = re.compile(
     r"(^|_|-)(token|key|secret|password|passwd|pwd|signature|sig|auth|credential|apikey)s?($|_|-)",
     re.IGNORECASE,
 )
+#: Prefixes of variables that hold activity-core's own secrets (never a webhook's token).
+_RESERVED_ENV = ("ACTCORE_", "TEMPORAL_", "STATE_HUB_", "NATS_", "PROMETHEUS_")
 #: Zone names the tz database carries for compatibility but that name no real place.
 _NOT_ZONES = {"localtime", "posixrules", "Factory", "posix/Factory", "right/Factory"}
 _CRON_NAMES = {
@@ -275,6 +277,17 @@ class WebhookSink(_Strict):
     @classmethod
     def _url(cls, value: str) -> str:
         return check_url(value)
+
+    @field_validator("token_env")
+    @classmethod
+    def _own_variable(cls, value: str | None) -> str | None:
+        if value is not None and value.startswith(_RESERVED_ENV):
+            raise ValueError(
+                f"{value} is a variable of activity-core, Temporal or NATS themselves; a "
+                "webhook's token would then be another service's secret sent to this URL. "
+                "Give the webhook a variable of its own (e.g. INBOX_TOKEN)"
+            )
+        return value
 
 
 RemoteSink = Annotated[StateHubProgressSink | WebhookSink, Field(discriminator="type")]

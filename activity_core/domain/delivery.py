@@ -44,9 +44,9 @@ class AttemptOutcome(StrEnum):
     DUPLICATE = "duplicate"
     """409: the sink already has this idempotency key; counts as delivered."""
     TRANSIENT = "transient"
-    """Connection refused/reset, timeout, 408, 429, 5xx: try again later."""
+    """Connection refused/reset, timeout, 408, 425, 429, 5xx but 501/505: try again later."""
     PERMANENT = "permanent"
-    """Other 4xx (and 3xx): retrying will not help; park as dead."""
+    """Other 4xx, 501, 505 and 3xx: retrying will not help; park as dead."""
 
 
 class DeliveryInput(BaseModel):
@@ -149,6 +149,8 @@ class DeliveryAttemptResult(BaseModel):
     """Human-readable failure (no secrets)."""
     retry_after_seconds: float | None = None
     """The sink's ``Retry-After``, if sent."""
+    warning: str | None = None
+    """Delivered, but something an operator should know (``duplicate_on_first_attempt``)."""
 
 
 class MonitorInput(BaseModel):

@@ -83,7 +83,7 @@ async def _deliver(
 async def test_deliver_sends_idempotency_key_and_bearer_token() -> None:
     sink = StateHubProgressSink(type="state_hub_progress", event_type="t")
     result, seen = await _deliver(
-        httpx.MockTransport(lambda r: httpx.Response(201)),
+        httpx.MockTransport(lambda r: httpx.Response(201, json={"id": 1})),
         sink,
         state_hub_url="http://hub.test/",
         state_hub_token="tok-123",
@@ -152,3 +152,140 @@ async def test_pacer_never_releases_two_calls_back_to_back_after_a_stall() -> No
     await asyncio.gather(*tasks)
     gaps = [b - a for a, b in itertools.pairwise(left)]
     assert min(gaps) >= 0.05 * 0.9, gaps
+
+
+# -- misbehaving sinks and scoped secrets -----------------------------------------------
+
+HUB = StateHubProgressSink(type="state_hub_progress", event_type="t")
+
+
+def _attempt1(sink: StateHubProgressSink | WebhookSink) -> DeliveryAttemptInput:
+    return DeliveryAttemptInput(sink=sink, event=EVENT, idempotency_key="r:hub", attempt=1)
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [
+        (200, AttemptOutcome.DELIVERED),
+        (301, AttemptOutcome.PERMANENT),
+        (400, AttemptOutcome.PERMANENT),
+        (408, AttemptOutcome.TRANSIENT),
+        (409, AttemptOutcome.DUPLICATE),
+        (425, AttemptOutcome.TRANSIENT),
+        (429, AttemptOutcome.TRANSIENT),
+        (500, AttemptOutcome.TRANSIENT),
+        (501, AttemptOutcome.PERMANENT),
+        (503, AttemptOutcome.TRANSIENT),
+        (505, AttemptOutcome.PERMANENT),
+    ],
+)
+def test_status_classes_by_what_a_retry_can_fix(status: int, outcome: AttemptOutcome) -> None:
+    assert classify_status(status) == outcome
+
+
+async def test_hub_token_only_goes_to_the_hub_origin() -> None:
+    elsewhere = StateHubProgressSink(
+        type="state_hub_progress", event_type="t", url="http://collector.test/"
+    )
+    _, seen = await _deliver(
+        httpx.MockTransport(lambda r: httpx.Response(201, json={})),
+        elsewhere,
+        state_hub_url="http://hub.test/",
+        state_hub_token="hub-secret-1",
+    )
+    assert "Authorization" not in seen[0].headers
+
+
+async def test_unset_token_env_is_a_clear_error_and_nothing_is_sent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("INBOX_TOKEN", raising=False)
+    sink = WebhookSink(type="webhook", url="http://inbox.test/hook", token_env="INBOX_TOKEN")
+    result, seen = await _deliver(httpx.MockTransport(lambda r: httpx.Response(201)), sink)
+    assert seen == []
+    assert result.outcome == AttemptOutcome.PERMANENT  # type: ignore[attr-defined]
+    assert "token_env INBOX_TOKEN is not set" in (result.error or "")  # type: ignore[attr-defined]
+
+
+async def test_a_token_with_a_newline_is_never_sent_nor_echoed() -> None:
+    result, seen = await _deliver(
+        httpx.MockTransport(lambda r: httpx.Response(201, json={})),
+        HUB,
+        state_hub_url="http://hub.test/",
+        state_hub_token="tok-with-newline\n",
+    )
+    assert seen == []
+    error = result.error or ""  # type: ignore[attr-defined]
+    assert "trailing newline" in error and "tok-with-newline" not in error
+
+
+async def test_echoed_token_is_redacted_from_the_error() -> None:
+    def echo(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, text=f"bad request; you sent {request.headers['Authorization']}")
+
+    result, _ = await _deliver(
+        httpx.MockTransport(echo),
+        HUB,
+        state_hub_url="http://hub.test/",
+        state_hub_token="s3cr3t-tok",
+    )
+    error = result.error or ""  # type: ignore[attr-defined]
+    assert "s3cr3t-tok" not in error and "[redacted]" in error
+
+
+async def test_huge_body_is_read_only_up_to_the_cap() -> None:
+    huge = b"x" * (5 * 1024 * 1024)
+    result, _ = await _deliver(
+        httpx.MockTransport(lambda r: httpx.Response(500, content=huge)),
+        HUB,
+        state_hub_url="http://hub.test/",
+    )
+    assert len(result.error or "") < 400  # type: ignore[attr-defined]
+
+
+async def test_retry_after_on_a_success_is_ignored() -> None:
+    result, _ = await _deliver(
+        httpx.MockTransport(
+            lambda r: httpx.Response(201, json={}, headers={"Retry-After": "garbage"})
+        ),
+        HUB,
+        state_hub_url="http://hub.test/",
+    )
+    assert result.outcome == AttemptOutcome.DELIVERED  # type: ignore[attr-defined]
+    assert result.retry_after_seconds is None  # type: ignore[attr-defined]
+
+
+async def test_redirect_names_its_location_and_is_permanent() -> None:
+    result, _ = await _deliver(
+        httpx.MockTransport(
+            lambda r: httpx.Response(301, headers={"Location": "https://hub.test/v2/progress/"})
+        ),
+        HUB,
+        state_hub_url="http://hub.test/",
+    )
+    assert result.outcome == AttemptOutcome.PERMANENT  # type: ignore[attr-defined]
+    assert "redirect to https://hub.test/v2/progress/" in (result.error or "")  # type: ignore[attr-defined]
+
+
+async def test_html_200_from_the_hub_is_not_a_delivery() -> None:
+    result, _ = await _deliver(
+        httpx.MockTransport(
+            lambda r: httpx.Response(
+                200, text="<html>login</html>", headers={"content-type": "text/html"}
+            )
+        ),
+        HUB,
+        state_hub_url="http://hub.test/",
+    )
+    assert result.outcome == AttemptOutcome.TRANSIENT  # type: ignore[attr-defined]
+    assert "not JSON (text/html)" in (result.error or "")  # type: ignore[attr-defined]
+
+
+async def test_409_on_the_first_attempt_is_delivered_with_a_warning() -> None:
+    async with httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda r: httpx.Response(409, json={}))
+    ) as http:
+        acts = SinkActivities(http, Settings(state_hub_url="http://hub.test/"))
+        result = await ActivityEnvironment().run(acts.deliver, _attempt1(HUB))
+    assert result.outcome == AttemptOutcome.DUPLICATE
+    assert (result.warning or "").startswith("duplicate_on_first_attempt")

@@ -33,11 +33,12 @@ async def test_tokens_appear_in_no_log_line_and_no_history(
     monkeypatch.setenv("INBOX_TOKEN", INBOX_TOKEN)
     hub = StateHub(token=HUB_TOKEN).start()
     inbox = StateHub(token=INBOX_TOKEN).start()
+    stack.settings.state_hub_url = hub.url  # the hub token goes to this origin only
     try:
         stack.define(
             "secretive",
             sinks=[
-                {"type": "state_hub_progress", "event_type": "s", "url": hub.url},
+                {"type": "state_hub_progress", "event_type": "s"},
                 {
                     "type": "webhook",
                     "name": "inbox",
