@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
+import signal
 import sys
 import time
 from typing import Any
@@ -66,6 +68,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 async def _dev_up(args: argparse.Namespace, settings: Settings) -> int:
     stack = DevStack(settings)
+    # SIGTERM (a supervisor, `kill`, a CI runner) stops the stack like Ctrl-C does.
+    me = asyncio.current_task()
+    if me is not None:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, me.cancel)
     try:
         await stack.start()
         print(stack.banner(), flush=True)

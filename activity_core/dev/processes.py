@@ -77,6 +77,37 @@ def alive(pid: int) -> bool:
         return True
 
 
+def start_time(pid: int) -> str | None:
+    """When the process started (clock ticks since boot, from /proc), or None."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def write_pid(path: Path, pid: int) -> None:
+    """``<pid> <start time>``: a later pid file check knows a recycled pid from ours."""
+    path.write_text(f"{pid} {start_time(pid) or ''}".strip())
+
+
+def read_pid(path: Path) -> int | None:
+    """The pid in ``path`` if that process is still the one that was recorded, else None
+    (a stale file after a reboot or a crash: the pid may belong to someone else now)."""
+    try:
+        parts = path.read_text().split()
+        pid = int(parts[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    recorded = parts[1] if len(parts) > 1 else None
+    if not alive(pid):
+        return None
+    if recorded is not None and start_time(pid) != recorded:
+        return None
+    return pid
+
+
 def stop_group(pid: int, timeout: float) -> None:
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:

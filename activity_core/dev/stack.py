@@ -28,12 +28,13 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from activity_core.dev.processes import (
-    alive,
     check_port_free,
     nats_binary,
+    read_pid,
     stop_group,
     tail,
     temporal_binary,
+    write_pid,
 )
 from activity_core.domain import ActivityDefinition, DeliveryState, RunResult
 from activity_core.domain import search_attributes as sa
@@ -180,7 +181,7 @@ class DevStack:
         )
         log.close()
         self.procs[name] = proc
-        (self.paths.pids / f"{name}.pid").write_text(str(proc.pid))
+        write_pid(self.paths.pids / f"{name}.pid", proc.pid)
 
     def _checkalive(self) -> None:
         for name, proc in self.procs.items():
@@ -469,9 +470,8 @@ class DevStack:
         """Which processes of a detached stack are alive."""
         out: dict[str, Any] = {}
         for name in PROCESSES:
-            pid_file = self.paths.pids / f"{name}.pid"
-            pid = int(pid_file.read_text()) if pid_file.exists() else None
-            out[name] = {"pid": pid, "alive": pid is not None and alive(pid)}
+            pid = read_pid(self.paths.pids / f"{name}.pid")
+            out[name] = {"pid": pid, "alive": pid is not None}
         if self.paths.state_file.exists():
             out["addresses"] = json.loads(self.paths.state_file.read_text())
         return out
@@ -483,8 +483,8 @@ class DevStack:
             pid_file = self.paths.pids / f"{name}.pid"
             if not pid_file.exists():
                 continue
-            pid = int(pid_file.read_text())
-            if alive(pid):
+            pid = read_pid(pid_file)  # None: dead, or the pid now belongs to someone else
+            if pid is not None:
                 stop_group(pid, timeout)
                 stopped.append(name)
             pid_file.unlink(missing_ok=True)

@@ -33,7 +33,7 @@ from activity_core.domain.schedule_spec import (
     schedule_id,
     watchdog_schedule,
 )
-from activity_core.errors import MassRemovalRefused
+from activity_core.errors import DefinitionsError, MassRemovalRefused
 from activity_core.settings import Settings
 
 SYNC_CONCURRENCY = 16
@@ -203,7 +203,26 @@ async def sync_schedules(
                         raise
         return SyncChange("delete", sid, "(no definition)")
 
-    changes = list(await asyncio.gather(*(apply(d) for d in desired)))
+    async def guarded(d: DesiredSchedule) -> SyncChange:
+        try:
+            return await apply(d)
+        except RPCError as err:
+            raise DefinitionsError(
+                [
+                    f"{d.label}: trigger_config: the Temporal server refused its schedule "
+                    f"({err.message}); fix the definition and sync again"
+                ]
+            ) from None
+
+    outcomes = await asyncio.gather(*(guarded(d) for d in desired), return_exceptions=True)
+    refused = [o for o in outcomes if isinstance(o, DefinitionsError)]
+    for o in outcomes:
+        if isinstance(o, BaseException) and not isinstance(o, DefinitionsError):
+            raise o
+    if refused:
+        # Every other schedule was written; the refused ones are named, nothing is pruned.
+        raise DefinitionsError([line for r in refused for line in r.errors])
+    changes = [o for o in outcomes if isinstance(o, SyncChange)]
     if prune:
         wanted = {d.schedule_id for d in desired}
         orphans = [sid for sid in existing if sid not in wanted]

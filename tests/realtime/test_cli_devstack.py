@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -28,7 +29,7 @@ def _free_ports(n: int) -> list[int]:
 
 @pytest.fixture
 def cli_env(tmp_path: Path) -> dict[str, str]:
-    temporal, ui, hub, admin, api = _free_ports(5)
+    temporal, ui, hub, admin, api, nats_port, nats_monitor = _free_ports(7)
     env = dict(os.environ)
     env.update(
         {
@@ -40,6 +41,8 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
             "ACTCORE_STATE_HUB_PORT": str(hub),
             "ACTCORE_STATE_HUB_ADMIN_PORT": str(admin),
             "ACTCORE_API_PORT": str(api),
+            "ACTCORE_NATS_PORT": str(nats_port),
+            "ACTCORE_NATS_MONITOR_PORT": str(nats_monitor),
             "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal}",
             "ACTCORE_STATE_HUB_URL": f"http://127.0.0.1:{hub}",
             "ACTCORE_LOG_FORMAT": "text",
@@ -127,3 +130,55 @@ def test_unreachable_temporal_gives_a_clear_error_not_a_traceback(cli_env: dict[
     assert out.returncode == 2
     assert "error: cannot reach Temporal at 127.0.0.1:" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_sigterm_stops_a_foreground_stack_and_all_its_processes(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    proc = subprocess.Popen(
+        [*ACTCORE, "dev", "up", "--no-demo"],
+        env=cli_env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "Ctrl-C stops everything" in line:
+            break
+    pids_dir = Path(cli_env["ACTCORE_HOME"]) / "pids"
+    children = {p.stem: int(p.read_text().split()[0]) for p in pids_dir.glob("*.pid")}
+    assert {"temporal", "nats", "worker", "router", "api", "statehub"} <= set(children), lines
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) == 0
+    for name, pid in children.items():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+        assert stat == "Z", f"{name} ({pid}) still running after SIGTERM"
+
+
+def test_stale_pid_file_never_signals_someone_elses_process(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    bystander = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        pids = Path(cli_env["ACTCORE_HOME"]) / "pids"
+        pids.mkdir(parents=True)
+        # A pid file left by a crash, whose pid now belongs to an unrelated process.
+        (pids / "worker.pid").write_text(f"{bystander.pid} 1")
+        status = _actcore(cli_env, "dev", "status")
+        assert (
+            "worker" in status.stdout
+            and "running" not in status.stdout.split("worker")[1].splitlines()[0]
+        )
+        _actcore(cli_env, "dev", "down")
+        assert bystander.poll() is None  # still alive: not ours, not signalled
+    finally:
+        bystander.kill()
+        bystander.wait()
