@@ -14,6 +14,7 @@ import asyncio
 import itertools
 import json
 import shutil
+import socket
 import statistics
 import subprocess
 import tempfile
@@ -36,9 +37,14 @@ from activity_core.events import Router
 from activity_core.events.sources import DefinitionSource
 from activity_core.settings import Settings
 from bench.harness import dev_server, report
-from tests.helpers import free_port
 
 TARGET_RATIO = 0.8
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _envelope(i: int) -> dict[str, Any]:
@@ -163,7 +169,7 @@ async def _main(quick: bool) -> int:
     n, rate, seconds = (300, 20.0, 5.0) if quick else (2000, 50.0, 20.0)
     tmp = Path(tempfile.mkdtemp(prefix="actcore-bench-events-"))
     definition = _setup(tmp)
-    port = free_port()
+    port = _free_port()
     proc = subprocess.Popen(
         [nats_binary(), "-js", "-sd", str(tmp / "nats"), "-a", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,

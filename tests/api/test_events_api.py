@@ -3,22 +3,17 @@ state, and event definitions that must name a registered type."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import nats
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activity_core.domain.events import EventType
-from activity_core.events import Router
-from activity_core.events.sources import DefinitionSource
 from activity_core.store import Registry, Store
 from tests.api.conftest import WRITE, ApiFactory
-from tests.events.conftest import NatsServer, define_event_type
+from tests.events.conftest import NatsServer, define_event_type, launch_router
 from tests.events.test_router import listen, runs_of
 from tests.helpers import Stack, assert_eventually, running_stack
 
@@ -41,21 +36,7 @@ async def _publish_and_route(api_factory: ApiFactory, stack: Stack, broker: Nats
     define_event_type(stack, "user.created")
     name = f"api-ev-{uuid.uuid4().hex[:6]}"
     listen(stack, name, tier="pro")
-    settings = stack.settings.model_copy(
-        update={"nats_port": broker.port, "router_refresh_seconds": 0}
-    )
-    conn = await nats.connect(broker.url)
-    router = Router(
-        stack.client,
-        conn.jetstream(),
-        DefinitionSource(settings, None),
-        settings,
-        task_queue=stack.workflow_tq,
-        activity_task_queue=stack.activity_tq,
-    )
-    await router.setup()
-    stop = asyncio.Event()
-    task = asyncio.create_task(router.run_until(stop))
+    running = await launch_router(stack, broker)
     try:
         async with api_factory(nats_port=broker.port) as http:
             body = {"type": "user.created", "payload": {"tier": "pro"}, "event_id": "signup-42"}
@@ -81,10 +62,7 @@ async def _publish_and_route(api_factory: ApiFactory, stack: Stack, broker: Nats
             state = (await http.get("/events/router")).json()
             assert state["state"] == "ok" and state["waiting"] >= 1
     finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
-        with contextlib.suppress(Exception):
-            await conn.close()
+        await running.close()
 
 
 async def test_publish_without_nats_is_503_and_says_nothing_was_published(

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,11 @@ import pytest
 import pytest_asyncio
 import yaml
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from temporalio.client import Client
 
 from activity_core.dev.processes import nats_binary
-from activity_core.events import Router
+from activity_core.events import Router, RouteResult
 from activity_core.events.sources import DefinitionSource
 from tests.helpers import Stack, free_port
 
@@ -84,46 +87,72 @@ def define_event_type(stack: Stack, name: str, schema: dict[str, Any] | None = N
     (folder / f"{name}.yaml").write_text(yaml.safe_dump(body))
 
 
+@dataclass
+class RunningRouter:
+    """A router polling in this process, on its own NATS connection."""
+
+    router: Router
+    task: asyncio.Task[None]
+    stop: asyncio.Event
+    conn: NATS
+
+    async def close(self) -> None:
+        self.stop.set()
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(self.task, 10)
+        with contextlib.suppress(Exception):
+            await self.conn.close()
+
+
+async def launch_router(
+    stack: Stack,
+    server: NatsServer,
+    *,
+    client: Client | None = None,
+    before_ack: Callable[[Msg, RouteResult], Awaitable[None]] | None = None,
+    **settings: Any,
+) -> RunningRouter:
+    """Set up and start a router bound to ``stack``'s worker (definitions from its files)."""
+    merged = stack.settings.model_copy(
+        update={
+            "router_refresh_seconds": 0.0,
+            "nats_url": None,
+            "nats_port": server.port,
+            **settings,
+        }
+    )
+    conn = await nats.connect(server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+    router = Router(
+        client or stack.client,
+        conn.jetstream(),
+        DefinitionSource(merged, None),
+        merged,
+        task_queue=stack.workflow_tq,
+        activity_task_queue=stack.activity_tq,
+        before_ack=before_ack,
+    )
+    await router.setup()
+    stop = asyncio.Event()
+    return RunningRouter(router, asyncio.create_task(router.run_until(stop)), stop, conn)
+
+
 RouterFactory = Callable[..., Awaitable[tuple[Router, asyncio.Task[None], asyncio.Event]]]
 
 
 @pytest_asyncio.fixture
 async def start_router(stack: Stack, nats_server: NatsServer) -> AsyncIterator[RouterFactory]:
     """Start routers (each on its own NATS connection) bound to the test's worker."""
-    running: list[tuple[asyncio.Task[None], asyncio.Event, NATS]] = []
+    running: list[RunningRouter] = []
 
-    async def start(**kwargs: Any) -> tuple[Router, asyncio.Task[None], asyncio.Event]:
-        settings = stack.settings.model_copy(
-            update={
-                "router_refresh_seconds": 0.0,
-                "router_ack_wait_seconds": kwargs.pop("ack_wait", 30.0),
-                "nats_url": None,
-                "nats_port": nats_server.port,
-                **kwargs.pop("settings", {}),
-            }
+    async def start(
+        *, ack_wait: float = 30.0, settings: dict[str, Any] | None = None, **kwargs: Any
+    ) -> tuple[Router, asyncio.Task[None], asyncio.Event]:
+        r = await launch_router(
+            stack, nats_server, router_ack_wait_seconds=ack_wait, **(settings or {}), **kwargs
         )
-        conn = await nats.connect(
-            nats_server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2
-        )
-        router = Router(
-            kwargs.pop("client", stack.client),
-            conn.jetstream(),
-            DefinitionSource(settings, None),
-            settings,
-            task_queue=stack.workflow_tq,
-            activity_task_queue=stack.activity_tq,
-            **kwargs,
-        )
-        await router.setup()
-        stop = asyncio.Event()
-        task = asyncio.create_task(router.run_until(stop))
-        running.append((task, stop, conn))
-        return router, task, stop
+        running.append(r)
+        return r.router, r.task, r.stop
 
     yield start
-    for task, stop, conn in running:
-        stop.set()
-        with contextlib.suppress(BaseException):
-            await asyncio.wait_for(task, 10)
-        with contextlib.suppress(Exception):
-            await conn.close()
+    for r in running:
+        await r.close()

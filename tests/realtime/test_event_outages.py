@@ -13,38 +13,18 @@ import nats
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from activity_core.events import Router, consumer_lag
-from activity_core.events.sources import DefinitionSource
-from tests.events.conftest import NatsServer, define_event_type
+from activity_core.events import consumer_lag
+from tests.events.conftest import NatsServer, RunningRouter, define_event_type, launch_router
 from tests.events.test_router import envelope, listen, runs_of
 from tests.helpers import RestartableServer, Stack, assert_eventually, running_stack
 
 pytestmark = pytest.mark.timeout(240)
 
 
-async def _router(
-    stack: Stack, server: NatsServer
-) -> tuple[Router, asyncio.Task[None], asyncio.Event]:
-    settings = stack.settings.model_copy(
-        update={
-            "router_refresh_seconds": 0.0,
-            "router_ack_wait_seconds": 20.0,
-            "router_start_timeout_seconds": 3.0,
-            "nats_port": server.port,
-        }
+async def _router(stack: Stack, server: NatsServer) -> RunningRouter:
+    return await launch_router(
+        stack, server, router_ack_wait_seconds=20.0, router_start_timeout_seconds=3.0
     )
-    conn = await nats.connect(server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
-    router = Router(
-        stack.client,
-        conn.jetstream(),
-        DefinitionSource(settings, None),
-        settings,
-        task_queue=stack.workflow_tq,
-        activity_task_queue=stack.activity_tq,
-    )
-    await router.setup()
-    stop = asyncio.Event()
-    return router, asyncio.create_task(router.run_until(stop)), stop
 
 
 async def test_temporal_down_while_100_events_arrive_then_100_runs_none_twice(
@@ -60,7 +40,8 @@ async def test_temporal_down_while_100_events_arrive_then_100_runs_none_twice(
             define_event_type(stack, "user.created")
             name = f"outage-{uuid.uuid4().hex[:6]}"
             listen(stack, name)
-            router, task, stop = await _router(stack, broker)
+            running = await _router(stack, broker)
+            router, task, stop = running.router, running.task, running.stop
             nc = await nats.connect(broker.url)
             js = nc.jetstream()
 
@@ -119,7 +100,8 @@ async def test_nats_restart_under_a_running_router_loses_no_event(
             define_event_type(stack, "user.created")
             name = f"natsrestart-{uuid.uuid4().hex[:6]}"
             listen(stack, name)
-            _, task, stop = await _router(stack, broker)
+            running = await _router(stack, broker)
+            task, stop = running.task, running.stop
             nc = await nats.connect(broker.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
             js = nc.jetstream()
             events = [envelope() for _ in range(40)]
