@@ -49,6 +49,9 @@ with workflow.unsafe.imports_passed_through():
         HANDLER_RETRY,
         LOAD_DEFINITION_TIMEOUT,
         LOCAL_IO_RETRY,
+        NOTE_DEFERRED_PATCH,
+        NOTE_RETRY_CAP,
+        NOTE_RETRY_FIRST,
         PERSIST_NOTE_TIMEOUT,
         PLAN_FIRE_TIMEOUT,
         RESOLVER_RETRY,
@@ -63,6 +66,14 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.handover import start_delivery
     from workflows.ledger import write_ledger
+
+
+NOTE_PENDING = "(not written yet: the working-memory note failed; see the run's details)"
+
+
+def _cause(exc: ActivityError) -> str:
+    cause = exc.cause
+    return cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
 
 
 def count_run(activity: str, outcome: RunOutcome) -> None:
@@ -141,20 +152,25 @@ class ActivityRunWorkflow:
             )
 
         # Persist at once: after this step nothing can lose the report.
-        note = await workflow.execute_activity_method(
-            RunActivities.persist_note,
-            PersistNoteInput(
-                run_id=run_id,
-                definition=definition,
-                scheduled_for=scheduled_for,
-                generated_at=workflow.now(),
-                report=report,
-            ),
-            task_queue=atq,
-            start_to_close_timeout=PERSIST_NOTE_TIMEOUT,
-            retry_policy=LOCAL_IO_RETRY,
-            summary="persist working-memory note",
+        note_input = PersistNoteInput(
+            run_id=run_id,
+            definition=definition,
+            scheduled_for=scheduled_for,
+            generated_at=workflow.now(),
+            report=report,
         )
+        note_error: str | None = None
+        if workflow.patched(NOTE_DEFERRED_PATCH):
+            # A note that cannot be written (a full disk) does not keep the report from its
+            # remote sinks: it is in this history; the note is retried after the handover.
+            try:
+                note = await self._persist(note_input, atq)
+            except ActivityError as exc:
+                note_error = _cause(exc)
+                workflow.logger.error("working-memory note not written: %s", note_error)
+                note = PersistNoteResult(path=NOTE_PENDING, status="written")
+        else:
+            note = await self._persist(note_input, atq)
 
         deliveries = [
             await self._hand_over(sink, run_id, definition, scheduled_for, report, note, atq)
@@ -166,6 +182,8 @@ class ActivityRunWorkflow:
         count_run(definition.name, outcome)
         workflow.upsert_search_attributes([sa.RUN_OUTCOME.value_set(outcome.value)])
         handed = ", ".join(f"`{d.workflow_id}`" for d in deliveries) or "none"
+        if note_error is not None:
+            note = await self._retry_note(note_input, note_error, handed, atq)
         workflow.set_current_details(
             f"**{outcome.value}**: report persisted to `{note.path}`; "
             f"deliveries handed over: {handed}"
@@ -185,6 +203,35 @@ class ActivityRunWorkflow:
             covered_fires=decision.covered if decision else [nominal],
         )
         return await self._finish(result, note.report_digest)
+
+    async def _persist(self, inp: PersistNoteInput, atq: str) -> PersistNoteResult:
+        return await workflow.execute_activity_method(
+            RunActivities.persist_note,
+            inp,
+            task_queue=atq,
+            start_to_close_timeout=PERSIST_NOTE_TIMEOUT,
+            retry_policy=LOCAL_IO_RETRY,
+            summary="persist working-memory note",
+        )
+
+    async def _retry_note(
+        self, inp: PersistNoteInput, error: str, handed: str, atq: str
+    ) -> PersistNoteResult:
+        """Retry the note on a durable timer until it is written. The run stays open (the
+        watchdog pages it as running too long) and its details say why."""
+        wait = NOTE_RETRY_FIRST
+        while True:
+            workflow.set_current_details(
+                f"**note not written**: {error}. The report is in this run's history and "
+                f"was handed to its sinks ({handed}); the note is retried in "
+                f"{wait.total_seconds():.0f} s. Free the working-memory disk."
+            )
+            await workflow.sleep(wait, summary="wait before retrying the note")
+            try:
+                return await self._persist(inp, atq)
+            except ActivityError as exc:
+                error = _cause(exc)
+                wait = min(wait * 2, NOTE_RETRY_CAP)
 
     async def _finish(self, result: RunResult, report_digest: str | None = None) -> RunResult:
         """Record the closing state in the ledger; the result says when that is pending."""

@@ -30,6 +30,12 @@ DELIVERY_ID_PREFIX = "delivery-"
 """Delivery workflow id: ``delivery-<run id>-<sink>``."""
 
 LEDGER_PATCH = "ledger-records"
+NOTE_DEFERRED_PATCH = "note-failure-keeps-deliveries"
+"""Runs whose note cannot be written still hand the report to their remote sinks, then
+retry the note on a durable timer (histories before it fail the run instead)."""
+NOTE_RETRY_FIRST = timedelta(seconds=60)
+"""First wait before retrying a note that could not be written; doubles up to the cap."""
+NOTE_RETRY_CAP = timedelta(hours=1)
 """``workflow.patched`` id of the ledger writes in runs and deliveries."""
 
 # Registered workflow types (referenced by name where importing the class would climb a floor)

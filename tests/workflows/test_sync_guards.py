@@ -49,7 +49,7 @@ async def test_empty_directory_neither_prunes_schedules_nor_registry(tmp_path: P
             ids = {s.id async for s in await client.list_schedules()}
             assert {schedule_id(d) for d in defs} <= ids
 
-        await assert_eventually(all_listed)
+        await assert_eventually(all_listed, within=45)
 
         with pytest.raises(MassRemovalRefused, match=r"remove 4 of the 4 definitions"):
             await sync(client, settings, store, LoadedDefinitions(), who="test")
