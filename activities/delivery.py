@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import re
@@ -99,6 +100,14 @@ def scrub(text: str, secrets: list[str]) -> str:
     for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
         text = text.replace(secret, "[redacted]")
     return _BEARER.sub(lambda m: f"{m.group(1)}{m.group(2)}[redacted]", text)
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 def bad_header_value(token: str) -> bool:
@@ -208,8 +217,9 @@ class SinkActivities:
 
     async def _post(
         self, url: str, body: dict[str, object], headers: dict[str, str]
-    ) -> tuple[httpx.Response, str]:
-        """POST and read at most :data:`MAX_RESPONSE_BYTES` of the answer."""
+    ) -> tuple[httpx.Response, str, bool]:
+        """POST and read at most :data:`MAX_RESPONSE_BYTES` of the answer (and whether it
+        was cut there)."""
         async with self._http.stream("POST", url, json=body, headers=headers) as response:
             chunks: list[bytes] = []
             size = 0
@@ -218,11 +228,15 @@ class SinkActivities:
                 size += len(chunk)
                 if size >= MAX_RESPONSE_BYTES:
                     break
-        raw = b"".join(chunks)[:MAX_RESPONSE_BYTES]
-        return response, raw.decode("utf-8", errors="replace")
+        raw = b"".join(chunks)
+        return (
+            response,
+            raw[:MAX_RESPONSE_BYTES].decode("utf-8", errors="replace"),
+            size >= (MAX_RESPONSE_BYTES),
+        )
 
     def _classify(
-        self, inp: DeliveryAttemptInput, response: httpx.Response, text: str
+        self, inp: DeliveryAttemptInput, response: httpx.Response, text: str, cut: bool
     ) -> DeliveryAttemptResult:
         status = response.status_code
         outcome = classify_status(status)
@@ -239,7 +253,7 @@ class SinkActivities:
             error = f"HTTP {status}" + (f": {snippet}" if snippet else "")
         elif outcome == AttemptOutcome.DELIVERED and isinstance(inp.sink, StateHubProgressSink):
             kind = response.headers.get("content-type", "")
-            if "json" not in kind.lower():
+            if "json" not in kind.lower() or not (cut or _is_json(text)):
                 # A proxy's login page or a wrong URL answers 200 and stores nothing.
                 outcome = AttemptOutcome.TRANSIENT
                 error = (
@@ -274,10 +288,7 @@ class SinkActivities:
         if problem is not None:
             log.error("delivery not attempted", extra={"sink": inp.sink.name, "why": problem})
             return DeliveryAttemptResult(outcome=AttemptOutcome.PERMANENT, error=problem)
-        result = await self._attempt(inp, url, token)
-        if result.error:
-            result.error = scrub(result.error, self._known_secrets(token))
-        return result
+        return await self._attempt(inp, url, token)
 
     async def _attempt(
         self, inp: DeliveryAttemptInput, url: str, token: str | None
@@ -304,14 +315,17 @@ class SinkActivities:
                     reraise=True,
                 ):
                     with attempt:
-                        response, text = await self._post(url, body, headers)
+                        response, text, cut = await self._post(url, body, headers)
                 span.set_attribute("http.response.status_code", response.status_code)
         except httpx.HTTPError as exc:
             result = DeliveryAttemptResult(
                 outcome=AttemptOutcome.TRANSIENT, error=describe_http_error(exc)
             )
         else:
-            result = self._classify(inp, response, text)
+            result = self._classify(inp, response, text, cut)
+        if result.error:
+            # Before anything logs or returns it: a sink may echo the request back.
+            result.error = scrub(result.error, self._known_secrets(token))
         if result.warning:
             log.warning("delivery %s", result.warning, extra={"sink": inp.sink.name})
         log.info(

@@ -84,6 +84,12 @@ class _ApiHandler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(data)
             return True
+        if fault.mode == "echo":
+            # A careless sink that repeats the request in its error (tokens included).
+            hub.stats.bump("fault_echo")
+            auth = self.headers.get("Authorization", "")
+            self._send(400, {"detail": f"bad request, you sent {auth} with {dict(self.headers)}"})
+            return True
         if fault.mode in ("500", "503", "429", "400"):
             status = int(fault.mode)
             headers = {}

@@ -15,7 +15,19 @@ from typing import Any
 
 from activity_core.dev.statehub_tasks import TaskStore
 
-FAULT_MODES = ("none", "refuse", "500", "503", "429", "slow", "400", "409", "malformed", "flaky")
+FAULT_MODES = (
+    "none",
+    "refuse",
+    "500",
+    "503",
+    "429",
+    "slow",
+    "400",
+    "409",
+    "malformed",
+    "flaky",
+    "echo",
+)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS progress (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

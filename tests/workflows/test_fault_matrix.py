@@ -32,7 +32,11 @@ CASES = [
     Case("400", DeliveryState.DEAD, "HTTP 400"),
     Case("409", DeliveryState.DELIVERED),
     Case("malformed", DeliveryState.DELIVERED),
+    Case("echo", DeliveryState.DEAD, "HTTP 400"),
 ]
+#: State Hub answers every store with the stored event as JSON: a 200 that is not JSON
+#: (a proxy's page) is not a delivery there. A webhook may answer anything.
+HUB_ONLY = {"malformed": Case("malformed", DeliveryState.WAITING, "HTTP 200 but the answer")}
 SINKS = ["state_hub_progress", "webhook"]
 
 
@@ -45,6 +49,8 @@ def _sink(kind: str, hub: StateHub) -> dict[str, object]:
 @pytest.mark.parametrize("sink", SINKS)
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.fault)
 async def test_fault(stack: Stack, hub: StateHub, case: Case, sink: str) -> None:
+    if sink == "state_hub_progress":
+        case = HUB_ONLY.get(case.fault, case)
     stack.define("matrix", sinks=[_sink(sink, hub)])
     hub.set_fault(case.fault, retry_after=case.retry_after, delay=3.0)
     with stack.env.with_time_skipping_disabled():

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from temporalio.client import WorkflowHistory
 
 from activities.notes import read_front_matter
@@ -101,3 +102,40 @@ async def test_oversize_report_is_kept_whole_on_disk_and_announced(stack: Stack)
     assert "x" * 20_000 in full.read_text()
     assert read_front_matter(full)["activity_core_run_id"] == result.run_id
     assert str(full) in text
+
+
+async def test_a_sink_echoing_the_token_leaks_it_nowhere(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    hub = StateHub(token=HUB_TOKEN).start()
+    stack.settings.state_hub_url = hub.url
+    stack.settings.state_hub_token = SecretStr(HUB_TOKEN)
+    try:
+        hub.set_fault("echo")  # answers 400 with every request header in the body
+        stack.define("echoed", sinks=[{"type": "state_hub_progress", "event_type": "e"}])
+        result = await stack.run("echoed")
+        child = stack.delivery(result.run_id, "state_hub")
+        status = None
+        for _ in range(100):
+            status = await stack.status(child)
+            if status.state == DeliveryState.DEAD:
+                break
+            await asyncio.sleep(0.1)
+        assert status is not None and status.state == DeliveryState.DEAD
+        assert hub.stats.counts["fault_echo"] == 1  # the sink did see the token
+        shown = status.last_error or ""
+        assert shown.startswith("HTTP 400") and "[redacted]" in shown
+        texts = [
+            shown,
+            await _history_text(stack, result.run_id),
+            await _history_text(stack, child.id),
+            *(p.read_text() for p in stack.alert_notes()),
+            "\n".join(r.getMessage() + " " + str(r.__dict__) for r in caplog.records),
+        ]
+        assert stack.alert_notes(), "a dead delivery leaves an alert note"
+    finally:
+        stack.settings.state_hub_token = None
+        hub.stop()
+    for text in texts:
+        assert HUB_TOKEN not in text
