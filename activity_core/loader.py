@@ -394,6 +394,22 @@ def load_definitions(directory: Path, budget_seconds: float = 900.0) -> LoadedDe
     return loaded
 
 
+def unset_token_envs(definitions: list[ActivityDefinition]) -> list[str]:
+    """``<definition>: sinks.<name>.token_env: X is not set here`` for each webhook whose
+    token variable is missing from this process's environment (its deliveries would fail
+    as permanent errors, never be sent without Authorization)."""
+    out = []
+    for d in definitions:
+        for sink in d.remote_sinks:
+            env = getattr(sink, "token_env", None)
+            if env and not os.environ.get(env):
+                out.append(
+                    f"{d.name}: sinks.{sink.name}.token_env: {env} is not set in this "
+                    "environment; the worker needs it to deliver"
+                )
+    return out
+
+
 def find_definition(
     directory: Path,
     activity_id: str | None,

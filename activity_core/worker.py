@@ -35,7 +35,7 @@ from activity_core.domain.constants import (
     WATCHDOG_TQ,
 )
 from activity_core.errors import HandlerRegistryError, MassRemovalRefused
-from activity_core.loader import load_definitions
+from activity_core.loader import load_definitions, unset_token_envs
 from activity_core.services.registry import SyncReport, actor, open_store, sync
 from activity_core.settings import Settings, get_settings
 from activity_core.store import Store
@@ -182,6 +182,8 @@ async def serve(settings: Settings | None = None, *, role: str = "all") -> None:
     )  # fail fast on bad definitions
     for warning in loaded.warnings:
         log.warning(warning)
+    for problem in unset_token_envs(loaded.definitions):
+        log.error(problem)
     runtime = prometheus_runtime(settings.prometheus_bind_addr)
     client = await connect(
         runtime=runtime, interceptors=tracing_interceptors(settings.trace_console)

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from activity_core.cli.argtypes import whole
 from activity_core.cli.output import definitions, print_table
+from activity_core.loader import unset_token_envs
 from activity_core.services.schedules import preview_fires
 from activity_core.settings import Settings
 from activity_core.temporal_client import connect
@@ -40,6 +41,8 @@ def cmd_definitions(args: argparse.Namespace, settings: Settings) -> int:
                 file=sys.stderr,
             )
             return 1
+        for problem in unset_token_envs(loaded.definitions):
+            print(f"warning: {problem}", file=sys.stderr)
         print(f"{len(loaded.definitions)} definitions OK in {settings.definitions_dir}")
         return 0
     rows = [

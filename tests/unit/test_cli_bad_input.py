@@ -70,3 +70,25 @@ def test_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     err = proc.stderr.read().decode()
     assert proc.wait(60) == 0, err
     assert "Traceback" not in err and "BrokenPipe" not in err
+
+
+def test_validate_warns_about_a_token_variable_missing_here(tmp_path: Path) -> None:
+    body = {
+        "name": "hooked",
+        "handler": "static_report",
+        "trigger_config": {"trigger_type": "manual"},
+        "sinks": [
+            {"type": "webhook", "url": "https://inbox.example/h", "token_env": "INBOX_TOKEN_X"}
+        ],
+    }
+    (tmp_path / "hooked.yaml").write_text(yaml.safe_dump(body))
+    env = {k: v for k, v in os.environ.items() if k != "INBOX_TOKEN_X"}
+    done = subprocess.run(
+        [sys.executable, "-m", "activity_core.cli", "definitions", "validate"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**env, "ACTCORE_DEFINITIONS_DIR": str(tmp_path)},
+    )
+    assert done.returncode == 0
+    assert "hooked: sinks.webhook.token_env: INBOX_TOKEN_X is not set" in done.stderr
