@@ -22,11 +22,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from activity_core.documents import read_document
 from activity_core.domain.definition import DeliveryPolicy, RemoteSink, StateHubProgressSink
 from activity_core.domain.validation import error_lines
 from activity_core.domain.watchdog import AlertSinks
 from activity_core.errors import ConfigError
-from activity_core.loader import read_document
 
 ALERT_EVENT_TYPE = "activity_alert"
 

@@ -25,6 +25,7 @@ FLOORS = {
     "activity_core.logs": 1,
     "activity_core.telemetry": 1,
     "activity_core.tracing": 1,
+    "activity_core.documents": 1,
     "activity_core.loader": 2,
     "activity_core.alerts": 2,
     "activity_core.store": 2,
