@@ -45,7 +45,7 @@ def _loc(path: str) -> list[str | int]:
     parts: list[str | int] = ["body"]
     for part in _FIELD.split(path):
         if part:
-            parts.append(int(part) if part.isdigit() else part)
+            parts.append(int(part) if part.isascii() and part.isdigit() else part)
     return parts
 
 
@@ -74,7 +74,9 @@ class BodyLimit(BaseHTTPMiddleware):
             {"detail": f"request body over {self.limit} bytes"},
             status_code=413,
         )
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+        if declared is not None and (
+            not (declared.isascii() and declared.isdigit()) or int(declared) > self.limit
+        ):
             return too_big
         if request.method in ("POST", "PUT", "PATCH") and len(await request.body()) > self.limit:
             return too_big

@@ -48,7 +48,7 @@ def _if_match(value: str | None, key: str) -> int | None:
         return None
     tag = value.strip().removeprefix("W/").strip('"')
     head, _, version = tag.rpartition("-")
-    if not head or not version.isdigit():
+    if not head or not (version.isascii() and version.isdigit()):
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST,
             detail=f"If-Match {value!r} is not an ETag of {key!r}: send the ETag header "

@@ -108,3 +108,9 @@ async def test_publish_refuses_control_characters_with_the_field(api_factory: Ap
         )
     assert answer.status_code == 422
     assert answer.json()["detail"][0]["loc"] == ["body", "source"]
+
+
+async def test_non_ascii_digits_are_not_numbers_anywhere(api_factory: ApiFactory) -> None:
+    async with api_factory() as http:
+        http.headers["Authorization"] = f"Bearer {WRITE}"
+        assert (await http.get("/status", params={"name": "\u00b9"})).status_code == 422

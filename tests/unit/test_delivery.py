@@ -289,3 +289,8 @@ async def test_409_on_the_first_attempt_is_delivered_with_a_warning() -> None:
         result = await ActivityEnvironment().run(acts.deliver, _attempt1(HUB))
     assert result.outcome == AttemptOutcome.DUPLICATE
     assert (result.warning or "").startswith("duplicate_on_first_attempt")
+
+
+def test_retry_after_with_non_ascii_digits_is_ignored() -> None:
+    assert parse_retry_after("\u00b9") is None  # superscript one: isdigit(), not a number
+    assert parse_retry_after("\u0663") is None  # Arabic-Indic three

@@ -13,7 +13,7 @@ from temporalio.client import WorkflowHistory
 from activities.notes import read_front_matter
 from activity_core.dev.statehub import StateHub
 from activity_core.domain import DeliveryState, RunOutcome
-from tests.helpers import Stack
+from tests.helpers import Stack, assert_eventually
 
 HUB_TOKEN = "hub-tok-7f3a9c1e5b"
 INBOX_TOKEN = "inbox-tok-2d8e6a4f0c"
@@ -126,6 +126,11 @@ async def test_a_sink_echoing_the_token_leaks_it_nowhere(
         assert hub.stats.counts["fault_echo"] == 1  # the sink did see the token
         shown = status.last_error or ""
         assert shown.startswith("HTTP 400") and "[redacted]" in shown
+
+        async def noted() -> None:
+            assert stack.alert_notes(), "a dead delivery leaves an alert note"
+
+        await assert_eventually(noted)
         texts = [
             shown,
             await _history_text(stack, result.run_id),
@@ -133,7 +138,6 @@ async def test_a_sink_echoing_the_token_leaks_it_nowhere(
             *(p.read_text() for p in stack.alert_notes()),
             "\n".join(r.getMessage() + " " + str(r.__dict__) for r in caplog.records),
         ]
-        assert stack.alert_notes(), "a dead delivery leaves an alert note"
     finally:
         stack.settings.state_hub_token = None
         hub.stop()
