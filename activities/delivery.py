@@ -164,6 +164,36 @@ class Pacer:
         return time.monotonic() - arrived
 
 
+async def post_capped(
+    http: httpx.AsyncClient, url: str, body: dict[str, object], headers: dict[str, str]
+) -> tuple[httpx.Response, str, bool]:
+    """POST JSON and read at most :data:`MAX_RESPONSE_BYTES` of the answer (and whether it
+    was cut there). A connection dropped after sending is retried at once a few times:
+    every request carries an idempotency key.
+
+    Raises:
+        httpx.HTTPError: The request failed (refused, timed out, reset too often).
+    """
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception_type(_RESET_ERRORS),
+        stop=stop_after_attempt(SINK_RESET_RETRIES),
+        wait=wait_exponential_jitter(multiplier=0.2, max=2.0),
+        reraise=True,
+    ):
+        with attempt:
+            async with http.stream("POST", url, json=body, headers=headers) as response:
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.aiter_bytes():
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size >= MAX_RESPONSE_BYTES:
+                        break
+    raw = b"".join(chunks)
+    text = raw[:MAX_RESPONSE_BYTES].decode("utf-8", errors="replace")
+    return response, text, size >= MAX_RESPONSE_BYTES
+
+
 class SinkActivities:
     """Delivery activities; one instance per worker, sharing one HTTP client."""
 
@@ -178,7 +208,12 @@ class SinkActivities:
         self._settings = settings
         self._pacers: dict[str, Pacer] = {}
 
-    def _pacer(self, url: str) -> Pacer:
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The shared HTTP client."""
+        return self._http
+
+    def pacer(self, url: str) -> Pacer:
         """One pacer per sink origin: POSTs to it leave at most ``ACTCORE_WAKE_RATE``/s."""
         origin = httpx.URL(url).copy_with(path="/", query=None, fragment=None)
         key = str(origin)
@@ -214,26 +249,6 @@ class SinkActivities:
         with contextlib.suppress(OSError):
             out.append(self._settings.state_hub_bearer() or "")
         return out
-
-    async def _post(
-        self, url: str, body: dict[str, object], headers: dict[str, str]
-    ) -> tuple[httpx.Response, str, bool]:
-        """POST and read at most :data:`MAX_RESPONSE_BYTES` of the answer (and whether it
-        was cut there)."""
-        async with self._http.stream("POST", url, json=body, headers=headers) as response:
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_bytes():
-                chunks.append(chunk)
-                size += len(chunk)
-                if size >= MAX_RESPONSE_BYTES:
-                    break
-        raw = b"".join(chunks)
-        return (
-            response,
-            raw[:MAX_RESPONSE_BYTES].decode("utf-8", errors="replace"),
-            size >= (MAX_RESPONSE_BYTES),
-        )
 
     def _classify(
         self, inp: DeliveryAttemptInput, response: httpx.Response, text: str, cut: bool
@@ -300,7 +315,7 @@ class SinkActivities:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         body = inp.event.model_dump(mode="json")
-        await self._pacer(url).wait()
+        await self.pacer(url).wait()
         started = time.monotonic()
         span = _tracer.start_span(
             f"POST {inp.sink.name}",
@@ -308,14 +323,7 @@ class SinkActivities:
         )
         try:
             with trace.use_span(span, end_on_exit=True):
-                async for attempt in AsyncRetrying(
-                    retry=retry_if_exception_type(_RESET_ERRORS),
-                    stop=stop_after_attempt(SINK_RESET_RETRIES),
-                    wait=wait_exponential_jitter(multiplier=0.2, max=2.0),
-                    reraise=True,
-                ):
-                    with attempt:
-                        response, text, cut = await self._post(url, body, headers)
+                response, text, cut = await post_capped(self._http, url, body, headers)
                 span.set_attribute("http.response.status_code", response.status_code)
         except httpx.HTTPError as exc:
             result = DeliveryAttemptResult(

@@ -16,6 +16,7 @@ from temporalio import activity
 from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential_jitter
 
 from activity_core.domain import DeliveryRecord, LedgerWriteResult, RunRecord
+from activity_core.domain.tasks import TaskBatchRecord
 from activity_core.store import Ledger, Store
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,19 @@ class LedgerActivities:
             return LedgerWriteResult(written=False, store_off=True)
         return await self._write(
             "delivery", record.workflow_id, lambda: ledger.record_deliveries([record])
+        )
+
+    @activity.defn(name="record_tasks")
+    async def record_tasks(self, batch: TaskBatchRecord) -> LedgerWriteResult:
+        """Upsert the tasks a run emitted (the newest state of each wins)."""
+        ledger = self._ledger
+        if ledger is None:
+            return LedgerWriteResult(written=False, store_off=True)
+        if not batch.records:
+            return LedgerWriteResult(written=True)
+        first = batch.records[0]
+        return await self._write(
+            "tasks", f"{first.run_id}:{first.sink}", lambda: ledger.record_tasks(batch.records)
         )
 
     async def _write(

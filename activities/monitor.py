@@ -12,8 +12,9 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from activity_core.domain import (
+    DeliverySink,
+    IssueSink,
     RegisterWaitingInput,
-    RemoteSink,
     StateHubProgressSink,
     WakeInput,
 )
@@ -23,10 +24,12 @@ WAITING_SIGNAL = "delivery_waiting"
 MONITOR_WORKFLOW = "SinkMonitorWorkflow"  # by name: activities never import workflows
 
 
-def health_url(sink: RemoteSink, settings: Settings) -> str:
-    """What is probed: State Hub's ``/health``, or a webhook's own URL."""
+def health_url(sink: DeliverySink, settings: Settings) -> str:
+    """What is probed: State Hub's or issue-core's ``/health``, or a webhook's own URL."""
     if isinstance(sink, StateHubProgressSink):
         return f"{(sink.url or settings.state_hub_url).rstrip('/')}/health"
+    if isinstance(sink, IssueSink):
+        return f"{(sink.url or settings.issue_core_url or '').rstrip('/')}/health"
     return sink.url
 
 
@@ -53,7 +56,7 @@ class MonitorActivities:
         )
 
     @activity.defn(name="probe_sink")
-    async def probe_sink(self, sink: RemoteSink) -> bool:
+    async def probe_sink(self, sink: DeliverySink) -> bool:
         """True when the sink answers (a status below 500); never raises for the sink."""
         url = health_url(sink, self._settings)
         try:

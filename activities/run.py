@@ -6,7 +6,7 @@ import asyncio
 import logging
 from pathlib import Path
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
@@ -24,6 +24,7 @@ from activity_core.domain import (
     Report,
 )
 from activity_core.domain.report import report_digest
+from activity_core.domain.tasks import Task, tasks_heading, tasks_markdown
 from activity_core.errors import (
     DEFINITION_INVALID,
     DEFINITION_NOT_FOUND,
@@ -39,6 +40,7 @@ from activity_core.store import Ledger, Registry, Store
 from activity_core.store.errors import STORE_ERRORS
 
 log = logging.getLogger(__name__)
+TASKS_JSON = TypeAdapter(list[Task])
 
 
 class RunActivities:
@@ -69,6 +71,10 @@ class RunActivities:
         Raises:
             ApplicationError: ``DefinitionInvalid`` or ``DefinitionNotFound`` (non-retryable).
         """
+        found = await self._find(inp)
+        return found.with_issue_backend(self._settings.issue_sink_type)
+
+    async def _find(self, inp: LoadDefinitionInput) -> ActivityDefinition:
         if self._registry is not None:
             try:
                 return await self._registry.find(inp.activity_id, inp.activity_name)
@@ -141,11 +147,14 @@ class RunActivities:
             f"the full report is kept at {path}"
         )
         log.warning(message, extra={"activity_core_run_id": inp.run_id})
+        # The tasks travel on when they fit on their own: they are what an operator acts on.
+        tasks = report.tasks if len(TASKS_JSON.dump_json(report.tasks)) <= limit // 2 else []
         return Report(
             title=f"{report.title} (too large, kept on disk)",
             summary=message,
             markdown=f"# {report.title}\n\n**{message}**.\n\n{report.summary}\n",
             data={"oversize": True, "bytes": size, "limit": limit, "full_report_path": str(path)},
+            tasks=tasks,
         )
 
     def _root(self) -> Path:
@@ -158,7 +167,7 @@ class RunActivities:
         sub = d.working_memory.subdirectory
         name = notes.report_note_name(d.name, inp.scheduled_for, d.zone, inp.run_id)
         path = notes.within(self._root(), *(sub.split("/") if sub else []), name)
-        front = {
+        front: dict[str, object] = {
             "kind": "activity_report",
             "activity_core_run_id": inp.run_id,
             "activity_id": str(d.id),
@@ -168,7 +177,13 @@ class RunActivities:
             "title": inp.report.title,
             "summary": inp.report.summary,
         }
-        body = inp.report.markdown + notes.data_block(inp.report.data)
+        body = (
+            inp.report.markdown
+            + tasks_markdown(inp.report.tasks, tasks_heading(d))
+            + notes.data_block(inp.report.data)
+        )
+        if inp.report.tasks:
+            front["tasks"] = len(inp.report.tasks)
         status = await asyncio.to_thread(notes.write_once, path, notes.render(front, body))
         if status == "exists":
             existing = notes.read_front_matter(path).get("activity_core_run_id")

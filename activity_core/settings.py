@@ -8,6 +8,7 @@ Read settings with :func:`get_settings` at run time, never at import time.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,6 +35,22 @@ class Settings(BaseSettings):
     """Bearer token for State Hub; never logged, never in workflow history."""
     state_hub_token_file: Path | None = None
     """File holding the State Hub token (used when ``ACTCORE_STATE_HUB_TOKEN`` is unset)."""
+
+    issue_sink_type: Literal["null", "issue_core"] = Field(
+        default="null",
+        validation_alias=AliasChoices("ACTCORE_ISSUE_SINK_TYPE", "ISSUE_SINK_TYPE"),
+    )
+    """Backend of issue sinks that name none: ``null`` (dry run: tasks only in the note and
+    the ledger) or ``issue_core`` (filed). Switch after ``actcore sinks check`` passed."""
+    issue_core_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ACTCORE_ISSUE_CORE_URL", "ISSUE_CORE_URL"),
+    )
+    """Base URL of issue-core (``/issues/`` is appended); the dev stack points it at the
+    reference State Hub, which serves the contract too."""
+    issue_core_token: SecretStr | None = None
+    """Bearer token for issue-core (``ACTCORE_ISSUE_CORE_TOKEN``); sent only to the origin
+    of ``ACTCORE_ISSUE_CORE_URL``; never logged, never in workflow history."""
 
     temporal_port: int = 7233
     """Dev stack: Temporal frontend port."""

@@ -22,6 +22,7 @@ from temporalio.worker import Worker
 from activities.context import ContextActivities
 from activities.delivery import SinkActivities, default_http_client
 from activities.handlers import HANDLERS
+from activities.issues import IssueActivities
 from activities.ledger import LedgerActivities
 from activities.monitor import MonitorActivities
 from activities.run import RunActivities
@@ -112,11 +113,16 @@ def build_workers(
     http = http or default_http_client(settings)
     run_acts = RunActivities(client, settings, store)
     ledger_acts = LedgerActivities(store, settings.ledger_write_timeout_seconds)
-    ledger: list[Callable[..., Any]] = [ledger_acts.record_run, ledger_acts.record_delivery]
+    ledger: list[Callable[..., Any]] = [
+        ledger_acts.record_run,
+        ledger_acts.record_delivery,
+        ledger_acts.record_tasks,
+    ]
     sink_acts = SinkActivities(http, settings)
     monitor_acts = MonitorActivities(client, http, settings)
     delivery_acts: list[Callable[..., Any]] = [
         sink_acts.deliver,
+        IssueActivities(sink_acts, settings).file_tasks,
         monitor_acts.register_waiting,
         monitor_acts.probe_sink,
         monitor_acts.wake_deliveries,

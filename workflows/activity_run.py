@@ -55,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
         PERSIST_NOTE_TIMEOUT,
         PLAN_FIRE_TIMEOUT,
         RESOLVER_RETRY,
+        TASK_EMISSION_PATCH,
         TASK_EXECUTION_TQ,
     )
     from activity_core.domain.ledger import RunRecord, finished_record, started_record
@@ -64,7 +65,7 @@ with workflow.unsafe.imports_passed_through():
         delivery_workflow_id,
         skip_alert_body,
     )
-    from workflows.handover import start_delivery
+    from workflows.handover import hand_over_tasks, start_delivery
     from workflows.ledger import write_ledger
 
 
@@ -176,6 +177,8 @@ class ActivityRunWorkflow:
             await self._hand_over(sink, run_id, definition, scheduled_for, report, note, atq)
             for sink in definition.remote_sinks
         ]
+        if report.tasks and workflow.patched(TASK_EMISSION_PATCH):
+            deliveries += await hand_over_tasks(definition, run_id, report, note, atq)
         outcome = decision.outcome if decision else RunOutcome.RAN
         if missing:
             outcome = RunOutcome.COULD_NOT_RUN

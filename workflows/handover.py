@@ -1,5 +1,6 @@
 """Handing a report (or an alert) to durable delivery: workflow code shared by the run and
-the watchdog. Starts an abandoned ReportDeliveryWorkflow child and awaits only its start."""
+the watchdog. Starts an abandoned ReportDeliveryWorkflow child and awaits only its start.
+A report's tasks are handed to its issue sinks the same way."""
 
 from __future__ import annotations
 
@@ -8,9 +9,19 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
-    from activity_core.domain import DeliveryInput, DeliveryState
+    from activities.ledger import LedgerActivities
+    from activity_core.domain import (
+        ActivityDefinition,
+        DeliveryHandoff,
+        DeliveryInput,
+        DeliveryState,
+        PersistNoteResult,
+        Report,
+    )
     from activity_core.domain import search_attributes as sa
     from activity_core.domain.report import delivery_workflow_id
+    from activity_core.domain.tasks import TaskBatchRecord, TaskRecord, TaskState, task_records
+    from workflows.ledger import write_ledger
     from workflows.report_delivery import ReportDeliveryWorkflow
 
 
@@ -60,3 +71,73 @@ async def start_delivery(
     except WorkflowAlreadyStartedError:
         return False
     return True
+
+
+async def hand_over_tasks(
+    definition: ActivityDefinition,
+    run_id: str,
+    report: Report,
+    note: PersistNoteResult,
+    atq: str,
+) -> list[DeliveryHandoff]:
+    """Record the report's tasks in the ledger, then start one filing child per
+    ``issue_core`` sink (``null`` sinks file nothing: a dry run). Returns the hand-overs."""
+    now = workflow.now()
+    records: list[TaskRecord] = []
+    sinks = definition.issue_sinks
+    for sink in sinks:
+        backend = sink.backend or "null"
+        state: TaskState = "pending" if backend == "issue_core" else "dry_run"
+        records += task_records(
+            report.tasks,
+            run_id=run_id,
+            sink=sink.name,
+            activity_id=str(definition.id),
+            activity_name=definition.name,
+            backend=backend,
+            state=state,
+            at=now,
+            labels=sink.labels,
+        )
+    if not sinks:
+        records += task_records(
+            report.tasks,
+            run_id=run_id,
+            sink="-",
+            activity_id=str(definition.id),
+            activity_name=definition.name,
+            backend="none",
+            state="not_emitted",
+            at=now,
+        )
+    await write_ledger(
+        LedgerActivities.record_tasks,
+        TaskBatchRecord(records=records),
+        f"ledger: {len(report.tasks)} task(s)",
+    )
+    handed: list[DeliveryHandoff] = []
+    for sink in sinks:
+        if sink.backend != "issue_core":
+            continue
+        child_id = delivery_workflow_id(run_id, sink.name)
+        started = await start_delivery(
+            DeliveryInput(
+                run_id=run_id,
+                activity_id=str(definition.id),
+                activity_name=definition.name,
+                sink=sink,
+                tasks=report.tasks,
+                policy=definition.delivery,
+                note_path=note.path,
+                activity_task_queue=atq,
+            ),
+            summary=f"file {len(report.tasks)} task(s) of {definition.name} at {sink.name}",
+        )
+        handed.append(
+            DeliveryHandoff(
+                sink=sink.name,
+                workflow_id=child_id,
+                status="started" if started else "already_started",
+            )
+        )
+    return handed

@@ -31,8 +31,11 @@ with workflow.unsafe.imports_passed_through():
         DeliveryRecord,
         DeliveryState,
         DeliveryStatus,
+        IssueSink,
         MonitorInput,
         RegisterWaitingInput,
+        StateHubProgressSink,
+        WebhookSink,
     )
     from activity_core.domain import search_attributes as sa
     from activity_core.domain.constants import (
@@ -44,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from activity_core.domain.report import monitor_id
     from workflows.ledger import write_ledger
+    from workflows.task_filing import TaskFiler
 
 MIN_WAIT_S = 1.0
 HISTORY_EVENT_BUDGET = 800
@@ -66,6 +70,10 @@ class ReportDeliveryWorkflow:
         self._p = inp.carried.model_copy() if inp.carried else DeliveryProgress()
         self._published_state: DeliveryState | None = None
         self._recorded_state: DeliveryState | None = None
+        self._recorded_done: int | None = None
+        # An issue sink files the run's tasks one by one (new executions only: an issue
+        # sink never appears in a history recorded before it existed).
+        self._filer = TaskFiler(inp, self._p) if isinstance(inp.sink, IssueSink) else None
 
     # -- messages ------------------------------------------------------------------
 
@@ -91,6 +99,8 @@ class ReportDeliveryWorkflow:
             last_error=p.last_error,
             next_attempt_at=p.next_attempt_at,
             delivered_at=p.delivered_at,
+            items_total=self._filer.total if self._filer else None,
+            items_done=self._filer.done if self._filer else None,
         )
 
     # -- main loop -----------------------------------------------------------------
@@ -185,15 +195,20 @@ class ReportDeliveryWorkflow:
         p = self._p
         p.attempts += 1
         p.next_attempt_at = None
+        if self._filer is not None:
+            result = await self._filer.attempt(self._inp.policy.attempt_timeout_seconds)
+            return self._count(result)
+        sink, event = self._inp.sink, self._inp.event
+        assert isinstance(sink, StateHubProgressSink | WebhookSink) and event is not None
         workflow.set_current_details(
-            f"**attempting** delivery to `{self._inp.sink.name}`: attempt {p.attempts}"
+            f"**attempting** delivery to `{sink.name}`: attempt {p.attempts}"
         )
         try:
             result = await workflow.execute_activity_method(
                 SinkActivities.deliver,
                 DeliveryAttemptInput(
-                    sink=self._inp.sink,
-                    event=self._inp.event,
+                    sink=sink,
+                    event=event,
                     idempotency_key=self._inp.idempotency_key,
                     attempt=p.attempts,
                 ),
@@ -207,6 +222,10 @@ class ReportDeliveryWorkflow:
             result = DeliveryAttemptResult(
                 outcome=AttemptOutcome.TRANSIENT, error=f"attempt failed in the worker: {cause}"
             )
+        return self._count(result)
+
+    def _count(self, result: DeliveryAttemptResult) -> DeliveryAttemptResult:
+        p = self._p
         p.last_error = result.error
         p.last_status_code = result.status_code
         workflow.metric_meter().create_counter(
@@ -235,12 +254,18 @@ class ReportDeliveryWorkflow:
                     activity_id=inp.activity_id,
                     activity_name=inp.activity_name,
                     key=f"delivery_dead:{inp.run_id}:{inp.sink.name}:{p.episode_started_at.isoformat()}",
-                    title=f"Report of {inp.activity_name} not delivered to {inp.sink.name}",
+                    title=(
+                        f"Tasks of {inp.activity_name} not filed at {inp.sink.name} "
+                        f"({self._filer.progress_text()})"
+                        if self._filer
+                        else f"Report of {inp.activity_name} not delivered to {inp.sink.name}"
+                    ),
                     body=(
                         f"Delivery `{workflow.info().workflow_id}` is **dead**: {why}.\n\n"
                         f"- run: `{inp.run_id}`\n- sink: `{inp.sink.name}` ({inp.sink.type})\n"
                         f"- attempts: {p.attempts}\n- last error: {p.last_error}\n"
-                        f"- the report itself is safe in `{inp.note_path}`\n\n"
+                        + (f"{self._filer.dead_body()}\n" if self._filer else "")
+                        + f"- the report itself is safe in `{inp.note_path}`\n\n"
                         "Fix the sink, then wake the delivery:\n\n"
                         f"    temporal workflow signal --workflow-id "
                         f"{workflow.info().workflow_id} --name retry_now\n"
@@ -266,9 +291,11 @@ class ReportDeliveryWorkflow:
         Deliveries recorded before the ledger existed replay without these writes.
         """
         p = self._p
-        if self._recorded_state == p.state:
+        done = self._filer.done if self._filer else None
+        if self._recorded_state == p.state and self._recorded_done == done:
             return
         self._recorded_state = p.state
+        self._recorded_done = done
         inp = self._inp
         record = DeliveryRecord(
             workflow_id=workflow.info().workflow_id,
@@ -281,6 +308,8 @@ class ReportDeliveryWorkflow:
             last_error=p.last_error,
             delivered_at=p.delivered_at,
             updated_at=workflow.now(),
+            items_total=self._filer.total if self._filer else None,
+            items_done=done,
         )
         await write_ledger(
             LedgerActivities.record_delivery, record, f"ledger: delivery {p.state.value}"
@@ -347,6 +376,8 @@ class ReportDeliveryWorkflow:
             workflow.upsert_search_attributes(updates)
             self._published_state = p.state
         sink = f"`{inp.sink.name}`"
+        if self._filer is not None:
+            sink += f" ({self._filer.progress_text()})"
         if p.state == DeliveryState.WAITING:
             text = (
                 f"**waiting**: attempt {p.attempts} to {sink} failed ({p.last_error}); "

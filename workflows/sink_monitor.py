@@ -17,7 +17,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.monitor import MonitorActivities
-    from activity_core.domain import MonitorInput, RemoteSink, WakeInput
+    from activity_core.domain import DeliverySink, MonitorInput, WakeInput
     from activity_core.domain.constants import (
         MONITOR_SETTLE,
         SINK_PROBE_RETRY,
@@ -89,7 +89,7 @@ class SinkMonitorWorkflow:
                 lambda: not self._waiting, timeout=duration, timeout_summary=summary
             )
 
-    async def _probe(self, sink: RemoteSink, atq: str) -> bool:
+    async def _probe(self, sink: DeliverySink, atq: str) -> bool:
         try:
             healthy: bool = await workflow.execute_activity_method(
                 MonitorActivities.probe_sink,

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from activity_core.domain import Report
 from activity_core.domain.handler_params import StaticReportParams
+from activity_core.domain.tasks import Task
 
 if TYPE_CHECKING:
     from activities.handlers import HandlerContext
@@ -33,4 +34,10 @@ async def static_report(ctx: HandlerContext) -> Report:
             f"\nStarted by event `{ev.event_id}` ({ev.type} from {ev.source}, "
             f"subject {ev.subject}, occurred {ev.occurred_at.isoformat()}).\n"
         )
-    return Report(title=title, summary=f"{title} for {when}", markdown=markdown, data=data)
+    return Report(
+        title=title,
+        summary=f"{title} for {when}",
+        markdown=markdown,
+        data=data,
+        tasks=[Task.model_validate(t.model_dump()) for t in params.tasks],
+    )

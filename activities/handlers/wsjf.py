@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from activity_core.domain import Report
 from activity_core.domain.handler_params import WsjfTriageParams
+from activity_core.domain.tasks import PRIORITIES, Task, TaskLink, task_key
 
 if TYPE_CHECKING:
     from activities.handlers import HandlerContext
@@ -139,6 +140,13 @@ def render(data: dict[str, Any], *, run_id: str, degraded: list[str], when: date
         lines += ["", f"## {ws}", "", *_table(rows)]
     if data["missing_estimates"]:
         lines += ["", "## Missing estimates (not ranked)", "", ", ".join(data["missing_estimates"])]
+    omitted = data.get("tasks", {}).get("omitted", 0)
+    if omitted:
+        lines += [
+            "",
+            f"> {omitted} more follow-up task(s) not emitted: raise `max_tasks` "
+            f"(now {data['tasks']['max_tasks']}) to see them.",
+        ]
     if data["loose_ends"]:
         lines += ["", "## Loose ends (consistency sweep)", ""]
         lines += [
@@ -146,6 +154,103 @@ def render(data: dict[str, Any], *, run_id: str, degraded: list[str], when: date
             for e in data["loose_ends"]
         ]
     return "\n".join(lines) + "\n"
+
+
+def _link(item: dict[str, Any]) -> TaskLink:
+    title = item.get("title")
+    return TaskLink(
+        kind="work_item",
+        id=str(item["id"])[:200],
+        title=str(title)[:300] if title else None,
+    )
+
+
+def _name(item: dict[str, Any]) -> str:
+    return f"{item['id']} {item.get('title') or ''}".strip()[:200]
+
+
+def follow_ups(
+    items: list[dict[str, Any]],
+    data: dict[str, Any],
+    *,
+    stale_days: float,
+    max_tasks: int,
+) -> tuple[list[Task], int]:
+    """The triage's tasks for an operator, most urgent first, and how many were cut.
+
+    Four kinds, each keyed by reason and item so the same problem tomorrow is the same
+    task: the blocked item with the highest cost of delay, items the consistency sweep
+    found, items without a usable estimate, and stale items.
+    """
+    by_id = {str(i.get("id")): i for i in items if i.get("status") != "done"}
+    tasks: list[Task] = []
+    blocked = [by_id[b] for b in map(str, data["blocked"]) if b in by_id]
+    if blocked:
+        top = max(
+            blocked,
+            key=lambda i: (sum(_number(i.get(f)) or 0 for f in COST_FIELDS), str(i["id"])),
+        )
+        cost = sum(_number(top.get(f)) or 0 for f in COST_FIELDS)
+        tasks.append(
+            Task(
+                key=task_key("blocked-highest-cost", str(top["id"])),
+                title=f"Unblock {_name(top)}"[:300],
+                body=(
+                    f"Of the {len(blocked)} blocked open items, {top['id']} has the highest "
+                    f"cost of delay ({cost:g}: business value + time criticality + risk "
+                    "reduction). Find what blocks it and who can clear it."
+                ),
+                labels=["triage", "blocked"],
+                priority="high",
+                links=[_link(top)],
+            )
+        )
+    for end in data["loose_ends"]:
+        problems = "; ".join(str(p) for p in end.get("problems", []))
+        tasks.append(
+            Task(
+                key=task_key("inconsistent", str(end["id"])),
+                title=f"Fix inconsistent fields of {_name(end)}"[:300],
+                body=f"The consistency sweep found: {problems}."[:4000],
+                labels=["triage", "inconsistent"],
+                priority="normal",
+                links=[_link(end)],
+            )
+        )
+    for item_id in data["missing_estimates"]:
+        item = by_id.get(str(item_id), {"id": item_id})
+        missing = [f for f in (*COST_FIELDS, "job_size") if _number(item.get(f)) is None]
+        tasks.append(
+            Task(
+                key=task_key("missing-estimate", str(item_id)),
+                title=f"Estimate {_name(item)}"[:300],
+                body=(
+                    "The WSJF triage cannot rank this item: "
+                    + (f"{', '.join(missing)} missing" if missing else "job size is not positive")
+                    + ". Add the estimate in State Hub."
+                ),
+                labels=["triage", "missing-estimate"],
+                priority="normal",
+                links=[_link(item)],
+            )
+        )
+    for item_id in data["stale"]:
+        item = by_id.get(str(item_id), {"id": item_id})
+        tasks.append(
+            Task(
+                key=task_key("stale", str(item_id)),
+                title=f"Review stale item {_name(item)}"[:300],
+                body=(
+                    f"Not updated since {item.get('updated_at') or 'an unknown date'} (more "
+                    f"than {stale_days:g} days): close it, park it, or move it on."
+                ),
+                labels=["triage", "stale"],
+                priority="low",
+                links=[_link(item)],
+            )
+        )
+    tasks.sort(key=lambda t: PRIORITIES.index(t.priority))  # stable: kinds keep their order
+    return tasks[:max_tasks], max(0, len(tasks) - max_tasks)
 
 
 async def wsjf_triage(ctx: HandlerContext) -> Report:
@@ -168,6 +273,8 @@ async def wsjf_triage(ctx: HandlerContext) -> Report:
     )
     data["activity_core_run_id"] = inp.run_id
     data["degraded"] = inp.degraded
+    tasks, omitted = follow_ups(items, data, stale_days=stale_days, max_tasks=params.max_tasks)
+    data["tasks"] = {"emitted": len(tasks), "omitted": omitted, "max_tasks": params.max_tasks}
     top = data["top"][0] if data["top"] else None
     summary = (
         f"{data['ranked_count']} items ranked"
@@ -179,4 +286,5 @@ async def wsjf_triage(ctx: HandlerContext) -> Report:
         summary=summary,
         markdown=render(data, run_id=inp.run_id, degraded=inp.degraded, when=inp.scheduled_for),
         data=data,
+        tasks=tasks,
     )

@@ -49,6 +49,7 @@ from activity_core.cli import (
     events,
     runs,
     schedules,
+    sinks,
     status,
     store,
     worker,
@@ -57,7 +58,7 @@ from activity_core.errors import ActivityCoreError
 from activity_core.settings import get_settings
 from activity_core.temporal_client import connect_config
 
-GROUPS = (worker, status, dev, runs, definitions, schedules, store, api, events)
+GROUPS = (worker, status, dev, runs, definitions, schedules, sinks, store, api, events)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -59,6 +59,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--retry-after", type=whole(0, 86400), default=None, help="Retry-After for 503/429"
     )
     fault.add_argument("--delay", type=number(0, 600), default=None, help="seconds for 'slow'")
+    fault.add_argument(
+        "--after",
+        type=whole(0, 100000),
+        default=None,
+        help="let this many requests through first (a failure in the middle of a batch)",
+    )
+    fault.add_argument(
+        "--path", default=None, help="fault only paths starting with this (e.g. /issues)"
+    )
     fault.add_argument("--admin-port", type=PORT, default=None, help="the hub's admin port")
     ev = hub_sub.add_parser("events", help="print stored progress events")
     ev.add_argument("--event-type", default=None, help="only this event type")
@@ -161,7 +170,7 @@ def cmd_statehub(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "fault":
         admin = f"http://127.0.0.1:{args.admin_port or settings.state_hub_admin_port}"
         body: dict[str, Any] = {"mode": args.mode}
-        for key in ("retry_after", "delay", "rate"):
+        for key in ("retry_after", "delay", "rate", "after", "path"):
             if getattr(args, key) is not None:
                 body[key] = getattr(args, key)
         response = httpx.post(f"{admin}/fault", json=body, timeout=10)

@@ -69,7 +69,15 @@ async def _list(args: argparse.Namespace) -> int:
     else:
         print_table(
             rows,
-            ["workflow_id", "activity_name", "sink", "status", "attempts", "next_attempt_at"],
+            [
+                "workflow_id",
+                "activity_name",
+                "sink",
+                "status",
+                "attempts",
+                "filed",
+                "next_attempt_at",
+            ],
         )
     return 0
 

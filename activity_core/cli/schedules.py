@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 
 from activity_core.cli.output import definitions, print_table
 from activity_core.services.registry import actor, open_store, sync
@@ -49,6 +50,8 @@ async def _sync(args: argparse.Namespace, settings: Settings) -> int:
     rows = [c.as_dict() for c in sorted(changes, key=lambda c: (c.action == "unchanged", c.label))]
     if args.json:
         print(json.dumps(rows, indent=2))
+        for warning in report.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
         return 0
     print_table(rows, ["action", "label", "policy", "overlap", "catchup_window", "schedule_id"])
     written = sum(1 for c in changes if c.action != "unchanged")
@@ -60,4 +63,6 @@ async def _sync(args: argparse.Namespace, settings: Settings) -> int:
             f"registry ({store.safe_url if store else '-'}): {len(i.created)} created, "
             f"{len(i.updated)} updated, {len(i.deleted)} deleted, {len(i.unchanged)} unchanged"
         )
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     return 0

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from activity_core.dev.statehub_issues import answer as issue_answer
 from activity_core.dev.statehub_store import FAULT_MODES, Fault, Stats, Store
 from activity_core.dev.statehub_tasks import (
     consistency_sweep,
@@ -68,6 +69,10 @@ class _ApiHandler(BaseHTTPRequestHandler):
         """Apply the active fault; True when the request was answered by it."""
         hub = self.server.hub
         fault = hub.fault
+        if fault.path is not None and not urlparse(self.path).path.startswith(fault.path):
+            return False
+        if not hub.fault_due():
+            return False
         if fault.mode == "slow":
             time.sleep(fault.delay)
             return False
@@ -125,6 +130,11 @@ class _ApiHandler(BaseHTTPRequestHandler):
             events = self.server.hub.store.list(event_type, since)
             self._send(200, events)
             return
+        if url.path in ("/issues", "/issues/"):
+            if self._fault() or not self._authorised():
+                return
+            self._send(200, self.server.hub.store.issues.all())
+            return
         if url.path in ("/tasks", "/tasks/") or url.path.startswith("/resolvers/"):
             if self._fault() or not self._authorised():
                 return
@@ -157,6 +167,9 @@ class _ApiHandler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         hub = self.server.hub
         hub.stats.bump("post")
+        if url.path in ("/issues", "/issues/"):
+            self._post_issue(raw)
+            return
         if url.path not in ("/progress", "/progress/"):
             self._send(404, {"detail": "not found"})
             return
@@ -191,6 +204,21 @@ class _ApiHandler(BaseHTTPRequestHandler):
         else:
             hub.stats.bump("duplicate")
             self._send(409, {"detail": "already have it", "id": event_id, "idempotency_key": key})
+
+    def _post_issue(self, raw: bytes) -> None:
+        hub = self.server.hub
+        if self._fault() or not self._authorised():
+            return
+        try:
+            body = json.loads(raw or b"null")
+        except ValueError:
+            body = None
+        status, answer = issue_answer(hub.store.issues, body, self.headers.get("Idempotency-Key"))
+        outcome = {201: "created", 200: "existing", 422: "rejected"}.get(status, str(status))
+        if status == 200 and answer.get("dry_run"):
+            outcome = "dry_run"
+        hub.stats.bump(f"issues_{outcome}")
+        self._send(status, answer)
 
 
 def _validate(event: Any) -> str | None:
@@ -238,6 +266,8 @@ class _AdminHandler(BaseHTTPRequestHandler):
                 retry_after=body.get("retry_after"),
                 delay=float(body.get("delay", 30.0)),
                 rate=float(body.get("rate", 0.5)),
+                after=int(body.get("after", 0)),
+                path=body.get("path"),
             )
         except (ValueError, TypeError) as exc:
             self._send(400, {"detail": str(exc)})
@@ -275,6 +305,7 @@ class StateHub:
         self.port = port
         self.token = token
         self.fault = Fault()
+        self._let_through = 0
         self.stats = Stats()
         self._rng = random.Random(1)
         self._rng_lock = threading.Lock()
@@ -331,6 +362,14 @@ class StateHub:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
 
+    def fault_due(self) -> bool:
+        """Whether the active fault acts on this request (``after`` lets some through)."""
+        with self._rng_lock:
+            if self._let_through > 0:
+                self._let_through -= 1
+                return False
+        return True
+
     def roll(self) -> float:
         """A random number for ``flaky`` (seeded: runs are repeatable)."""
         with self._rng_lock:
@@ -343,12 +382,23 @@ class StateHub:
         retry_after: int | None = None,
         delay: float = 30.0,
         rate: float = 0.5,
+        after: int = 0,
+        path: str | None = None,
     ) -> None:
-        """Switch the fault mode while running (``refuse`` closes the API socket)."""
+        """Switch the fault mode while running (``refuse`` closes the API socket).
+
+        ``after``: let that many requests through first; ``path``: fault only requests
+        whose path starts with it (neither applies to ``refuse``, which closes the port).
+        """
         if mode not in FAULT_MODES:
             raise ValueError(f"unknown fault mode {mode!r}; choose one of {', '.join(FAULT_MODES)}")
+        if mode == "refuse" and (after or path):
+            raise ValueError("refuse closes the whole port: it takes neither after nor path")
+        if after < 0:
+            raise ValueError("after must be 0 or more")
         with self._lock:
-            self.fault = Fault(mode, retry_after, delay, rate)
+            self.fault = Fault(mode, retry_after, delay, rate, after, path)
+            self._let_through = after
             if mode == "refuse":
                 self._close_api()
             else:

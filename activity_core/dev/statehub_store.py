@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from activity_core.dev.statehub_issues import IssueStore
 from activity_core.dev.statehub_tasks import TaskStore
 
 FAULT_MODES = (
@@ -53,6 +54,10 @@ class Fault:
     """Seconds a ``slow`` response takes."""
     rate: float = 0.5
     """``flaky``: share of POSTs that fail (half 503, half dropped after storing)."""
+    after: int = 0
+    """Requests let through before the fault acts (a failure in the middle of a batch)."""
+    path: str | None = None
+    """Only requests whose path starts with this are faulted (e.g. ``/issues``)."""
 
 
 @dataclass
@@ -93,6 +98,7 @@ class Store:
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
         self.tasks = TaskStore(self._db, self._lock)
+        self.issues = IssueStore(self._db, self._lock)
 
     def add(self, key: str | None, event: dict[str, Any]) -> tuple[bool, int]:
         """Store an event. Returns (created, id); created is False for a known key."""

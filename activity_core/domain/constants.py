@@ -33,6 +33,9 @@ LEDGER_PATCH = "ledger-records"
 NOTE_DEFERRED_PATCH = "note-failure-keeps-deliveries"
 """Runs whose note cannot be written still hand the report to their remote sinks, then
 retry the note on a durable timer (histories before it fail the run instead)."""
+TASK_EMISSION_PATCH = "task-emission"
+"""Runs whose report carries tasks record them in the ledger and hand them to their issue
+sinks (reports of older histories carry none)."""
 NOTE_RETRY_FIRST = timedelta(seconds=60)
 """First wait before retrying a note that could not be written; doubles up to the cap."""
 NOTE_RETRY_CAP = timedelta(hours=1)

@@ -7,17 +7,30 @@ Pure and sandbox-safe: imported by workflow code through
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
-from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from activity_core.domain.fields import (
+    DAY,
+    MAX_SECONDS,
+    Strict,
+    check_url,
+)
+from activity_core.domain.sinks import (
+    DeliveryPolicy,
+    IssueSink,
+    SinkConfig,
+    StateHubProgressSink,
+    WebhookSink,
+    WorkingMemorySink,
+)
 
 #: Namespace for deriving a definition's stable id from its name (uuid5).
 DEFINITION_ID_NAMESPACE = uuid.UUID("6b1e3f0c-4c1d-5d2a-9a57-acc0e5a1c0de")
@@ -31,26 +44,6 @@ EVENT_TYPE_PATTERN = r"^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)*$"
 MISFIRE_ALIASES = {"catchup": "catchup_all", "compress": "catchup_latest"}
 
 
-class _Strict(BaseModel):
-    """Base for models read from files: unknown fields are errors; numbers must be numbers
-    (``true`` is not 1, ``"10"`` is not 10) and finite (no ``.inf`` or ``.nan``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
-
-
-DAY = 86400
-YEAR = 366 * DAY
-#: Largest duration any field takes: a year (a bigger one overflows Temporal's durations
-#: or waits for ever).
-MAX_SECONDS = YEAR
-
-_SINK_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
-_SECRET_QUERY = re.compile(
-    r"(^|_|-)(token|key|secret|password|passwd|pwd|signature|sig|auth|credential|apikey)s?($|_|-)",
-    re.IGNORECASE,
-)
-#: Prefixes of variables that hold activity-core's own secrets (never a webhook's token).
-_RESERVED_ENV = ("ACTCORE_", "TEMPORAL_", "STATE_HUB_", "NATS_", "PROMETHEUS_")
 #: Zone names the tz database carries for compatibility but that name no real place.
 _NOT_ZONES = {"localtime", "posixrules", "Factory", "posix/Factory", "right/Factory"}
 _CRON_NAMES = {
@@ -59,48 +52,6 @@ _CRON_NAMES = {
 }
 #: Cron characters Temporal's scheduler does not accept although croniter does.
 _CRON_FIELD = re.compile(r"^[0-9A-Za-z*,/-]+$")
-
-
-def check_url(value: str) -> str:
-    """An http(s) URL with a host and nothing secret in it (pure, no DNS).
-
-    Raises:
-        ValueError: What is wrong and the fix.
-    """
-    if any(ord(c) < 33 or ord(c) == 127 for c in value):
-        raise ValueError("must not contain spaces or control characters")
-    if len(value) > 2000:
-        raise ValueError(f"is {len(value)} characters long; at most 2000")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https"):
-        raise ValueError(f"must start with http:// or https:// (got scheme {parts.scheme!r})")
-    if not parts.hostname:
-        raise ValueError("has no host name")
-    if parts.username or parts.password:
-        raise ValueError(
-            "must not carry credentials (user:password@): put the token in an environment "
-            "variable and name it in token_env"
-        )
-    for key, _ in parse_qsl(parts.query, keep_blank_values=True):
-        if _SECRET_QUERY.search(key):
-            raise ValueError(
-                f"query parameter {key!r} looks like a secret: it would be logged and kept "
-                "in workflow history; use token_env instead"
-            )
-    try:
-        address = ipaddress.ip_address(parts.hostname)
-    except ValueError:
-        address = None
-    if address is not None and (address.is_link_local or address.is_unspecified):
-        raise ValueError(
-            f"{parts.hostname} is a link-local or unspecified address (cloud metadata "
-            "services live there); use the sink's real host"
-        )
-    try:
-        _ = parts.port
-    except ValueError:
-        raise ValueError("has an invalid port") from None
-    return value
 
 
 # --------------------------------------------------------------------------------------
@@ -125,7 +76,7 @@ def _canonical_policy(value: Any) -> Any:
     return value
 
 
-class _ScheduledTrigger(_Strict):
+class _ScheduledTrigger(Strict):
     misfire_policy: MisfirePolicy = Field(strict=False)
     """Required: `skip`, `catchup_all` or `catchup_latest` (aliases `catchup`, `compress`)."""
     catchup_window_seconds: Annotated[int, Field(ge=10, le=MAX_SECONDS)] | None = None
@@ -202,7 +153,7 @@ class IntervalTrigger(_ScheduledTrigger):
     """Interval between fires, in seconds."""
 
 
-class EventTrigger(_Strict):
+class EventTrigger(Strict):
     """Fire when an event of a type arrives on NATS JetStream (see ``docs/events.md``)."""
 
     trigger_type: Literal["event"]
@@ -213,7 +164,7 @@ class EventTrigger(_Strict):
     """Payload keys that must equal these values exactly (same type and value)."""
 
 
-class ManualTrigger(_Strict):
+class ManualTrigger(Strict):
     """Run only when triggered by hand (``actcore trigger NAME``)."""
 
     trigger_type: Literal["manual"]
@@ -224,109 +175,6 @@ TriggerConfig = Annotated[
     CronTrigger | IntervalTrigger | EventTrigger | ManualTrigger,
     Field(discriminator="trigger_type"),
 ]
-
-# --------------------------------------------------------------------------------------
-# Sinks and delivery policy
-# --------------------------------------------------------------------------------------
-
-
-class WorkingMemorySink(_Strict):
-    """Local markdown note, written at once by the run itself (never deferred)."""
-
-    type: Literal["working_memory"]
-    """Discriminator."""
-    name: str = Field(default="working_memory", pattern=_SINK_NAME)
-    """Sink name, unique within the definition."""
-    subdirectory: str | None = Field(
-        default=None, pattern=r"^[A-Za-z0-9_-]{1,100}(/[A-Za-z0-9_-]{1,100}){0,7}$", max_length=200
-    )
-    """Folder under the worker's ``ACTCORE_WORKING_MEMORY_DIR`` (no ``..``, not absolute)."""
-
-
-class StateHubProgressSink(_Strict):
-    """``POST {STATE_HUB_URL}/progress/`` through the durable delivery workflow."""
-
-    type: Literal["state_hub_progress"]
-    """Discriminator."""
-    name: str = Field(default="state_hub", pattern=_SINK_NAME)
-    """Sink name, unique within the definition; part of the delivery workflow id."""
-    event_type: str = Field(min_length=1, max_length=100, pattern=r"^[a-z0-9_.-]+$")
-    """Progress event type, e.g. ``daily_digest``."""
-    url: str | None = None
-    """Base URL override; default is the worker's ``ACTCORE_STATE_HUB_URL``."""
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        return None if value is None else check_url(value)
-
-
-class WebhookSink(_Strict):
-    """``POST`` the report as JSON to a URL (e.g. an agent inbox)."""
-
-    type: Literal["webhook"]
-    """Discriminator."""
-    name: str = Field(default="webhook", pattern=_SINK_NAME)
-    """Sink name, unique within the definition; part of the delivery workflow id."""
-    url: str
-    """Full URL to POST to."""
-    token_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]{0,127}$")
-    """Name of an environment variable holding a bearer token (read by the worker)."""
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return check_url(value)
-
-    @field_validator("token_env")
-    @classmethod
-    def _own_variable(cls, value: str | None) -> str | None:
-        if value is not None and value.startswith(_RESERVED_ENV):
-            raise ValueError(
-                f"{value} is a variable of activity-core, Temporal or NATS themselves; a "
-                "webhook's token would then be another service's secret sent to this URL. "
-                "Give the webhook a variable of its own (e.g. INBOX_TOKEN)"
-            )
-        return value
-
-
-RemoteSink = Annotated[StateHubProgressSink | WebhookSink, Field(discriminator="type")]
-SinkConfig = Annotated[
-    WorkingMemorySink | StateHubProgressSink | WebhookSink, Field(discriminator="type")
-]
-
-
-class DeliveryPolicy(_Strict):
-    """How long and how often a remote sink delivery is retried."""
-
-    backoff_seconds: list[Annotated[float, Field(gt=0, le=30 * DAY)]] = Field(
-        default_factory=lambda: [30.0, 120.0, 600.0, 1800.0, 3600.0, 7200.0],
-        min_length=1,
-        max_length=50,
-    )
-    """Waits after the 1st, 2nd, ... failed attempt."""
-    then_every_seconds: float = Field(default=4 * 3600.0, gt=0, le=30 * DAY)
-    """Wait after every attempt beyond the schedule above."""
-    jitter_ratio: float = Field(default=0.2, ge=0, le=0.5)
-    """Each wait is multiplied by a random factor in ``[1 - r, 1 + r]``."""
-    horizon_seconds: float = Field(default=7 * 86400.0, ge=60, le=MAX_SECONDS)
-    """After this long without success the delivery is parked as ``dead``."""
-    attempt_timeout_seconds: float = Field(default=60.0, ge=1, le=600)
-    """Start-to-close timeout of one attempt (how soon a crashed worker's attempt is retried)."""
-
-    def base_delay(self, failed_attempts: int) -> float:
-        """Wait before the next attempt after ``failed_attempts`` consecutive failures.
-
-        Args:
-            failed_attempts: Failures so far in this episode (1 after the first failure).
-
-        Returns:
-            The un-jittered wait in seconds.
-        """
-        index = max(failed_attempts, 1) - 1
-        if index < len(self.backoff_seconds):
-            return self.backoff_seconds[index]
-        return self.then_every_seconds
 
 
 class ResolverName(StrEnum):
@@ -340,7 +188,7 @@ class ResolverName(StrEnum):
     """Items whose fields contradict each other."""
 
 
-class ResolverConfig(_Strict):
+class ResolverConfig(Strict):
     """One context resolver of a definition."""
 
     name: ResolverName = Field(strict=False)
@@ -367,7 +215,7 @@ class ResolverConfig(_Strict):
 # --------------------------------------------------------------------------------------
 
 
-class WatchConfig(_Strict):
+class WatchConfig(Strict):
     """Thresholds the missed-fire watchdog judges a scheduled definition's fires by."""
 
     late_after_seconds: Annotated[int, Field(ge=1, le=MAX_SECONDS)] | None = None
@@ -386,7 +234,7 @@ class WatchConfig(_Strict):
 # --------------------------------------------------------------------------------------
 
 
-class ActivityDefinition(_Strict):
+class ActivityDefinition(Strict):
     """One cron-, interval-, event- or manually-triggered job."""
 
     id: uuid.UUID = Field(default=None, validate_default=False, strict=False)  # type: ignore[assignment]
@@ -452,8 +300,26 @@ class ActivityDefinition(_Strict):
 
     @property
     def remote_sinks(self) -> list[StateHubProgressSink | WebhookSink]:
-        """Sinks delivered through ReportDeliveryWorkflow children."""
-        return [s for s in self.sinks if not isinstance(s, WorkingMemorySink)]
+        """Report sinks delivered through ReportDeliveryWorkflow children."""
+        return [s for s in self.sinks if isinstance(s, StateHubProgressSink | WebhookSink)]
+
+    @property
+    def issue_sinks(self) -> list[IssueSink]:
+        """Sinks the report's tasks go to."""
+        return [s for s in self.sinks if isinstance(s, IssueSink)]
+
+    def with_issue_backend(self, default: str) -> ActivityDefinition:
+        """This definition with every issue sink's backend decided (``default`` for those
+        naming none: the worker's ``ACTCORE_ISSUE_SINK_TYPE``)."""
+        if not any(isinstance(s, IssueSink) and s.backend is None for s in self.sinks):
+            return self
+        sinks = [
+            s.model_copy(update={"backend": default})
+            if isinstance(s, IssueSink) and s.backend is None
+            else s
+            for s in self.sinks
+        ]
+        return self.model_copy(update={"sinks": sinks})
 
     @property
     def zone(self) -> str:

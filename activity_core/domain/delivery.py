@@ -12,7 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from activity_core.domain.definition import DeliveryPolicy, RemoteSink
+from activity_core.domain.sinks import DeliveryPolicy, DeliverySink, IssueSink, RemoteSink
+from activity_core.domain.tasks import FiledTask, Task
 
 
 class ProgressEvent(BaseModel):
@@ -58,10 +59,10 @@ class DeliveryInput(BaseModel):
     """Definition id."""
     activity_name: str
     """Definition name."""
-    sink: RemoteSink
+    sink: DeliverySink
     """Where to deliver."""
-    event: ProgressEvent
-    """What to deliver."""
+    event: ProgressEvent | None = None
+    """What to deliver to a report sink (None for an issue sink)."""
     policy: DeliveryPolicy = Field(default_factory=DeliveryPolicy)
     """Backoff schedule and horizon."""
     note_path: str | None = None
@@ -70,6 +71,8 @@ class DeliveryInput(BaseModel):
     """Task queue for delivery activities; default ``task-execution-tq``."""
     carried: DeliveryProgress | None = None
     """Progress carried over continue-as-new; ``None`` on first start."""
+    tasks: list[Task] = Field(default_factory=list)
+    """What to file at an issue sink, one issue per task."""
 
     @property
     def idempotency_key(self) -> str:
@@ -104,6 +107,10 @@ class DeliveryProgress(BaseModel):
     """How many times this delivery has continued-as-new."""
     monitor_registered: bool = False
     """This delivery is registered as waiting with its sink's recovery monitor."""
+    filed: dict[str, FiledTask] = Field(default_factory=dict)
+    """Issue sink: tasks issue-core accepted, by key (never sent again)."""
+    rejected: dict[str, str] = Field(default_factory=dict)
+    """Issue sink: tasks issue-core refused, by key, with why (sent again on ``retry_now``)."""
 
 
 class DeliveryStatus(BaseModel):
@@ -123,6 +130,10 @@ class DeliveryStatus(BaseModel):
     """Next automatic attempt (UTC)."""
     delivered_at: datetime | None
     """When delivered (UTC)."""
+    items_total: int | None = None
+    """Issue sink: tasks in the batch."""
+    items_done: int | None = None
+    """Issue sink: tasks filed so far (new or already there)."""
 
 
 class DeliveryAttemptInput(BaseModel):
@@ -151,12 +162,33 @@ class DeliveryAttemptResult(BaseModel):
     """The sink's ``Retry-After``, if sent."""
     warning: str | None = None
     """Delivered, but something an operator should know (``duplicate_on_first_attempt``)."""
+    filed: list[FiledTask] = Field(default_factory=list)
+    """Issue sink: tasks accepted by this attempt."""
+    rejected: dict[str, str] = Field(default_factory=dict)
+    """Issue sink: tasks refused by this attempt, with why."""
+
+
+class FileTasksInput(BaseModel):
+    """Input of the ``file_tasks`` activity: the tasks of a batch not accepted yet."""
+
+    sink: IssueSink
+    """Where to file (backend ``issue_core``)."""
+    run_id: str
+    """The run whose report carries the tasks."""
+    activity_id: str
+    """Definition id (part of each task's idempotency key)."""
+    activity_name: str
+    """Definition name."""
+    tasks: list[Task]
+    """Tasks still to file, in order."""
+    attempt: int
+    """1-based attempt number of the delivery (sent as a header)."""
 
 
 class MonitorInput(BaseModel):
     """Input of SinkMonitorWorkflow (stable across continue-as-new)."""
 
-    sink: RemoteSink
+    sink: DeliverySink
     """The sink watched (its URL decides which health endpoint is probed)."""
     activity_task_queue: str | None = None
     """Task queue for the monitor's activities."""

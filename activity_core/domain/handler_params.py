@@ -7,9 +7,23 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from activity_core.domain.tasks import MAX_TASKS, Task, TaskLink
+
 
 class _Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+class _TaskLinkParam(TaskLink):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class TaskParam(Task):
+    """A task written in a definition file: unknown fields are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    links: list[_TaskLinkParam] = Field(default_factory=list, max_length=20)  # type: ignore[assignment]
+    """The source items."""
 
 
 class StaticReportParams(_Params):
@@ -19,6 +33,8 @@ class StaticReportParams(_Params):
     """Report title (default: the definition's name)."""
     body: str | None = Field(default=None, max_length=100_000)
     """Report body (default: the definition's description)."""
+    tasks: list[TaskParam] = Field(default_factory=list, max_length=MAX_TASKS)
+    """Tasks the report carries every time (a standing reminder filed once per key)."""
 
 
 class ActivityDigestParams(_Params):
@@ -35,6 +51,8 @@ class WsjfTriageParams(_Params):
     """How many items the overall ranking lists."""
     stale_days: Annotated[float, Field(gt=0, le=3650)] = 14.0
     """Items untouched this long are listed as stale."""
+    max_tasks: Annotated[int, Field(ge=0, le=200)] = 50
+    """Most follow-up tasks one run emits (most urgent first); 0 emits none."""
 
 
 HANDLER_PARAMS: dict[str, type[_Params]] = {

@@ -82,6 +82,10 @@ class DeliveryRecord(BaseModel):
     """When delivered."""
     updated_at: datetime
     """Time of the state described."""
+    items_total: int | None = None
+    """Issue sink: tasks in the batch."""
+    items_done: int | None = None
+    """Issue sink: tasks filed so far."""
 
 
 class LedgerWriteResult(BaseModel):

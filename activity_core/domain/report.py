@@ -8,14 +8,10 @@ import json
 from datetime import datetime
 
 from activity_core.domain.constants import DELIVERY_ID_PREFIX
-from activity_core.domain.definition import (
-    ActivityDefinition,
-    RemoteSink,
-    StateHubProgressSink,
-    WebhookSink,
-)
+from activity_core.domain.definition import ActivityDefinition
 from activity_core.domain.delivery import ProgressEvent
 from activity_core.domain.run import PersistNoteResult, Report
+from activity_core.domain.sinks import DeliverySink, StateHubProgressSink, WebhookSink
 
 COULD_NOT_RUN = "could not run; operator review required"
 WEBHOOK_EVENT_TYPE = "activity_report"
@@ -26,7 +22,7 @@ def delivery_workflow_id(run_id: str, sink_name: str) -> str:
     return f"{DELIVERY_ID_PREFIX}{run_id}-{sink_name}"
 
 
-def monitor_id(sink: RemoteSink) -> str:
+def monitor_id(sink: DeliverySink) -> str:
     """Deterministic id of a sink's recovery monitor (type, name and target)."""
     target = hashlib.sha256((sink.url or "default").encode()).hexdigest()[:8]
     return f"sink-monitor-{sink.type}-{sink.name}-{target}"

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from activity_core.domain.definition import ActivityDefinition, ResolverConfig
 from activity_core.domain.events import EventEnvelope
+from activity_core.domain.tasks import MAX_TASKS, Task
 
 TriggerKind = Literal["schedule", "manual", "event"]
 
@@ -53,6 +54,8 @@ class Report(BaseModel):
     """Report body for people."""
     data: dict[str, Any] = Field(default_factory=dict)
     """Structured result for machines."""
+    tasks: list[Task] = Field(default_factory=list, max_length=MAX_TASKS)
+    """Follow-ups for an operator, filed through the definition's issue sink."""
 
 
 class HandlerInput(BaseModel):

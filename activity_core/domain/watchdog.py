@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from activity_core.domain.definition import DeliveryPolicy, RemoteSink
+from activity_core.domain.sinks import DeliveryPolicy, RemoteSink
 
 
 class FireKind(StrEnum):

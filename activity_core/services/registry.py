@@ -7,7 +7,7 @@ from __future__ import annotations
 import getpass
 import logging
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from temporalio.client import Client
@@ -21,6 +21,7 @@ from activity_core.services.schedules import (
     sync_schedules,
     system_schedules,
 )
+from activity_core.services.sinks import unchecked_sinks
 from activity_core.settings import Settings
 from activity_core.store import ImportResult, Ledger, Registry, Store, migrate
 from activity_core.store.errors import STORE_ERRORS
@@ -93,6 +94,8 @@ class SyncReport:
     """None when there is no store, or it could not be reached."""
     changes: list[SyncChange]
     registry_error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    """Things that will not work as the files say (an unchecked issue-core endpoint)."""
 
 
 async def sync(
@@ -169,4 +172,9 @@ async def sync(
             await Ledger(store).record_schedule_changes(entries)
         except STORE_ERRORS as exc:
             log.error("schedule journal not written", extra={"error": type(exc).__name__})
-    return SyncReport(imported=imported, changes=changes, registry_error=error)
+    warnings = await unchecked_sinks(
+        definitions, settings, Ledger(store) if store is not None and error is None else None
+    )
+    for warning in warnings:
+        log.warning("sync: %s", warning)
+    return SyncReport(imported=imported, changes=changes, registry_error=error, warnings=warnings)

@@ -60,6 +60,9 @@ class DeliveryRow:
         if self.live is not None:
             out["attempts"] = self.live.attempts
             out["last_error"] = self.live.last_error
+            if self.live.items_total is not None:
+                # Issue sinks: how much of the batch is filed (partial batches show).
+                out["filed"] = f"{self.live.items_done}/{self.live.items_total}"
             out["next_attempt_at"] = (
                 self.live.next_attempt_at.isoformat() if self.live.next_attempt_at else None
             )

@@ -16,9 +16,17 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from activity_core.domain import DeliveryRecord, RunRecord
 from activity_core.domain.ledger import ScheduleChange
+from activity_core.domain.tasks import TaskRecord
 from activity_core.domain.watchdog import Alert
 from activity_core.store.engine import Store
-from activity_core.store.models import AlertRow, DeliveryRow, RunRow, ScheduleChangeRow
+from activity_core.store.models import (
+    AlertRow,
+    DeliveryRow,
+    EmittedTaskRow,
+    RunRow,
+    ScheduleChangeRow,
+    SinkCheckRow,
+)
 from activity_core.store.upsert import upsert_newest
 
 RUN_FIELDS = tuple(RunRecord.model_fields)
@@ -77,6 +85,62 @@ class Ledger:
                 "workflow_id",
                 [r.model_dump() for r in records],
             )
+
+    async def record_tasks(self, records: Sequence[TaskRecord]) -> int:
+        """Upsert emitted tasks (newest state of each wins); returns rows changed."""
+        rows = [{"task_id": f"{r.run_id}:{r.sink}:{r.key}", **r.model_dump()} for r in records]
+        async with self._store.sessions.begin() as session:
+            return await upsert_newest(session, EmittedTaskRow.__table__, "task_id", rows)  # type: ignore[arg-type]
+
+    async def tasks(
+        self,
+        *,
+        run_id: str | None = None,
+        activity_name: str | None = None,
+        state: str | None = None,
+        limit: int = 200,
+    ) -> list[TaskRecord]:
+        """Emitted tasks, newest first."""
+        stmt = select(EmittedTaskRow)
+        if run_id:
+            stmt = stmt.where(EmittedTaskRow.run_id == run_id)
+        if activity_name:
+            stmt = stmt.where(EmittedTaskRow.activity_name == activity_name)
+        if state:
+            stmt = stmt.where(EmittedTaskRow.state == state)
+        stmt = stmt.order_by(EmittedTaskRow.updated_at.desc(), EmittedTaskRow.task_id).limit(limit)
+        async with self._store.sessions() as session:
+            rows = (await session.scalars(stmt)).all()
+        return [
+            TaskRecord.model_validate({f: getattr(r, f) for f in TaskRecord.model_fields})
+            for r in rows
+        ]
+
+    async def record_sink_check(
+        self, target: str, sink: str, passed: bool, fields: list[dict[str, Any]], at: datetime
+    ) -> None:
+        """Store the result of a contract check (a pass is remembered through later fails)."""
+        async with self._store.sessions.begin() as session:
+            row = await session.get(SinkCheckRow, target)
+            if row is None:
+                row = SinkCheckRow(target=target, last_passed_at=None)
+                session.add(row)
+            row.sink = sink
+            row.passed = passed
+            row.fields = fields
+            row.checked_at = at
+            row.updated_at = at
+            if passed:
+                row.last_passed_at = at
+
+    async def sink_checks(self) -> dict[str, dict[str, Any]]:
+        """Target URL -> its last check (``passed``, ``last_passed_at``, ``fields``...)."""
+        async with self._store.sessions() as session:
+            rows = (await session.scalars(select(SinkCheckRow))).all()
+        return {
+            r.target: {c.name: getattr(r, c.name) for c in SinkCheckRow.__table__.columns}
+            for r in rows
+        }
 
     async def run(self, run_id: str) -> RunRecord | None:
         """One run by its id."""
@@ -234,5 +298,6 @@ class Ledger:
         async with self._store.sessions.begin() as session:
             old = select(RunRow.run_id).where(RunRow.updated_at < before)
             gone = await session.execute(delete(DeliveryRow).where(DeliveryRow.run_id.in_(old)))
+            await session.execute(delete(EmittedTaskRow).where(EmittedTaskRow.run_id.in_(old)))
             runs = await session.execute(delete(RunRow).where(RunRow.updated_at < before))
             return int(getattr(gone, "rowcount", 0) or 0) + int(getattr(runs, "rowcount", 0) or 0)

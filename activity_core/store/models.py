@@ -115,6 +115,10 @@ class DeliveryRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+    items_total: Mapped[int | None] = mapped_column(Integer)
+    """Issue sink: tasks in the batch."""
+    items_done: Mapped[int | None] = mapped_column(Integer)
+    """Issue sink: tasks filed so far."""
 
 
 class AlertRow(Base):
@@ -163,3 +167,45 @@ class EventTypeRow(Base):
     """JSON Schema of the payload, if the type has one."""
     updated_at: Mapped[datetime]
     updated_by: Mapped[str] = mapped_column(String(255))
+
+
+class EmittedTaskRow(Base):
+    """``emitted_tasks``: every task a run emitted, per issue sink, and what became of it."""
+
+    __tablename__ = "emitted_tasks"
+
+    task_id: Mapped[str] = mapped_column(String(768), primary_key=True)
+    """``<run id>:<sink>:<task key>``."""
+    run_id: Mapped[str] = mapped_column(String(255), index=True)
+    sink: Mapped[str] = mapped_column(String(63))
+    activity_id: Mapped[str] = mapped_column(String(36), index=True)
+    activity_name: Mapped[str] = mapped_column(String(63))
+    backend: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(200), index=True)
+    title: Mapped[str] = mapped_column(Text)
+    priority: Mapped[str] = mapped_column(String(16))
+    labels: Mapped[list[Any]]
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    issue_id: Mapped[str | None] = mapped_column(String(255))
+    issue_url: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+
+
+class SinkCheckRow(Base):
+    """``sink_checks``: the last contract check of each issue-core endpoint."""
+
+    __tablename__ = "sink_checks"
+
+    target: Mapped[str] = mapped_column(String(2000), primary_key=True)
+    """Base URL checked (never carries a secret: definitions refuse those)."""
+    sink: Mapped[str] = mapped_column(String(63))
+    """Sink name the check was asked for."""
+    passed: Mapped[bool]
+    """Whether the last check passed."""
+    fields: Mapped[list[Any]]
+    """One ``{"field", "ok", "detail"}`` per checked point."""
+    checked_at: Mapped[datetime]
+    last_passed_at: Mapped[datetime | None]
+    """When a check of this endpoint last passed (kept through later failures)."""
+    updated_at: Mapped[datetime]

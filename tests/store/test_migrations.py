@@ -16,6 +16,8 @@ TABLES = {
     "alerts",
     "schedule_changes",
     "event_types",
+    "emitted_tasks",
+    "sink_checks",
 }
 
 
@@ -40,8 +42,11 @@ async def test_upgrade_from_empty_then_down_one_step_and_up_again(store_url: str
         assert await _tables(store) == TABLES
         assert "ix_activity_runs_activity_fire" in await _run_indexes(store)
         await migrate.downgrade(store, "-1")
+        assert await migrate.current(store) == "0003"
+        assert await _tables(store) == TABLES - {"emitted_tasks", "sink_checks"}
+        await migrate.downgrade(store, "-1")
         assert await migrate.current(store) == "0002"
-        assert await _tables(store) == TABLES - {"event_types"}
+        assert await _tables(store) == TABLES - {"event_types", "emitted_tasks", "sink_checks"}
         await migrate.downgrade(store, "-1")
         assert await migrate.current(store) == "0001"
         assert "ix_activity_runs_activity_fire" not in await _run_indexes(store)

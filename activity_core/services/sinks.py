@@ -1,0 +1,145 @@
+"""Issue sinks from the operator's side: which definitions file where, the contract check
+of an issue-core endpoint (kept in the store), and the warnings ``sync`` prints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import httpx
+
+from activities.delivery import default_http_client
+from activities.issues import CheckPoint, check_contract, points_as_dicts, resolve_target
+from activity_core.domain import ActivityDefinition, IssueSink
+from activity_core.settings import Settings
+from activity_core.store import Ledger
+from activity_core.store.errors import STORE_ERRORS
+
+
+@dataclass
+class IssueSinkUse:
+    """One issue sink of one definition, as this process's settings resolve it."""
+
+    definition: str
+    sink: IssueSink
+    backend: str
+    """``null`` or ``issue_core`` (the file's, else ``ACTCORE_ISSUE_SINK_TYPE``)."""
+    target: str | None
+    """Base URL it files at (None: none configured)."""
+
+
+@dataclass
+class SinkCheck:
+    """The contract check of one endpoint."""
+
+    target: str
+    sink: str
+    definitions: list[str]
+    points: list[CheckPoint] = field(default_factory=list)
+    problem: str | None = None
+    """Why it could not be checked (no URL, token variable unset)."""
+
+    @property
+    def passed(self) -> bool:
+        """Every point held."""
+        return self.problem is None and bool(self.points) and all(p.ok for p in self.points)
+
+
+def issue_sink_uses(
+    definitions: list[ActivityDefinition], settings: Settings
+) -> list[IssueSinkUse]:
+    """Every issue sink of ``definitions`` with its backend and target decided."""
+    out = []
+    for d in definitions:
+        for sink in d.issue_sinks:
+            base, _, _ = resolve_target(sink, settings)
+            out.append(
+                IssueSinkUse(
+                    definition=d.name,
+                    sink=sink,
+                    backend=sink.backend or settings.issue_sink_type,
+                    target=base.rstrip("/") if base else None,
+                )
+            )
+    return out
+
+
+async def check_sinks(
+    name: str,
+    definitions: list[ActivityDefinition],
+    settings: Settings,
+    *,
+    url: str | None = None,
+    ledger: Ledger | None = None,
+    http: httpx.AsyncClient | None = None,
+) -> list[SinkCheck]:
+    """Check every endpoint the issue sinks called ``name`` file at (or ``url`` alone),
+    and remember each result in the store when there is one.
+
+    Raises:
+        LookupError: No definition has an issue sink of that name (and no ``url``).
+    """
+    uses = [u for u in issue_sink_uses(definitions, settings) if u.sink.name == name]
+    if url is not None:
+        sink = IssueSink(type="issue", name=name, backend="issue_core", url=url)
+        uses = [IssueSinkUse("-", sink, "issue_core", url.rstrip("/"))]
+    if not uses:
+        known = sorted({u.sink.name for u in issue_sink_uses(definitions, settings)})
+        raise LookupError(
+            f"no definition has an issue sink named {name!r}"
+            + (f" (issue sinks: {', '.join(known)})" if known else " (no definition has one)")
+        )
+    by_target: dict[str, SinkCheck] = {}
+    client = http or default_http_client(settings)
+    try:
+        for use in uses:
+            base, token, problem = resolve_target(use.sink, settings)
+            target = (base or "(no URL)").rstrip("/")
+            check = by_target.get(target)
+            if check is None:
+                check = by_target[target] = SinkCheck(target, name, [])
+                if problem is not None or base is None:
+                    check.problem = problem
+                else:
+                    check.points = await check_contract(client, base, token)
+            check.definitions.append(use.definition)
+    finally:
+        if http is None:
+            await client.aclose()
+    checks = list(by_target.values())
+    if ledger is not None:
+        now = datetime.now(UTC)
+        for check in checks:
+            if check.problem is None:
+                await ledger.record_sink_check(
+                    check.target, name, check.passed, points_as_dicts(check.points), now
+                )
+    return checks
+
+
+async def unchecked_sinks(
+    definitions: list[ActivityDefinition], settings: Settings, ledger: Ledger | None
+) -> list[str]:
+    """Warnings for ``sync``: each ``issue_core`` sink whose endpoint never passed the
+    contract check (or has no URL at all)."""
+    uses = [u for u in issue_sink_uses(definitions, settings) if u.backend == "issue_core"]
+    if not uses:
+        return []
+    passed: set[str] = set()
+    if ledger is not None:
+        try:
+            checks = await ledger.sink_checks()
+        except STORE_ERRORS:
+            checks = {}
+        passed = {t for t, row in checks.items() if row.get("last_passed_at") is not None}
+    out = []
+    for use in uses:
+        where = f"{use.definition}: sinks.{use.sink.name}"
+        if use.target is None:
+            out.append(f"{where}: files at issue-core but no URL is set (ACTCORE_ISSUE_CORE_URL)")
+        elif use.target not in passed:
+            out.append(
+                f"{where}: files at {use.target}, which has never passed the contract check: "
+                f"run `actcore sinks check {use.sink.name}` (docs/issue-core-contract.md)"
+            )
+    return out
