@@ -64,6 +64,9 @@ def test_histories_are_recorded_for_each_long_lived_workflow() -> None:
         "activity_run_two_sinks_ledger",
         "delivery_full_lifecycle_ledger",
         "delivery_with_monitor_ledger",
+        # A run handing its tasks to an issue sink (patch "task-emission"), and the filing.
+        "activity_run_with_tasks",
+        "delivery_filing_tasks",
     } <= names
 
 
@@ -238,3 +241,31 @@ async def test_record_watchdog_pass(stack: Stack, hub: StateHub) -> None:
         stop.set()
         await task
     await _save(handle, "watchdog_pass")
+
+
+@pytest.mark.skipif(not RECORD, reason="set ACTCORE_RECORD_HISTORIES=1 to re-record")
+async def test_record_task_filing(stack: Stack, hub: StateHub) -> None:
+    """A run whose report carries tasks (patch "task-emission") and its filing delivery:
+    a failure after two of four tasks, then the rest on retry_now."""
+    tasks = [{"key": f"stale:t-{n}", "title": f"Review t-{n}"} for n in range(4)]
+    stack.define(
+        "recorded-tasks",
+        params={"title": "t", "body": "b", "tasks": tasks},
+        sinks=[{"type": "issue", "backend": "issue_core", "url": hub.url}],
+    )
+    hub.set_fault("503", after=2, path="/issues", retry_after=3600)
+    with stack.env.with_time_skipping_disabled():
+        parent = await stack.start_run("recorded-tasks", run_id="recorded-tasks-run")
+        result = await parent.result()
+        child = stack.delivery(result.run_id, "issues")
+
+        async def waiting() -> None:
+            status = await stack.status(child)
+            assert (status.state.value, status.items_done) == ("waiting", 2)
+
+        await assert_eventually(waiting)
+        hub.set_fault("none")
+        await child.signal("retry_now")
+        await child.result()
+    await _save(parent, "activity_run_with_tasks")
+    await _save(child, "delivery_filing_tasks")
