@@ -40,3 +40,5 @@ def configure(level: str = "INFO", fmt: str = "json") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Migration chatter ("Context impl SQLiteImpl") on every command that opens the store.
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from activity_core.cli.argtypes import PORT, number, whole
+from activity_core.dev import demo
 from activity_core.dev.stack import DEMO_DEFINITIONS, PROCESSES, DevStack
 from activity_core.dev.statehub import StateHub
 from activity_core.dev.statehub_store import FAULT_MODES
@@ -88,9 +89,9 @@ async def _dev_up(args: argparse.Namespace, settings: Settings) -> int:
         if not args.no_demo:
             for name in args.demo or list(DEMO_DEFINITIONS):
                 print(f"\nRunning {name} once ...", flush=True)
-                print(await stack.run_demo(name), flush=True)
+                print(await demo.run_demo(stack, name), flush=True)
             print("\nPublishing a demo event ...", flush=True)
-            print(await stack.run_event_demo() or "(no definition listens to it)", flush=True)
+            print(await demo.run_event_demo(stack) or "(no definition listens to it)", flush=True)
         if args.detach:
             print(
                 "\nDetached: `actcore dev status`, `actcore dev down`; "

@@ -19,13 +19,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import httpx
-from pydantic import SecretStr
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
-from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
 from activity_core.dev.processes import (
     check_port_free,
@@ -36,18 +32,13 @@ from activity_core.dev.processes import (
     temporal_binary,
     write_pid,
 )
-from activity_core.domain import ActivityDefinition, DeliveryState, RunResult
 from activity_core.domain import search_attributes as sa
-from activity_core.domain.events import DURABLE, event_run_id, matching
+from activity_core.domain.events import DURABLE
 from activity_core.errors import DevStackError
-from activity_core.events import connect_nats, publish_event
-from activity_core.events.jetstream import new_envelope
 from activity_core.loader import load_definitions
-from activity_core.services.runs import start_manual_run
 from activity_core.settings import Settings
 from activity_core.store import Store, migrate, redact
 from activity_core.temporal_client import connect
-from workflows.report_delivery import ReportDeliveryWorkflow
 
 DEMO_DEFINITIONS = ("daily-activity-digest", "daily-statehub-wsjf-triage")
 PROCESSES = ("temporal", "nats", "statehub", "worker", "router", "api")
@@ -159,6 +150,8 @@ class DevStack:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        # The reference State Hub serves the issue-core contract too (/issues/).
+        env.setdefault("ACTCORE_ISSUE_CORE_URL", self.hub_url)
         if self.own_nats:
             env["NATS_URL"] = self.nats_url
             env.pop("ACTCORE_NATS_URL", None)
@@ -353,81 +346,6 @@ class DevStack:
                 await asyncio.sleep(0.3)
         raise DevStackError(f"{name} did not answer at {url}")
 
-    # -- demo run ------------------------------------------------------------------
-
-    async def run_demo(self, name: str = DEMO_DEFINITIONS[0], within: float = 90.0) -> str:
-        """Trigger one run of ``name``, wait for its report and delivery, describe them."""
-        loaded = load_definitions(
-            self.settings.definitions_dir, self.settings.activity_timeout_seconds
-        )
-        definition = loaded.by_name(name)
-        client = await connect({"TEMPORAL_ADDRESS": self.temporal_address})
-        handle = await start_manual_run(client, definition)
-        result: RunResult = await asyncio.wait_for(handle.result(), within)
-        return await self._describe(client, definition, result)
-
-    async def run_event_demo(self, within: float = 60.0) -> str | None:
-        """Publish the demo event; describe the run it started (None: nothing listens)."""
-        loaded = load_definitions(
-            self.settings.definitions_dir, self.settings.activity_timeout_seconds
-        )
-        event_type, payload = DEMO_EVENT
-        envelope = new_envelope(event_type, payload, source="actcore-dev-demo", subject="user/42")
-        listeners = matching(loaded.definitions, envelope)
-        if not listeners:
-            return None
-        settings = self.settings
-        if self.own_nats:
-            settings = settings.model_copy(update={"nats_url": SecretStr(self.nats_url)})
-        nc = await connect_nats(settings, name="actcore-dev-demo")
-        try:
-            await publish_event(nc.jetstream(), envelope)
-        finally:
-            await nc.drain()
-        client = await connect({"TEMPORAL_ADDRESS": self.temporal_address})
-        definition = listeners[0]
-        handle = client.get_workflow_handle(
-            event_run_id(definition, envelope.event_id), result_type=RunResult
-        )
-        deadline = time.monotonic() + within
-        while True:
-            try:
-                result = await asyncio.wait_for(handle.result(), within)
-                break
-            except RPCError as exc:
-                # Not started yet: the router picks the event up within a second or so.
-                if exc.status != RPCStatusCode.NOT_FOUND or time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.3)
-        head = f"Event            {event_type} {json.dumps(payload)} ({envelope.event_id})"
-        return head + "\n" + await self._describe(client, definition, result)
-
-    async def _describe(
-        self, client: Client, definition: ActivityDefinition, result: RunResult
-    ) -> str:
-        lines = [
-            f"Run              {result.run_id} -> {result.outcome.value}",
-            f"Report note      {result.report_path}",
-        ]
-        for d in result.deliveries:
-            child = client.get_workflow_handle_for(ReportDeliveryWorkflow.run, d.workflow_id)
-            state = "?"
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                status = await child.query(ReportDeliveryWorkflow.status)
-                state = f"{status.state.value} after {status.attempts} attempt(s)"
-                if status.state in (DeliveryState.DELIVERED, DeliveryState.DEAD):
-                    break
-                await asyncio.sleep(0.3)
-            lines.append(f"Delivery         {d.workflow_id}: {state}")
-        query = quote(f'ActivityId="{definition.id}"')
-        lines += [
-            f"Web UI (runs)    {self.ui_url}/namespaces/default/workflows?query={query}",
-            f"State Hub events {self.hub_url}/progress/?event_type="
-            + ",".join(getattr(s, "event_type", s.name) for s in definition.remote_sinks),
-        ]
-        return "\n".join(lines)
-
     def _ledger_url(self) -> str:
         url = self.settings.database_url()
         return redact(url) if url else "off (ACTCORE_DB_URL=none)"
@@ -440,6 +358,9 @@ class DevStack:
                 f"  Temporal gRPC    {self.temporal_address}   "
                 f"(temporal workflow list --address {self.temporal_address})",
                 f"  State Hub        {self.hub_url}   (faults: actcore statehub fault refuse|none)",
+                f"  issue-core       {self.hub_url}/issues/   (tasks filed when "
+                "ACTCORE_ISSUE_SINK_TYPE=issue_core; check: "
+                f"ACTCORE_ISSUE_CORE_URL={self.hub_url} actcore sinks check issues)",
                 f"  Notes            {self.settings.working_memory_dir.resolve()}",
                 f"  Run ledger       {self._ledger_url()}   (actcore runs list)",
                 f"  API + board      {self.api_url}/   (Swagger: {self.api_url}/docs; "

@@ -65,6 +65,11 @@ def test_dev_up_trigger_and_down(cli_env: dict[str, str], tmp_path: Path) -> Non
         assert up.returncode == 0, up.stdout + up.stderr
         assert "daily-activity-digest" in up.stdout
         assert "delivered after 1 attempt(s)" in up.stdout
+        # The triage's tasks: a dry run by default (ACTCORE_ISSUE_SINK_TYPE unset).
+        assert "in the note; a dry run (ACTCORE_ISSUE_SINK_TYPE=null" in up.stdout
+        dry = _actcore(cli_env, "tasks", "list", "--state", "dry_run", "--json")
+        assert dry.returncode == 0, dry.stderr
+        assert {t["state"] for t in json.loads(dry.stdout)} == {"dry_run"}
 
         status = _actcore(cli_env, "dev", "status", "--json")
         assert status.returncode == 0, status.stdout + status.stderr
@@ -123,6 +128,29 @@ def test_dev_up_trigger_and_down(cli_env: dict[str, str], tmp_path: Path) -> Non
     assert "temporal" in down.stdout
     after = _actcore(cli_env, "dev", "status")
     assert after.returncode == 1
+
+
+def test_dev_stack_files_the_triage_tasks_when_the_issue_sink_is_issue_core(
+    cli_env: dict[str, str],
+) -> None:
+    env = {**cli_env, "ACTCORE_ISSUE_SINK_TYPE": "issue_core"}
+    up = _actcore(env, "dev", "up", "--detach", "--demo", "daily-statehub-wsjf-triage")
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        line = next(x for x in up.stdout.splitlines() if x.endswith("tasks filed"))
+        assert "-issues: delivered after 1 attempt(s)" in line
+        done, total = line.split(", ")[-1].removesuffix(" tasks filed").split(" of ")
+        assert done == total and int(total) > 0
+        issues = httpx.get(f"{cli_env['ACTCORE_STATE_HUB_URL']}/issues/", timeout=10).json()
+        assert len(issues) == int(total)
+        assert "ACTCORE_ISSUE_CORE_URL=" in up.stdout  # the banner says how to check it
+        outside = {**env, "ACTCORE_ISSUE_CORE_URL": cli_env["ACTCORE_STATE_HUB_URL"]}
+        check = _actcore(outside, "sinks", "check", "issues")
+        assert check.returncode == 0, check.stdout + check.stderr
+        assert "PASS" in check.stdout
+    finally:
+        down = _actcore(cli_env, "dev", "down")
+    assert down.returncode == 0, down.stderr
 
 
 def test_unreachable_temporal_gives_a_clear_error_not_a_traceback(cli_env: dict[str, str]) -> None:
