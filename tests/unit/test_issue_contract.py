@@ -201,3 +201,51 @@ async def test_sinks_check_exits_by_the_verdict_and_is_remembered(
         assert checks[bad_url]["passed"] is False and checks[bad_url]["last_passed_at"] is None
     finally:
         await store.close()
+
+
+async def test_filing_never_leaks_the_token_and_a_proxy_page_is_not_a_filed_task() -> None:
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.delivery import SinkActivities
+    from activities.issues import IssueActivities
+    from activity_core.domain import AttemptOutcome, FileTasksInput
+    from activity_core.domain.tasks import Task
+
+    token = "issue-core-secret-token-42"
+    hub = StateHub(token=token).start()
+    settings = Settings(issue_core_url=hub.url, issue_core_token=token)
+    tasks = [Task(key=f"stale:t-{n}", title=f"t{n}") for n in range(3)]
+    inp = FileTasksInput(
+        sink=IssueSink(type="issue", backend="issue_core"),
+        run_id="r",
+        activity_id="a",
+        activity_name="n",
+        tasks=tasks,
+        attempt=1,
+    )
+    try:
+        async with httpx.AsyncClient() as http:
+            acts = IssueActivities(SinkActivities(http, settings), settings)
+            env = ActivityEnvironment()
+            # A careless tracker that echoes the request (Authorization included) in its 400.
+            hub.set_fault("echo", path="/issues")
+            echoed = await env.run(acts.file_tasks, inp)
+            assert echoed.outcome == AttemptOutcome.PERMANENT
+            assert len(echoed.rejected) == 3
+            assert token not in json.dumps(echoed.model_dump(mode="json"))
+            # A 200 that is not the contract's JSON stores nothing: not filed, try again.
+            hub.set_fault("malformed", path="/issues", after=1)
+            partial = await env.run(acts.file_tasks, inp)
+            assert [f.key for f in partial.filed] == ["stale:t-0"]
+            assert partial.outcome == AttemptOutcome.TRANSIENT
+            assert (
+                partial.error
+                and "task 2/3" in partial.error
+                and "not the contract" in partial.error
+            )
+            hub.set_fault("none")
+            rest = await env.run(acts.file_tasks, inp.model_copy(update={"tasks": tasks[1:]}))
+            assert rest.outcome == AttemptOutcome.DELIVERED and len(rest.filed) == 2
+            assert len(hub.store.issues.all()) == 3
+    finally:
+        hub.stop()

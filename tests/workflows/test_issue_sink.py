@@ -3,6 +3,7 @@ the next day's run filing nothing new, a failure in the middle of a batch, rejec
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -171,4 +172,63 @@ async def test_rejected_tasks_park_the_batch_dead_with_an_alert_and_retry_files_
     status = await _delivered(stack, result.run_id)
     assert (status.state, status.items_done) == (DeliveryState.DELIVERED, 5)
     assert len(hub.store.issues.all()) == 5
+    assert hub.stats.counts["issues_created"] == 5
+
+
+def _item(id: str, **kw: Any) -> dict[str, Any]:
+    return {
+        "id": id,
+        "title": f"item {id}",
+        "workstream": "platform",
+        "status": kw.pop("status", "todo"),
+        "owner": "ana",
+        "business_value": kw.pop("bv", 5),
+        "time_criticality": 3,
+        "risk_reduction": 2,
+        "job_size": kw.pop("size", 5),
+        "blocked": kw.pop("blocked", False),
+        "updated_at": kw.pop("updated_at", datetime.now(UTC).isoformat()),
+        "tags": [],
+    }
+
+
+async def test_triage_files_its_four_kinds_once_and_only_new_problems_later(
+    stack: Stack, hub: StateHub
+) -> None:
+    old = (datetime.now(UTC) - timedelta(days=40)).isoformat()
+    hub.store.tasks.put(
+        [
+            _item("T-1", blocked=True, status="blocked", bv=13),
+            _item("T-2", blocked=True, status="blocked", bv=1),
+            _item("T-3", size=None),  # missing estimate (and a loose end)
+            _item("T-4", updated_at=old),  # stale
+            _item("T-5"),  # healthy
+        ]
+    )
+    stack.define(
+        "triage-tasks",
+        handler="wsjf_triage",
+        resolvers=[
+            {"name": "work_items", "url": hub.url},
+            {"name": "consistency_sweep", "url": hub.url, "required": False},
+        ],
+        sinks=[{"type": "issue", "backend": "issue_core", "url": hub.url}],
+    )
+    first = await stack.run("triage-tasks")
+    await _delivered(stack, first.run_id)
+    keys = sorted(i["key"] for i in hub.store.issues.all())
+    assert keys == [
+        "blocked-highest-cost:t-1",  # the blocked item with the highest cost of delay only
+        "inconsistent:t-3",
+        "missing-estimate:t-3",
+        "stale:t-4",
+    ]
+    # The next morning: the same problems, nothing new; a new stale item files one.
+    second = await stack.run("triage-tasks")
+    await _delivered(stack, second.run_id)
+    assert len(hub.store.issues.all()) == 4
+    hub.store.tasks.put([_item("T-6", updated_at=old)])
+    third = await stack.run("triage-tasks")
+    await _delivered(stack, third.run_id)
+    assert sorted(i["key"] for i in hub.store.issues.all()) == sorted([*keys, "stale:t-6"])
     assert hub.stats.counts["issues_created"] == 5
