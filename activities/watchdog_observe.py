@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.event_lag import router_health
 from activities.schedule import matching_times
+from activities.sink_health import open_deliveries
 from activity_core.alerts import load_alert_sinks
 from activity_core.domain import (
     ActivityDefinition,
@@ -51,6 +53,7 @@ from activity_core.domain.constants import (
 )
 from activity_core.domain.cron import fire_times
 from activity_core.domain.events import router_problem
+from activity_core.domain.sink_alerts import per_definition, sink_problems
 from activity_core.domain.watchdog import SETTLE_S
 from activity_core.errors import DefinitionsError
 from activity_core.loader import LoadedDefinitions, load_definitions
@@ -279,6 +282,7 @@ class Observer:
     ) -> list[DeliverySeen]:
         query = (
             f"WorkflowType = '{REPORT_DELIVERY_WORKFLOW}' AND ActivityId = '{d.id}' AND "
+            "ExecutionStatus != 'ContinuedAsNew' AND "
             f"(StartTime >= '{sa.visibility_time(start)}' OR ExecutionStatus = 'Running')"
         )
         prefixes = sorted(
@@ -398,7 +402,24 @@ async def judge(
             settings.router_alert_pending,
             settings.router_alert_age_seconds,
         )
-    folded = advance(state, statuses, now, starts, complete=not names, router_problem=problem)
+    # Sinks: every open delivery, whatever started its run (schedule, manual, event, alert).
+    deliveries = await open_deliveries(client)
+    counts = per_definition(deliveries)
+    for st in statuses:
+        mine = counts.get(st.activity_id, Counter())
+        st.deliveries_waiting = mine["pending"] + mine["waiting"]
+        st.deliveries_dead = mine["dead"]
+    thresholds = {str(d.id): float(d.watch.delivery_alert_after_seconds) for d in everything}
+    problems = None if names else sink_problems(deliveries, thresholds, now)
+    folded = advance(
+        state,
+        statuses,
+        now,
+        starts,
+        complete=not names,
+        router_problem=problem,
+        sink_problems=problems,
+    )
     return WatchdogPlan(
         now=now,
         summaries=[DefinitionSummary.of(s) for s in statuses],

@@ -23,6 +23,12 @@ _WHAT_TO_DO: dict[str, str] = {
     "skipped_by_policy": "The misfire policy chose not to run these fires; "
     "`actcore trigger NAME` runs the job now if needed.",
     "schedule_drift": "Run `actcore sync` to put the schedule back as the definition says.",
+    "sink_dead": "`actcore deliveries list --status dead` shows the deliveries and their last "
+    "error; fix the sink (token, URL, contract), then `actcore deliveries retry --all "
+    "--status dead --sink NAME`. The reports and tasks are safe in working memory.",
+    "sink_waiting": "The sink is down or refusing; every delivery waits durably and is "
+    "retried (and woken when the sink answers again). `actcore deliveries list --status "
+    "waiting` shows why; nothing is lost.",
     "event_router": "`actcore events lag` shows the backlog; start a router (`actcore router`) "
     "or check that NATS and Temporal answer. Events wait in the stream: none is lost. "
     "See the runbook's 'Event not routing'.",
@@ -45,6 +51,11 @@ def alert_markdown(alert: Alert) -> str:
         lines.append(f"The schedule of `{alert.activity_name}` differs: {alert.detail}.")
     elif alert.kind == "event_router":
         lines.append(f"Severity **{alert.severity.value}**. The event router: {alert.detail}.")
+    elif alert.kind in ("sink_dead", "sink_waiting"):
+        lines.append(
+            f"Severity **{alert.severity.value}**. Deliveries to sink `{alert.activity_name}` "
+            f"(runs of any trigger: schedule, manual, event, alerts): {alert.detail}."
+        )
     else:
         lines.append(
             f"Severity **{alert.severity.value}**. Fires of `{alert.activity_name}` "

@@ -226,7 +226,7 @@ class WatchConfig(Strict):
     max_runtime_seconds: Annotated[int, Field(ge=1, le=MAX_SECONDS)] = 1800
     """A run still open after this long is ``running_too_long``."""
     delivery_alert_after_seconds: Annotated[int, Field(ge=1, le=MAX_SECONDS)] = 3600
-    """A report not delivered this long after its run started is ``delivery_waiting``."""
+    """A delivery still waiting this long counts toward its sink's ``sink_waiting`` alert."""
 
 
 # --------------------------------------------------------------------------------------

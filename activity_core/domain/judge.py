@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from activity_core.domain.events import ROUTER_ALERT_SUBJECT
 from activity_core.domain.run import RunOutcome
+from activity_core.domain.sink_alerts import SinkProblem, advance_sinks
 from activity_core.domain.watchdog import (
     PAGE_KINDS,
     QUIET,
@@ -143,36 +144,6 @@ def _run_verdict(seen: DefinitionSeen, fire: datetime, run: RunSeen, now: dateti
     return FireVerdict(fire=fire, kind=FireKind.OK, run_id=rid, lateness_s=run.lateness_s)
 
 
-def _delivery_verdict(
-    seen: DefinitionSeen, verdict: FireVerdict, now: datetime
-) -> FireVerdict | None:
-    """A delivery problem of an otherwise fine run, if any."""
-    mine = [d for d in seen.deliveries if d.run_id == verdict.run_id]
-    dead = [d for d in mine if d.state == "dead"]
-    if dead:
-        sinks = ", ".join(sorted(d.sink for d in dead))
-        return verdict.model_copy(
-            update={"kind": FireKind.DELIVERY_DEAD, "detail": f"delivery to {sinks} is dead"}
-        )
-    slow = [
-        d
-        for d in mine
-        if d.state in ("pending", "waiting")
-        and (now - d.started_at).total_seconds() > seen.delivery_alert_s
-    ]
-    if slow:
-        oldest = min(d.started_at for d in slow)
-        sinks = ", ".join(sorted(d.sink for d in slow))
-        return verdict.model_copy(
-            update={
-                "kind": FireKind.DELIVERY_WAITING,
-                "detail": f"report not delivered to {sinks} for "
-                f"{(now - oldest).total_seconds():.0f} s (retrying durably)",
-            }
-        )
-    return None
-
-
 def _missing_cause(seen: DefinitionSeen) -> str:
     s = seen.schedule
     if not s.exists:
@@ -199,9 +170,9 @@ def classify(seen: DefinitionSeen, now: datetime) -> DefinitionStatus:
             continue
         run = _match_run(fire, scheduled)
         if run is not None:
+            # Deliveries are judged per sink (activity_core.domain.sink_alerts), not per
+            # fire: one sink outage is one alert, whatever started the runs.
             verdict = _run_verdict(seen, fire, run, now)
-            if verdict.kind in (FireKind.OK, FireKind.LATE, FireKind.COVERED):
-                verdict = _delivery_verdict(seen, verdict, now) or verdict
         elif (cover := _covering_run(fire, scheduled)) is not None:
             verdict = FireVerdict(
                 fire=fire,
@@ -226,6 +197,7 @@ def classify(seen: DefinitionSeen, now: datetime) -> DefinitionStatus:
         health=schedule_health(seen),
         next_fire=seen.schedule.next_fire,
         deliveries_waiting=sum(1 for d in seen.deliveries if d.state in ("pending", "waiting")),
+        deliveries_dead=sum(1 for d in seen.deliveries if d.state == "dead"),
     )
 
 
@@ -307,6 +279,7 @@ def advance(
     *,
     complete: bool = True,
     router_problem: str | None = None,
+    sink_problems: dict[str, SinkProblem] | None = None,
 ) -> Advance:
     """Fold one pass's verdicts into the alert state.
 
@@ -321,6 +294,8 @@ def advance(
         router_problem: What is wrong with the event router now (None: nothing). One page
             is raised when a problem starts and one recovery notice sent when it ends,
             however its numbers change in between.
+        sink_problems: Sink name -> what is wrong there now, over every open delivery
+            (None: sinks were not looked at; their alerts stay as they are).
     """
     open_alerts = [a.model_copy(deep=True) for a in state.open_alerts]
     accounted = {k: list(v) for k, v in state.accounted.items()}
@@ -403,10 +378,10 @@ def advance(
             drift.pop(aid, None)
 
     router_alert = _advance_router(state, open_alerts, out, router_problem, now, complete)
+    sink_alerts = advance_sinks(state.sink_alerts, open_alerts, out, sink_problems, now)
     if complete:
-        open_alerts = [
-            a for a in open_alerts if a.activity_id in seen_ids or a.alert_id == router_alert
-        ]
+        keep = {router_alert, *sink_alerts.values()}
+        open_alerts = [a for a in open_alerts if a.activity_id in seen_ids or a.alert_id in keep]
         accounted = {k: v for k, v in accounted.items() if k in seen_ids}
     out.state = WatchdogState(
         open_alerts=open_alerts,
@@ -414,6 +389,7 @@ def advance(
         drift_alerted=drift,
         last_pass_at=now,
         router_alert=router_alert,
+        sink_alerts=sink_alerts,
     )
     return out
 

@@ -184,6 +184,7 @@ class DefinitionStatus(BaseModel):
     """Schedule problems: missing, paused while enabled, drift."""
     next_fire: datetime | None = None
     deliveries_waiting: int = 0
+    deliveries_dead: int = 0
 
     def last_judged(self) -> FireVerdict | None:
         """The latest fire that has a verdict other than ``due``."""
@@ -230,6 +231,8 @@ class Alert(BaseModel):
             return f"{self.activity_name}: schedule drift"
         if self.kind == "event_router":
             return f"event router: {self.detail} [{self.severity.value}]"
+        if self.kind in ("sink_dead", "sink_waiting"):
+            return f"sink {self.activity_name}: {self.detail} [{self.severity.value}]"
         first = self.fires[0].fire.strftime("%Y-%m-%d %H:%M:%S UTC")
         more = f" and {len(self.fires) - 1} more" if len(self.fires) > 1 else ""
         return f"{self.activity_name}: {self.kind} at {first}{more} [{self.severity.value}]"
@@ -252,6 +255,8 @@ class WatchdogState(BaseModel):
     last_pass_at: datetime | None = None
     router_alert: str | None = None
     """Id of the open alert about the event router, if one is open."""
+    sink_alerts: dict[str, str] = Field(default_factory=dict)
+    """Sink name -> id of its open alert (one per sink and problem)."""
 
 
 class Advance(BaseModel):
@@ -305,6 +310,8 @@ class DefinitionSummary(BaseModel):
     health: list[str] = Field(default_factory=list)
     next_fire: datetime | None = None
     deliveries_waiting: int = 0
+    deliveries_dead: int = 0
+    """Open deliveries of the definition's runs, whatever started them."""
 
     @classmethod
     def of(cls, status: DefinitionStatus) -> DefinitionSummary:
@@ -323,6 +330,7 @@ class DefinitionSummary(BaseModel):
             health=status.health,
             next_fire=status.next_fire,
             deliveries_waiting=status.deliveries_waiting,
+            deliveries_dead=status.deliveries_dead,
         )
 
 

@@ -78,7 +78,9 @@ async def list_deliveries(
         ValueError: ``status`` is not a delivery state (it is never pasted into the
             visibility query unchecked).
     """
-    query = f"WorkflowType = '{REPORT_DELIVERY_WORKFLOW}'"
+    # A delivery that continued as new is one delivery: its closed runs keep the state they
+    # closed in (waiting), so only the current run of each chain is listed.
+    query = f"WorkflowType = '{REPORT_DELIVERY_WORKFLOW}' AND ExecutionStatus != 'ContinuedAsNew'"
     if status:
         query += f" AND DeliveryStatus = '{DeliveryState(status).value}'"
     rows: list[DeliveryRow] = []

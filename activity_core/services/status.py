@@ -137,7 +137,8 @@ class StatusReport:
         alerts = f"alerts {pages} page/{len(mine) - pages} note" if mine else "alerts none"
         return (
             f"{s.name:32} {s.policy:15} {what}; {nxt}; {alerts}; "
-            f"deliveries waiting {s.deliveries_waiting}; {self._recorded(s)}"
+            f"deliveries waiting {s.deliveries_waiting}, dead {s.deliveries_dead}; "
+            f"{self._recorded(s)}"
         )
 
 
@@ -177,7 +178,9 @@ async def status_report(
         last_pass_at=previous.at if previous is not None else None,
         interval_s=settings.watchdog_interval_seconds,
         summaries=plan.summaries,
-        open_alerts=[a for a in folded.state.open_alerts if a.activity_id in wanted],
+        # Alerts about sinks and the router concern every definition: shown unless names
+        # narrow the report.
+        open_alerts=[a for a in folded.state.open_alerts if a.activity_id in wanted or not names],
         unraised=[a.alert_id for a in folded.raised],
         recorded=recorded,
         ledger=where,

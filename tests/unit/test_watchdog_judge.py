@@ -28,6 +28,7 @@ from activity_core.domain import (
     alert_markdown,
     classify,
 )
+from activity_core.domain.sink_alerts import OpenDelivery, sink_problems
 from activity_core.errors import ConfigError
 
 T0 = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
@@ -197,8 +198,8 @@ def test_a_run_open_past_its_max_runtime_is_running_too_long() -> None:
     assert kinds(seen(1, [open_run]), fire(0) + timedelta(seconds=200)) == ["running_too_long"]
 
 
-def test_deliveries_dead_page_and_slow_ones_leave_a_note() -> None:
-    r0, r1, r2 = run(0), run(1), run(2)
+def test_deliveries_are_judged_per_sink_not_per_fire() -> None:
+    r0, r1 = run(0), run(1)
     deliveries = [
         DeliverySeen(
             workflow_id="d0", run_id=r0.workflow_id, sink="hub", state="dead", started_at=fire(0)
@@ -206,21 +207,87 @@ def test_deliveries_dead_page_and_slow_ones_leave_a_note() -> None:
         DeliverySeen(
             workflow_id="d1", run_id=r1.workflow_id, sink="hub", state="waiting", started_at=fire(1)
         ),
-        DeliverySeen(
-            workflow_id="d2",
-            run_id=r2.workflow_id,
-            sink="hub",
-            state="delivered",
-            started_at=fire(2),
-        ),
     ]
     now = fire(1) + timedelta(seconds=700)
-    verdicts = classify(seen(3, [r0, r1, r2], deliveries=deliveries), now).verdicts
-    assert [(v.kind, v.severity) for v in verdicts] == [
-        (FireKind.DELIVERY_DEAD, Severity.PAGE),
-        (FireKind.DELIVERY_WAITING, Severity.NOTE),
-        (FireKind.OK, None),
+    status = classify(seen(2, [r0, r1], deliveries=deliveries), now)
+    # The fires ran ok; the sink's trouble is one alert of its own (below), not one per fire.
+    assert [v.kind for v in status.verdicts] == [FireKind.OK, FireKind.OK]
+    assert (status.deliveries_waiting, status.deliveries_dead) == (1, 1)
+
+
+def _open(
+    i: int,
+    state: str,
+    *,
+    aid: str = "a",
+    name: str = "digest",
+    sink: str = "hub",
+    age: float = 7200.0,
+    now: datetime,
+) -> OpenDelivery:
+    return OpenDelivery(
+        workflow_id=f"delivery-{i}",
+        activity_id=aid,
+        activity_name=name,
+        sink=sink,
+        state=state,
+        started_at=now - timedelta(seconds=age),
+    )
+
+
+def test_one_sink_outage_is_one_alert_whatever_started_the_runs() -> None:
+    t0 = fire(10)
+    # Scheduled, manual and event runs of three definitions, all waiting on one hub.
+    waiting = [
+        _open(1, "waiting", aid="a", name="digest", now=t0),
+        _open(2, "waiting", aid="b", name="manual-report", now=t0),
+        _open(3, "pending", aid="c", name="welcome-event", now=t0),
+        _open(4, "waiting", aid="a", name="digest", age=60, now=t0),  # too young to count
     ]
+    problems = sink_problems(waiting, {"a": 3600, "b": 3600, "c": 3600}, t0)
+    assert list(problems) == ["hub"] and problems["hub"].severity == Severity.NOTE
+    first = advance(WatchdogState(), [], t0, sink_problems=problems)
+    (note,) = first.raised
+    assert (note.kind, note.activity_name, note.severity) == ("sink_waiting", "hub", Severity.NOTE)
+    assert "3 waiting (digest 1, manual-report 1, welcome-event 1)" in note.detail
+    assert note.title().startswith("sink hub: 3 waiting")
+    # The same pass again (status right after): nothing closes in the pass that opened it.
+    again = advance(first.state, [], t0, sink_problems={})
+    assert again.recovered == [] and again.state.sink_alerts == {"hub": note.alert_id}
+    # The outage goes on, more deliveries wait: the same alert, not a new one.
+    t1 = t0 + timedelta(minutes=5)
+    more = [*waiting, _open(5, "waiting", aid="a", name="digest", age=4000, now=t1)]
+    second = advance(first.state, [], t1, sink_problems=sink_problems(more, {}, t1))
+    assert second.raised == [] and [a.alert_id for a in second.updated] == [note.alert_id]
+    # One delivery goes dead: a page (a new problem); the note is superseded silently.
+    t2 = t1 + timedelta(minutes=5)
+    dead = [*more, _open(6, "dead", aid="b", name="manual-report", now=t2)]
+    third = advance(second.state, [], t2, sink_problems=sink_problems(dead, {}, t2))
+    (page,) = third.raised
+    assert (page.kind, page.severity) == ("sink_dead", Severity.PAGE)
+    assert "1 dead (manual-report 1)" in page.detail
+    assert third.recovered == []
+    assert [a.alert_id for a in third.state.open_alerts] == [page.alert_id]
+    # Everything delivered: one recovery notice, in a later pass.
+    t3 = t2 + timedelta(minutes=5)
+    fourth = advance(third.state, [], t3, sink_problems={})
+    (notice,) = fourth.recovered
+    assert notice.resolves == page.alert_id and "flowing again" in notice.detail
+    assert fourth.state.open_alerts == [] and fourth.state.sink_alerts == {}
+    assert "Deliveries to sink `hub`" in alert_markdown(page)
+
+
+def test_each_sink_has_its_own_alert_and_a_partial_pass_leaves_them_alone() -> None:
+    t0 = fire(10)
+    both = [_open(1, "dead", sink="hub", now=t0), _open(2, "dead", sink="inbox", now=t0)]
+    first = advance(WatchdogState(), [], t0, sink_problems=sink_problems(both, {}, t0))
+    assert sorted(a.activity_name for a in first.raised) == ["hub", "inbox"]
+    later = t0 + timedelta(minutes=5)
+    partial = advance(first.state, [], later, complete=False, sink_problems=None)
+    assert partial.recovered == [] and len(partial.state.open_alerts) == 2
+    healed = advance(first.state, [], later, sink_problems=sink_problems(both[1:], {}, later))
+    assert [a.activity_name for a in healed.recovered] == ["hub"]
+    assert list(healed.state.sink_alerts) == ["inbox"]
 
 
 def test_schedule_drift_is_alerted_once_per_distinct_drift() -> None:
