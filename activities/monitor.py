@@ -21,6 +21,8 @@ from activity_core.domain import (
 from activity_core.settings import Settings
 
 WAITING_SIGNAL = "delivery_waiting"
+BUSY = frozenset({408, 425, 429})
+"""Answers that say "not now": a probe getting one counts the sink as down."""
 MONITOR_WORKFLOW = "SinkMonitorWorkflow"  # by name: activities never import workflows
 
 
@@ -51,19 +53,21 @@ class MonitorActivities:
             id=inp.monitor_id,
             task_queue=inp.workflow_task_queue,
             start_signal=WAITING_SIGNAL,
-            start_signal_args=[inp.delivery_id, inp.since],
+            start_signal_args=[inp.delivery_id, inp.since, inp.not_before],
             static_summary=f"recovery monitor for sink {inp.monitor.sink.name}",
         )
 
     @activity.defn(name="probe_sink")
     async def probe_sink(self, sink: DeliverySink) -> bool:
-        """True when the sink answers (a status below 500); never raises for the sink."""
+        """True when the sink answers and is not asking us to wait: a status below 500
+        other than 408, 425 and 429 (a webhook's 405 to GET is an answer). Never raises
+        for the sink."""
         url = health_url(sink, self._settings)
         try:
             response = await self._http.get(url, timeout=5.0)
         except httpx.HTTPError:
             return False
-        return response.status_code < 500
+        return response.status_code < 500 and response.status_code not in BUSY
 
     @activity.defn(name="wake_deliveries")
     async def wake_deliveries(self, inp: WakeInput) -> int:

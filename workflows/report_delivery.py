@@ -145,6 +145,11 @@ class ReportDeliveryWorkflow:
                 await self._go_dead(f"retry horizon of {timedelta(seconds=horizon)} exhausted")
                 continue
             delay = self._next_delay(result, horizon - elapsed)
+            p.not_before = (
+                workflow.now() + timedelta(seconds=result.retry_after_seconds)
+                if result.retry_after_seconds
+                else None
+            )
             p.state = DeliveryState.WAITING
             p.next_attempt_at = workflow.now() + timedelta(seconds=delay)
             self._publish()
@@ -329,6 +334,7 @@ class ReportDeliveryWorkflow:
                     delivery_id=workflow.info().workflow_id,
                     workflow_task_queue=workflow.info().task_queue,
                     since=p.episode_started_at or workflow.now(),
+                    not_before=p.not_before,
                     monitor=MonitorInput(
                         sink=inp.sink, activity_task_queue=inp.activity_task_queue
                     ),

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from activity_core.domain import DeliverySink, MonitorInput, WakeInput
     from activity_core.domain.constants import (
         MONITOR_SETTLE,
+        MONITOR_TRANSITION_PATCH,
         SINK_PROBE_RETRY,
         SINK_PROBE_TIMEOUT,
         TASK_EXECUTION_TQ,
@@ -38,17 +39,24 @@ class SinkMonitorWorkflow:
         """Restore the waiting set (continue-as-new) or start empty."""
         self._inp = inp
         self._waiting: dict[str, datetime] = dict(inp.waiting)
+        self._not_before: dict[str, datetime] = dict(inp.not_before)
         self._woken = 0
 
     @workflow.signal(name="delivery_waiting")
-    def delivery_waiting(self, delivery_id: str, since: datetime) -> None:
-        """A delivery started waiting on this sink."""
+    def delivery_waiting(
+        self, delivery_id: str, since: datetime, not_before: datetime | None = None
+    ) -> None:
+        """A delivery started waiting on this sink (not to be woken before ``not_before``,
+        the sink's ``Retry-After``)."""
         self._waiting.setdefault(delivery_id, since)
+        if not_before is not None:
+            self._not_before[delivery_id] = not_before
 
     @workflow.signal(name="delivery_done")
     def delivery_done(self, delivery_id: str) -> None:
         """A delivery left waiting (delivered, dead or given up)."""
         self._waiting.pop(delivery_id, None)
+        self._not_before.pop(delivery_id, None)
 
     @workflow.query
     def waiting(self) -> list[str]:
@@ -61,15 +69,23 @@ class SinkMonitorWorkflow:
         atq = inp.activity_task_queue or TASK_EXECUTION_TQ
         backoff = inp.probe_backoff_seconds
         failures = 0
-        sink_up = False  # a delivery just failed on it
+        # Old executions assumed the sink down at start, so their first healthy probe woke
+        # everyone at once (even inside a Retry-After). Now the monitor must see the sink
+        # down itself before an answer counts as a recovery (None: not seen yet).
+        real_transition = workflow.patched(MONITOR_TRANSITION_PATCH)
+        sink_up: bool | None = None if real_transition else False
         while self._waiting:
             if workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(inp.model_copy(update={"waiting": dict(self._waiting)}))
+                workflow.continue_as_new(
+                    inp.model_copy(
+                        update={"waiting": dict(self._waiting), "not_before": self._not_before}
+                    )
+                )
             healthy = await self._probe(inp.sink, atq)
-            if healthy and not sink_up:
+            if healthy and sink_up is False:
                 sink_up, failures = True, 0
-                await self._wake(atq)
+                await self._wake(atq, real_transition)
                 await self._pause(MONITOR_SETTLE, "let woken deliveries report back")
                 continue
             sink_up = healthy
@@ -102,8 +118,14 @@ class SinkMonitorWorkflow:
             return False
         return healthy
 
-    async def _wake(self, atq: str) -> None:
+    async def _wake(self, atq: str, honour_retry_after: bool = False) -> None:
         ids = self.waiting()
+        if honour_retry_after:
+            # A delivery the sink told to come back later keeps its own timer.
+            now = workflow.now()
+            ids = [d for d in ids if self._not_before.get(d, now) <= now]
+            if not ids:
+                return
         workflow.set_current_details(
             f"sink `{self._inp.sink.name}` is back: waking {len(ids)} deliveries, oldest first"
         )

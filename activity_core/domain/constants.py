@@ -60,6 +60,9 @@ WATCHDOG_OBSERVE_TIMEOUT = timedelta(minutes=4)
 WATCHDOG_PING_TIMEOUT = timedelta(seconds=15)
 SINK_PROBE_TIMEOUT = timedelta(seconds=15)
 SINK_REGISTER_TIMEOUT = timedelta(seconds=30)
+MONITOR_TRANSITION_PATCH = "monitor-wakes-on-real-recovery"
+"""Monitors wake deliveries only after they saw the sink down and then up, never before a
+delivery's Retry-After (histories before it woke on the first healthy probe)."""
 MONITOR_SETTLE = timedelta(seconds=30)
 """After waking deliveries, the monitor waits this long for them to report back."""
 WAKE_HEARTBEAT_TIMEOUT = timedelta(seconds=30)

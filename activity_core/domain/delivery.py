@@ -107,6 +107,8 @@ class DeliveryProgress(BaseModel):
     """How many times this delivery has continued-as-new."""
     monitor_registered: bool = False
     """This delivery is registered as waiting with its sink's recovery monitor."""
+    not_before: datetime | None = None
+    """The sink's last ``Retry-After``, as a time: nothing wakes the delivery earlier."""
     filed: dict[str, FiledTask] = Field(default_factory=dict)
     """Issue sink: tasks issue-core accepted, by key (never sent again)."""
     rejected: dict[str, str] = Field(default_factory=dict)
@@ -194,6 +196,8 @@ class MonitorInput(BaseModel):
     """Task queue for the monitor's activities."""
     waiting: dict[str, datetime] = Field(default_factory=dict)
     """Delivery workflow id -> when it started waiting (carried over continue-as-new)."""
+    not_before: dict[str, datetime] = Field(default_factory=dict)
+    """Delivery workflow id -> its sink's Retry-After as a time (carried over)."""
     probe_backoff_seconds: list[float] = Field(default_factory=lambda: [2.0, 4.0, 8.0, 10.0])
     """Waits between health probes while the sink is down (the last one repeats)."""
 
@@ -211,6 +215,8 @@ class RegisterWaitingInput(BaseModel):
     """Start input, used when no monitor runs yet."""
     workflow_task_queue: str
     """Task queue the monitor workflow runs on (the delivery's own)."""
+    not_before: datetime | None = None
+    """The sink asked not to be called before this (``Retry-After``): no wake-up earlier."""
 
 
 class WakeInput(BaseModel):

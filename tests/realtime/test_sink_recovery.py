@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from activity_core.dev.statehub import StateHub
 from activity_core.domain import DeliveryState, RunInput, StateHubProgressSink
 from activity_core.domain.report import monitor_id
@@ -89,3 +91,58 @@ async def test_recovered_hub_gets_its_backlog_within_seconds_at_the_pace(
         f"recovery: {N} deliveries drained in {drain:.1f} s; peak "
         f"{hub.stats.peak_rate(1.0)} in 1 s, {hub.stats.peak_rate(2.0)} in 2 s (pace {PACE:g}/s)"
     )
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "backoff"),
+    [(6, 1.0), (None, 6.0)],
+    ids=["retry-after", "never-seen-down"],
+)
+async def test_a_sink_the_monitor_never_saw_down_is_not_woken_by_a_healthy_probe(
+    stack: Stack, hub: StateHub, retry_after: int | None, backoff: float
+) -> None:
+    """A sink answering 503 to the POST while its health check says 200 (a webhook
+    answering GET, a hub whose front end is up): the monitor never saw it down, so a
+    healthy probe is no recovery and wakes nothing; the delivery goes back at its own
+    time (the Retry-After, or its backoff), not at once."""
+    sink = {"type": "state_hub_progress", "event_type": "patient", "url": hub.url}
+    policy = {"backoff_seconds": [backoff], "then_every_seconds": backoff}
+    stack.define("patient", sinks=[sink], delivery=policy)
+    hub.set_fault("503", retry_after=retry_after, path="/progress")
+    with stack.env.with_time_skipping_disabled():
+        result = await stack.run("patient")
+        handle = stack.delivery(result.run_id, "state_hub")
+
+        async def retried() -> None:
+            assert len(hub.stats.post_times) >= 2
+
+        await assert_eventually(retried, within=30)
+        first, second = hub.stats.post_times[:2]
+        # The delivery's own wait is at least 0.8 x 6 s (jitter 20 %).
+        assert second - first >= 4.5, second - first
+        hub.set_fault("none")
+        final = await asyncio.wait_for(handle.result(), 60)
+    assert final.state == DeliveryState.DELIVERED
+
+
+async def test_a_probe_answered_429_counts_the_sink_as_down() -> None:
+    import httpx
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.monitor import MonitorActivities
+    from activity_core.settings import Settings
+
+    hub = StateHub().start()
+    try:
+        settings = Settings(state_hub_url=hub.url)
+        sink = StateHubProgressSink(type="state_hub_progress", event_type="x")
+        async with httpx.AsyncClient() as http:
+            acts = MonitorActivities(None, http, settings)  # type: ignore[arg-type]
+            env = ActivityEnvironment()
+            assert await env.run(acts.probe_sink, sink) is True
+            hub.set_fault("429", retry_after=30)
+            assert await env.run(acts.probe_sink, sink) is False
+            hub.set_fault("503")
+            assert await env.run(acts.probe_sink, sink) is False
+    finally:
+        hub.stop()

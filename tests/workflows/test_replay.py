@@ -67,6 +67,9 @@ def test_histories_are_recorded_for_each_long_lived_workflow() -> None:
         # A run handing its tasks to an issue sink (patch "task-emission"), and the filing.
         "activity_run_with_tasks",
         "delivery_filing_tasks",
+        # The monitor that wakes only on a recovery it saw (patch "monitor-wakes-on-real-...").
+        "sink_monitor_transition",
+        "delivery_with_monitor_transition",
     } <= names
 
 
