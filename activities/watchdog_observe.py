@@ -25,6 +25,7 @@ from activities.schedule import matching_times
 from activities.sink_health import open_deliveries
 from activity_core.alerts import load_alert_sinks
 from activity_core.domain import (
+    FireKind,
     ActivityDefinition,
     CronTrigger,
     DefinitionSeen,
@@ -181,6 +182,7 @@ class Observer:
             runs=runs,
             deliveries=deliveries,
             schedule=schedule,
+            recover_after=d.watch.recover_after,
         )
 
     async def _schedule(self, d: ActivityDefinition, fingerprint: str) -> ScheduleSeen:
@@ -391,6 +393,10 @@ async def judge(
     now = datetime.now(UTC)
     lookback = lookback_seconds or settings.watchdog_lookback_seconds
     seen = await Observer(client).observe(definitions, now, lookback, state.last_pass_at)
+    for s in seen:
+        # The server's missed-catchup counter is for the schedule's lifetime: a cause
+        # quotes what it gained since the previous pass.
+        s.schedule.missed_catchup_before = state.missed_catchup.get(s.activity_id)
     statuses = [classify(s, now) for s in seen]
     starts = {s.activity_id: s.window_start for s in seen}
     problem = None
@@ -419,6 +425,18 @@ async def judge(
         complete=not names,
         router_problem=problem,
         sink_problems=problems,
+    )
+    # The baseline moves only in passes without a missing fire, so a cause judged late in
+    # an outage still counts every fire the outage missed.
+    missing = {
+        st.activity_id for st in statuses if any(v.kind == FireKind.MISSING for v in st.verdicts)
+    }
+    folded.state.missed_catchup.update(
+        {
+            s.activity_id: s.schedule.missed_catchup_window
+            for s in seen
+            if s.schedule.exists and s.activity_id not in missing
+        }
     )
     return WatchdogPlan(
         now=now,

@@ -227,6 +227,9 @@ class WatchConfig(Strict):
     """A run still open after this long is ``running_too_long``."""
     delivery_alert_after_seconds: Annotated[int, Field(ge=1, le=MAX_SECONDS)] = 3600
     """A delivery still waiting this long counts toward its sink's ``sink_waiting`` alert."""
+    recover_after: Annotated[int, Field(ge=1, le=100)] = 1
+    """Fires that must run ok after the last problem fire before an alert sends its
+    recovery notice (judged in a later pass than the one that raised it)."""
 
 
 # --------------------------------------------------------------------------------------

@@ -150,11 +150,21 @@ def _missing_cause(seen: DefinitionSeen) -> str:
         return "schedule deleted (run `actcore sync`)"
     if s.paused:
         return "schedule paused"
-    extra = (
-        f"; the server counts {s.missed_catchup_window} fires missed past the catchup window"
-        if s.missed_catchup_window
-        else ""
-    )
+    missed = s.missed_catchup_window - (s.missed_catchup_before or 0)
+    if s.missed_catchup_before is None:
+        extra = (
+            f"; the server counts {missed} fires missed past the catchup window in the "
+            "schedule's lifetime"
+            if missed > 0
+            else ""
+        )
+    else:
+        extra = (
+            f"; the server counts {missed} fires missed past the catchup window since the "
+            "previous pass"
+            if missed > 0
+            else ""
+        )
     return (
         "not started by the server (down or unable to act within the catchup window of "
         f"{seen.catchup_window_s:.0f} s){extra}"
@@ -198,6 +208,7 @@ def classify(seen: DefinitionSeen, now: datetime) -> DefinitionStatus:
         next_fire=seen.schedule.next_fire,
         deliveries_waiting=sum(1 for d in seen.deliveries if d.state in ("pending", "waiting")),
         deliveries_dead=sum(1 for d in seen.deliveries if d.state == "dead"),
+        recover_after=seen.recover_after,
     )
 
 
@@ -259,15 +270,21 @@ def _same_fire(a: datetime, b: datetime) -> bool:
     return abs((a - b).total_seconds()) < 1.0
 
 
-def _recovery(verdicts: list[FireVerdict], last_problem: datetime) -> FireVerdict | None:
-    """The first fire after ``last_problem`` that ran ok with nothing unjudged before it."""
+def _recovery(
+    verdicts: list[FireVerdict], last_problem: datetime, needed: int = 1
+) -> FireVerdict | None:
+    """The ``needed``-th fire after ``last_problem`` that ran ok, with nothing unjudged
+    before it (None: not recovered yet)."""
+    ok = 0
     for v in sorted(verdicts, key=lambda v: v.fire):
         if v.fire <= last_problem:
             continue
         if v.kind in (FireKind.DUE, FireKind.RUNNING):
             return None
         if v.kind in RECOVERED_BY:
-            return v
+            ok += 1
+            if ok >= needed:
+                return v
     return None
 
 
@@ -341,7 +358,9 @@ def advance(
         # Recovery: a fire after the group's last problem ran ok, and every fire between
         # them has been judged (a fire still due may yet join the group).
         for alert in [a for a in open_alerts if a.activity_id == aid]:
-            ok = _recovery(status.verdicts, alert.last_fire)
+            if alert.opened_at >= now:
+                continue  # a page and its recovery never leave in the same pass
+            ok = _recovery(status.verdicts, alert.last_fire, status.recover_after)
             if ok is None:
                 continue
             open_alerts.remove(alert)
@@ -390,6 +409,7 @@ def advance(
         last_pass_at=now,
         router_alert=router_alert,
         sink_alerts=sink_alerts,
+        missed_catchup=dict(state.missed_catchup),
     )
     return out
 

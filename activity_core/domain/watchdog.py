@@ -125,7 +125,9 @@ class ScheduleSeen(BaseModel):
     buffered: int = 0
     """Fires buffered behind a running one (BUFFER_ALL)."""
     missed_catchup_window: int = 0
-    """Server counter: fires it could not start within the catchup window."""
+    """Server counter: fires it could not start within the catchup window (lifetime)."""
+    missed_catchup_before: int | None = None
+    """The same counter at the previous pass (None: no previous pass saw it)."""
     next_fire: datetime | None = None
     since: datetime | None = None
     """Created or last changed: fires before this are not expected of this schedule."""
@@ -153,6 +155,8 @@ class DefinitionSeen(BaseModel):
     runs: list[RunSeen] = Field(default_factory=list)
     deliveries: list[DeliverySeen] = Field(default_factory=list)
     schedule: ScheduleSeen
+    recover_after: int = 1
+    """Fires that must run ok, after the last problem, before an alert recovers."""
 
 
 # --------------------------------------------------------------------------------------
@@ -185,6 +189,8 @@ class DefinitionStatus(BaseModel):
     next_fire: datetime | None = None
     deliveries_waiting: int = 0
     deliveries_dead: int = 0
+    recover_after: int = 1
+    """Fires that must run ok, after the last problem, before an alert recovers."""
 
     def last_judged(self) -> FireVerdict | None:
         """The latest fire that has a verdict other than ``due``."""
@@ -257,6 +263,9 @@ class WatchdogState(BaseModel):
     """Id of the open alert about the event router, if one is open."""
     sink_alerts: dict[str, str] = Field(default_factory=dict)
     """Sink name -> id of its open alert (one per sink and problem)."""
+    missed_catchup: dict[str, int] = Field(default_factory=dict)
+    """Definition id -> the server's missed-catchup counter at this pass (so the next pass
+    reports how many this outage missed, not the schedule's lifetime count)."""
 
 
 class Advance(BaseModel):

@@ -117,6 +117,41 @@ def test_a_server_that_missed_fires_names_its_catchup_window_and_counter() -> No
     verdict = classify(obs, fire(2) + timedelta(seconds=30)).verdicts[1]
     assert verdict.kind == FireKind.MISSING
     assert "catchup window of 60 s" in verdict.detail and "counts 1" in verdict.detail
+    assert "lifetime" in verdict.detail  # no previous pass: the count is the lifetime one
+
+
+def test_a_missing_cause_counts_what_this_outage_missed_not_the_lifetime_total() -> None:
+    schedule = ScheduleSeen(
+        exists=True,
+        overlap="SKIP",
+        catchup_window_s=EVERY,
+        missed_catchup_window=5,
+        missed_catchup_before=3,
+    )
+    verdict = classify(
+        seen(3, [run(0), run(2)], schedule=schedule), fire(2) + timedelta(seconds=30)
+    )
+    assert verdict.verdicts[1].kind == FireKind.MISSING
+    assert "counts 2 fires missed past the catchup window since the previous pass" in (
+        verdict.verdicts[1].detail
+    )
+    assert "5" not in verdict.verdicts[1].detail
+
+
+def test_a_recovery_waits_for_a_later_pass_and_for_recover_after_ok_fires() -> None:
+    failed = run(0, outcome=None, status="failed")
+    now = fire(1) + timedelta(seconds=30)
+    # The failure and an ok fire after it are judged in the same pass: page, no recovery.
+    first = advance(WatchdogState(), [classify(seen(2, [failed, run(1)]), now)], now)
+    assert [a.kind for a in first.raised] == ["failed"] and first.recovered == []
+    # Two ok fires are wanted: one is not enough, two are (in a later pass).
+    later = fire(2) + timedelta(seconds=30)
+    two = seen(3, [failed, run(1), run(2)], recover_after=2)
+    one_more = seen(2, [failed, run(1)], recover_after=2)
+    assert advance(first.state, [classify(one_more, later)], later).recovered == []
+    (notice,) = advance(first.state, [classify(two, later)], later).recovered
+    assert notice.resolves == first.raised[0].alert_id and notice.recovered_by is not None
+    assert notice.recovered_by.fire == fire(2)
 
 
 def test_worker_down_one_grouped_page_then_one_recovery_notice() -> None:
