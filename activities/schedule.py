@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from temporalio import activity
@@ -11,7 +11,14 @@ from temporalio.api.workflowservice.v1 import ListScheduleMatchingTimesRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from activity_core.domain import CronTrigger, FirePlan, IntervalTrigger, PlanFireInput, misfire
+from activity_core.domain import (
+    CronTrigger,
+    FirePlan,
+    IntervalTrigger,
+    MisfirePolicy,
+    PlanFireInput,
+    misfire,
+)
 
 
 def _ts(when: datetime) -> Timestamp:
@@ -36,6 +43,13 @@ async def matching_times(
     return [t.ToDatetime().replace(tzinfo=UTC) for t in response.start_time]
 
 
+SAME_FIRE = timedelta(seconds=1)
+"""Two times closer than this are the same fire."""
+OVERLAP_SLACK = timedelta(seconds=2)
+"""The scheduler learns of a run's end about a second late: a fire this soon after it was
+still an overlap skip."""
+
+
 class ScheduleActivities:
     """Schedule look-ups; one instance per worker."""
 
@@ -43,20 +57,49 @@ class ScheduleActivities:
         """Build once per worker with the worker's Temporal client."""
         self._client = client
 
-    async def _fires_with_own_run(self, schedule_id: str, after: datetime) -> list[datetime]:
-        """Nominal times after ``after`` that the schedule started a run for."""
+    async def _actions(self, schedule_id: str) -> list[tuple[datetime, str]] | None:
+        """(nominal time, workflow id) of the schedule's recent actions (None: no schedule)."""
         try:
             desc = await self._client.get_schedule_handle(schedule_id).describe()
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise
-            return []
-        me = activity.info().workflow_id or ""
-        return sorted(
-            a.scheduled_at
+            return None
+        return [
+            (a.scheduled_at, str(getattr(a.action, "workflow_id", "")))
             for a in desc.info.recent_actions
-            if a.scheduled_at > after and getattr(a.action, "workflow_id", me) != me
-        )
+        ]
+
+    async def _unstarted_before(
+        self, schedule_id: str, nominal: datetime, actions: list[tuple[datetime, str]]
+    ) -> list[datetime]:
+        """Fires the server dropped between the schedule's previous action and ``nominal``.
+
+        Only fires after the previous run had closed count: one while it was still open
+        was an overlap skip (the previous run's own guard covered it if it was late), not
+        a fire the server missed because it was down.
+        """
+        earlier = [(at, wid) for at, wid in actions if at < nominal - SAME_FIRE]
+        if not earlier:
+            return []  # a new schedule, or its history is beyond the recent actions
+        previous, previous_id = max(earlier)
+        try:
+            desc = await self._client.get_workflow_handle(previous_id).describe()
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            return []  # past retention: nothing to say
+        if desc.close_time is None:
+            return []
+        closed = desc.close_time + OVERLAP_SLACK
+        fires = await matching_times(self._client, schedule_id, previous, nominal)
+        started = [at for at, _ in actions]
+        return [
+            f
+            for f in fires
+            if max(previous, closed) < f < nominal - SAME_FIRE
+            and not any(abs(f - at) < SAME_FIRE for at in started)
+        ]
 
     @activity.defn(name="plan_fire")
     async def plan_fire(self, inp: PlanFireInput) -> FirePlan:
@@ -78,8 +121,14 @@ class ScheduleActivities:
                 activity.logger.warning("schedule %s not found; no later fires", inp.schedule_id)
                 fires = []
             plan.later_fires = [f for f in fires if f > inp.nominal]
-            if plan.later_fires:
-                plan.fires_with_own_run = await self._fires_with_own_run(
-                    inp.schedule_id, inp.nominal
-                )
+            if trig.misfire_policy != MisfirePolicy.CATCHUP_LATEST:
+                return plan
+            actions = await self._actions(inp.schedule_id) or []
+            me = activity.info().workflow_id or ""
+            plan.fires_with_own_run = sorted(
+                at for at, wid in actions if at > inp.nominal and wid != me
+            )
+            plan.unstarted_before = await self._unstarted_before(
+                inp.schedule_id, inp.nominal, actions
+            )
         return plan

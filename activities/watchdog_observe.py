@@ -25,13 +25,13 @@ from activities.schedule import matching_times
 from activities.sink_health import open_deliveries
 from activity_core.alerts import load_alert_sinks
 from activity_core.domain import (
-    FireKind,
     ActivityDefinition,
     CronTrigger,
     DefinitionSeen,
     DefinitionSummary,
     DeliverySeen,
     EventTrigger,
+    FireKind,
     IntervalTrigger,
     RunOutcome,
     RunSeen,

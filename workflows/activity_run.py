@@ -317,6 +317,7 @@ class ActivityRunWorkflow:
             tolerance_s=plan.tolerance_s,
             later_fires=plan.later_fires,
             fires_with_own_run=plan.fires_with_own_run,
+            unstarted_before=plan.unstarted_before,
         )
         workflow.logger.info("misfire guard: %s", decision.describe())
         return decision

@@ -110,6 +110,7 @@ def decide(
     tolerance_s: float,
     later_fires: list[datetime] | None = None,
     fires_with_own_run: list[datetime] | None = None,
+    unstarted_before: list[datetime] | None = None,
 ) -> GuardDecision:
     """Decide what a scheduled run does.
 
@@ -123,6 +124,8 @@ def decide(
             ``catchup_latest`` uses them.
         fires_with_own_run: Later fires the schedule already started a run for; a
             ``catchup_latest`` run then leaves the report to that run (``superseded``).
+        unstarted_before: Earlier fires the server never started (it was down past
+            their catchup window); a ``catchup_latest`` run stands for them too.
 
     Returns:
         The decision.
@@ -131,12 +134,15 @@ def decide(
     if policy == MisfirePolicy.CATCHUP_LATEST:
         due = sorted(f for f in (later_fires or []) if nominal < f <= now)
         own = sorted(f for f in (fires_with_own_run or []) if nominal < f)
+        before = sorted(f for f in (unstarted_before or []) if f < nominal)
         if own:
             return GuardDecision(False, RunOutcome.SUPERSEDED, own[-1], lateness, [nominal])
-        if due:
-            latest = due[-1]
+        if due or before:
+            # The server-down case: the scheduler started only the latest fire within
+            # the window; the fires it dropped before it are this run's too.
+            latest = due[-1] if due else nominal
             late_latest = (now - latest).total_seconds()
-            covered = [nominal, *due]
+            covered = [*before, nominal, *due]
             if late_latest > window_s:
                 return GuardDecision(False, RunOutcome.SKIPPED_MISSED, latest, lateness, covered)
             return GuardDecision(True, RunOutcome.RAN_AS_LATEST, latest, lateness, covered)

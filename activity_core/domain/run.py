@@ -164,6 +164,9 @@ class FirePlan(BaseModel):
     """Fires after the nominal one up to now, as the server computes them."""
     fires_with_own_run: list[datetime] = Field(default_factory=list)
     """Later fires for which the schedule already started a run of their own."""
+    unstarted_before: list[datetime] = Field(default_factory=list)
+    """Fires between the schedule's previous action and this one that it never started
+    (the server was down past their catchup window): a ``catchup_latest`` run covers them."""
 
 
 class RunResult(BaseModel):

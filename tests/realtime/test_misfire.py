@@ -262,6 +262,16 @@ async def test_worker_down_each_policy_holds(harness: Harness) -> None:
 async def test_server_down_each_policy_holds(harness: Harness) -> None:
     outcomes = await _scenario(harness, "server")
     _assert_policies(outcomes, outage_end_slack=5)
+    # The server started only the latest in-window fire: that run records every fire of
+    # the outage it stands for (the dropped ones included), as in the worker-down case.
+    latest = outcomes["catchup_latest"]
+    (one,) = latest.executed_in_outage()
+    assert one.outcome == RunOutcome.RAN_AS_LATEST
+    dropped = [f for f in latest.outage_fires if f < one.scheduled_for]
+    assert dropped and set(dropped) <= set(one.covered_fires), latest.summary()
+    # The runs after it cover only their own fire (nothing counted twice).
+    after = [r for r in latest.runs if r.scheduled_for > one.scheduled_for]
+    assert after and all(r.covered_fires == [r.scheduled_for] for r in after)
 
 
 async def test_sync_is_idempotent_prunes_and_pauses_disabled(harness: Harness) -> None:

@@ -180,3 +180,31 @@ def test_catchup_latest_leaves_a_fire_with_its_own_run_to_that_run() -> None:
     assert not decision.run
     assert decision.outcome == RunOutcome.SUPERSEDED
     assert decision.covered == [NOMINAL]
+
+
+def test_catchup_latest_after_a_server_outage_covers_the_fires_the_server_dropped() -> None:
+    # The server was down for three fires; back up, it started only the latest one, on
+    # time: that run stands for the dropped fires too (the watchdog judges them covered).
+    dropped = [NOMINAL - timedelta(days=n) for n in (3, 2, 1)]
+    decision = decide(
+        MisfirePolicy.CATCHUP_LATEST,
+        nominal=NOMINAL,
+        now=NOMINAL + timedelta(seconds=5),
+        window_s=86400,
+        tolerance_s=60,
+        unstarted_before=dropped,
+    )
+    assert decision.run and decision.outcome == RunOutcome.RAN_AS_LATEST
+    assert decision.effective_fire == NOMINAL
+    assert decision.covered == [*dropped, NOMINAL]
+    # Other policies do not cover anything but their own fire.
+    for policy in (MisfirePolicy.SKIP, MisfirePolicy.CATCHUP_ALL):
+        other = decide(
+            policy,
+            nominal=NOMINAL,
+            now=NOMINAL + timedelta(seconds=5),
+            window_s=86400,
+            tolerance_s=60,
+            unstarted_before=dropped,
+        )
+        assert (other.outcome, other.covered) == (RunOutcome.RAN, [NOMINAL])
