@@ -54,8 +54,9 @@ from activity_core.domain.constants import (
 )
 from activity_core.domain.cron import fire_times
 from activity_core.domain.events import router_problem
+from activity_core.domain.judge import AWAITING_SERVER
 from activity_core.domain.sink_alerts import per_definition, sink_problems
-from activity_core.domain.watchdog import SETTLE_S
+from activity_core.domain.watchdog import SETTLE_S, UNRUN_GRACE_S
 from activity_core.errors import DefinitionsError
 from activity_core.loader import LoadedDefinitions, load_definitions
 from activity_core.settings import Settings
@@ -393,10 +394,12 @@ async def judge(
     now = datetime.now(UTC)
     lookback = lookback_seconds or settings.watchdog_lookback_seconds
     seen = await Observer(client).observe(definitions, now, lookback, state.last_pass_at)
+    grace = timedelta(seconds=UNRUN_GRACE_S)
     for s in seen:
         # The server's missed-catchup counter is for the schedule's lifetime: a cause
         # quotes what it gained since the previous pass.
         s.schedule.missed_catchup_before = state.missed_catchup.get(s.activity_id)
+        s.unrun_grace_until = state.unrun_since.get(s.activity_id, now) + grace
     statuses = [classify(s, now) for s in seen]
     starts = {s.activity_id: s.window_start for s in seen}
     problem = None
@@ -426,6 +429,11 @@ async def judge(
         router_problem=problem,
         sink_problems=problems,
     )
+    folded.state.unrun_since = {
+        st.activity_id: state.unrun_since.get(st.activity_id, now)
+        for st in statuses
+        if any(v.kind == FireKind.DUE and v.detail == AWAITING_SERVER for v in st.verdicts)
+    }
     # The baseline moves only in passes without a missing fire, so a cause judged late in
     # an outage still counts every fire the outage missed.
     missing = {

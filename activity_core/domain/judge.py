@@ -33,6 +33,8 @@ from activity_core.domain.watchdog import (
     alert_id,
 )
 
+AWAITING_SERVER = "not started yet; the server may still act on it (just back from an outage?)"
+"""Detail of a fire left unjudged for the grace (the next pass keeps the grace's start)."""
 OVERLAP_SLACK_S = 2.0
 """The scheduler learns of a run's end about a second late; fires that close count as overlap."""
 
@@ -85,6 +87,40 @@ def _blocking_run(fire: datetime, runs: list[RunSeen], now: datetime) -> RunSeen
         if run.started_at <= fire and end >= fire - timedelta(seconds=OVERLAP_SLACK_S):
             return run
     return None
+
+
+def _catchup_overlap(fire: datetime, runs: list[RunSeen], window_s: float) -> RunSeen | None:
+    """The catch-up run of an earlier fire that the server started *after* ``fire``, while
+    ``fire`` was still within its catchup window: back from an outage, the server started
+    the earlier fire and skipped this one as an overlap (SKIP) behind it."""
+    for run in runs:
+        if run.nominal is None or run.nominal >= fire:
+            continue
+        if fire < run.started_at <= fire + timedelta(seconds=window_s + OVERLAP_SLACK_S):
+            return run
+    return None
+
+
+def _server_may_act(
+    seen: DefinitionSeen, fire: datetime, runs: list[RunSeen], now: datetime
+) -> str:
+    """Why a fire without a run is not judged yet ("" when it can be judged now).
+
+    Back from an outage, the server's scheduler takes a few seconds to act, then starts
+    (or buffers) what its policy says; a ``catchup_latest`` run covers the fires it stands
+    for only once it completes. So a fire is not missing while a run of a later fire is
+    still open, nor, before any later fire has a run, within the grace after the watchdog
+    first saw it unstarted.
+    """
+    s = seen.schedule
+    if not s.exists or s.paused:
+        return ""  # the cause is known: judge now
+    later = sorted((r for r in runs if r.nominal is not None and r.nominal > fire), key=_nominal)
+    if seen.policy == "catchup_latest" and later and later[0].status == "running":
+        return "the next fire's run is still open (as the latest due fire it may cover this one)"
+    if not later and seen.unrun_grace_until is not None and now < seen.unrun_grace_until:
+        return AWAITING_SERVER
+    return ""
 
 
 def _run_verdict(seen: DefinitionSeen, fire: datetime, run: RunSeen, now: datetime) -> FireVerdict:
@@ -194,6 +230,18 @@ def classify(seen: DefinitionSeen, now: datetime) -> DefinitionStatus:
             verdict = FireVerdict(fire=fire, kind=FireKind.DUE, detail="just due")
         elif (block := _blocking_run(fire, scheduled, now)) is not None:
             verdict = _overlap_verdict(seen, fire, block, now)
+        elif seen.overlap == "SKIP" and (
+            catchup := _catchup_overlap(fire, scheduled, seen.catchup_window_s)
+        ):
+            verdict = FireVerdict(
+                fire=fire,
+                kind=FireKind.SKIPPED_BY_POLICY,
+                run_id=catchup.workflow_id,
+                detail="not started: back from an outage, the server was running the catch-up "
+                f"of the fire at {_nominal(catchup):%H:%M:%S} UTC (overlap policy SKIP)",
+            )
+        elif why := _server_may_act(seen, fire, scheduled, now):
+            verdict = FireVerdict(fire=fire, kind=FireKind.DUE, detail=why)
         else:
             verdict = FireVerdict(fire=fire, kind=FireKind.MISSING, detail=_missing_cause(seen))
         verdict.severity = severity_of(verdict.kind, verdict.lateness_s, seen.page_late_s)

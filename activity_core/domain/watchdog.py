@@ -72,6 +72,9 @@ PAGE_KINDS = frozenset(
 )
 SETTLE_S = 5.0
 """Grace after the tolerance before a fire without a run is judged (server start-up lag)."""
+UNRUN_GRACE_S = 60.0
+"""How long after a pass first sees a fire without a run (and nothing later started) it
+waits for the server before judging the fire missing."""
 
 
 # --------------------------------------------------------------------------------------
@@ -157,6 +160,9 @@ class DefinitionSeen(BaseModel):
     schedule: ScheduleSeen
     recover_after: int = 1
     """Fires that must run ok, after the last problem, before an alert recovers."""
+    unrun_grace_until: datetime | None = None
+    """Until then, a fire without a run (and no later fire with one) is not judged yet:
+    the server may just be back and about to act on it."""
 
 
 # --------------------------------------------------------------------------------------
@@ -263,6 +269,9 @@ class WatchdogState(BaseModel):
     """Id of the open alert about the event router, if one is open."""
     sink_alerts: dict[str, str] = Field(default_factory=dict)
     """Sink name -> id of its open alert (one per sink and problem)."""
+    unrun_since: dict[str, datetime] = Field(default_factory=dict)
+    """Definition id -> when a pass first saw one of its fires without a run that the
+    server may still act on (the grace counts from there)."""
     missed_catchup: dict[str, int] = Field(default_factory=dict)
     """Definition id -> the server's missed-catchup counter at this pass (so the next pass
     reports how many this outage missed, not the schedule's lifetime count)."""

@@ -463,3 +463,56 @@ def test_a_skip_after_the_outage_joins_the_open_page_and_a_later_page_is_not_hid
 def only_alert(alerts: list[Alert]) -> Alert:
     assert len(alerts) == 1, alerts
     return alerts[0]
+
+
+def test_after_a_server_outage_unstarted_fires_wait_for_the_scheduler_before_paging() -> None:
+    now = fire(3) + timedelta(seconds=30)
+    # Just back: nothing started since fire 0; within the grace the fires are not judged.
+    waiting = seen(4, [run(0)], unrun_grace_until=now + timedelta(seconds=10))
+    assert kinds(waiting, now) == ["ok", "due", "due", "due"]
+    # The grace is over and the server started nothing: missing.
+    expired = seen(4, [run(0)], unrun_grace_until=now - timedelta(seconds=1))
+    assert kinds(expired, now) == ["ok", "missing", "missing", "missing"]
+    # A paused schedule is judged at once (its cause is known).
+    paused = ScheduleSeen(exists=True, paused=True, overlap="SKIP", catchup_window_s=EVERY)
+    at_once = seen(4, [run(0)], schedule=paused, unrun_grace_until=now + timedelta(seconds=10))
+    assert kinds(at_once, now) == ["ok", "missing", "missing", "missing"]
+
+
+def test_a_catchup_latest_run_still_open_may_cover_the_fires_before_it() -> None:
+    now = fire(3) + timedelta(seconds=5)
+    latest = run(3, status="running", outcome=None, closed_at=None, started_at=fire(3))
+    status = classify(seen(4, [run(0), latest]), now)
+    assert [v.kind.value for v in status.verdicts][1:3] == ["due", "due"]
+    # Completed as ran_as_latest covering them: covered, nothing to alert.
+    done = run(3, outcome="ran_as_latest", covered_fires=[fire(1), fire(2), fire(3)])
+    assert kinds(seen(4, [run(0), done]), now + timedelta(seconds=60)) == ["ok"] + ["covered"] * 3
+
+
+def test_a_skip_policy_outage_is_one_page_with_the_overlap_skip_as_a_note_then_one_recovery() -> (
+    None
+):
+    # Grace 60 s (window): server down over fires 1-4; back at fire(4) + 3 s, it starts
+    # fire 3 (in the window) late and skips fire 4 as an overlap behind that run.
+    window = 60.0
+    catchup = run(
+        3,
+        outcome="ran_late",
+        started_at=fire(4) + timedelta(seconds=3),
+        closed_at=fire(4) + timedelta(seconds=5),
+    )
+    obs = seen(6, [run(0), catchup, run(5)], catchup_window_s=window)
+    now = fire(5) + timedelta(seconds=30)
+    status = classify(obs, now)
+    by_fire = {v.fire: v for v in status.verdicts}
+    assert by_fire[fire(1)].kind == by_fire[fire(2)].kind == FireKind.MISSING
+    skipped = by_fire[fire(4)]
+    assert skipped.kind == FireKind.SKIPPED_BY_POLICY and "catch-up" in skipped.detail
+    assert "catchup window" not in skipped.detail
+    first = advance(WatchdogState(), [status], now)
+    (page,) = first.raised
+    assert page.severity == Severity.PAGE and {f.fire for f in page.fires} >= {fire(1), fire(4)}
+    later = fire(6) + timedelta(seconds=30)
+    obs_later = seen(7, [run(0), catchup, run(5), run(6)], catchup_window_s=window)
+    second = advance(first.state, [classify(obs_later, later)], later)
+    assert second.raised == [] and [r.resolves for r in second.recovered] == [page.alert_id]
