@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
 from pydantic import Field, field_validator, model_validator
 
+from activity_core.domain.cron import CronError, CronSpec, fires_ever
 from activity_core.domain.fields import (
     DAY,
     MAX_SECONDS,
@@ -50,7 +49,7 @@ _CRON_NAMES = {
     *["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"],
     *["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"],
 }
-#: Cron characters Temporal's scheduler does not accept although croniter does.
+#: Characters a cron field may hold at all (L, W, ?, # and R are not Temporal's).
 _CRON_FIELD = re.compile(r"^[0-9A-Za-z*,/-]+$")
 
 
@@ -105,7 +104,7 @@ class CronTrigger(_ScheduledTrigger):
     def _valid_cron(cls, value: str) -> str:
         value = value.strip()
         fields = value.split()
-        if len(fields) != 5 or len(value) > 200 or not croniter.is_valid(value):
+        if len(fields) != 5 or len(value) > 200:
             raise ValueError(
                 f"{value[:200]!r} is not a valid five-field cron expression "
                 "(minute hour day-of-month month day-of-week, e.g. '20 7 * * *')"
@@ -121,13 +120,17 @@ class CronTrigger(_ScheduledTrigger):
                     "and steps"
                 )
         try:
-            croniter(value, datetime(2000, 1, 1, tzinfo=UTC), max_years_between_matches=8).get_next(
-                datetime
-            )
-        except Exception:
+            CronSpec.parse(value)
+        except CronError as exc:
             raise ValueError(
-                f"{value!r} never fires (e.g. 30 February): check the day-of-month and month"
+                f"{value!r} is not a valid five-field cron expression ({exc}; minute hour "
+                "day-of-month month day-of-week, e.g. '20 7 * * *')"
             ) from None
+        if not fires_ever(value):
+            raise ValueError(
+                f"{value!r} never fires (e.g. 30 February, or a day of month that never falls "
+                "on the day of week: the scheduler needs both): check those fields"
+            )
         return value
 
     @field_validator("timezone")
