@@ -206,6 +206,7 @@ class Observer:
             up_to_date=fingerprint in (state.note or ""),
             buffered=int(desc.raw_description.info.buffer_size),
             missed_catchup_window=desc.info.num_actions_missed_catchup_window,
+            buffer_dropped=desc.raw_description.info.buffer_dropped,
             next_fire=None if state.paused or not nxt else nxt[0],
             since=max(t for t in (desc.info.created_at, desc.info.last_updated_at) if t),
         )
@@ -399,6 +400,7 @@ async def judge(
         # The server's missed-catchup counter is for the schedule's lifetime: a cause
         # quotes what it gained since the previous pass.
         s.schedule.missed_catchup_before = state.missed_catchup.get(s.activity_id)
+        s.schedule.buffer_dropped_before = state.buffer_dropped.get(s.activity_id)
         s.unrun_grace_until = state.unrun_since.get(s.activity_id, now) + grace
     statuses = [classify(s, now) for s in seen]
     starts = {s.activity_id: s.window_start for s in seen}
@@ -439,13 +441,11 @@ async def judge(
     missing = {
         st.activity_id for st in statuses if any(v.kind == FireKind.MISSING for v in st.verdicts)
     }
+    calm = [s for s in seen if s.schedule.exists and s.activity_id not in missing]
     folded.state.missed_catchup.update(
-        {
-            s.activity_id: s.schedule.missed_catchup_window
-            for s in seen
-            if s.schedule.exists and s.activity_id not in missing
-        }
+        {s.activity_id: s.schedule.missed_catchup_window for s in calm}
     )
+    folded.state.buffer_dropped.update({s.activity_id: s.schedule.buffer_dropped for s in calm})
     return WatchdogPlan(
         now=now,
         summaries=[DefinitionSummary.of(s) for s in statuses],

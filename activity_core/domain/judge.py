@@ -180,30 +180,34 @@ def _run_verdict(seen: DefinitionSeen, fire: datetime, run: RunSeen, now: dateti
     return FireVerdict(fire=fire, kind=FireKind.OK, run_id=rid, lateness_s=run.lateness_s)
 
 
+def _counted(now: int, before: int | None, what: str) -> str:
+    """``; the server counts N <what> since the previous pass`` ("" when none)."""
+    n = now - (before or 0)
+    if n <= 0:
+        return ""
+    when = "in the schedule's lifetime" if before is None else "since the previous pass"
+    return f"; the server counts {n} {what} {when}"
+
+
 def _missing_cause(seen: DefinitionSeen) -> str:
     s = seen.schedule
     if not s.exists:
         return "schedule deleted (run `actcore sync`)"
     if s.paused:
         return "schedule paused"
-    missed = s.missed_catchup_window - (s.missed_catchup_before or 0)
-    if s.missed_catchup_before is None:
-        extra = (
-            f"; the server counts {missed} fires missed past the catchup window in the "
-            "schedule's lifetime"
-            if missed > 0
-            else ""
+    dropped = _counted(s.buffer_dropped, s.buffer_dropped_before, "starts dropped")
+    if dropped:
+        return (
+            "dropped by the server: its buffer of pending starts (at most 1,000) was full"
+            f"{dropped}; replay them with `temporal schedule backfill` (see "
+            "docs/misfire-policies.md)"
         )
-    else:
-        extra = (
-            f"; the server counts {missed} fires missed past the catchup window since the "
-            "previous pass"
-            if missed > 0
-            else ""
-        )
+    missed = _counted(
+        s.missed_catchup_window, s.missed_catchup_before, "fires missed past the catchup window"
+    )
     return (
         "not started by the server (down or unable to act within the catchup window of "
-        f"{seen.catchup_window_s:.0f} s){extra}"
+        f"{seen.catchup_window_s:.0f} s){missed}"
     )
 
 
@@ -458,6 +462,7 @@ def advance(
         router_alert=router_alert,
         sink_alerts=sink_alerts,
         missed_catchup=dict(state.missed_catchup),
+        buffer_dropped=dict(state.buffer_dropped),
     )
     return out
 

@@ -131,6 +131,10 @@ class ScheduleSeen(BaseModel):
     """Server counter: fires it could not start within the catchup window (lifetime)."""
     missed_catchup_before: int | None = None
     """The same counter at the previous pass (None: no previous pass saw it)."""
+    buffer_dropped: int = 0
+    """Server counter: starts dropped because the buffer of pending starts (1,000) was full."""
+    buffer_dropped_before: int | None = None
+    """The same counter at the previous pass (None: no previous pass saw it)."""
     next_fire: datetime | None = None
     since: datetime | None = None
     """Created or last changed: fires before this are not expected of this schedule."""
@@ -272,6 +276,8 @@ class WatchdogState(BaseModel):
     unrun_since: dict[str, datetime] = Field(default_factory=dict)
     """Definition id -> when a pass first saw one of its fires without a run that the
     server may still act on (the grace counts from there)."""
+    buffer_dropped: dict[str, int] = Field(default_factory=dict)
+    """Definition id -> the server's buffer-dropped counter before the current outage."""
     missed_catchup: dict[str, int] = Field(default_factory=dict)
     """Definition id -> the server's missed-catchup counter at this pass (so the next pass
     reports how many this outage missed, not the schedule's lifetime count)."""

@@ -516,3 +516,22 @@ def test_a_skip_policy_outage_is_one_page_with_the_overlap_skip_as_a_note_then_o
     obs_later = seen(7, [run(0), catchup, run(5), run(6)], catchup_window_s=window)
     second = advance(first.state, [classify(obs_later, later)], later)
     assert second.raised == [] and [r.resolves for r in second.recovered] == [page.alert_id]
+
+
+def test_fires_the_server_dropped_from_a_full_buffer_say_so_and_how_to_replay_them() -> None:
+    schedule = ScheduleSeen(
+        exists=True,
+        overlap="BUFFER_ALL",
+        catchup_window_s=EVERY,
+        buffer_dropped=1250,
+        buffer_dropped_before=1000,
+    )
+    obs = seen(3, [run(0), run(2)], schedule=schedule, overlap="BUFFER_ALL")
+    (missing,) = [
+        v
+        for v in classify(obs, fire(2) + timedelta(seconds=30)).verdicts
+        if v.kind.value == "missing"
+    ]
+    assert "buffer of pending starts (at most 1,000) was full" in missing.detail
+    assert "counts 250 starts dropped since the previous pass" in missing.detail
+    assert "temporal schedule backfill" in missing.detail
