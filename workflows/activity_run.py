@@ -62,10 +62,9 @@ with workflow.unsafe.imports_passed_through():
     from activity_core.domain.report import (
         build_event,
         could_not_run_report,
-        delivery_workflow_id,
         skip_alert_body,
     )
-    from workflows.handover import hand_over_tasks, start_delivery
+    from workflows.handover import hand_over, hand_over_tasks
     from workflows.ledger import write_ledger
 
 
@@ -386,8 +385,7 @@ class ActivityRunWorkflow:
         note: PersistNoteResult,
         atq: str,
     ) -> DeliveryHandoff:
-        child_id = delivery_workflow_id(run_id, sink.name)
-        started = await start_delivery(
+        return await hand_over(
             DeliveryInput(
                 run_id=run_id,
                 activity_id=str(definition.id),
@@ -400,6 +398,3 @@ class ActivityRunWorkflow:
             ),
             summary=f"deliver {definition.name} report to {sink.name}",
         )
-        if not started:
-            return DeliveryHandoff(sink=sink.name, workflow_id=child_id, status="already_started")
-        return DeliveryHandoff(sink=sink.name, workflow_id=child_id, status="started")

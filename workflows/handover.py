@@ -73,6 +73,17 @@ async def start_delivery(
     return True
 
 
+async def hand_over(inp: DeliveryInput, *, summary: str) -> DeliveryHandoff:
+    """Start the delivery child of ``inp`` (see :func:`start_delivery`) and say what
+    became of it: ``started``, or ``already_started`` by an earlier attempt of the run."""
+    started = await start_delivery(inp, summary=summary)
+    return DeliveryHandoff(
+        sink=inp.sink.name,
+        workflow_id=delivery_workflow_id(inp.run_id, inp.sink.name),
+        status="started" if started else "already_started",
+    )
+
+
 async def hand_over_tasks(
     definition: ActivityDefinition,
     run_id: str,
@@ -119,8 +130,7 @@ async def hand_over_tasks(
     for sink in sinks:
         if sink.backend != "issue_core":
             continue
-        child_id = delivery_workflow_id(run_id, sink.name)
-        started = await start_delivery(
+        handoff = await hand_over(
             DeliveryInput(
                 run_id=run_id,
                 activity_id=str(definition.id),
@@ -133,11 +143,5 @@ async def hand_over_tasks(
             ),
             summary=f"file {len(report.tasks)} task(s) of {definition.name} at {sink.name}",
         )
-        handed.append(
-            DeliveryHandoff(
-                sink=sink.name,
-                workflow_id=child_id,
-                status="started" if started else "already_started",
-            )
-        )
+        handed.append(handoff)
     return handed

@@ -417,19 +417,7 @@ def advance(
                 continue
             open_alerts.remove(alert)
             if alert.severity == Severity.PAGE:
-                out.recovered.append(
-                    Alert(
-                        alert_id=f"{alert.alert_id}-recovered",
-                        activity_id=aid,
-                        activity_name=alert.activity_name,
-                        kind="recovered",
-                        severity=Severity.NOTE,
-                        fires=alert.fires,
-                        opened_at=now,
-                        resolves=alert.alert_id,
-                        recovered_by=ok,
-                    )
-                )
+                out.recovered.append(alert.recovery(now, recovered_by=ok))
         # Drift: once per distinct drift text.
         drift_text = "; ".join(h for h in status.health if h.startswith("drift"))
         if drift_text and drift.get(aid) != drift_text:
@@ -499,15 +487,6 @@ def _advance_router(
         return current.alert_id
     open_alerts.remove(current)
     out.recovered.append(
-        Alert(
-            alert_id=f"{current.alert_id}-recovered",
-            activity_id=ROUTER_ALERT_SUBJECT,
-            activity_name=ROUTER_ALERT_SUBJECT,
-            kind="recovered",
-            severity=Severity.NOTE,
-            opened_at=now,
-            resolves=current.alert_id,
-            detail=f"the event router is keeping up again (was: {current.detail})",
-        )
+        current.recovery(now, f"the event router is keeping up again (was: {current.detail})")
     )
     return None

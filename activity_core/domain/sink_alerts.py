@@ -147,16 +147,7 @@ def advance_sinks(
             continue
         open_alerts.remove(alert)
         out.recovered.append(
-            Alert(
-                alert_id=f"{alert.alert_id}-recovered",
-                activity_id=SINK_ALERT_SUBJECT,
-                activity_name=sink,
-                kind="recovered",
-                severity=Severity.NOTE,
-                opened_at=now,
-                resolves=alert.alert_id,
-                detail=f"deliveries to {sink} are flowing again (was: {alert.detail})",
-            )
+            alert.recovery(now, f"deliveries to {sink} are flowing again (was: {alert.detail})")
         )
     return kept
 

@@ -232,6 +232,23 @@ class Alert(BaseModel):
     detail: str = ""
     """For schedule drift: what differs."""
 
+    def recovery(
+        self, now: datetime, detail: str = "", recovered_by: FireVerdict | None = None
+    ) -> Alert:
+        """The notice that closes this alert (``<id>-recovered``, kind ``recovered``)."""
+        return Alert(
+            alert_id=f"{self.alert_id}-recovered",
+            activity_id=self.activity_id,
+            activity_name=self.activity_name,
+            kind="recovered",
+            severity=Severity.NOTE,
+            fires=self.fires,
+            opened_at=now,
+            resolves=self.alert_id,
+            recovered_by=recovered_by,
+            detail=detail,
+        )
+
     @property
     def last_fire(self) -> datetime:
         """The latest fire listed (the opening time when none is)."""

@@ -162,9 +162,13 @@ async def test_rejected_tasks_park_the_batch_dead_with_an_alert_and_retry_files_
     await assert_eventually(dead)
     # Rejections are per task: the sink was not given up on after the first one.
     assert hub.stats.counts["fault_400"] == 3
-    notes = stack.alert_notes()
-    assert len(notes) == 1
-    text = notes[0].read_text()
+
+    async def one_alert_note() -> str:
+        notes = stack.alert_notes()
+        assert len(notes) == 1
+        return notes[0].read_text()
+
+    text = await assert_eventually(one_alert_note)
     assert "Tasks of refused not filed at issues (2 of 5 tasks filed, 3 rejected)" in text
     assert "rejected `inconsistent:t-2`" in text
     hub.set_fault("none")

@@ -96,7 +96,8 @@ async def test_a_delivery_that_continued_as_new_is_listed_once_in_its_current_st
     await handle.result()
 
     async def listed_once() -> None:
-        rows = [r for r in await list_deliveries(stack.client) if r.workflow_id == handle.id]
+        listed = await list_deliveries(stack.client, live=False)
+        rows = [r for r in listed if r.workflow_id == handle.id]
         assert [(r.status, r.execution) for r in rows] == [("delivered", "completed")]
         waiting = await list_deliveries(stack.client, "waiting", live=False)
         assert handle.id not in [r.workflow_id for r in waiting]
