@@ -6,12 +6,14 @@ delivery any other way.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
 
 from activities.monitor import paced_retry_now
 from activity_core.domain import ActivityDefinition, DeliveryState, DeliveryStatus, run_start
@@ -19,6 +21,11 @@ from activity_core.domain import search_attributes as sa
 from activity_core.domain.constants import ORCHESTRATOR_TQ, REPORT_DELIVERY_WORKFLOW
 from workflows.activity_run import ActivityRunWorkflow
 from workflows.report_delivery import ReportDeliveryWorkflow
+
+LIVE_QUERIES = 16
+"""Live status queries in flight at once."""
+LIVE_QUERY_TIMEOUT = timedelta(seconds=5)
+"""How long one live query may take (a delivery no worker polls never answers)."""
 
 
 def manual_run_id(definition: ActivityDefinition, now: datetime | None = None) -> str:
@@ -54,9 +61,13 @@ class DeliveryRow:
     execution: str
     started_at: str
     live: DeliveryStatus | None = None
+    note: str | None = None
+    """Why the live status is missing, when it is."""
 
     def as_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if k != "live"}
+        out = {k: v for k, v in self.__dict__.items() if k not in ("live", "note")}
+        if self.note:
+            out["last_error"] = self.note
         if self.live is not None:
             out["attempts"] = self.live.attempts
             out["last_error"] = self.live.last_error
@@ -84,6 +95,7 @@ async def list_deliveries(
     if status:
         query += f" AND DeliveryStatus = '{DeliveryState(status).value}'"
     rows: list[DeliveryRow] = []
+    open_rows: list[DeliveryRow] = []
     async for ex in client.list_workflows(query, limit=limit):
         attrs = ex.typed_search_attributes
         row = DeliveryRow(
@@ -95,9 +107,23 @@ async def list_deliveries(
             started_at=ex.start_time.isoformat(),
         )
         if live and ex.status is not None and ex.status.name == "RUNNING":
-            handle = client.get_workflow_handle_for(ReportDeliveryWorkflow.run, ex.id)
-            row.live = await handle.query(ReportDeliveryWorkflow.status)
+            open_rows.append(row)
         rows.append(row)
+    gate = asyncio.Semaphore(LIVE_QUERIES)
+
+    async def ask(row: DeliveryRow) -> None:
+        handle = client.get_workflow_handle_for(ReportDeliveryWorkflow.run, row.workflow_id)
+        async with gate:
+            try:
+                row.live = await handle.query(
+                    ReportDeliveryWorkflow.status, rpc_timeout=LIVE_QUERY_TIMEOUT
+                )
+            except RPCError as err:
+                # A query needs a worker: with none polling (the worker is down, the very
+                # moment an operator looks) the row keeps what visibility says.
+                row.note = f"no live status: {err.message}"
+
+    await asyncio.gather(*(ask(r) for r in open_rows))
     return rows
 
 

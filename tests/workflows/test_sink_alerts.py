@@ -103,3 +103,34 @@ async def test_a_delivery_that_continued_as_new_is_listed_once_in_its_current_st
         assert handle.id not in [r.workflow_id for r in waiting]
 
     await assert_eventually(listed_once)
+
+
+async def test_listing_deliveries_survives_a_delivery_no_worker_polls(stack: Stack) -> None:
+    """The operator lists deliveries while a worker is down: the list still comes, the row
+    of the unreachable delivery says why it has no live status."""
+    from activity_core.domain import DeliveryInput, StateHubProgressSink
+    from activity_core.domain.delivery import ProgressEvent
+    from workflows.report_delivery import ReportDeliveryWorkflow
+
+    orphan = f"delivery-orphan-{uuid.uuid4().hex[:8]}"
+    await stack.client.start_workflow(
+        ReportDeliveryWorkflow.run,
+        DeliveryInput(
+            run_id="orphan",
+            activity_id="orphan",
+            activity_name="orphan",
+            sink=StateHubProgressSink(type="state_hub_progress", event_type="t"),
+            event=ProgressEvent(event_type="t", summary="s", detail={}),
+        ),
+        id=orphan,
+        task_queue=f"nobody-polls-{uuid.uuid4().hex[:8]}",
+    )
+
+    async def listed() -> None:
+        rows = {r.workflow_id: r for r in await list_deliveries(stack.client)}
+        assert orphan in rows
+        row = rows[orphan].as_dict()
+        assert row["execution"] == "running" and "no live status" in str(row["last_error"])
+
+    await assert_eventually(listed, within=60, interval=1)
+    await stack.client.get_workflow_handle(orphan).terminate("test over")
