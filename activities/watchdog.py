@@ -12,7 +12,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from activities.reconcile import Reconciler
-from activities.watchdog_observe import judge
+from activities.watchdog_judge import judge
 from activity_core.domain import ObserveInput, PingInput, WatchdogPlan
 from activity_core.errors import DEFINITION_INVALID, PING_FAILED, ConfigError, DefinitionsError
 from activity_core.settings import Settings

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,28 +19,17 @@ from temporalio.api.enums.v1 import PendingActivityState, PendingWorkflowTaskSta
 from temporalio.client import Client, WorkflowExecution
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.event_lag import router_health
 from activities.schedule import matching_times
-from activities.sink_health import open_deliveries
-from activity_core.alerts import load_alert_sinks
 from activity_core.domain import (
     ActivityDefinition,
     CronTrigger,
     DefinitionSeen,
-    DefinitionSummary,
     DeliverySeen,
-    EventTrigger,
-    FireKind,
     IntervalTrigger,
     RunOutcome,
     RunSeen,
     ScheduleSeen,
-    WatchdogPassResult,
-    WatchdogPlan,
-    WatchdogState,
-    advance,
     build_schedule,
-    classify,
     is_scheduled,
     misfire,
     schedule_id,
@@ -50,18 +38,11 @@ from activity_core.domain import search_attributes as sa
 from activity_core.domain.constants import (
     ACTIVITY_RUN_WORKFLOW,
     REPORT_DELIVERY_WORKFLOW,
-    WATCHDOG_WORKFLOW,
 )
 from activity_core.domain.cron import fire_times
-from activity_core.domain.events import router_problem
-from activity_core.domain.judge import AWAITING_SERVER
-from activity_core.domain.sink_alerts import per_definition, sink_problems
-from activity_core.domain.watchdog import SETTLE_S, UNRUN_GRACE_S
-from activity_core.errors import DefinitionsError
-from activity_core.loader import LoadedDefinitions, load_definitions
-from activity_core.settings import Settings
-from activity_core.store import Registry
-from activity_core.store.errors import STORE_ERRORS
+from activity_core.domain.ledger import ScheduleChange
+from activity_core.domain.schedule_journal import expected_fires, segments
+from activity_core.domain.watchdog import SETTLE_S
 
 log = logging.getLogger(__name__)
 
@@ -119,12 +100,25 @@ def local_fires(
     ]
 
 
+def _trigger_fires(trigger: dict[str, Any], start: datetime, end: datetime) -> list[datetime]:
+    """Fires of a trigger the journal kept (an older spec), computed here."""
+    kind = trigger.get("trigger_type")
+    model = CronTrigger if kind == "cron" else IntervalTrigger if kind == "interval" else None
+    if model is None:
+        return []
+    return local_fires(model.model_validate(trigger), start, end)
+
+
 class Observer:
     """Gathers :class:`DefinitionSeen` for definitions, with a bounded number of calls."""
 
-    def __init__(self, client: Client) -> None:
-        """Use ``client`` for every call."""
+    def __init__(
+        self, client: Client, journals: dict[str, list[ScheduleChange]] | None = None
+    ) -> None:
+        """Use ``client`` for every call; ``journals`` (schedule id -> the sync journal, from
+        the store) judge each fire by the schedule state in force at that time."""
         self._client = client
+        self._journals = journals
         self._gate = asyncio.Semaphore(CONCURRENCY)
 
     async def observe(
@@ -153,15 +147,28 @@ class Observer:
         desired = build_schedule(d)
         schedule = await self._schedule(d, desired.fingerprint)
         fires: list[datetime] = []
+        by_hand: list[tuple[datetime, datetime]] = []
+        journal = (self._journals or {}).get(schedule_id(d))
         if d.enabled:
             if schedule.exists:
                 try:
-                    since = max(start, schedule.since or start)
+                    # With a journal, fires count from the first write it knows, each by the
+                    # state then in force; without, from the schedule's last change.
+                    since = max(start, journal[0].at if journal else schedule.since or start)
                     fires = await matching_times(self._client, schedule_id(d), since, now)
                 except RPCError as err:
                     if err.status != RPCStatusCode.NOT_FOUND:
                         raise
                     schedule = ScheduleSeen(exists=False)
+            if schedule.exists and journal:
+                fires, by_hand = expected_fires(
+                    segments(journal, now),
+                    current_fingerprint=desired.fingerprint,
+                    server_fires=fires,
+                    start=start,
+                    now=now + timedelta(seconds=1),
+                    local_fires=_trigger_fires,
+                )
             if not schedule.exists:
                 fires = local_fires(trig, start, now)
                 schedule.fires_from = "local"
@@ -184,6 +191,7 @@ class Observer:
             deliveries=deliveries,
             schedule=schedule,
             recover_after=d.watch.recover_after,
+            paused_by_hand=by_hand,
         )
 
     async def _schedule(self, d: ActivityDefinition, fingerprint: str) -> ScheduleSeen:
@@ -309,146 +317,3 @@ class Observer:
                 )
             )
         return out
-
-
-async def last_pass(client: Client, exclude: str | None = None) -> WatchdogPassResult | None:
-    """The result of the latest completed watchdog pass (None when there is none)."""
-    now = datetime.now(UTC)
-    for since in (timedelta(hours=1), MAX_LOOKBACK):
-        query = (
-            f"WorkflowType = '{WATCHDOG_WORKFLOW}' AND ExecutionStatus = 'Completed' "
-            f"AND CloseTime >= '{sa.visibility_time(now - since)}'"
-        )
-        found = [
-            ex
-            async for ex in client.list_workflows(query, limit=20)
-            if ex.id != exclude and ex.close_time is not None
-        ]
-        if not found:
-            continue
-        latest = max(found, key=lambda ex: ex.close_time or now)
-        raw = await client.get_workflow_handle(latest.id, run_id=latest.run_id).result()
-        return WatchdogPassResult.model_validate(raw)
-    return None
-
-
-async def previous_state(client: Client, exclude: str | None = None) -> WatchdogState:
-    """The state the last completed pass handed on (empty when there is none)."""
-    result = await last_pass(client, exclude)
-    return result.state if result is not None else WatchdogState()
-
-
-async def _api_definitions(
-    registry: Registry | None, files: LoadedDefinitions
-) -> list[ActivityDefinition]:
-    if registry is None:
-        return []
-    try:
-        stored = await registry.all()
-    except STORE_ERRORS as exc:
-        log.warning(
-            "registry unavailable; judging the files only", extra={"error": type(exc).__name__}
-        )
-        return []
-    on_disk = {d.name for d in files.definitions}
-    return [s.definition for s in stored if s.origin == "api" and s.definition.name not in on_disk]
-
-
-async def judge(
-    client: Client,
-    settings: Settings,
-    *,
-    names: list[str],
-    lookback_seconds: float | None,
-    state: WatchdogState | None = None,
-    exclude_pass: str | None = None,
-    registry: Registry | None = None,
-) -> WatchdogPlan:
-    """Observe, classify and fold into the previous pass's state (no side effects).
-
-    The definitions judged are the files' and, with a ``registry``, those created through
-    the API (a registry that cannot be reached leaves the files').
-
-    Args:
-        client: Temporal client.
-        settings: Definitions directory, look-back, alerts file.
-        names: Only these definitions (all when empty).
-        lookback_seconds: Shortest look-back (default from settings).
-        state: The state to fold into (default: the last completed pass's).
-        exclude_pass: A pass to ignore when looking for the last one (the caller itself).
-        registry: Where API-created definitions are (None: files only).
-
-    Raises:
-        DefinitionsError: The definitions (or the alerts file) are invalid.
-    """
-    loaded = await asyncio.to_thread(
-        load_definitions, settings.definitions_dir, settings.activity_timeout_seconds
-    )
-    alerts = await asyncio.to_thread(load_alert_sinks, settings.alerts_file)
-    everything = list(loaded.definitions) + await _api_definitions(registry, loaded)
-    unknown = sorted(set(names) - {d.name for d in everything})
-    if unknown:
-        raise DefinitionsError([f"{n}: no such definition" for n in unknown])
-    definitions = watched(everything, names)
-    if state is None:
-        state = await previous_state(client, exclude_pass)
-    now = datetime.now(UTC)
-    lookback = lookback_seconds or settings.watchdog_lookback_seconds
-    seen = await Observer(client).observe(definitions, now, lookback, state.last_pass_at)
-    grace = timedelta(seconds=UNRUN_GRACE_S)
-    for s in seen:
-        # The server's missed-catchup counter is for the schedule's lifetime: a cause
-        # quotes what it gained since the previous pass.
-        s.schedule.missed_catchup_before = state.missed_catchup.get(s.activity_id)
-        s.schedule.buffer_dropped_before = state.buffer_dropped.get(s.activity_id)
-        s.unrun_grace_until = state.unrun_since.get(s.activity_id, now) + grace
-    statuses = [classify(s, now) for s in seen]
-    starts = {s.activity_id: s.window_start for s in seen}
-    problem = None
-    if not names and any(
-        d.enabled and isinstance(d.trigger_config, EventTrigger) for d in everything
-    ):
-        problem = router_problem(
-            await router_health(settings),
-            settings.router_alert_pending,
-            settings.router_alert_age_seconds,
-        )
-    # Sinks: every open delivery, whatever started its run (schedule, manual, event, alert).
-    deliveries = await open_deliveries(client)
-    counts = per_definition(deliveries)
-    for st in statuses:
-        mine = counts.get(st.activity_id, Counter())
-        st.deliveries_waiting = mine["pending"] + mine["waiting"]
-        st.deliveries_dead = mine["dead"]
-    thresholds = {str(d.id): float(d.watch.delivery_alert_after_seconds) for d in everything}
-    problems = None if names else sink_problems(deliveries, thresholds, now)
-    folded = advance(
-        state,
-        statuses,
-        now,
-        starts,
-        complete=not names,
-        router_problem=problem,
-        sink_problems=problems,
-    )
-    folded.state.unrun_since = {
-        st.activity_id: state.unrun_since.get(st.activity_id, now)
-        for st in statuses
-        if any(v.kind == FireKind.DUE and v.detail == AWAITING_SERVER for v in st.verdicts)
-    }
-    # The baseline moves only in passes without a missing fire, so a cause judged late in
-    # an outage still counts every fire the outage missed.
-    missing = {
-        st.activity_id for st in statuses if any(v.kind == FireKind.MISSING for v in st.verdicts)
-    }
-    calm = [s for s in seen if s.schedule.exists and s.activity_id not in missing]
-    folded.state.missed_catchup.update(
-        {s.activity_id: s.schedule.missed_catchup_window for s in calm}
-    )
-    folded.state.buffer_dropped.update({s.activity_id: s.schedule.buffer_dropped for s in calm})
-    return WatchdogPlan(
-        now=now,
-        summaries=[DefinitionSummary.of(s) for s in statuses],
-        advance=folded,
-        alerts=alerts,
-    )

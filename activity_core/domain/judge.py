@@ -189,12 +189,18 @@ def _counted(now: int, before: int | None, what: str) -> str:
     return f"; the server counts {n} {what} {when}"
 
 
-def _missing_cause(seen: DefinitionSeen) -> str:
+def _missing_cause(seen: DefinitionSeen, fire: datetime) -> str:
     s = seen.schedule
     if not s.exists:
         return "schedule deleted (run `actcore sync`)"
     if s.paused:
         return "schedule paused"
+    for lo, until in seen.paused_by_hand:
+        if lo <= fire < until:
+            return (
+                f"schedule paused by hand until {until:%Y-%m-%d %H:%M:%S} UTC, when "
+                "`actcore sync` unpaused it (the definition is enabled)"
+            )
     dropped = _counted(s.buffer_dropped, s.buffer_dropped_before, "starts dropped")
     if dropped:
         return (
@@ -247,7 +253,9 @@ def classify(seen: DefinitionSeen, now: datetime) -> DefinitionStatus:
         elif why := _server_may_act(seen, fire, scheduled, now):
             verdict = FireVerdict(fire=fire, kind=FireKind.DUE, detail=why)
         else:
-            verdict = FireVerdict(fire=fire, kind=FireKind.MISSING, detail=_missing_cause(seen))
+            verdict = FireVerdict(
+                fire=fire, kind=FireKind.MISSING, detail=_missing_cause(seen, fire)
+            )
         verdict.severity = severity_of(verdict.kind, verdict.lateness_s, seen.page_late_s)
         verdicts.append(verdict)
     return DefinitionStatus(

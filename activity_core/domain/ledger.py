@@ -10,7 +10,7 @@ store keeps the latest state, whoever writes it and in whatever order. Pure.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -125,6 +125,9 @@ class ScheduleChange(BaseModel):
     """Who synced: ``actcore sync`` with the user, or the worker's host."""
     at: datetime
     """When."""
+    trigger: dict[str, Any] | None = None
+    """The trigger written (cron or interval, as in the definition): the watchdog computes
+    the fires of the time it was in force."""
 
 
 def started_record(

@@ -140,6 +140,9 @@ class DesiredSchedule:
     policy: str
     overlap: str
     catchup_window: timedelta
+    trigger: dict[str, Any] | None = None
+    """The definition's trigger as JSON (kept in the journal: fires under an older spec
+    can be computed after it changed)."""
 
 
 def _fingerprint(parts: dict[str, Any]) -> str:
@@ -204,6 +207,7 @@ def build_schedule(definition: ActivityDefinition) -> DesiredSchedule:
         policy=trig.misfire_policy.value,
         overlap=overlap.name,
         catchup_window=catchup,
+        trigger=trig.model_dump(mode="json"),
     )
 
 

@@ -164,6 +164,9 @@ class DefinitionSeen(BaseModel):
     schedule: ScheduleSeen
     recover_after: int = 1
     """Fires that must run ok, after the last problem, before an alert recovers."""
+    paused_by_hand: list[tuple[datetime, datetime]] = Field(default_factory=list)
+    """Stretches the journal shows the schedule was paused by hand (a sync unpaused it
+    with no sync pause before): the cause of their fires that did not run."""
     unrun_grace_until: datetime | None = None
     """Until then, a fire without a run (and no later fire with one) is not judged yet:
     the server may just be back and about to act on it."""

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from temporalio.client import Client
 
-from activities.watchdog_observe import last_pass
+from activities.watchdog_judge import last_pass
 from activity_core.domain import Alert, DefinitionSummary, RunRecord, Severity
 from activity_core.domain.definition import CronTrigger, IntervalTrigger
 from activity_core.domain.schedule_spec import describe_trigger

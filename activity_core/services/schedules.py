@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from temporalio.client import (
     Client,
@@ -56,13 +56,17 @@ class SyncChange:
     """The desired state written (journal only; not in the table)."""
     catchup_window_seconds: float | None = None
     """The catchup window in seconds (journal only)."""
+    trigger: dict[str, Any] | None = None
+    """The trigger written (journal only)."""
+    unpaused: bool = False
+    """An update that also unpaused a schedule paused by hand (journal: ``unpause``)."""
 
     def as_dict(self) -> dict[str, str]:
         """The table's columns."""
         return {
             k: str(v)
             for k, v in self.__dict__.items()
-            if k not in ("fingerprint", "catchup_window_seconds")
+            if k not in ("fingerprint", "catchup_window_seconds", "trigger", "unpaused")
         }
 
     def journal_entry(self, actor: str, at: datetime) -> ScheduleChange:
@@ -71,13 +75,14 @@ class SyncChange:
         return ScheduleChange(
             schedule_id=self.schedule_id,
             label=self.label,
-            action=self.action,
+            action="unpause" if self.unpaused else self.action,
             fingerprint=self.fingerprint,
             policy=self.policy,
             overlap=self.overlap,
             catchup_window_seconds=self.catchup_window_seconds,
             actor=actor,
             at=at,
+            trigger=self.trigger,
         )
 
 
@@ -160,6 +165,7 @@ async def sync_schedules(
             f"{d.catchup_window}",
             d.fingerprint,
             d.catchup_window.total_seconds(),
+            d.trigger,
         )
 
     async def apply(d: DesiredSchedule) -> SyncChange:
@@ -191,7 +197,11 @@ async def sync_schedules(
                 return ScheduleUpdate(schedule=schedule)
 
             await handle.update(updater)
-            return change("update", d)
+            updated = change("update", d)
+            # Paused by hand (a hand pause replaces the note, so it reads as an update):
+            # the journal records the unpause, and the watchdog its cause.
+            updated.unpaused = bool(current and current[1]) and not d.schedule.state.paused
+            return updated
 
     async def delete(sid: str) -> SyncChange:
         if not dry_run:

@@ -13,7 +13,7 @@ from typing import Any
 
 from temporalio.client import Client
 
-from activities.watchdog_observe import judge, last_pass
+from activities.watchdog_judge import judge, last_pass
 from activity_core.domain import Alert, DefinitionSummary, Severity, WatchdogState
 from activity_core.domain.ledger import RunRecord
 from activity_core.settings import Settings

@@ -293,6 +293,24 @@ class Ledger:
             {c.name: getattr(r, c.name) for c in ScheduleChangeRow.__table__.columns} for r in rows
         ]
 
+    async def journals(self, schedule_ids: Sequence[str]) -> dict[str, list[ScheduleChange]]:
+        """Schedule id -> its journal, oldest first (one query for all)."""
+        stmt = (
+            select(ScheduleChangeRow)
+            .where(ScheduleChangeRow.schedule_id.in_(list(schedule_ids)))
+            .order_by(ScheduleChangeRow.at, ScheduleChangeRow.id)
+        )
+        async with self._store.sessions() as session:
+            rows = (await session.scalars(stmt)).all()
+        out: dict[str, list[ScheduleChange]] = {}
+        for r in rows:
+            out.setdefault(r.schedule_id, []).append(
+                ScheduleChange.model_validate(
+                    {f: getattr(r, f) for f in ScheduleChange.model_fields}
+                )
+            )
+        return out
+
     async def prune(self, before: datetime) -> int:
         """Delete runs fired before ``before`` and their deliveries; returns rows deleted."""
         async with self._store.sessions.begin() as session:

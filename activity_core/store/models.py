@@ -154,6 +154,8 @@ class ScheduleChangeRow(Base):
     catchup_window_seconds: Mapped[float | None]
     actor: Mapped[str] = mapped_column(String(255))
     at: Mapped[datetime]
+    trigger: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """The trigger written (cron or interval); None for deletes and older rows."""
 
 
 class EventTypeRow(Base):

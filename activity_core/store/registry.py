@@ -119,6 +119,11 @@ class Registry:
         """Use ``store``'s engine."""
         self._store = store
 
+    @property
+    def store(self) -> Store:
+        """The store the registry lives in (the ledger and the journal are there too)."""
+        return self._store
+
     async def import_files(
         self,
         definitions: Sequence[ActivityDefinition],

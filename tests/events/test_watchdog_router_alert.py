@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from activities.watchdog_observe import judge
+from activities.watchdog_judge import judge
 from activity_core.domain import WatchdogState
 from tests.events.conftest import NatsServer, RouterFactory, define_event_type
 from tests.events.test_router import listen

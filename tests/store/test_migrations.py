@@ -42,6 +42,9 @@ async def test_upgrade_from_empty_then_down_one_step_and_up_again(store_url: str
         assert await _tables(store) == TABLES
         assert "ix_activity_runs_activity_fire" in await _run_indexes(store)
         await migrate.downgrade(store, "-1")
+        assert await migrate.current(store) == "0004"
+        assert await _tables(store) == TABLES
+        await migrate.downgrade(store, "-1")
         assert await migrate.current(store) == "0003"
         assert await _tables(store) == TABLES - {"emitted_tasks", "sink_checks"}
         await migrate.downgrade(store, "-1")

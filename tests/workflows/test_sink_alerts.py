@@ -67,7 +67,7 @@ async def test_dead_deliveries_of_manual_runs_page_once_per_sink_and_show_in_sta
         await stack.delivery(r.run_id, sink).signal("retry_now")
     for r in runs:
         await stack.delivery(r.run_id, sink).result()
-    from activities.watchdog_observe import judge
+    from activities.watchdog_judge import judge
 
     plan = await judge(stack.client, stack.settings, names=[], lookback_seconds=None, state=state)
     assert [a.resolves for a in plan.advance.recovered if a.activity_name == sink] == [

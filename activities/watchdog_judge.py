@@ -1,0 +1,203 @@
+"""A watchdog pass's judgement: observe (``watchdog_observe``), classify and fold into the
+previous pass's state, with the journal, the sinks and the router. Shared by the
+``watchdog_observe`` activity and ``actcore status``; no side effects."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from temporalio.client import Client
+
+from activities.event_lag import router_health
+from activities.sink_health import open_deliveries
+from activities.watchdog_observe import MAX_LOOKBACK, Observer, watched
+from activity_core.alerts import load_alert_sinks
+from activity_core.domain import (
+    ActivityDefinition,
+    DefinitionSummary,
+    EventTrigger,
+    FireKind,
+    WatchdogPassResult,
+    WatchdogPlan,
+    WatchdogState,
+    advance,
+    classify,
+    schedule_id,
+)
+from activity_core.domain import search_attributes as sa
+from activity_core.domain.constants import (
+    WATCHDOG_WORKFLOW,
+)
+from activity_core.domain.events import router_problem
+from activity_core.domain.judge import AWAITING_SERVER
+from activity_core.domain.ledger import ScheduleChange
+from activity_core.domain.sink_alerts import per_definition, sink_problems
+from activity_core.domain.watchdog import UNRUN_GRACE_S
+from activity_core.errors import DefinitionsError
+from activity_core.loader import LoadedDefinitions, load_definitions
+from activity_core.settings import Settings
+from activity_core.store import Ledger, Registry
+from activity_core.store.errors import STORE_ERRORS
+
+log = logging.getLogger(__name__)
+
+
+async def last_pass(client: Client, exclude: str | None = None) -> WatchdogPassResult | None:
+    """The result of the latest completed watchdog pass (None when there is none)."""
+    now = datetime.now(UTC)
+    for since in (timedelta(hours=1), MAX_LOOKBACK):
+        query = (
+            f"WorkflowType = '{WATCHDOG_WORKFLOW}' AND ExecutionStatus = 'Completed' "
+            f"AND CloseTime >= '{sa.visibility_time(now - since)}'"
+        )
+        found = [
+            ex
+            async for ex in client.list_workflows(query, limit=20)
+            if ex.id != exclude and ex.close_time is not None
+        ]
+        if not found:
+            continue
+        latest = max(found, key=lambda ex: ex.close_time or now)
+        raw = await client.get_workflow_handle(latest.id, run_id=latest.run_id).result()
+        return WatchdogPassResult.model_validate(raw)
+    return None
+
+
+async def previous_state(client: Client, exclude: str | None = None) -> WatchdogState:
+    """The state the last completed pass handed on (empty when there is none)."""
+    result = await last_pass(client, exclude)
+    return result.state if result is not None else WatchdogState()
+
+
+async def _api_definitions(
+    registry: Registry | None, files: LoadedDefinitions
+) -> list[ActivityDefinition]:
+    if registry is None:
+        return []
+    try:
+        stored = await registry.all()
+    except STORE_ERRORS as exc:
+        log.warning(
+            "registry unavailable; judging the files only", extra={"error": type(exc).__name__}
+        )
+        return []
+    on_disk = {d.name for d in files.definitions}
+    return [s.definition for s in stored if s.origin == "api" and s.definition.name not in on_disk]
+
+
+async def _journals(
+    registry: Registry | None, definitions: Sequence[ActivityDefinition]
+) -> dict[str, list[ScheduleChange]] | None:
+    """The sync journal of each definition's schedule (None: no store, or it is down)."""
+    if registry is None:
+        return None
+    try:
+        return await Ledger(registry.store).journals([schedule_id(d) for d in definitions])
+    except STORE_ERRORS as exc:
+        log.warning("journal unavailable", extra={"error": type(exc).__name__})
+        return None
+
+
+async def judge(
+    client: Client,
+    settings: Settings,
+    *,
+    names: list[str],
+    lookback_seconds: float | None,
+    state: WatchdogState | None = None,
+    exclude_pass: str | None = None,
+    registry: Registry | None = None,
+) -> WatchdogPlan:
+    """Observe, classify and fold into the previous pass's state (no side effects).
+
+    The definitions judged are the files' and, with a ``registry``, those created through
+    the API (a registry that cannot be reached leaves the files').
+
+    Args:
+        client: Temporal client.
+        settings: Definitions directory, look-back, alerts file.
+        names: Only these definitions (all when empty).
+        lookback_seconds: Shortest look-back (default from settings).
+        state: The state to fold into (default: the last completed pass's).
+        exclude_pass: A pass to ignore when looking for the last one (the caller itself).
+        registry: Where API-created definitions are (None: files only).
+
+    Raises:
+        DefinitionsError: The definitions (or the alerts file) are invalid.
+    """
+    loaded = await asyncio.to_thread(
+        load_definitions, settings.definitions_dir, settings.activity_timeout_seconds
+    )
+    alerts = await asyncio.to_thread(load_alert_sinks, settings.alerts_file)
+    everything = list(loaded.definitions) + await _api_definitions(registry, loaded)
+    unknown = sorted(set(names) - {d.name for d in everything})
+    if unknown:
+        raise DefinitionsError([f"{n}: no such definition" for n in unknown])
+    definitions = watched(everything, names)
+    if state is None:
+        state = await previous_state(client, exclude_pass)
+    now = datetime.now(UTC)
+    lookback = lookback_seconds or settings.watchdog_lookback_seconds
+    journals = await _journals(registry, definitions)
+    seen = await Observer(client, journals).observe(definitions, now, lookback, state.last_pass_at)
+    grace = timedelta(seconds=UNRUN_GRACE_S)
+    for s in seen:
+        # The server's missed-catchup counter is for the schedule's lifetime: a cause
+        # quotes what it gained since the previous pass.
+        s.schedule.missed_catchup_before = state.missed_catchup.get(s.activity_id)
+        s.schedule.buffer_dropped_before = state.buffer_dropped.get(s.activity_id)
+        s.unrun_grace_until = state.unrun_since.get(s.activity_id, now) + grace
+    statuses = [classify(s, now) for s in seen]
+    starts = {s.activity_id: s.window_start for s in seen}
+    problem = None
+    if not names and any(
+        d.enabled and isinstance(d.trigger_config, EventTrigger) for d in everything
+    ):
+        problem = router_problem(
+            await router_health(settings),
+            settings.router_alert_pending,
+            settings.router_alert_age_seconds,
+        )
+    # Sinks: every open delivery, whatever started its run (schedule, manual, event, alert).
+    deliveries = await open_deliveries(client)
+    counts = per_definition(deliveries)
+    for st in statuses:
+        mine = counts.get(st.activity_id, Counter())
+        st.deliveries_waiting = mine["pending"] + mine["waiting"]
+        st.deliveries_dead = mine["dead"]
+    thresholds = {str(d.id): float(d.watch.delivery_alert_after_seconds) for d in everything}
+    problems = None if names else sink_problems(deliveries, thresholds, now)
+    folded = advance(
+        state,
+        statuses,
+        now,
+        starts,
+        complete=not names,
+        router_problem=problem,
+        sink_problems=problems,
+    )
+    folded.state.unrun_since = {
+        st.activity_id: state.unrun_since.get(st.activity_id, now)
+        for st in statuses
+        if any(v.kind == FireKind.DUE and v.detail == AWAITING_SERVER for v in st.verdicts)
+    }
+    # The baseline moves only in passes without a missing fire, so a cause judged late in
+    # an outage still counts every fire the outage missed.
+    missing = {
+        st.activity_id for st in statuses if any(v.kind == FireKind.MISSING for v in st.verdicts)
+    }
+    calm = [s for s in seen if s.schedule.exists and s.activity_id not in missing]
+    folded.state.missed_catchup.update(
+        {s.activity_id: s.schedule.missed_catchup_window for s in calm}
+    )
+    folded.state.buffer_dropped.update({s.activity_id: s.schedule.buffer_dropped for s in calm})
+    return WatchdogPlan(
+        now=now,
+        summaries=[DefinitionSummary.of(s) for s in statuses],
+        advance=folded,
+        alerts=alerts,
+    )
