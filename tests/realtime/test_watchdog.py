@@ -428,3 +428,38 @@ async def test_paused_schedule_is_missing_with_its_cause_via_the_watchdog_schedu
         "WorkflowType = 'MissedFireWatchdogWorkflow' AND ExecutionStatus = 'Completed'"
     )
     assert passes.count >= 3
+
+
+@pytest.mark.parametrize(
+    "watched", [{"misfire_policy": "catchup_latest", "catchup_window_seconds": 30}], indirect=True
+)
+async def test_five_short_server_restarts_raise_no_page(watched: Watched) -> None:
+    """A soak: the server restarts five times, down a few seconds each (well inside the
+    catchup window), while a pass runs about every second. Nothing is lost, so nothing
+    pages: no missing, no unclaimed run, no failure (a late note is fair)."""
+    w = watched
+    body = yaml.safe_load((w.settings.definitions_dir / "wd-demo.yaml").read_text())
+    body["watch"] = {"late_after_seconds": 20}  # a worker reconnecting takes seconds
+    (w.settings.definitions_dir / "wd-demo.yaml").write_text(yaml.safe_dump(body))
+    w.definition = load_definitions(w.settings.definitions_dir).definitions[0]
+    assert w.client is not None
+    w.start_runs()
+    w.start_watchdog()
+    await w.sync()
+    await asyncio.sleep(INTERVAL_S * 2)
+    passes: list[WatchdogPassResult] = []
+    for _ in range(5):
+        passes += await _passes_for(w, 6)
+        await w.stop("runs")
+        await w.stop("watchdog")
+        w.server.stop()
+        await asyncio.sleep(3)
+        await w.start_server()
+        w.start_runs()
+        w.start_watchdog()
+    passes += await _passes_for(w, 20)
+    pages = [a.title() for p in passes for a in p.state.open_alerts if a.severity.value == "page"]
+    assert pages == [], pages
+    assert w.notes("missing") == [] and w.notes("pending_unclaimed") == []
+    last = passes[-1].summaries[0]
+    assert last.counts.get("ok", 0) + last.counts.get("late", 0) >= 10, last
