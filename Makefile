@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## Create .venv and install activity-core with its dev tools
 
 run: $(STAMP) ## Start Temporal dev server + Web UI, reference State Hub and worker; run the digest once
-	$(BIN)/actcore dev up
+	$(BIN)/actcore dev up $(if $(NO_DEMO),--no-demo)
 
 test: $(STAMP) ## Run the whole test suite against a real Temporal dev server
 	$(BIN)/python -m pytest -q

@@ -17,7 +17,9 @@ Commands::
     actcore definitions preview NAME [--count N]    next fire times, computed by the server
     actcore sync [--dry-run] [--no-prune]           make schedules match the definitions
     actcore verify NAME [--date D] [--live] [--json]  did the run happen and arrive?
-    actcore statehub serve | fault MODE | events    the reference State Hub
+    actcore statehub serve | fault MODE | events    the reference State Hub (and issue-core)
+    actcore tasks list [NAME] [--state S] [--json]  tasks runs emitted (dry run, filed...)
+    actcore sinks list | check NAME                 issue sinks and the issue-core contract
     actcore db upgrade | current | history          the registry and ledger database
     actcore runs list [NAME] [--since D] [--json]   runs from the ledger
     actcore ledger reconcile [--days N]             back-fill the ledger from visibility
@@ -25,6 +27,7 @@ Commands::
     actcore router                                  the event router (NATS JetStream)
     actcore events publish TYPE [--payload JSON]    publish one event
     actcore events lag | dead-letters               the router's backlog and rejects
+    actcore --version                               the installed version
 
 Exit codes: 0 success, 1 a check failed, a run did not succeed or a page alert is open,
 2 bad input or setup.
@@ -36,6 +39,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 
 import httpx
 import nats.errors
@@ -61,11 +65,19 @@ from activity_core.temporal_client import connect_config
 GROUPS = (worker, status, dev, runs, definitions, schedules, sinks, store, api, events)
 
 
+def _version() -> str:
+    try:
+        return metadata.version("activity-core")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``actcore`` parser with every command group's subcommands."""
     p = argparse.ArgumentParser(
         prog="actcore", description=__doc__.split("\n")[0] if __doc__ else ""
     )
+    p.add_argument("--version", action="version", version=f"actcore {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
     for group in GROUPS:
         group.register(sub)

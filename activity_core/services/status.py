@@ -98,7 +98,8 @@ class StatusReport:
             out.append("open alerts:")
             for a in self.open_alerts:
                 sent = "" if a.alert_id not in self.unraised else " (not sent yet)"
-                out.append(f"  [{a.severity.value}] {a.title()}{sent}")
+                title = a.title().removesuffix(f" [{a.severity.value}]")  # said once, in front
+                out.append(f"  [{a.severity.value}] {title}{sent}")
                 out.append(f"         id {a.alert_id}")
         return "\n".join(out)
 
