@@ -29,11 +29,11 @@ from activity_core.domain import (
     schedule_id,
 )
 from activity_core.domain import search_attributes as sa
+from activity_core.domain.classify import AWAITING_SERVER
 from activity_core.domain.constants import (
     WATCHDOG_WORKFLOW,
 )
 from activity_core.domain.events import router_problem
-from activity_core.domain.judge import AWAITING_SERVER
 from activity_core.domain.ledger import ScheduleChange
 from activity_core.domain.sink_alerts import per_definition, sink_problems
 from activity_core.domain.watchdog import UNRUN_GRACE_S

@@ -18,6 +18,7 @@ from activity_core.domain.budget import (
     run_budget,
     worst_case_attempt_seconds,
 )
+from activity_core.domain.classify import classify, schedule_health, severity_of
 from activity_core.domain.definition import (
     DEFINITION_ID_NAMESPACE,
     MISFIRE_ALIASES,
@@ -46,7 +47,7 @@ from activity_core.domain.delivery import (
     RegisterWaitingInput,
     WakeInput,
 )
-from activity_core.domain.judge import advance, classify, schedule_health, severity_of
+from activity_core.domain.judge import advance
 from activity_core.domain.ledger import (
     DeliveryRecord,
     LedgerWriteResult,

@@ -1,0 +1,311 @@
+"""The watchdog's verdict on each expected fire of a definition: what the server and the
+runs say happened (ok, late, covered, skipped, unclaimed, too long, failed, missing, due),
+how severe it is, and the schedule's health. Pure; the folding of verdicts into alerts is
+:mod:`activity_core.domain.judge`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from activity_core.domain.run import RunOutcome
+from activity_core.domain.watchdog import (
+    PAGE_KINDS,
+    QUIET,
+    SETTLE_S,
+    DefinitionSeen,
+    DefinitionStatus,
+    FireKind,
+    FireVerdict,
+    RunSeen,
+    Severity,
+)
+
+AWAITING_SERVER = "not started yet; the server may still act on it (just back from an outage?)"
+"""Detail of a fire left unjudged for the grace (the next pass keeps the grace's start)."""
+OVERLAP_SLACK_S = 2.0
+"""The scheduler learns of a run's end about a second late; fires that close count as overlap."""
+
+
+def severity_of(kind: FireKind, lateness_s: float | None, page_late_s: float) -> Severity | None:
+    """Page for unintended misses and failures; note for policy skips and short lateness."""
+    if kind in QUIET:
+        return None
+    if kind in PAGE_KINDS:
+        return Severity.PAGE
+    if kind == FireKind.LATE and (lateness_s or 0.0) > page_late_s:
+        return Severity.PAGE
+    return Severity.NOTE
+
+
+def _closed_ok(run: RunSeen) -> bool:
+    return run.status == "completed"
+
+
+def _match_run(fire: datetime, runs: list[RunSeen]) -> RunSeen | None:
+    for run in runs:
+        if run.nominal is not None and abs((run.nominal - fire).total_seconds()) < 1.0:
+            return run
+    return None
+
+
+def _covering_run(fire: datetime, runs: list[RunSeen]) -> RunSeen | None:
+    """A ``ran_as_latest`` run whose covered fires include ``fire``."""
+    for run in runs:
+        if run.outcome != RunOutcome.RAN_AS_LATEST.value:
+            continue
+        if any(abs((c - fire).total_seconds()) < 1.0 for c in run.covered_fires):
+            return run
+        if (
+            not run.covered_fires
+            and run.nominal is not None
+            and run.scheduled_for is not None
+            and run.nominal <= fire <= run.scheduled_for
+        ):
+            return run
+    return None
+
+
+def _blocking_run(fire: datetime, runs: list[RunSeen], now: datetime) -> RunSeen | None:
+    """A run of an earlier fire that was still open when ``fire`` came (overlap)."""
+    for run in runs:
+        if run.nominal is None or run.nominal >= fire:
+            continue
+        end = run.closed_at or now
+        if run.started_at <= fire and end >= fire - timedelta(seconds=OVERLAP_SLACK_S):
+            return run
+    return None
+
+
+def _catchup_overlap(fire: datetime, runs: list[RunSeen], window_s: float) -> RunSeen | None:
+    """The catch-up run of an earlier fire that the server started *after* ``fire``, while
+    ``fire`` was still within its catchup window: back from an outage, the server started
+    the earlier fire and skipped this one as an overlap (SKIP) behind it."""
+    for run in runs:
+        if run.nominal is None or run.nominal >= fire:
+            continue
+        if fire < run.started_at <= fire + timedelta(seconds=window_s + OVERLAP_SLACK_S):
+            return run
+    return None
+
+
+def _server_may_act(
+    seen: DefinitionSeen, fire: datetime, runs: list[RunSeen], now: datetime
+) -> str:
+    """Why a fire without a run is not judged yet ("" when it can be judged now).
+
+    Back from an outage, the server's scheduler takes a few seconds to act, then starts
+    (or buffers) what its policy says; a ``catchup_latest`` run covers the fires it stands
+    for only once it completes. So a fire is not missing while a run of a later fire is
+    still open, nor, before any later fire has a run, within the grace after the watchdog
+    first saw it unstarted.
+    """
+    s = seen.schedule
+    if not s.exists or s.paused:
+        return ""  # the cause is known: judge now
+    later = sorted((r for r in runs if r.nominal is not None and r.nominal > fire), key=_nominal)
+    if seen.policy == "catchup_latest" and later and later[0].status == "running":
+        return "the next fire's run is still open (as the latest due fire it may cover this one)"
+    if not later and seen.unrun_grace_until is not None and now < seen.unrun_grace_until:
+        return AWAITING_SERVER
+    return ""
+
+
+def _run_verdict(seen: DefinitionSeen, fire: datetime, run: RunSeen, now: datetime) -> FireVerdict:
+    rid = run.workflow_id
+    if run.status == "running":
+        if run.unclaimed_since is not None:
+            waited = (now - run.unclaimed_since).total_seconds()
+            if waited > seen.tolerance_s:
+                return FireVerdict(
+                    fire=fire,
+                    kind=FireKind.PENDING_UNCLAIMED,
+                    run_id=rid,
+                    detail=f"no worker has picked the run up for {waited:.0f} s",
+                )
+        age = (now - run.started_at).total_seconds()
+        if age > seen.max_runtime_s:
+            return FireVerdict(
+                fire=fire,
+                kind=FireKind.RUNNING_TOO_LONG,
+                run_id=rid,
+                detail=f"open for {age:.0f} s (max_runtime_seconds {seen.max_runtime_s:.0f})",
+            )
+        return FireVerdict(fire=fire, kind=FireKind.RUNNING, run_id=rid, detail="in progress")
+    if not _closed_ok(run):
+        return FireVerdict(fire=fire, kind=FireKind.FAILED, run_id=rid, detail=f"run {run.status}")
+    outcome = run.outcome or ""
+    if outcome == RunOutcome.COULD_NOT_RUN.value:
+        return FireVerdict(
+            fire=fire, kind=FireKind.FAILED, run_id=rid, detail="could not run (see its note)"
+        )
+    if outcome == RunOutcome.SKIPPED_MISSED.value:
+        return FireVerdict(
+            fire=fire,
+            kind=FireKind.SKIPPED_BY_POLICY,
+            run_id=rid,
+            lateness_s=run.lateness_s,
+            detail=f"started beyond the catchup window; skipped by policy {seen.policy}",
+        )
+    if outcome == RunOutcome.SUPERSEDED.value:
+        return FireVerdict(
+            fire=fire, kind=FireKind.COVERED, run_id=rid, detail="a later fire has its own run"
+        )
+    if outcome == RunOutcome.RAN_AS_LATEST.value:
+        covering = run.scheduled_for.isoformat() if run.scheduled_for else "a later fire"
+        return FireVerdict(
+            fire=fire, kind=FireKind.COVERED, run_id=rid, detail=f"ran as the latest ({covering})"
+        )
+    if outcome == RunOutcome.RAN_LATE.value:
+        late = run.lateness_s
+        return FireVerdict(
+            fire=fire,
+            kind=FireKind.LATE,
+            run_id=rid,
+            lateness_s=late,
+            detail=f"started {late:.0f} s late" if late is not None else "started late",
+        )
+    return FireVerdict(fire=fire, kind=FireKind.OK, run_id=rid, lateness_s=run.lateness_s)
+
+
+def _counted(now: int, before: int | None, what: str) -> str:
+    """``; the server counts N <what> since the previous pass`` ("" when none)."""
+    n = now - (before or 0)
+    if n <= 0:
+        return ""
+    when = "in the schedule's lifetime" if before is None else "since the previous pass"
+    return f"; the server counts {n} {what} {when}"
+
+
+def _missing_cause(seen: DefinitionSeen, fire: datetime) -> str:
+    s = seen.schedule
+    if not s.exists:
+        return "schedule deleted (run `actcore sync`)"
+    if s.paused:
+        return "schedule paused"
+    for lo, until in seen.paused_by_hand:
+        if lo <= fire < until:
+            return (
+                f"schedule paused by hand until {until:%Y-%m-%d %H:%M:%S} UTC, when "
+                "`actcore sync` unpaused it (the definition is enabled)"
+            )
+    dropped = _counted(s.buffer_dropped, s.buffer_dropped_before, "starts dropped")
+    if dropped:
+        return (
+            "dropped by the server: its buffer of pending starts (at most 1,000) was full"
+            f"{dropped}; replay them with `temporal schedule backfill` (see "
+            "docs/misfire-policies.md)"
+        )
+    missed = _counted(
+        s.missed_catchup_window, s.missed_catchup_before, "fires missed past the catchup window"
+    )
+    return (
+        "not started by the server (down or unable to act within the catchup window of "
+        f"{seen.catchup_window_s:.0f} s){missed}"
+    )
+
+
+def classify(seen: DefinitionSeen, now: datetime) -> DefinitionStatus:
+    """One verdict per expected fire of a definition, plus its schedule health."""
+    scheduled = sorted((r for r in seen.runs if r.nominal is not None), key=_nominal)
+    verdicts: list[FireVerdict] = []
+    for fire in sorted(seen.expected_fires):
+        if fire > now:
+            continue
+        run = _match_run(fire, scheduled)
+        if run is not None:
+            # Deliveries are judged per sink (activity_core.domain.sink_alerts), not per
+            # fire: one sink outage is one alert, whatever started the runs.
+            verdict = _run_verdict(seen, fire, run, now)
+        elif (cover := _covering_run(fire, scheduled)) is not None:
+            verdict = FireVerdict(
+                fire=fire,
+                kind=FireKind.COVERED,
+                run_id=cover.workflow_id,
+                detail="covered by a catchup_latest run",
+            )
+        elif (now - fire).total_seconds() <= seen.tolerance_s + SETTLE_S:
+            verdict = FireVerdict(fire=fire, kind=FireKind.DUE, detail="just due")
+        elif (block := _blocking_run(fire, scheduled, now)) is not None:
+            verdict = _overlap_verdict(seen, fire, block, now)
+        elif seen.overlap == "SKIP" and (
+            catchup := _catchup_overlap(fire, scheduled, seen.catchup_window_s)
+        ):
+            verdict = FireVerdict(
+                fire=fire,
+                kind=FireKind.SKIPPED_BY_POLICY,
+                run_id=catchup.workflow_id,
+                detail="not started: back from an outage, the server was running the catch-up "
+                f"of the fire at {_nominal(catchup):%H:%M:%S} UTC (overlap policy SKIP)",
+            )
+        elif why := _server_may_act(seen, fire, scheduled, now):
+            verdict = FireVerdict(fire=fire, kind=FireKind.DUE, detail=why)
+        else:
+            verdict = FireVerdict(
+                fire=fire, kind=FireKind.MISSING, detail=_missing_cause(seen, fire)
+            )
+        verdict.severity = severity_of(verdict.kind, verdict.lateness_s, seen.page_late_s)
+        verdicts.append(verdict)
+    return DefinitionStatus(
+        activity_id=seen.activity_id,
+        name=seen.name,
+        policy=seen.policy,
+        enabled=seen.enabled,
+        verdicts=verdicts,
+        health=schedule_health(seen),
+        next_fire=seen.schedule.next_fire,
+        deliveries_waiting=sum(1 for d in seen.deliveries if d.state in ("pending", "waiting")),
+        deliveries_dead=sum(1 for d in seen.deliveries if d.state == "dead"),
+        recover_after=seen.recover_after,
+    )
+
+
+def _nominal(run: RunSeen) -> datetime:
+    assert run.nominal is not None
+    return run.nominal
+
+
+def _overlap_verdict(
+    seen: DefinitionSeen, fire: datetime, block: RunSeen, now: datetime
+) -> FireVerdict:
+    rid = block.workflow_id
+    if block.status == "running" and block.unclaimed_since is not None:
+        return FireVerdict(
+            fire=fire,
+            kind=FireKind.PENDING_UNCLAIMED,
+            run_id=rid,
+            detail="not started: the run of an earlier fire still waits for a worker",
+        )
+    if seen.overlap == "BUFFER_ALL" and block.status == "running":
+        return FireVerdict(fire=fire, kind=FireKind.DUE, run_id=rid, detail="buffered")
+    if seen.overlap == "BUFFER_ALL" and seen.schedule.buffered:
+        return FireVerdict(fire=fire, kind=FireKind.DUE, detail="buffered")
+    return FireVerdict(
+        fire=fire,
+        kind=FireKind.SKIPPED_BY_POLICY,
+        run_id=rid,
+        detail="not started: the run of an earlier fire was still open (overlap policy SKIP)",
+    )
+
+
+def schedule_health(seen: DefinitionSeen) -> list[str]:
+    """Schedule problems: missing, paused while enabled (or not while disabled), drift."""
+    s = seen.schedule
+    if not s.exists:
+        return ["schedule missing: run `actcore sync`"]
+    out: list[str] = []
+    if s.paused and seen.enabled:
+        out.append("schedule paused but the definition is enabled")
+    if not s.paused and not seen.enabled:
+        out.append("schedule running but the definition is disabled")
+    if s.overlap is not None and s.overlap != seen.overlap:
+        out.append(f"drift: overlap policy {s.overlap}, definition wants {seen.overlap}")
+    if s.catchup_window_s is not None and abs(s.catchup_window_s - seen.catchup_window_s) > 0.5:
+        out.append(
+            f"drift: catchup window {s.catchup_window_s:.0f} s, "
+            f"definition wants {seen.catchup_window_s:.0f} s"
+        )
+    if not s.up_to_date:
+        # Pausing by hand also replaces the note: shown, but not alerted as drift.
+        out.append("unsynced: the schedule's note lacks this definition's sync fingerprint")
+    return out
