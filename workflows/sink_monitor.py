@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.monitor import MonitorActivities
     from activity_core.domain import DeliverySink, MonitorInput, WakeInput
     from activity_core.domain.constants import (
+        MONITOR_PROBE_LAG,
         MONITOR_SETTLE,
         MONITOR_TRANSITION_PATCH,
         SINK_PROBE_RETRY,
@@ -83,6 +84,14 @@ class SinkMonitorWorkflow:
                     )
                 )
             healthy = await self._probe(inp.sink, atq)
+            if healthy and sink_up is None and self._waiting:
+                # The first probe answers. Right after the failures that registered the
+                # deliveries, that means the health check answers while posts fail (no
+                # recovery: their own timers go on). Long after them, the monitor started
+                # late (a busy worker) and missed the outage: treat it as the recovery.
+                lag = workflow.now() - min(self._waiting.values())
+                if lag > MONITOR_PROBE_LAG:
+                    sink_up = False
             if healthy and sink_up is False:
                 sink_up, failures = True, 0
                 await self._wake(atq, real_transition)

@@ -63,6 +63,9 @@ SINK_REGISTER_TIMEOUT = timedelta(seconds=30)
 MONITOR_TRANSITION_PATCH = "monitor-wakes-on-real-recovery"
 """Monitors wake deliveries only after they saw the sink down and then up, never before a
 delivery's Retry-After (histories before it woke on the first healthy probe)."""
+MONITOR_PROBE_LAG = timedelta(seconds=10)
+"""A first probe this long after the oldest registration may have missed the outage: if it
+answers, the deliveries are woken as after a recovery."""
 MONITOR_SETTLE = timedelta(seconds=30)
 """After waking deliveries, the monitor waits this long for them to report back."""
 WAKE_HEARTBEAT_TIMEOUT = timedelta(seconds=30)

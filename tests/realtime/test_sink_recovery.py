@@ -146,3 +146,41 @@ async def test_a_probe_answered_429_counts_the_sink_as_down() -> None:
             assert await env.run(acts.probe_sink, sink) is False
     finally:
         hub.stop()
+
+
+async def test_a_monitor_that_starts_after_the_outage_still_wakes_its_deliveries(
+    stack: Stack, hub: StateHub
+) -> None:
+    """A busy worker starts the monitor late, after the sink is back: its first probe
+    answers long after the deliveries failed, so it missed the outage and wakes them."""
+    from datetime import UTC, datetime, timedelta
+
+    from activity_core.domain import MonitorInput
+
+    sink = {"type": "state_hub_progress", "event_type": "late", "url": hub.url}
+    stack.define("late-monitor", sinks=[sink], delivery={"backoff_seconds": [3600]})
+    hub.set_fault("refuse")
+    result = await stack.run("late-monitor")
+    delivery = stack.delivery(result.run_id, "state_hub")
+    await assert_eventually(lambda: _state_is(stack, delivery, DeliveryState.WAITING), within=30)
+    model = StateHubProgressSink(type="state_hub_progress", event_type="late", url=hub.url)
+    mid = monitor_id(model)
+    await stack.client.get_workflow_handle(mid).terminate("replaced by a late one")
+    hub.set_fault("none")
+    await stack.client.start_workflow(
+        SinkMonitorWorkflow.run,
+        MonitorInput(
+            sink=model,
+            activity_task_queue=stack.activity_tq,
+            waiting={delivery.id: datetime.now(UTC) - timedelta(seconds=60)},
+        ),
+        id=f"{mid}-late",
+        task_queue=stack.workflow_tq,
+    )
+    final = await asyncio.wait_for(delivery.result(), 60)
+    assert final.state == DeliveryState.DELIVERED and final.attempts == 2
+
+
+async def _state_is(stack: Stack, handle: object, state: DeliveryState) -> None:
+    status = await stack.status(handle)  # type: ignore[arg-type]
+    assert status.state == state
