@@ -18,7 +18,7 @@ from activity_core.domain.events import DLQ_PREFIX, STREAM, envelope_errors
 from activity_core.errors import ActivityCoreError
 from activity_core.events import connect_nats, consumer_lag, ensure_stream, publish_event
 from activity_core.events.jetstream import Published, new_envelope
-from activity_core.events.router import serve_router
+from activity_core.events.serve import serve_router
 from activity_core.settings import Settings
 
 

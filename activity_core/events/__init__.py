@@ -12,7 +12,8 @@ from activity_core.events.jetstream import (
     ensure_stream,
     publish_event,
 )
-from activity_core.events.router import Router, RouteResult, serve_router
+from activity_core.events.router import Router, RouteResult
+from activity_core.events.serve import serve_router
 
 __all__ = [
     "ConsumerLag",
