@@ -7,6 +7,7 @@ import asyncio
 import time
 
 import pytest
+from temporalio.service import RPCError
 
 from activity_core.dev.statehub import StateHub
 from activity_core.domain import DeliveryState, RunInput, StateHubProgressSink
@@ -165,6 +166,8 @@ async def test_a_monitor_that_starts_after_the_outage_still_wakes_its_deliveries
     await assert_eventually(lambda: _state_is(stack, delivery, DeliveryState.WAITING), within=30)
     model = StateHubProgressSink(type="state_hub_progress", event_type="late", url=hub.url)
     mid = monitor_id(model)
+    # The delivery reports waiting before its monitor is started: wait for the monitor.
+    await assert_eventually(lambda: _running(stack, mid), within=30)
     await stack.client.get_workflow_handle(mid).terminate("replaced by a late one")
     hub.set_fault("none")
     await stack.client.start_workflow(
@@ -179,6 +182,13 @@ async def test_a_monitor_that_starts_after_the_outage_still_wakes_its_deliveries
     )
     final = await asyncio.wait_for(delivery.result(), 60)
     assert final.state == DeliveryState.DELIVERED and final.attempts == 2
+
+
+async def _running(stack: Stack, workflow_id: str) -> None:
+    try:
+        await stack.client.get_workflow_handle(workflow_id).describe()
+    except RPCError as err:
+        raise AssertionError(f"{workflow_id} not started: {err}") from err
 
 
 async def _state_is(stack: Stack, handle: object, state: DeliveryState) -> None:
