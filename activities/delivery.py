@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -207,18 +208,29 @@ class SinkActivities:
         self._http = http
         self._settings = settings
         self._pacers: dict[str, Pacer] = {}
+        self.sharers: Callable[[str], int] = lambda _queue: 1
+        """Worker processes polling a task queue (set by the worker's sink pollers)."""
 
     @property
     def http(self) -> httpx.AsyncClient:
         """The shared HTTP client."""
         return self._http
 
-    def pacer(self, url: str) -> Pacer:
-        """One pacer per sink origin: POSTs to it leave at most ``ACTCORE_WAKE_RATE``/s."""
+    def pacer(self, url: str, pace: float | None = None) -> Pacer:
+        """One pacer per sink origin and pace: this process's POSTs to it leave at most
+        its share of ``pace`` (default ``ACTCORE_WAKE_RATE``) per second.
+
+        On a sink's own queue the share is ``pace / n`` for the n worker processes polling
+        it (``activity_core.sink_workers``), so together they keep to the pace second by
+        second; the queue's server-side limit caps the total whatever n was last seen.
+        """
+        rate = pace or self._settings.wake_rate
+        with contextlib.suppress(RuntimeError):  # outside an activity: the whole pace
+            rate /= max(1, self.sharers(activity.info().task_queue))
         origin = httpx.URL(url).copy_with(path="/", query=None, fragment=None)
-        key = str(origin)
+        key = f"{origin} {rate:g}"
         if key not in self._pacers:
-            self._pacers[key] = Pacer(self._settings.wake_rate)
+            self._pacers[key] = Pacer(rate)
         return self._pacers[key]
 
     def _target(self, inp: DeliveryAttemptInput) -> tuple[str, str | None, str | None]:
@@ -315,7 +327,7 @@ class SinkActivities:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         body = inp.event.model_dump(mode="json")
-        await self.pacer(url).wait()
+        await self.pacer(url, inp.sink.pace_per_second).wait()
         started = time.monotonic()
         span = _tracer.start_span(
             f"POST {inp.sink.name}",

@@ -210,7 +210,7 @@ class IssueActivities:
             activity_name=inp.activity_name,
             run_id=inp.run_id,
         )
-        await self._sinks.pacer(url).wait()
+        await self._sinks.pacer(url, inp.sink.pace_per_second).wait()
         try:
             response, text, cut = await post_capped(self._sinks.http, url, body, headers)
         except httpx.HTTPError as exc:

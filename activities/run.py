@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
@@ -24,6 +25,7 @@ from activity_core.domain import (
     Report,
 )
 from activity_core.domain.report import report_digest
+from activity_core.domain.sinks import SinkConfig
 from activity_core.domain.tasks import Task, tasks_heading, tasks_markdown
 from activity_core.errors import (
     DEFINITION_INVALID,
@@ -46,7 +48,13 @@ TASKS_JSON = TypeAdapter(list[Task])
 class RunActivities:
     """Activities that need the worker's settings and a Temporal client."""
 
-    def __init__(self, client: Client, settings: Settings, store: Store | None = None) -> None:
+    def __init__(
+        self,
+        client: Client,
+        settings: Settings,
+        store: Store | None = None,
+        on_definition: Callable[[list[SinkConfig]], None] | None = None,
+    ) -> None:
         """Build once per worker.
 
         Args:
@@ -54,7 +62,10 @@ class RunActivities:
             settings: Worker settings (definitions and working-memory directories).
             store: The registry and ledger (None: the definitions directory only, and
                 handlers read Temporal visibility).
+            on_definition: Told the sinks of every definition a run loads (the worker
+                polls their queues from then on).
         """
+        self._on_definition = on_definition
         self._client = client
         self._settings = settings
         self._registry = Registry(store) if store is not None else None
@@ -71,8 +82,10 @@ class RunActivities:
         Raises:
             ApplicationError: ``DefinitionInvalid`` or ``DefinitionNotFound`` (non-retryable).
         """
-        found = await self._find(inp)
-        return found.with_issue_backend(self._settings.issue_sink_type)
+        found = (await self._find(inp)).with_issue_backend(self._settings.issue_sink_type)
+        if self._on_definition is not None:
+            self._on_definition(found.sinks)
+        return found
 
     async def _find(self, inp: LoadDefinitionInput) -> ActivityDefinition:
         if self._registry is not None:

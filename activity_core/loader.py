@@ -9,6 +9,7 @@ definition or raises :class:`DefinitionsError` listing every problem, each as
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -259,6 +260,20 @@ def unset_token_envs(definitions: list[ActivityDefinition]) -> list[str]:
                     f"{d.name}: sinks.{sink.name}.token_env: {env} is not set in this "
                     "environment; the worker needs it to deliver"
                 )
+    return out
+
+
+def readable_definitions(
+    directory: Path, budget_seconds: float = 900.0
+) -> list[ActivityDefinition]:
+    """Every definition of the directory that parses, skipping broken files (their errors
+    are reported by ``sync`` and the watchdog); none when the directory is missing."""
+    if not directory.is_dir():
+        return []
+    out = []
+    for path in definition_files(directory)[0]:
+        with contextlib.suppress(DefinitionsError):
+            out.append(parse_definition(path, budget_seconds=budget_seconds)[0])
     return out
 
 

@@ -76,7 +76,14 @@ class Settings(BaseSettings):
     larger reports are kept whole on disk and replaced by a notice."""
 
     wake_rate: float = Field(default=20.0, gt=0, le=1000)
-    """Deliveries woken per second when a sink recovers (keeps a recovering sink calm)."""
+    """Deliveries woken per second when a sink recovers (keeps a recovering sink calm), and
+    each sink's pace unless its definition sets ``pace_per_second``."""
+    sink_pacing: bool = True
+    """Poll each sink's task queue with its pace as the server-side rate limit (shared by
+    every worker). Off: each worker paces only its own requests."""
+    sink_refresh_seconds: float = Field(default=60.0, ge=0)
+    """How often a worker reads the definitions again for sink queues to poll (a run also
+    adds its definition's sinks at once); 0: at start only."""
 
     activity_timeout_seconds: float = Field(
         default=900.0,

@@ -49,3 +49,16 @@ async def connect(
     if runtime is not None:
         config["runtime"] = runtime
     return await Client.connect(target, interceptors=interceptors, **config)
+
+
+SINGLE_PARTITION_FLAGS = [
+    "--dynamic-config-value",
+    "matching.numTaskqueueReadPartitions=1",
+    "--dynamic-config-value",
+    "matching.numTaskqueueWritePartitions=1",
+]
+"""``temporal server start-dev`` flags for one partition per task queue. A queue's rate
+limit is split among its partitions, each with its own burst: with the default four, a
+sink's queue hands out up to twice its pace in a second. One partition holds it to the
+pace; a single-node dev server loses nothing by it. On a cluster, set the same two
+values for the sink queues (``docs/runbook.md``)."""

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -39,6 +39,12 @@ from activity_core.errors import HandlerRegistryError, MassRemovalRefused
 from activity_core.loader import load_definitions, unset_token_envs
 from activity_core.services.registry import SyncReport, actor, open_store, sync
 from activity_core.settings import Settings, get_settings
+from activity_core.sink_workers import (
+    SinkSource,
+    SinkWorkers,
+    alert_sources,
+    definition_sources,
+)
 from activity_core.store import Store
 from activity_core.telemetry import poll_delivery_gauges, prometheus_runtime
 from activity_core.temporal_client import connect
@@ -56,6 +62,8 @@ class Workers:
 
     workers: list[Worker]
     http: httpx.AsyncClient
+    sink_workers: list[SinkWorkers] = field(default_factory=list)
+    """Pollers of the sinks' own queues (the pace shared by all workers)."""
 
     async def run_until(self, stop: asyncio.Event) -> None:
         """Poll every task queue until ``stop`` is set, then shut down gracefully."""
@@ -63,7 +71,7 @@ class Workers:
             await stack.enter_async_context(self.http)
             for worker in self.workers:
                 await stack.enter_async_context(worker)
-            await stop.wait()
+            await asyncio.gather(stop.wait(), *(s.run(stop) for s in self.sink_workers))
 
 
 def check_handler_registry(registered: set[str] | None = None) -> None:
@@ -111,24 +119,43 @@ def build_workers(
     """
     check_handler_registry()
     http = http or default_http_client(settings)
-    run_acts = RunActivities(client, settings, store)
+    sink_acts = SinkActivities(http, settings)
+    attempts: list[Callable[..., Any]] = [
+        sink_acts.deliver,
+        IssueActivities(sink_acts, settings).file_tasks,
+    ]
+
+    def sink_workers(base_queue: str, sources: list[SinkSource]) -> SinkWorkers:
+        return SinkWorkers(
+            client,
+            base_queue=base_queue,
+            activities=attempts,
+            default_pace=settings.wake_rate,
+            shared_limit=settings.sink_pacing,
+            sources=sources,
+            refresh_seconds=settings.sink_refresh_seconds,
+            graceful_shutdown=GRACEFUL_SHUTDOWN,
+        )
+
+    run_sinks = sink_workers(activity_task_queue, definition_sources(settings, store))
+    run_acts = RunActivities(client, settings, store, on_definition=run_sinks.add)
     ledger_acts = LedgerActivities(store, settings.ledger_write_timeout_seconds)
     ledger: list[Callable[..., Any]] = [
         ledger_acts.record_run,
         ledger_acts.record_delivery,
         ledger_acts.record_tasks,
     ]
-    sink_acts = SinkActivities(http, settings)
     monitor_acts = MonitorActivities(client, http, settings)
     delivery_acts: list[Callable[..., Any]] = [
-        sink_acts.deliver,
-        IssueActivities(sink_acts, settings).file_tasks,
+        *attempts,
         monitor_acts.register_waiting,
         monitor_acts.probe_sink,
         monitor_acts.wake_deliveries,
     ]
     workers: list[Worker] = []
+    pollers: list[SinkWorkers] = []
     if runs:
+        pollers.append(run_sinks)
         workers.append(
             Worker(
                 client,
@@ -155,6 +182,7 @@ def build_workers(
             )
         )
     if watchdog_task_queue is not None:
+        pollers.append(sink_workers(watchdog_task_queue, alert_sources(settings)))
         watchdog_acts = WatchdogActivities(client, http, settings, store)
         workers.append(
             Worker(
@@ -172,7 +200,11 @@ def build_workers(
                 graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
             )
         )
-    return Workers(workers, http)
+    # This process's share of each sink's pace: the pace over the processes polling it.
+    sink_acts.sharers = lambda queue: next(
+        (p.sharers(queue) for p in pollers if queue in p.queues), 1
+    )
+    return Workers(workers, http, pollers)
 
 
 async def serve(settings: Settings | None = None, *, role: str = "all") -> None:

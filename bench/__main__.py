@@ -10,6 +10,7 @@ import sys
 BENCHMARKS = [
     "bench.parent_isolation",
     "bench.backlog",
+    "bench.sink_pace",
     "bench.throughput",
     "bench.history_bound",
     "bench.sync_scale",

@@ -27,6 +27,7 @@ from activity_core.dev.statehub import StateHub
 from activity_core.domain import search_attributes as sa
 from activity_core.settings import Settings
 from activity_core.store import Store
+from activity_core.temporal_client import SINGLE_PARTITION_FLAGS
 from activity_core.worker import build_workers
 
 RESULTS = Path(__file__).parent / "results"
@@ -44,6 +45,7 @@ async def dev_server() -> AsyncIterator[Client]:
         data_converter=pydantic_data_converter,
         search_attributes=list(sa.ALL),
         dev_server_existing_path=temporal_binary(),
+        dev_server_extra_args=SINGLE_PARTITION_FLAGS,
     )
     try:
         yield env.client

@@ -15,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activity_core.dev.statehub import StateHub
 from activity_core.domain import search_attributes as sa
+from activity_core.temporal_client import SINGLE_PARTITION_FLAGS
 from tests.helpers import SUGGEST_CONTINUE_AS_NEW_AT, Stack, running_stack, temporal_binary
 
 REALTIME = Path(__file__).parent / "realtime"
@@ -39,6 +40,7 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
             "frontend.WorkflowTimeSkippingEnabled=true",
             "--dynamic-config-value",
             f"limit.historyCount.suggestContinueAsNew={SUGGEST_CONTINUE_AS_NEW_AT}",
+            *SINGLE_PARTITION_FLAGS,
         ],
     )
     yield environment

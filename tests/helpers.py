@@ -36,7 +36,7 @@ from activity_core.domain import search_attributes as sa
 from activity_core.domain.report import delivery_workflow_id
 from activity_core.settings import Settings
 from activity_core.store import Ledger, Store, migrate
-from activity_core.temporal_client import connect
+from activity_core.temporal_client import SINGLE_PARTITION_FLAGS, connect
 from activity_core.worker import build_workers
 from workflows.activity_run import ActivityRunWorkflow
 from workflows.report_delivery import ReportDeliveryWorkflow
@@ -245,6 +245,7 @@ class RestartableServer:
             "--log-level",
             "error",
             *sa.dev_server_flags(),
+            *SINGLE_PARTITION_FLAGS,
         ]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)

@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from activity_core.domain.report import monitor_id
     from workflows.ledger import write_ledger
+    from workflows.sink_queue import attempt_on_sink_queue
     from workflows.task_filing import TaskFiler
 
 MIN_WAIT_S = 1.0
@@ -209,7 +210,7 @@ class ReportDeliveryWorkflow:
             f"**attempting** delivery to `{sink.name}`: attempt {p.attempts}"
         )
         try:
-            result = await workflow.execute_activity_method(
+            result = await attempt_on_sink_queue(
                 SinkActivities.deliver,
                 DeliveryAttemptInput(
                     sink=sink,
@@ -217,10 +218,12 @@ class ReportDeliveryWorkflow:
                     idempotency_key=self._inp.idempotency_key,
                     attempt=p.attempts,
                 ),
-                task_queue=self._inp.activity_task_queue or TASK_EXECUTION_TQ,
-                start_to_close_timeout=timedelta(seconds=self._inp.policy.attempt_timeout_seconds),
+                sink=sink,
+                fallback_queue=self._inp.activity_task_queue or TASK_EXECUTION_TQ,
+                attempt_timeout=timedelta(seconds=self._inp.policy.attempt_timeout_seconds),
+                queue_wait=timedelta(seconds=self._inp.policy.queue_wait_seconds),
                 retry_policy=DELIVERY_ATTEMPT_RETRY,
-                summary=f"deliver to {self._inp.sink.name} (attempt {p.attempts})",
+                summary=f"deliver to {sink.name} (attempt {p.attempts})",
             )
         except ActivityError as exc:
             cause = exc.cause or exc

@@ -141,7 +141,7 @@ class SinkMonitorWorkflow:
         try:
             woken: int = await workflow.execute_activity_method(
                 MonitorActivities.wake_deliveries,
-                WakeInput(delivery_ids=ids),
+                WakeInput(delivery_ids=ids, rate_per_second=self._inp.sink.pace_per_second),
                 task_queue=atq,
                 start_to_close_timeout=wake_timeout(len(ids)),
                 heartbeat_timeout=WAKE_HEARTBEAT_TIMEOUT,

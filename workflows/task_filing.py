@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from activity_core.domain.constants import DELIVERY_ATTEMPT_RETRY, TASK_EXECUTION_TQ
     from activity_core.domain.tasks import TaskBatchRecord, task_records
     from workflows.ledger import write_ledger
+    from workflows.sink_queue import attempt_on_sink_queue
 
 
 class TaskFiler:
@@ -65,7 +66,7 @@ class TaskFiler:
                 f"attempt {p.attempts}\n\nrun: `{inp.run_id}`"
             )
             try:
-                result = await workflow.execute_activity_method(
+                result = await attempt_on_sink_queue(
                     IssueActivities.file_tasks,
                     FileTasksInput(
                         sink=self._sink,
@@ -75,8 +76,10 @@ class TaskFiler:
                         tasks=pending,
                         attempt=p.attempts,
                     ),
-                    task_queue=inp.activity_task_queue or TASK_EXECUTION_TQ,
-                    start_to_close_timeout=timedelta(seconds=timeout_s),
+                    sink=self._sink,
+                    fallback_queue=inp.activity_task_queue or TASK_EXECUTION_TQ,
+                    attempt_timeout=timedelta(seconds=timeout_s),
+                    queue_wait=timedelta(seconds=inp.policy.queue_wait_seconds),
                     retry_policy=DELIVERY_ATTEMPT_RETRY,
                     summary=f"file {len(pending)} task(s) at {self._sink.name} "
                     f"(attempt {p.attempts})",

@@ -38,7 +38,7 @@ from activity_core.errors import DevStackError
 from activity_core.loader import load_definitions
 from activity_core.settings import Settings
 from activity_core.store import Store, migrate, redact
-from activity_core.temporal_client import connect
+from activity_core.temporal_client import SINGLE_PARTITION_FLAGS, connect
 
 DEMO_DEFINITIONS = ("daily-activity-digest", "daily-statehub-wsjf-triage")
 PROCESSES = ("temporal", "nats", "statehub", "worker", "router", "api")
@@ -231,6 +231,7 @@ class DevStack:
                 "warn",
                 "--ui-disable-news-fetch",
                 *sa.dev_server_flags(),
+                *SINGLE_PARTITION_FLAGS,
             ],
         )
         if self.own_nats:

@@ -111,6 +111,10 @@ RESOLVER_RETRY_WAITS_S = 5 + 10
 LEDGER_WRITE_RETRY = RetryPolicy(maximum_attempts=1)
 """The write retries inside itself and never raises; a crash is not retried by Temporal."""
 
+SINK_QUEUE_PATCH = "attempts-on-the-sink-queue"
+"""Delivery attempts run on the sink's own task queue (its shared pace); histories before
+it ran them on the run's activity queue."""
+
 DELIVERY_ATTEMPT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
     maximum_interval=timedelta(seconds=10),

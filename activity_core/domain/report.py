@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from activity_core.domain.constants import DELIVERY_ID_PREFIX
 from activity_core.domain.definition import ActivityDefinition
@@ -22,10 +24,34 @@ def delivery_workflow_id(run_id: str, sink_name: str) -> str:
     return f"{DELIVERY_ID_PREFIX}{run_id}-{sink_name}"
 
 
+def _target(sink: DeliverySink) -> str:
+    return hashlib.sha256((sink.url or "default").encode()).hexdigest()[:8]
+
+
 def monitor_id(sink: DeliverySink) -> str:
     """Deterministic id of a sink's recovery monitor (type, name and target)."""
-    target = hashlib.sha256((sink.url or "default").encode()).hexdigest()[:8]
-    return f"sink-monitor-{sink.type}-{sink.name}-{target}"
+    return f"sink-monitor-{sink.type}-{sink.name}-{_target(sink)}"
+
+
+def sink_origin(sink: DeliverySink) -> str:
+    """Where a sink's requests go: ``scheme://host:port`` of its URL, or
+    ``default-<type>`` for a sink on the worker's configured URL."""
+    if sink.url is None:
+        return f"default-{sink.type}"
+    parts = urlsplit(sink.url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{parts.hostname}:{port}"
+
+
+def sink_task_queue(sink: DeliverySink, base_queue: str) -> str:
+    """The task queue of the delivery attempts to a sink's origin, under the run's activity
+    queue: every worker polls it with the origin's pace as the server-side rate limit, so
+    a recovering sink sees one pace however many workers there are."""
+    origin = sink_origin(sink)
+    host = urlsplit(origin).hostname or origin
+    label = re.sub(r"[^A-Za-z0-9.-]+", "-", host)[:60]
+    digest = hashlib.sha256(origin.encode()).hexdigest()[:8]
+    return f"{base_queue}.sink.{label}-{digest}"
 
 
 def build_event(

@@ -35,7 +35,16 @@ class WorkingMemorySink(Strict):
     """Folder under the worker's ``ACTCORE_WORKING_MEMORY_DIR`` (no ``..``, not absolute)."""
 
 
-class StateHubProgressSink(Strict):
+class Paced(Strict):
+    """A remote sink's pace: requests per second it takes from all workers together."""
+
+    pace_per_second: float | None = Field(default=None, gt=0, le=1000)
+    """Requests per second this sink's origin takes, shared by every worker (the
+    server-side rate limit of the origin's own task queue; see ``docs/performance.md``);
+    default: the worker's ``ACTCORE_WAKE_RATE``. Sinks on one origin share the lowest."""
+
+
+class StateHubProgressSink(Paced):
     """``POST {STATE_HUB_URL}/progress/`` through the durable delivery workflow."""
 
     type: Literal["state_hub_progress"]
@@ -53,7 +62,7 @@ class StateHubProgressSink(Strict):
         return None if value is None else check_url(value)
 
 
-class WebhookSink(Strict):
+class WebhookSink(Paced):
     """``POST`` the report as JSON to a URL (e.g. an agent inbox)."""
 
     type: Literal["webhook"]
@@ -79,7 +88,7 @@ class WebhookSink(Strict):
 IssueBackend = Literal["null", "issue_core"]
 
 
-class IssueSink(Strict):
+class IssueSink(Paced):
     """Tasks of a report (``Report.tasks``) go to an issue tracker: ``issue_core`` files each
     task through a durable delivery child; ``null`` files nothing and lists the tasks in the
     note and the ledger as a dry run (see ``docs/issue-core-contract.md``)."""
@@ -141,6 +150,11 @@ class DeliveryPolicy(Strict):
     """After this long without success the delivery is parked as ``dead``."""
     attempt_timeout_seconds: float = Field(default=60.0, ge=1, le=600)
     """Start-to-close timeout of one attempt (how soon a crashed worker's attempt is retried)."""
+    queue_wait_seconds: float = Field(default=600.0, ge=1, le=DAY)
+    """How long an attempt waits on the sink's own queue (the shared pace) for a worker
+    before it is made on the general activity queue: only a sink no worker polls (one that
+    no definition names any more) ever waits this long. Keep it above the longest backlog
+    at the pace (attempts waiting / pace) or the tail of a backlog leaves unpaced."""
 
     def base_delay(self, failed_attempts: int) -> float:
         """Wait before the next attempt after ``failed_attempts`` consecutive failures.

@@ -194,3 +194,76 @@ async def _running(stack: Stack, workflow_id: str) -> None:
 async def _state_is(stack: Stack, handle: object, state: DeliveryState) -> None:
     status = await stack.status(handle)  # type: ignore[arg-type]
     assert status.state == state
+
+
+async def test_two_workers_send_a_recovering_sink_one_pace_in_all(
+    stack: Stack, hub: StateHub
+) -> None:
+    """Two workers, and everything woken at once (an operator's ``retry --all`` at 500/s on
+    top of the monitor): the sink sees its pace in all, not a pace per worker."""
+    from temporalio.client import Client
+
+    from activities.monitor import paced_retry_now
+    from activity_core.worker import build_workers
+
+    pace, n = 10.0, 60
+    sink = {
+        "type": "state_hub_progress",
+        "event_type": "two-workers",
+        "url": hub.url,
+        "pace_per_second": pace,
+    }
+    stack.define(
+        "two-workers",
+        sinks=[sink],
+        delivery={"backoff_seconds": [3600]},
+    )
+    # A second worker process in all but name: its own connection, the same queues.
+    host = stack.client.service_client.config.target_host
+    other = await Client.connect(
+        host, data_converter=stack.client.data_converter, identity="second-worker@test"
+    )
+    second = build_workers(
+        other,
+        stack.settings,
+        workflow_task_queue=stack.workflow_tq,
+        activity_task_queue=stack.activity_tq,
+        store=stack.store,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(second.run_until(stop))
+    try:
+        hub.set_fault("refuse")
+        with stack.env.with_time_skipping_disabled():
+            handles = await asyncio.gather(
+                *(
+                    stack.client.start_workflow(
+                        ActivityRunWorkflow.run,
+                        RunInput(
+                            activity_name="two-workers", activity_task_queue=stack.activity_tq
+                        ),
+                        id=f"two-workers-{i:03d}-{stack.workflow_tq}",
+                        task_queue=stack.workflow_tq,
+                    )
+                    for i in range(n)
+                )
+            )
+            run_ids = [r.run_id for r in await asyncio.gather(*(h.result() for h in handles))]
+            deliveries = [stack.delivery(r, "state_hub") for r in run_ids]
+
+            async def all_waiting() -> None:
+                states = await asyncio.gather(*(stack.status(d) for d in deliveries))
+                assert all(s.state == DeliveryState.WAITING for s in states)
+
+            await assert_eventually(all_waiting, within=30, interval=0.5)
+            hub.set_fault("none")
+            await paced_retry_now(stack.client, [d.id for d in deliveries], 500.0)
+            finals = await asyncio.wait_for(asyncio.gather(*(d.result() for d in deliveries)), 90)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    assert all(f.state == DeliveryState.DELIVERED for f in finals)
+    assert len(hub.events("two-workers")) == n
+    peak = hub.stats.peak_rate(1.0)
+    print(f"two workers, {n} deliveries at once: busiest second {peak} (pace {pace:g}/s)")
+    assert peak <= pace + 1, peak

@@ -34,6 +34,7 @@ FLOORS = {
     "activity_core.services": 4,
     "activity_core.events": 5,
     "activity_core.worker": 5,
+    "activity_core.sink_workers": 5,
     "activity_core.dev": 5,
     "activity_core.api": 5,
     "activity_core.cli": 6,

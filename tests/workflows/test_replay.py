@@ -70,6 +70,10 @@ def test_histories_are_recorded_for_each_long_lived_workflow() -> None:
         # The monitor that wakes only on a recovery it saw (patch "monitor-wakes-on-real-...").
         "sink_monitor_transition",
         "delivery_with_monitor_transition",
+        # Attempts on the sink's own queue (patch "attempts-on-the-sink-queue").
+        "delivery_full_lifecycle_sink_queue",
+        "delivery_continued_as_new_sink_queue",
+        "delivery_filing_tasks_sink_queue",
     } <= names
 
 
