@@ -36,7 +36,7 @@ from activity_core.domain import (
     StateHubProgressSink,
 )
 from activity_core.domain.constants import ORCHESTRATOR_TQ
-from bench.harness import dev_server, report
+from bench.harness import dev_server, name_sink, report
 from workflows.report_delivery import ReportDeliveryWorkflow
 
 DEFAULT_PACE = 20.0
@@ -97,6 +97,9 @@ async def _bench(quick: bool) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="actcore-bench-"))
     (tmp / "definitions").mkdir()
     hub = StateHub().start()
+    name_sink(
+        tmp / "definitions", {"type": "state_hub_progress", "event_type": "bench", "url": hub.url}
+    )
     capacity = await hub_capacity(hub.url)
     pace = float(os.environ.get("BENCH_PACE", 0)) or DEFAULT_PACE
     hub.stats.post_times.clear()

@@ -146,3 +146,16 @@ def report(name: str, rows: list[dict[str, Any]], extra: dict[str, Any]) -> None
 
 def _fmt(v: Any) -> str:
     return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def name_sink(directory: Path, sink: dict[str, Any], name: str = "bench-sink") -> None:
+    """Write a manual definition naming ``sink``: how workers learn which sink queues to
+    poll (deliveries started directly, as benchmarks do, name no definition of their own)."""
+    body = {
+        "name": name,
+        "handler": "static_report",
+        "params": {"title": "t", "body": "b"},
+        "trigger_config": {"trigger_type": "manual"},
+        "sinks": [sink],
+    }
+    (directory / f"{name}.yaml").write_text(json.dumps(body))

@@ -24,8 +24,9 @@ from activity_core.dev.statehub import StateHub
 from activity_core.domain import DeliveryInput, DeliveryPolicy, ProgressEvent, StateHubProgressSink
 from activity_core.domain import search_attributes as sa
 from activity_core.settings import Settings
+from activity_core.temporal_client import SINGLE_PARTITION_FLAGS
 from activity_core.worker import build_workers
-from bench.harness import report, temporal_binary
+from bench.harness import name_sink, report, temporal_binary
 from workflows.report_delivery import HISTORY_EVENT_BUDGET, ReportDeliveryWorkflow
 
 
@@ -81,6 +82,7 @@ async def _bench(quick: bool) -> None:
         dev_server_extra_args=[
             "--dynamic-config-value",
             "frontend.WorkflowTimeSkippingEnabled=true",
+            *SINGLE_PARTITION_FLAGS,
         ],
     )
     hub = StateHub().start()
@@ -88,6 +90,7 @@ async def _bench(quick: bool) -> None:
     settings = Settings(
         definitions_dir=tmp, working_memory_dir=tmp / "notes", state_hub_url=hub.url
     )
+    name_sink(tmp, {"type": "state_hub_progress", "event_type": "bench", "url": hub.url})
     suffix = uuid.uuid4().hex[:6]
     wtq, atq = f"bench-wf-{suffix}", f"bench-act-{suffix}"
     workers = build_workers(env.client, settings, workflow_task_queue=wtq, activity_task_queue=atq)

@@ -28,7 +28,6 @@ import time
 import uuid
 from pathlib import Path
 
-import yaml
 from temporalio.client import Client
 
 from activities.monitor import paced_retry_now
@@ -41,7 +40,7 @@ from activity_core.domain import (
 )
 from activity_core.domain.constants import ORCHESTRATOR_TQ
 from bench.backlog import until
-from bench.harness import dev_server, report
+from bench.harness import dev_server, name_sink, report
 from workflows.report_delivery import ReportDeliveryWorkflow
 
 DEFAULT_PACE = 20.0
@@ -57,18 +56,7 @@ async def _case(
     hub = StateHub().start()
     defs = tmp / f"definitions-{workers}-{shared}"
     defs.mkdir()
-    # A definition naming the hub: how every worker learns which sink queues to poll.
-    (defs / "pace.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "name": "bench-pace",
-                "handler": "static_report",
-                "params": {"title": "t", "body": "b"},
-                "trigger_config": {"trigger_type": "manual"},
-                "sinks": [{"type": "state_hub_progress", "event_type": "pace", "url": hub.url}],
-            }
-        )
-    )
+    name_sink(defs, {"type": "state_hub_progress", "event_type": "pace", "url": hub.url})
     env = {
         **os.environ,
         "TEMPORAL_ADDRESS": client.service_client.config.target_host,
