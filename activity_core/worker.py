@@ -139,6 +139,7 @@ def build_workers(
 
     run_sinks = sink_workers(activity_task_queue, definition_sources(settings, store))
     run_acts = RunActivities(client, settings, store, on_definition=run_sinks.add)
+    schedule_acts = ScheduleActivities(client)
     ledger_acts = LedgerActivities(store, settings.ledger_write_timeout_seconds)
     ledger: list[Callable[..., Any]] = [
         ledger_acts.record_run,
@@ -161,7 +162,9 @@ def build_workers(
                 client,
                 task_queue=workflow_task_queue,
                 workflows=WORKFLOWS,
-                activities=ledger,  # local activities of the workflows
+                # Local activities of the workflows: ledger writes, loading the definition
+                # and the misfire guard's fire plan.
+                activities=[*ledger, run_acts.load_definition, schedule_acts.plan_fire],
                 max_cached_workflows=settings.max_cached_workflows,
             )
         )
@@ -174,7 +177,7 @@ def build_workers(
                     run_acts.run_handler,
                     run_acts.persist_note,
                     run_acts.write_alert_note,
-                    ScheduleActivities(client).plan_fire,
+                    schedule_acts.plan_fire,
                     ContextActivities(http, settings).resolve_context,
                     *delivery_acts,
                 ],

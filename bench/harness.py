@@ -159,3 +159,21 @@ def name_sink(directory: Path, sink: dict[str, Any], name: str = "bench-sink") -
         "sinks": [sink],
     }
     (directory / f"{name}.yaml").write_text(json.dumps(body))
+
+
+def timed_run_definition(name: str, hub_url: str) -> dict[str, Any]:
+    """A scheduled-trigger definition (misfire guard included) with a working-memory note
+    and one State Hub sink: what the throughput and profile benchmarks run."""
+    return {
+        "name": name,
+        "handler": "static_report",
+        "trigger_config": {
+            "trigger_type": "interval",
+            "every_seconds": 3600,
+            "misfire_policy": "skip",
+        },
+        "sinks": [
+            {"type": "working_memory"},
+            {"type": "state_hub_progress", "event_type": "bench", "url": hub_url},
+        ],
+    }

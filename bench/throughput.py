@@ -18,7 +18,7 @@ import yaml
 from activity_core.domain import RunInput
 from activity_core.domain.report import delivery_workflow_id
 from bench.baseline import PlainRunWorkflow
-from bench.harness import Stack, dev_server, median, report, stack
+from bench.harness import Stack, dev_server, median, report, stack, timed_run_definition
 from workflows.activity_run import ActivityRunWorkflow
 from workflows.report_delivery import ReportDeliveryWorkflow
 
@@ -71,19 +71,7 @@ async def _bench(quick: bool) -> None:
     n = 20 if quick else 150
     reps = 3
     async with dev_server() as client, stack(client, [PlainRunWorkflow]) as s:
-        definition = {
-            "name": "bench-tp",
-            "handler": "static_report",
-            "trigger_config": {
-                "trigger_type": "interval",
-                "every_seconds": 3600,
-                "misfire_policy": "skip",
-            },
-            "sinks": [
-                {"type": "working_memory"},
-                {"type": "state_hub_progress", "event_type": "bench", "url": s.hub.url},
-            ],
-        }
+        definition = timed_run_definition("bench-tp", s.hub.url)
         (s.settings.definitions_dir / "bench.yaml").write_text(yaml.safe_dump(definition))
         queue = f"bench-baseline-{s.workflow_tq.rsplit('-', 1)[-1]}"
         await _ours(s, 3)  # warm-up

@@ -7,6 +7,7 @@ Fixtures live in ``conftest.py``; tests import these helpers from here.
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import socket
 import subprocess
@@ -209,6 +210,19 @@ async def running_stack(
         await asyncio.wait_for(task, timeout=30)
         if store is not None:
             await store.close()
+
+
+async def run_steps(handle: WorkflowHandle[Any, Any]) -> tuple[list[str], list[str]]:
+    """(activities scheduled through a task queue, local activities), by type, in order."""
+    remote: list[str] = []
+    local: list[str] = []
+    async for event in handle.fetch_history_events():
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            remote.append(event.activity_task_scheduled_event_attributes.activity_type.name)
+        elif event.marker_recorded_event_attributes.marker_name == "core_local_activity":
+            data = event.marker_recorded_event_attributes.details["data"].payloads[0].data
+            local.append(json.loads(data)["activity_type"])
+    return remote, local
 
 
 def free_port() -> int:

@@ -8,8 +8,9 @@ never depends on a sink being up.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -49,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         HANDLER_RETRY,
         LOAD_DEFINITION_TIMEOUT,
         LOCAL_IO_RETRY,
+        LOCAL_STEPS_PATCH,
         NOTE_DEFERRED_PATCH,
         NOTE_RETRY_CAP,
         NOTE_RETRY_FIRST,
@@ -83,6 +85,10 @@ def count_run(activity: str, outcome: RunOutcome) -> None:
     )
 
 
+A = TypeVar("A")
+R = TypeVar("R")
+
+
 @workflow.defn(name="ActivityRunWorkflow")
 class ActivityRunWorkflow:
     """Run a definition once and hand its report to durable delivery."""
@@ -95,12 +101,15 @@ class ActivityRunWorkflow:
         self._ledger_ok = True
         run_id = info.workflow_id
         atq = inp.activity_task_queue or TASK_EXECUTION_TQ
-        definition = await workflow.execute_activity_method(
+        # Short, idempotent reads: local activities on the workflow's own worker (which
+        # has the same definitions and registry), not a round trip through a task queue.
+        self._local = workflow.patched(LOCAL_STEPS_PATCH)
+        definition = await self._read(
             RunActivities.load_definition,
             LoadDefinitionInput(activity_id=inp.activity_id, activity_name=inp.activity_name),
-            task_queue=atq,
-            start_to_close_timeout=LOAD_DEFINITION_TIMEOUT,
-            retry_policy=LOCAL_IO_RETRY,
+            atq,
+            LOAD_DEFINITION_TIMEOUT,
+            "load definition",
         )
         nominal = info.typed_search_attributes.get(sa.SCHEDULED_START_TIME) or info.start_time
         decision = await self._guard(inp, definition, nominal, started, atq)
@@ -206,6 +215,33 @@ class ActivityRunWorkflow:
         )
         return await self._finish(result, note.report_digest)
 
+    async def _read(
+        self,
+        method: Callable[[Any, A], Awaitable[R]],
+        arg: A,
+        atq: str,
+        limit: timedelta,
+        summary: str,
+    ) -> R:
+        """A short idempotent read: a local activity (patched executions), else an activity
+        on the run's activity queue (the shape of older histories)."""
+        if self._local:
+            return await workflow.execute_local_activity_method(
+                method,
+                arg,
+                start_to_close_timeout=limit,
+                retry_policy=LOCAL_IO_RETRY,
+                summary=summary,
+            )
+        return await workflow.execute_activity_method(
+            method,
+            arg,
+            task_queue=atq,
+            start_to_close_timeout=limit,
+            retry_policy=LOCAL_IO_RETRY,
+            summary=summary,
+        )
+
     async def _persist(self, inp: PersistNoteInput, atq: str) -> PersistNoteResult:
         return await workflow.execute_activity_method(
             RunActivities.persist_note,
@@ -296,17 +332,17 @@ class ActivityRunWorkflow:
         trig = definition.trigger_config
         if inp.trigger != "schedule" or not isinstance(trig, CronTrigger | IntervalTrigger):
             return None
-        plan = await workflow.execute_activity_method(
+        plan_input = PlanFireInput(
+            definition=definition,
+            schedule_id=workflow.info().typed_search_attributes.get(sa.SCHEDULED_BY_ID),
+            nominal=nominal,
+        )
+        plan = await self._read(
             ScheduleActivities.plan_fire,
-            PlanFireInput(
-                definition=definition,
-                schedule_id=workflow.info().typed_search_attributes.get(sa.SCHEDULED_BY_ID),
-                nominal=nominal,
-            ),
-            task_queue=atq,
-            start_to_close_timeout=PLAN_FIRE_TIMEOUT,
-            retry_policy=LOCAL_IO_RETRY,
-            summary="misfire guard: fire times from the server",
+            plan_input,
+            atq,
+            PLAN_FIRE_TIMEOUT,
+            "misfire guard: fire times from the server",
         )
         decision = decide(
             trig.misfire_policy,

@@ -34,6 +34,9 @@ NOTE_DEFERRED_PATCH = "note-failure-keeps-deliveries"
 """Runs whose note cannot be written still hand the report to their remote sinks, then
 retry the note on a durable timer (histories before it fail the run instead)."""
 TASK_EMISSION_PATCH = "task-emission"
+LOCAL_STEPS_PATCH = "definition-and-fire-plan-local"
+"""Loading the definition and the misfire guard's fire plan run as local activities (no
+task-queue round trip each); histories before it ran them as activities."""
 """Runs whose report carries tasks record them in the ledger and hand them to their issue
 sinks (reports of older histories carry none)."""
 NOTE_RETRY_FIRST = timedelta(seconds=60)

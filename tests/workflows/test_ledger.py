@@ -17,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.handlers import HandlerContext
 from activities.handlers.static import static_report
+from activities.run import RunActivities
 from activity_core.dev.statehub import StateHub
 from activity_core.domain import (
     DeliveryRecord,
@@ -229,7 +230,11 @@ async def test_a_crashing_ledger_activity_never_fails_the_run(stack: Stack, hub:
         ActivityRunWorkflow,
         ReportDeliveryWorkflow,
         SinkMonitorWorkflow,
-        activities=[crashing_record_run, crashing_record_delivery],
+        activities=[
+            crashing_record_run,
+            crashing_record_delivery,
+            RunActivities(stack.client, stack.settings, stack.store).load_definition,
+        ],
     )
     async with worker:
         result = await stack.client.execute_workflow(
