@@ -61,6 +61,11 @@ class Stack:
     workflow_tq: str
     activity_tq: str
 
+    @property
+    def baseline_tq(self) -> str:
+        """The queue of the extra (baseline) workflows and activities."""
+        return f"bench-baseline-{self.workflow_tq.rsplit('-', 1)[-1]}"
+
 
 @asynccontextmanager
 async def stack(
@@ -94,7 +99,7 @@ async def stack(
     if extra_workflows or extra_activities:
         extra = Worker(
             client,
-            task_queue=f"bench-baseline-{suffix}",
+            task_queue=s.baseline_tq,
             workflows=list(extra_workflows),
             activities=list(extra_activities),
         )

@@ -62,7 +62,7 @@ async def _bench(quick: bool) -> None:
                 InlineDeliveryWorkflow.run,
                 f"{s.hub.url}/progress/",
                 id=f"bench-inline-{uuid.uuid4().hex}",
-                task_queue=f"bench-baseline-{s.workflow_tq.rsplit('-', 1)[-1]}",
+                task_queue=s.baseline_tq,
             )
             await recovery
 

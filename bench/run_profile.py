@@ -89,7 +89,7 @@ async def _bench(quick: bool) -> None:
     async with dev_server() as client, stack(client, [PlainRunWorkflow]) as s:
         definition = timed_run_definition("bench-profile", s.hub.url)
         (s.settings.definitions_dir / "bench.yaml").write_text(yaml.safe_dump(definition))
-        queue = f"bench-profile-base-{uuid.uuid4().hex[:6]}"
+        queue = s.baseline_tq
         parent: list[dict[str, float]] = []
         child: list[dict[str, float]] = []
         ours_s: list[float] = []

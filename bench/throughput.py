@@ -73,7 +73,7 @@ async def _bench(quick: bool) -> None:
     async with dev_server() as client, stack(client, [PlainRunWorkflow]) as s:
         definition = timed_run_definition("bench-tp", s.hub.url)
         (s.settings.definitions_dir / "bench.yaml").write_text(yaml.safe_dump(definition))
-        queue = f"bench-baseline-{s.workflow_tq.rsplit('-', 1)[-1]}"
+        queue = s.baseline_tq
         await _ours(s, 3)  # warm-up
         await _baseline(s, queue, 3)
         ours, base = [], []
