@@ -34,7 +34,16 @@ def prometheus_runtime(bind_address: str | None) -> Runtime | None:
         return None
     return Runtime(
         telemetry=TelemetryConfig(
-            metrics=PrometheusConfig(bind_address=bind_address, counters_total_suffix=True)
+            metrics=PrometheusConfig(
+                bind_address=bind_address,
+                counters_total_suffix=True,
+                # Prometheus naming: durations in seconds, the unit in the name.
+                unit_suffix=True,
+                durations_as_seconds=True,
+            ),
+            # The scrape target says which process this is; a constant
+            # service_name="temporal-core-sdk" on every series says nothing.
+            attach_service_name=False,
         )
     )
 

@@ -144,9 +144,9 @@ class MissedFireWatchdogWorkflow:
             count = sum(1 for a in plan.advance.state.open_alerts if a.severity == severity)
             opened.set(count, {"severity": severity.value})
         meter.create_gauge(
-            "activity_core_watchdog_last_pass_timestamp",
+            "activity_core_watchdog_last_pass_timestamp_seconds",
             "Unix time of the last completed watchdog pass",
-            "s",
+            "",
         ).set(int(plan.now.timestamp()))
 
     async def _ping(self, plan: WatchdogPlan) -> bool | None:

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
@@ -85,6 +86,16 @@ async def _exercise_and_scrape(stack: Stack, hub: StateHub, port: int) -> None:
         ]
         assert dead_gauge and dead_gauge[0] >= 1
         assert has("temporal_workflow_completed")  # the SDK own metrics are there too
+        # Parsed as Prometheus parses it: no constant service_name label on every series,
+        # durations in seconds with the unit in the name.
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+        labels = {k for f in families.values() for smp in f.samples for k in smp.labels}
+        assert "service_name" not in labels
+        latency = families["temporal_activity_execution_latency_seconds"]
+        assert latency.type == "histogram"
+        buckets = [smp for smp in latency.samples if smp.name.endswith("_bucket")]
+        assert any(float(smp.labels["le"]) < 1 for smp in buckets), "buckets in seconds"
+        assert "temporal_activity_execution_latency" not in families
 
     await assert_eventually(scraped, within=20, interval=0.5)
 
@@ -135,9 +146,9 @@ async def test_watchdog_alerts_open_alerts_and_last_pass_are_exported(
                     and 'severity="page"' in line
                 ]
                 assert opened and float(opened[0].rsplit(" ", 1)[1]) >= 1
-                assert any(
-                    line.startswith("activity_core_watchdog_last_pass_timestamp") for line in lines
-                )
+                families = {f.name: f for f in text_string_to_metric_families(text)}
+                last = families["activity_core_watchdog_last_pass_timestamp_seconds"]
+                assert last.type == "gauge" and last.samples[0].value > 1.7e9
 
             await assert_eventually(scraped, within=15)
         finally:
