@@ -143,6 +143,9 @@ class DesiredSchedule:
     trigger: dict[str, Any] | None = None
     """The definition's trigger as JSON (kept in the journal: fires under an older spec
     can be computed after it changed)."""
+    search_attributes: TypedSearchAttributes | None = None
+    """On the schedule itself (``ActivityId``, ``ActivityName``): the Web UI's Schedules
+    page and ``temporal schedule list --query`` can find a definition's schedule."""
 
 
 def _fingerprint(parts: dict[str, Any]) -> str:
@@ -177,7 +180,8 @@ def build_schedule(definition: ActivityDefinition) -> DesiredSchedule:
         "catchup_s": catchup.total_seconds(),
         "overlap": overlap.name,
         "queue": ORCHESTRATOR_TQ,
-        "version": 1,
+        # 2: the note names the definition first, and the schedule has search attributes.
+        "version": 2,
     }
     fingerprint = _fingerprint(parts)
     start = run_start(definition, "schedule")
@@ -195,7 +199,8 @@ def build_schedule(definition: ActivityDefinition) -> DesiredSchedule:
         spec=spec,
         policy=SchedulePolicy(overlap=overlap, catchup_window=catchup),
         state=ScheduleState(
-            note=f"{NOTE_PREFIX}{fingerprint}" + ("" if definition.enabled else "; disabled"),
+            note=f"{definition.name}: {NOTE_PREFIX}{fingerprint}"
+            + ("" if definition.enabled else "; disabled"),
             paused=not definition.enabled,
         ),
     )
@@ -208,6 +213,7 @@ def build_schedule(definition: ActivityDefinition) -> DesiredSchedule:
         overlap=overlap.name,
         catchup_window=catchup,
         trigger=trig.model_dump(mode="json"),
+        search_attributes=start.search_attributes,
     )
 
 

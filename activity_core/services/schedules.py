@@ -183,7 +183,9 @@ async def sync_schedules(
         async with gate:
             if action == "create":
                 try:
-                    await client.create_schedule(d.schedule_id, d.schedule)
+                    await client.create_schedule(
+                        d.schedule_id, d.schedule, search_attributes=d.search_attributes
+                    )
                     return change("create", d)
                 except ScheduleAlreadyRunningError:
                     action = "update"  # visibility lagged behind an earlier create
@@ -194,7 +196,7 @@ async def sync_schedules(
                 return change(action, d)
 
             def updater(_: ScheduleUpdateInput, schedule: Schedule = d.schedule) -> ScheduleUpdate:
-                return ScheduleUpdate(schedule=schedule)
+                return ScheduleUpdate(schedule=schedule, search_attributes=d.search_attributes)
 
             await handle.update(updater)
             updated = change("update", d)
