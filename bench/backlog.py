@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from temporalio.client import Client
 
 from activity_core.dev.statehub import StateHub
 from activity_core.domain import (
@@ -67,6 +68,39 @@ async def until(probe: Callable[[], Awaitable[int]], target: int, every: float) 
             return
         await asyncio.sleep(every)
     raise TimeoutError(f"never reached {target}")
+
+
+async def start_deliveries(
+    client: Client,
+    ids: list[str],
+    sink: StateHubProgressSink,
+    policy: DeliveryPolicy,
+    activity_name: str,
+) -> None:
+    """Start a delivery per id (at most 50 starts in flight), as a run would hand over."""
+    gate = asyncio.Semaphore(50)
+
+    async def start(wid: str) -> None:
+        async with gate:
+            await client.start_workflow(
+                ReportDeliveryWorkflow.run,
+                DeliveryInput(
+                    run_id=wid,
+                    activity_id="bench",
+                    activity_name=activity_name,
+                    sink=sink,
+                    event=ProgressEvent(
+                        event_type=sink.event_type,
+                        summary="s",
+                        detail={"activity_core_run_id": wid},
+                    ),
+                    policy=policy,
+                ),
+                id=wid,
+                task_queue=ORCHESTRATOR_TQ,
+            )
+
+    await asyncio.gather(*(start(w) for w in ids))
 
 
 async def hub_capacity(url: str, seconds: float = 3.0, concurrency: int = 10) -> float:
@@ -125,31 +159,11 @@ async def _bench(quick: bool) -> None:
             idle = await sampled_rss(worker.pid, 2 if quick else 3)
             sink = StateHubProgressSink(type="state_hub_progress", event_type="bench", url=hub.url)
             policy = DeliveryPolicy(backoff_seconds=[BACKOFF_S], then_every_seconds=BACKOFF_S)
-            gate = asyncio.Semaphore(50)
+            gate = asyncio.Semaphore(50)  # queries in flight
             ids = [f"bench-backlog-{i:05d}-{uuid.uuid4().hex[:4]}" for i in range(n)]
 
-            async def start(wid: str) -> None:
-                async with gate:
-                    await client.start_workflow(
-                        ReportDeliveryWorkflow.run,
-                        DeliveryInput(
-                            run_id=wid,
-                            activity_id="bench",
-                            activity_name="bench-backlog",
-                            sink=sink,
-                            event=ProgressEvent(
-                                event_type="bench",
-                                summary="s",
-                                detail={"activity_core_run_id": wid},
-                            ),
-                            policy=policy,
-                        ),
-                        id=wid,
-                        task_queue=ORCHESTRATOR_TQ,
-                    )
-
             t0 = time.perf_counter()
-            await asyncio.gather(*(start(w) for w in ids))
+            await start_deliveries(client, ids, sink, policy, "bench-backlog")
 
             async def count(state: str) -> int:
                 q = f"WorkflowType = 'ReportDeliveryWorkflow' AND DeliveryStatus = '{state}'"

@@ -33,15 +33,11 @@ from temporalio.client import Client
 from activities.monitor import paced_retry_now
 from activity_core.dev.statehub import StateHub
 from activity_core.domain import (
-    DeliveryInput,
     DeliveryPolicy,
-    ProgressEvent,
     StateHubProgressSink,
 )
-from activity_core.domain.constants import ORCHESTRATOR_TQ
-from bench.backlog import until
+from bench.backlog import start_deliveries, until
 from bench.harness import dev_server, name_sink, report
-from workflows.report_delivery import ReportDeliveryWorkflow
 
 DEFAULT_PACE = 20.0
 RETRY_S = 3600.0
@@ -85,27 +81,7 @@ async def _case(
         )
         tag = uuid.uuid4().hex[:6]
         ids = [f"bench-pace-{tag}-{i:05d}" for i in range(n)]
-        gate = asyncio.Semaphore(50)
-
-        async def start(wid: str) -> None:
-            async with gate:
-                await client.start_workflow(
-                    ReportDeliveryWorkflow.run,
-                    DeliveryInput(
-                        run_id=wid,
-                        activity_id="bench",
-                        activity_name="bench-pace",
-                        sink=sink,
-                        event=ProgressEvent(
-                            event_type="pace", summary="s", detail={"activity_core_run_id": wid}
-                        ),
-                        policy=policy,
-                    ),
-                    id=wid,
-                    task_queue=ORCHESTRATOR_TQ,
-                )
-
-        await asyncio.gather(*(start(w) for w in ids))
+        await start_deliveries(client, ids, sink, policy, "bench-pace")
 
         async def count(state: str) -> int:
             q = (
