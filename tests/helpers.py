@@ -38,7 +38,7 @@ from activity_core.domain.report import delivery_workflow_id
 from activity_core.settings import Settings
 from activity_core.store import Ledger, Store, migrate
 from activity_core.temporal_client import SINGLE_PARTITION_FLAGS, connect
-from activity_core.worker import build_workers
+from activity_core.worker import Workers, build_workers
 from workflows.activity_run import ActivityRunWorkflow
 from workflows.report_delivery import ReportDeliveryWorkflow
 
@@ -102,6 +102,8 @@ class Stack:
     activity_tq: str
     store: Store | None = None
     """The worker's registry and ledger (SQLite in the test's directory by default)."""
+    workers: Workers | None = None
+    """The running workers (their sink-queue pollers among them)."""
 
     @property
     def ledger(self) -> Ledger:
@@ -194,7 +196,7 @@ async def running_stack(
         await migrate.upgrade(store)
     suffix = uuid.uuid4().hex[:8]
     s = Stack(env, client, settings, f"wf-{suffix}", f"act-{suffix}", store)
-    workers = build_workers(
+    workers = s.workers = build_workers(
         client,
         settings,
         workflow_task_queue=s.workflow_tq,

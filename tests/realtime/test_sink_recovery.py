@@ -11,7 +11,7 @@ from temporalio.service import RPCError
 
 from activity_core.dev.statehub import StateHub
 from activity_core.domain import DeliveryState, RunInput, StateHubProgressSink
-from activity_core.domain.report import monitor_id
+from activity_core.domain.report import monitor_id, sink_task_queue
 from tests.helpers import Stack, assert_eventually
 from workflows.activity_run import ActivityRunWorkflow
 from workflows.report_delivery import ReportDeliveryWorkflow
@@ -256,6 +256,15 @@ async def test_two_workers_send_a_recovering_sink_one_pace_in_all(
                 assert all(s.state == DeliveryState.WAITING for s in states)
 
             await assert_eventually(all_waiting, within=30, interval=0.5)
+            # Both workers have counted each other as polling the sink's queue.
+            queue = sink_task_queue(StateHubProgressSink.model_validate(sink), stack.activity_tq)
+            assert stack.workers is not None
+
+            async def shared() -> None:
+                counts = [p.sharers(queue) for w in (stack.workers, second) for p in w.sink_workers]
+                assert counts.count(2) == 2, counts
+
+            await assert_eventually(shared, within=30, interval=0.5)
             hub.set_fault("none")
             await paced_retry_now(stack.client, [d.id for d in deliveries], 500.0)
             finals = await asyncio.wait_for(asyncio.gather(*(d.result() for d in deliveries)), 90)
@@ -266,4 +275,7 @@ async def test_two_workers_send_a_recovering_sink_one_pace_in_all(
     assert len(hub.events("two-workers")) == n
     peak = hub.stats.peak_rate(1.0)
     print(f"two workers, {n} deliveries at once: busiest second {peak} (pace {pace:g}/s)")
-    assert peak <= pace + 1, peak
+    # Per-worker spacing would give twice the pace. The hub runs in this process, so an
+    # arrival is stamped when the interpreter gets to it: one more in a second is allowed
+    # here for that; bench/sink_pace.py (workers in processes of their own) holds pace + 1.
+    assert peak <= pace + 2, peak
