@@ -16,7 +16,7 @@ Commands::
     actcore definitions validate | list             check the definitions directory
     actcore definitions preview NAME [--count N]    next fire times, computed by the server
     actcore sync [--dry-run] [--no-prune]           make schedules match the definitions
-    actcore verify NAME [--date D] [--live] [--json]  did the run happen and arrive?
+    actcore verify NAME [--date D] [--json] [--plan]  did the day's run happen and arrive?
     actcore statehub serve | fault MODE | events    the reference State Hub (and issue-core)
     actcore tasks list [NAME] [--state S] [--json]  tasks runs emitted (dry run, filed...)
     actcore sinks list | check NAME                 issue sinks and the issue-core contract
@@ -30,7 +30,10 @@ Commands::
     actcore --version                               the installed version
 
 Exit codes: 0 success, 1 a check failed, a run did not succeed or a page alert is open,
-2 bad input or setup.
+2 bad input or setup, 3 (verify) not due yet.
+
+Addresses: a command run where a dev stack is up (``ACTCORE_HOME``, default ``.actcore``)
+talks to that stack for every address the environment does not set, and says so.
 """
 
 from __future__ import annotations
@@ -58,8 +61,9 @@ from activity_core.cli import (
     store,
     worker,
 )
+from activity_core.dev.stack import running_stack_env
 from activity_core.errors import ActivityCoreError
-from activity_core.settings import get_settings
+from activity_core.settings import Settings, get_settings
 from activity_core.temporal_client import connect_config
 
 GROUPS = (worker, status, dev, runs, definitions, schedules, sinks, store, api, events)
@@ -84,10 +88,30 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _adopt_dev_stack(settings: Settings) -> Settings:
+    """Talk to the dev stack running from ``ACTCORE_HOME`` for every address the
+    environment leaves unset, and say so on stderr."""
+    home = settings.home.resolve()
+    adopted = running_stack_env(home, os.environ)
+    if not adopted:
+        return settings
+    os.environ.update(adopted)
+    named = {"TEMPORAL_ADDRESS": "Temporal", "ACTCORE_STATE_HUB_URL": "State Hub"}
+    parts = [f"{label} {adopted[var]}" for var, label in named.items() if var in adopted]
+    print(
+        f"actcore: using the dev stack in {home}: {', '.join(parts) or 'its addresses'}\n"
+        "  (an address set in the environment, e.g. TEMPORAL_ADDRESS, takes precedence)",
+        file=sys.stderr,
+    )
+    return get_settings()
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Parse and run a command; returns the exit code."""
     args = build_parser().parse_args(argv)
     settings = get_settings()
+    if args.command != "dev":
+        settings = _adopt_dev_stack(settings)
     logs.configure(settings.log_level, settings.log_format)
     try:
         code: int = args.func(args, settings)

@@ -13,7 +13,7 @@ from activity_core.cli.output import definitions, print_table
 from activity_core.events.jetstream import describe_router, event_router_status
 from activity_core.services.registry import open_store
 from activity_core.services.status import status_report
-from activity_core.services.verify import PLAN, as_json, verify
+from activity_core.services.verify import EXIT_CODES, PLAN, as_json, verdict, verify
 from activity_core.settings import Settings
 from activity_core.store import Ledger
 from activity_core.temporal_client import connect
@@ -26,12 +26,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     st.add_argument("--json", action="store_true", help="machine-readable output")
     st.set_defaults(func=lambda args, settings: asyncio.run(_status(args, settings)))
 
-    ve = sub.add_parser("verify", help="did the run for a date happen and arrive?")
+    ve = sub.add_parser(
+        "verify",
+        help="did the run for a date happen and arrive?",
+        description="Check the run that answers the day's latest due fire: schedule, run, "
+        "outcome, note, each sink, time budget. Exit 0: it happened and arrived; 1: a "
+        "check failed; 3: not due yet (the day's first fire has not come).",
+    )
     ve.add_argument("name", help="definition name")
     ve.add_argument(
         "--date", type=iso_date, help="YYYY-MM-DD in the definition's zone (default: today)"
     )
-    ve.add_argument("--live", action="store_true", help="run the checks (default: list them)")
+    ve.add_argument("--plan", action="store_true", help="list the checks without running them")
+    ve.add_argument("--live", action="store_true", help=argparse.SUPPRESS)  # the default now
     ve.add_argument("--json", action="store_true", help="machine-readable output")
     ve.set_defaults(func=lambda args, settings: asyncio.run(_verify(args, settings)))
 
@@ -63,11 +70,10 @@ async def _status(args: argparse.Namespace, settings: Settings) -> int:
 async def _verify(args: argparse.Namespace, settings: Settings) -> int:
     definition = definitions(settings).by_name(args.name)
     day = args.date if args.date else datetime.now(ZoneInfo(definition.zone)).date()
-    if not args.live:
-        print(f"verify {definition.name} for {day} ({definition.zone}) would check:")
+    if args.plan:
+        print(f"verify {definition.name} for {day} ({definition.zone}) checks:")
         for name, what in PLAN:
             print(f"  {name:12} {what}")
-        print("add --live to run the checks")
         return 0
     store = await open_store(settings)
     try:
@@ -76,9 +82,18 @@ async def _verify(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         if store is not None:
             await store.close()
+    result = verdict(checks)
     if args.json:
         print(json.dumps(as_json(checks), indent=2))
     else:
         print(f"verify {definition.name} for {day} ({definition.zone})")
         print_table([c.__dict__ for c in checks], ["status", "name", "detail"])
-    return 1 if any(c.status == "fail" for c in checks) else 0
+        print(VERDICT_TEXT[result])
+    return EXIT_CODES[result]
+
+
+VERDICT_TEXT = {
+    "pass": "ok: the run happened and arrived",
+    "fail": "FAILED: see the checks above (runbook: 'Did today's run happen?')",
+    "not_due": "not due yet: run it again after the fire time",
+}

@@ -113,6 +113,23 @@ def test_dev_up_trigger_and_down(cli_env: dict[str, str], tmp_path: Path) -> Non
         assert events.returncode == 0, events.stderr
         assert len(json.loads(events.stdout)) == 1
 
+        # Another shell that only knows where the stack lives talks to it, not to the
+        # default ports, and says which stack it uses.
+        bare = {k: v for k, v in cli_env.items() if not k.startswith(("ACTCORE_", "TEMPORAL_"))}
+        bare |= {"ACTCORE_HOME": cli_env["ACTCORE_HOME"], "ACTCORE_LOG_FORMAT": "text"}
+        found = _actcore(bare, "trigger", "hourly-heartbeat", "--wait", "--json")
+        assert found.returncode == 0, found.stdout + found.stderr
+        assert json.loads(found.stdout)["outcome"] == "ran"
+        assert f"using the dev stack in {tmp_path / 'home'}" in found.stderr
+        assert f"Temporal {cli_env['TEMPORAL_ADDRESS']}" in found.stderr
+        digest = _actcore(bare, "statehub", "events", "--event-type", "daily_digest")
+        assert digest.returncode == 0 and len(json.loads(digest.stdout)) == 1, digest.stderr
+        hub_down = _actcore(bare, "statehub", "fault", "refuse")
+        assert hub_down.returncode == 0, hub_down.stderr
+        with pytest.raises(httpx.TransportError):  # this stack's hub got the fault
+            httpx.post(f"{cli_env['ACTCORE_STATE_HUB_URL']}/progress/", json={}, timeout=5)
+        assert _actcore(bare, "statehub", "fault", "none").returncode == 0
+
         again = _actcore(cli_env, "dev", "up", "--detach")
         assert again.returncode == 2
         assert "already running" in again.stderr
