@@ -39,7 +39,6 @@ from activity_core.domain.constants import (
     ACTIVITY_RUN_WORKFLOW,
     REPORT_DELIVERY_WORKFLOW,
 )
-from activity_core.domain.cron import fire_times
 from activity_core.domain.ledger import ScheduleChange
 from activity_core.domain.schedule_journal import expected_fires, segments
 from activity_core.domain.watchdog import SETTLE_S
@@ -83,30 +82,13 @@ def window_start(
     return max(start, now - MAX_LOOKBACK)
 
 
-def local_fires(
-    trig: CronTrigger | IntervalTrigger, start: datetime, end: datetime
-) -> list[datetime]:
-    """Fire times computed here (only when the schedule is gone and the server cannot)."""
-    if isinstance(trig, IntervalTrigger):
-        every = trig.every_seconds
-        first = (int(start.timestamp()) // every + 1) * every
-        return [
-            datetime.fromtimestamp(t, UTC) for t in range(first, int(end.timestamp()) + 1, every)
-        ]
-    return [
-        f.astimezone(UTC)
-        for f in fire_times(trig.cron_expression, trig.timezone, start, limit=5000)
-        if f <= end
-    ]
-
-
 def _trigger_fires(trigger: dict[str, Any], start: datetime, end: datetime) -> list[datetime]:
     """Fires of a trigger the journal kept (an older spec), computed here."""
     kind = trigger.get("trigger_type")
     model = CronTrigger if kind == "cron" else IntervalTrigger if kind == "interval" else None
     if model is None:
         return []
-    return local_fires(model.model_validate(trigger), start, end)
+    return misfire.fires_between(model.model_validate(trigger), start, end)
 
 
 class Observer:
@@ -170,7 +152,7 @@ class Observer:
                     local_fires=_trigger_fires,
                 )
             if not schedule.exists:
-                fires = local_fires(trig, start, now)
+                fires = misfire.fires_between(trig, start, now)
                 schedule.fires_from = "local"
         runs = await self._runs(d, start, now) if d.enabled else []
         deliveries = await self._deliveries(d, start, runs) if d.enabled else []

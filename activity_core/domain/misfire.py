@@ -15,10 +15,10 @@ late it is, so :func:`decide` makes the same policy hold in both cases. Pure; no
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
-from activity_core.domain.cron import largest_gap
+from activity_core.domain.cron import fire_times, largest_gap
 from activity_core.domain.definition import (
     CronTrigger,
     IntervalTrigger,
@@ -155,3 +155,21 @@ def decide(
 def window(trigger: CronTrigger | IntervalTrigger) -> timedelta:
     """Catchup window as a timedelta (for the schedule policy)."""
     return timedelta(seconds=catchup_window_seconds(trigger))
+
+
+def fires_between(
+    trig: CronTrigger | IntervalTrigger, start: datetime, end: datetime
+) -> list[datetime]:
+    """Fire times in ``(start, end]`` (UTC), by the Temporal scheduler's rules (cron in
+    the trigger's zone; intervals aligned to the epoch, as the server aligns them)."""
+    if isinstance(trig, IntervalTrigger):
+        every = trig.every_seconds
+        first = (int(start.timestamp()) // every + 1) * every
+        return [
+            datetime.fromtimestamp(t, UTC) for t in range(first, int(end.timestamp()) + 1, every)
+        ]
+    return [
+        f.astimezone(UTC)
+        for f in fire_times(trig.cron_expression, trig.timezone, start, limit=5000)
+        if f <= end
+    ]

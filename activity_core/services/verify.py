@@ -7,7 +7,7 @@ or is skipped when it does not apply.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -19,10 +19,13 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities import notes
 from activity_core.domain import (
     ActivityDefinition,
+    CronTrigger,
     DeliveryState,
+    IntervalTrigger,
     RunOutcome,
     RunResult,
     StateHubProgressSink,
+    misfire,
 )
 from activity_core.domain import search_attributes as sa
 from activity_core.domain.budget import budget_error, run_budget
@@ -36,7 +39,11 @@ from activity_core.store.errors import STORE_ERRORS
 from workflows.activity_run import ActivityRunWorkflow
 from workflows.report_delivery import ReportDeliveryWorkflow
 
-Status = Literal["pass", "fail", "skip"]
+Status = Literal["pass", "fail", "skip", "not_due"]
+Verdict = Literal["pass", "fail", "not_due"]
+EXIT_CODES: dict[Verdict, int] = {"pass": 0, "fail": 1, "not_due": 3}
+"""``actcore verify`` exits 0 when the run happened and arrived, 1 when a check failed,
+3 when the day's fire has not come yet (2 stays bad input)."""
 GOOD_OUTCOMES = {RunOutcome.RAN, RunOutcome.RAN_LATE, RunOutcome.RAN_AS_LATEST}
 
 
@@ -51,7 +58,11 @@ class Check:
 
 PLAN = [
     ("schedule", "schedule activity-schedule-<id> exists, is not paused, has the policy"),
-    ("run", "a run with ScheduledFor on the date exists and completed"),
+    (
+        "run",
+        "the run that answers the day's latest due fire (scheduled definitions; any run"
+        " of the day otherwise) exists and completed; before the first fire: not due yet",
+    ),
     ("outcome", "its RunOutcome is ran, ran_late or ran_as_latest"),
     ("note", "the working-memory note carries the same activity_core_run_id"),
     ("sink:<name>", "each remote sink has the event (or its delivery's state is shown)"),
@@ -88,15 +99,62 @@ async def _schedule(client: Client, d: ActivityDefinition) -> Check:
     return Check("schedule", "pass", f"{sid}: {got.overlap.name}, catchup {got.catchup_window}")
 
 
-async def _find_run(client: Client, d: ActivityDefinition, day: date) -> WorkflowExecution | None:
-    lo, hi = day_bounds(d, day)
+async def _find_run(
+    client: Client, d: ActivityDefinition, lo: datetime, hi: datetime, scheduled_only: bool
+) -> WorkflowExecution | None:
+    """The latest run with ScheduledFor in [lo, hi); only runs the schedule started when
+    ``scheduled_only`` (a manual run does not answer a fire)."""
     query = (
         f"WorkflowType = '{ACTIVITY_RUN_WORKFLOW}' AND ActivityId = '{d.id}' "
         f"AND ScheduledFor >= '{sa.visibility_time(lo)}' "
         f"AND ScheduledFor < '{sa.visibility_time(hi)}'"
     )
-    runs = [ex async for ex in client.list_workflows(query, limit=50)]
+    runs = []
+    async for ex in client.list_workflows(query, limit=50):
+        by_schedule: str | None = ex.typed_search_attributes.get(sa.SCHEDULED_BY_ID)
+        if by_schedule or not scheduled_only:
+            runs.append(ex)
     return max(runs, key=lambda ex: ex.start_time) if runs else None
+
+
+def _local(at: datetime, zone: str) -> str:
+    return f"{at.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} {zone}"
+
+
+@dataclass
+class Wanted:
+    """Which run a day's verification looks for."""
+
+    lo: datetime
+    hi: datetime
+    scheduled_only: bool
+    label: str
+    """How the run check names it: ``the 07:00 Europe/Berlin fire`` or ``2026-11-24``."""
+    due_until: datetime | None = None
+    """A scheduled fire's run may not be visible before this: until then, not due yet."""
+
+
+def wanted_run(d: ActivityDefinition, day: date, now: datetime) -> Wanted | Check:
+    """The run that answers ``day``: for a cron or interval definition the latest fire of
+    the day that is due by ``now``; otherwise any run of the day. A :class:`Check` when
+    there is nothing to look for yet (``not_due``) or at all (``skip``)."""
+    lo, hi = day_bounds(d, day)
+    trig = d.trigger_config
+    if not is_scheduled(d) or not isinstance(trig, CronTrigger | IntervalTrigger):
+        return Wanted(lo, hi, False, f"{day} ({d.zone})")
+    fires = [f for f in misfire.fires_between(trig, lo - timedelta(seconds=1), hi) if f < hi]
+    if not fires:
+        return Check("run", "skip", f"no fire on {day} ({d.zone}): nothing was due")
+    due = [f for f in fires if f <= now]
+    if not due:
+        return Check(
+            "run", "not_due", f"not due yet: the first fire is at {_local(fires[0], d.zone)}"
+        )
+    fire = due[-1]
+    grace = timedelta(seconds=misfire.on_time_tolerance_seconds(trig, d.watch))
+    return Wanted(
+        fire, fire + timedelta(seconds=1), True, f"the {_local(fire, d.zone)} fire", fire + grace
+    )
 
 
 def _note(wm: Path, result: RunResult) -> Check:
@@ -202,10 +260,11 @@ def _ledger_result(row: RunRecord) -> RunResult:
 
 
 async def _run_from_ledger(
-    ledger: Ledger, d: ActivityDefinition, day: date
+    ledger: Ledger, d: ActivityDefinition, want: Wanted
 ) -> tuple[Check, RunResult | None] | None:
-    lo, hi = day_bounds(d, day)
-    rows = await ledger.runs(activity_id=str(d.id), since=lo, until=hi, limit=50)
+    rows = await ledger.runs(activity_id=str(d.id), since=want.lo, until=want.hi, limit=50)
+    if want.scheduled_only:
+        rows = [r for r in rows if r.trigger in ("schedule", "backfill")]
     if not rows:
         return None
     row = max(rows, key=lambda r: r.fired_at or r.updated_at)
@@ -215,11 +274,14 @@ async def _run_from_ledger(
 
 
 async def _run_from_visibility(
-    client: Client, d: ActivityDefinition, day: date
+    client: Client, d: ActivityDefinition, want: Wanted, now: datetime
 ) -> tuple[Check, RunResult | None]:
-    ex = await _find_run(client, d, day)
+    ex = await _find_run(client, d, want.lo, want.hi, want.scheduled_only)
     if ex is None:
-        return Check("run", "fail", f"no run with ScheduledFor on {day} ({d.zone})"), None
+        if want.due_until is not None and now < want.due_until:
+            return Check("run", "not_due", f"{want.label} is due; its run has not shown yet"), None
+        what = "scheduled run for" if want.scheduled_only else "run with ScheduledFor on"
+        return Check("run", "fail", f"no {what} {want.label}"), None
     handle = client.get_workflow_handle_for(ActivityRunWorkflow.run, ex.id, run_id=ex.run_id)
     described = await handle.describe()
     if described.status != WorkflowExecutionStatus.COMPLETED:
@@ -238,17 +300,23 @@ async def verify(
     definition: ActivityDefinition,
     day: date,
     ledger: Ledger | None = None,
+    now: datetime | None = None,
 ) -> list[Check]:
     """Run every check against the live system; the run is looked up in the ledger first
     (it outlives Temporal's retention), then in visibility."""
+    now = now or datetime.now(UTC)
     checks = [await _schedule(client, definition)]
+    want = wanted_run(definition, day, now)
     found = None
-    if ledger is not None:
-        try:
-            found = await _run_from_ledger(ledger, definition, day)
-        except STORE_ERRORS as exc:
-            checks.append(Check("ledger", "skip", f"unavailable ({type(exc).__name__})"))
-    run_check, result = found or await _run_from_visibility(client, definition, day)
+    if isinstance(want, Check):
+        run_check, result = want, None
+    else:
+        if ledger is not None:
+            try:
+                found = await _run_from_ledger(ledger, definition, want)
+            except STORE_ERRORS as exc:
+                checks.append(Check("ledger", "skip", f"unavailable ({type(exc).__name__})"))
+        run_check, result = found or await _run_from_visibility(client, definition, want, now)
     checks.append(run_check)
     if result is not None:
         good = result.outcome in GOOD_OUTCOMES
@@ -264,6 +332,13 @@ async def verify(
         else Check("budget", "pass", run_budget(definition)[1])
     )
     return checks
+
+
+def verdict(checks: list[Check]) -> Verdict:
+    """``fail`` if any check failed, else ``not_due`` if the day's fire has not come."""
+    if any(c.status == "fail" for c in checks):
+        return "fail"
+    return "not_due" if any(c.status == "not_due" for c in checks) else "pass"
 
 
 def as_json(checks: list[Check]) -> list[dict[str, str]]:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from activities.watchdog_observe import MAX_LOOKBACK, local_fires, window_start
+from activities.watchdog_observe import MAX_LOOKBACK, window_start
 from activity_core.alerts import load_alert_sinks
 from activity_core.domain import (
     ActivityDefinition,
@@ -28,6 +28,7 @@ from activity_core.domain import (
     alert_markdown,
     classify,
 )
+from activity_core.domain.misfire import fires_between
 from activity_core.domain.sink_alerts import OpenDelivery, sink_problems
 from activity_core.errors import ConfigError
 
@@ -376,7 +377,7 @@ def test_the_alert_note_and_event_say_what_happened_and_what_to_do() -> None:
 
 def test_local_fire_times_match_the_interval_grid() -> None:
     trig = IntervalTrigger(trigger_type="interval", every_seconds=60, misfire_policy="skip")
-    got = local_fires(trig, fire(0) - timedelta(seconds=1), fire(3))
+    got = fires_between(trig, fire(0) - timedelta(seconds=1), fire(3))
     assert got == [fire(i) for i in range(4)]
 
 

@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import subprocess
+import sys
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from google.protobuf.duration_pb2 import Duration
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    ScheduleActionStartWorkflow,
+    ScheduleBackfill,
+    ScheduleOverlapPolicy,
+)
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activity_core.dev.statehub import StateHub
+from activity_core.domain import RunInput
 from activity_core.domain import search_attributes as sa
-from activity_core.domain.schedule_spec import schedule_id
+from activity_core.domain.schedule_spec import build_schedule, schedule_id
 from activity_core.loader import load_definitions
 from activity_core.services.schedules import sync_schedules
-from activity_core.services.verify import Check, verify
+from activity_core.services.verify import Check, verdict, verify
 from tests.helpers import Stack, assert_eventually
 
 
@@ -157,3 +167,127 @@ async def test_verify_reads_the_ledger_after_temporal_has_forgotten_the_run(
     assert by["note"].status == "pass"
     assert by["sink:state_hub"].status == "pass"
     assert by["sink:state_hub"].detail.endswith("(ledger)")
+
+
+def _verify_cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    """``actcore verify`` as an operator's cron job would run it, against this server."""
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": stack.client.service_client.config.target_host,
+        "ACTCORE_DEFINITIONS_DIR": str(stack.definitions_dir),
+        "ACTCORE_WORKING_MEMORY_DIR": str(stack.settings.working_memory_dir),
+        "ACTCORE_HOME": str(stack.definitions_dir.parent / "cli-home"),
+        "ACTCORE_LOG_FORMAT": "text",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "activity_core.cli", "verify", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+async def test_verify_counts_only_the_run_that_answers_the_days_fire(
+    stack: Stack, hub: StateHub
+) -> None:
+    fire = (datetime.now(UTC) - timedelta(hours=2)).replace(second=0, microsecond=0)
+    day = fire.date()
+    stack.define(
+        "answers-its-fire",
+        trigger_config={
+            "trigger_type": "cron",
+            "cron_expression": f"{fire.minute} {fire.hour} * * *",
+            "timezone": "UTC",
+            "misfire_policy": "catchup_all",
+        },
+        sinks=[{"type": "state_hub_progress", "event_type": "fire", "url": hub.url}],
+    )
+    definition = load_definitions(stack.definitions_dir).by_name("answers-its-fire")
+    # The schedule as sync writes it, pointed at this test's worker.
+    desired = build_schedule(definition)
+    action = desired.schedule.action
+    assert isinstance(action, ScheduleActionStartWorkflow)
+    desired.schedule.action = dataclasses.replace(
+        action,
+        task_queue=stack.workflow_tq,
+        args=[
+            RunInput(
+                activity_id=str(definition.id),
+                activity_name=definition.name,
+                trigger="schedule",
+                activity_task_queue=stack.activity_tq,
+            )
+        ],
+    )
+    handle = await stack.client.create_schedule(desired.schedule_id, desired.schedule)
+    try:
+        # Before the day's fire: not due yet, whatever else happened that day.
+        early = await verify(
+            stack.client, stack.settings, definition, day, now=fire - timedelta(minutes=5)
+        )
+        assert verdict(early) == "not_due"
+        assert f"the first fire is at {fire:%Y-%m-%d %H:%M} UTC" in _by_name(early)["run"].detail
+
+        # A manual run does not answer the fire.
+        manual = await stack.run("answers-its-fire")
+        await stack.delivery(manual.run_id, "state_hub").result()
+        missed = _by_name(await verify(stack.client, stack.settings, definition, day))
+        assert missed["run"].status == "fail"
+        assert f"no scheduled run for the {fire:%Y-%m-%d %H:%M} UTC fire" in missed["run"].detail
+        cli = _verify_cli(stack, "answers-its-fire", "--date", day.isoformat())
+        assert cli.returncode == 1, cli.stdout + cli.stderr
+        assert "FAILED" in cli.stdout
+
+        # Just after the fire, a run not yet visible is not a failure yet.
+        soon = await verify(
+            stack.client, stack.settings, definition, day, now=fire + timedelta(seconds=10)
+        )
+        assert verdict(soon) == "not_due"
+
+        # The schedule's own run for that fire (the server starts it for that fire time).
+        await handle.backfill(
+            ScheduleBackfill(
+                start_at=fire - timedelta(seconds=1),
+                end_at=fire + timedelta(seconds=1),
+                overlap=ScheduleOverlapPolicy.ALLOW_ALL,
+            )
+        )
+
+        async def answered() -> list[Check]:
+            checks = await verify(stack.client, stack.settings, definition, day)
+            assert verdict(checks) == "pass", checks
+            return checks
+
+        by = _by_name(await assert_eventually(answered, within=30))
+        assert manual.run_id not in by["run"].detail
+        assert by["sink:state_hub"].status == "pass"
+        ok = _verify_cli(stack, "answers-its-fire", "--date", day.isoformat())
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+        assert "ok: the run happened and arrived" in ok.stdout
+
+        tomorrow = _verify_cli(stack, "answers-its-fire", "--date", str(day + timedelta(days=1)))
+        assert tomorrow.returncode == 3, tomorrow.stdout + tomorrow.stderr
+        assert "not due yet" in tomorrow.stdout
+    finally:
+        await handle.delete()
+
+
+async def test_verify_on_a_day_without_a_fire_has_nothing_to_check(stack: Stack) -> None:
+    stack.define(
+        "mondays-only",
+        trigger_config={
+            "trigger_type": "cron",
+            "cron_expression": "0 4 * * 1",
+            "timezone": "Europe/Berlin",
+            "misfire_policy": "skip",
+        },
+    )
+    definition = load_definitions(stack.definitions_dir).by_name("mondays-only")
+    tuesday = datetime(2026, 11, 24).date()
+    checks = _by_name(await verify(stack.client, stack.settings, definition, tuesday))
+    assert checks["run"].status == "skip"
+    assert checks["run"].detail == "no fire on 2026-11-24 (Europe/Berlin): nothing was due"
+    monday = await verify(stack.client, stack.settings, definition, datetime(2026, 11, 23).date())
+    assert _by_name(monday)["run"].status == "fail"  # it was due, and no run answered it
+    assert verdict(monday) == "fail"
