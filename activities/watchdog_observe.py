@@ -161,6 +161,7 @@ class Observer:
             name=d.name,
             policy=trig.misfire_policy.value,
             enabled=d.enabled,
+            zone=d.zone,
             overlap=desired.overlap,
             catchup_window_s=desired.catchup_window.total_seconds(),
             tolerance_s=misfire.on_time_tolerance_seconds(trig, d.watch),

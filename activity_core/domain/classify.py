@@ -251,6 +251,7 @@ def classify(seen: DefinitionSeen, now: datetime) -> DefinitionStatus:
         name=seen.name,
         policy=seen.policy,
         enabled=seen.enabled,
+        zone=seen.zone,
         verdicts=verdicts,
         health=schedule_health(seen),
         next_fire=seen.schedule.next_fire,

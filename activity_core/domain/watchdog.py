@@ -149,6 +149,8 @@ class DefinitionSeen(BaseModel):
     name: str
     policy: str
     enabled: bool
+    zone: str = "UTC"
+    """The definition's time zone (times are shown in it)."""
     overlap: str
     """Desired overlap policy (from the definition)."""
     catchup_window_s: float
@@ -196,6 +198,7 @@ class DefinitionStatus(BaseModel):
     name: str
     policy: str
     enabled: bool
+    zone: str = "UTC"
     verdicts: list[FireVerdict]
     health: list[str] = Field(default_factory=list)
     """Schedule problems: missing, paused while enabled, drift."""
@@ -345,6 +348,7 @@ class DefinitionSummary(BaseModel):
     name: str
     policy: str
     enabled: bool
+    zone: str = "UTC"
     last: FireVerdict | None = None
     """The latest judged fire."""
     counts: dict[str, int] = Field(default_factory=dict)
@@ -368,6 +372,7 @@ class DefinitionSummary(BaseModel):
             name=status.name,
             policy=status.policy,
             enabled=status.enabled,
+            zone=status.zone,
             last=status.last_judged(),
             counts=counts,
             problems=[v for v in status.verdicts if v.severity is not None],

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from temporalio.client import Client
 
@@ -119,28 +120,34 @@ class StatusReport:
         r = self.recorded.get(s.activity_id)
         if r is None:
             return "ledger: no run recorded"
-        when = f"{r.scheduled_for:%Y-%m-%d %H:%M:%S} UTC" if r.scheduled_for else "?"
-        return f"ledger: last run {when} {r.state}" + (f"/{r.outcome}" if r.outcome else "")
+        when = local_time(r.scheduled_for, s.zone) if r.scheduled_for else "?"
+        return f"ledger: {when} {r.state}" + (f"/{r.outcome}" if r.outcome else "")
 
     def _line(self, s: DefinitionSummary) -> str:
+        """Two lines under 100 columns: the definition, then what became of it."""
+        head = f"{s.name} ({s.policy}, {s.zone})"
         if not s.enabled:
-            return f"{s.name:32} {s.policy:15} disabled"
+            return f"{head}: disabled"
         last = s.last
         if last is None:
-            what = "no fire judged yet"
+            what = "last: no fire judged yet"
         else:
-            what = f"last fire {last.fire:%Y-%m-%d %H:%M:%S} UTC: {last.kind.value}"
+            what = f"last {local_time(last.fire, s.zone)} {last.kind.value}"
             if last.lateness_s:
                 what += f" ({last.lateness_s:.0f} s late)"
-        nxt = f"next {s.next_fire:%Y-%m-%d %H:%M:%S}" if s.next_fire else "next -"
+        nxt = f"next {local_time(s.next_fire, s.zone)}" if s.next_fire else "next -"
         mine = [a for a in self.open_alerts if a.activity_id == s.activity_id]
         pages = sum(1 for a in mine if a.severity == Severity.PAGE)
-        alerts = f"alerts {pages} page/{len(mine) - pages} note" if mine else "alerts none"
-        return (
-            f"{s.name:32} {s.policy:15} {what}; {nxt}; {alerts}; "
-            f"deliveries waiting {s.deliveries_waiting}, dead {s.deliveries_dead}; "
-            f"{self._recorded(s)}"
-        )
+        alerts = f"alerts {pages} page, {len(mine) - pages} note" if mine else "alerts none"
+        deliveries = f"deliveries waiting {s.deliveries_waiting}, dead {s.deliveries_dead}"
+        return f"{head}\n    {what} · {nxt} · {alerts}\n    {deliveries} · {self._recorded(s)}"
+
+
+def local_time(at: datetime, zone: str) -> str:
+    """``2026-11-24 07:00 CET``: a time in the definition's zone, the zone named (seconds
+    only when there are some)."""
+    local = at.astimezone(ZoneInfo(zone))
+    return local.strftime("%Y-%m-%d %H:%M" + (":%S" if local.second else "") + " %Z")
 
 
 async def _recorded(ledger: Ledger | None, ids: list[str]) -> tuple[dict[str, RunRecord], str]:

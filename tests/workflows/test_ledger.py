@@ -208,7 +208,10 @@ async def test_status_shows_each_definitions_latest_run_from_the_ledger(stack: S
     )
     text = report.render()
     assert f"ledger: {stack.ledger.where}" in text
-    assert "ledger: last run" in text and "completed/ran" in text
+    when = f"{recorded.scheduled_for:%Y-%m-%d %H:%M}"
+    assert f"ledger: {when}" in text and "completed/ran" in text
+    fits = [line for line in text.splitlines() if not line.startswith("ledger: sqlite")]
+    assert all(len(line) <= 100 for line in fits), text
     as_json = report.as_json()
     assert as_json["definitions"][0]["last_recorded_run"]["run_id"] == result.run_id
 
