@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -117,6 +118,31 @@ class Stack:
     @property
     def working_memory(self) -> Path:
         return self.settings.working_memory_dir
+
+    async def actcore(self, *args: str, columns: int = 100) -> subprocess.CompletedProcess[str]:
+        """``actcore ARGS`` as an operator runs it, against this server and definitions, in
+        a ``columns``-wide terminal; awaited, so this process's worker keeps answering."""
+        env = {
+            **os.environ,
+            "TEMPORAL_ADDRESS": self.client.service_client.config.target_host,
+            "ACTCORE_DEFINITIONS_DIR": str(self.definitions_dir),
+            "ACTCORE_WORKING_MEMORY_DIR": str(self.working_memory),
+            "ACTCORE_HOME": str(self.definitions_dir.parent / "cli-home"),
+            "ACTCORE_LOG_FORMAT": "text",
+            "COLUMNS": str(columns),
+        }
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "activity_core.cli",
+            *args,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+        assert proc.returncode is not None
+        return subprocess.CompletedProcess(args, proc.returncode, out.decode(), err.decode())
 
     def define(self, name: str, **fields: Any) -> dict[str, Any]:
         """Write ``definitions/<name>.yaml`` (defaults: manual trigger, static report)."""

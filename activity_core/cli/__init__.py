@@ -11,7 +11,7 @@ Commands::
     actcore dev up [--detach] [--no-demo]           Temporal dev server + State Hub + worker
     actcore dev status | dev down
     actcore trigger NAME [--wait] [--json]          start a run now
-    actcore deliveries list [--status S] [--json]   delivery workflows from visibility
+    actcore deliveries list [--status S] [--wide]   deliveries: state, tries, last error
     actcore deliveries retry ID                     signal retry_now to one delivery
     actcore definitions validate | list             check the definitions directory
     actcore definitions preview NAME [--count N]    next fire times, computed by the server

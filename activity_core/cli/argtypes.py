@@ -8,6 +8,8 @@ import math
 from collections.abc import Callable
 from datetime import date, datetime
 
+from activity_core.services.runs import NAME
+
 
 def iso_date(text: str) -> date:
     """``YYYY-MM-DD``."""
@@ -53,3 +55,12 @@ def whole(low: int, high: int | None = None) -> Callable[[str], int]:
 
 
 PORT = whole(1, 65535)
+
+
+def name(text: str) -> str:
+    """A definition or sink name."""
+    if not NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text[:40]!r} is not a definition name (letters, digits, '-', '_', '.')"
+        )
+    return text

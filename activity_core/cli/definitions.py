@@ -56,7 +56,7 @@ def cmd_definitions(args: argparse.Namespace, settings: Settings) -> int:
         }
         for d in loaded.definitions
     ]
-    print_table(rows, ["name", "trigger", "handler", "enabled", "sinks", "id"])
+    print_table(rows, ["name", "trigger", "handler", "enabled", "sinks", "id"], keep=("name", "id"))
     return 0
 
 

@@ -6,8 +6,9 @@ import argparse
 import asyncio
 import json
 import sys
+from datetime import datetime
 
-from activity_core.cli.argtypes import number
+from activity_core.cli.argtypes import name, number
 from activity_core.cli.output import definitions, print_table
 from activity_core.domain import RunResult
 from activity_core.services.runs import list_deliveries, retry_deliveries, start_manual_run
@@ -32,7 +33,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dl_sub = dl.add_subparsers(dest="action", required=True)
     ls = dl_sub.add_parser("list", help="list delivery workflows")
     ls.add_argument("--status", choices=DELIVERY_STATES, help="only deliveries in this state")
+    ls.add_argument("--activity", type=name, help="only this definition's deliveries")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
+    ls.add_argument(
+        "--wide",
+        action="store_true",
+        help="every column (definition, sink, start time...), nothing shortened",
+    )
     ls.set_defaults(func=lambda args, settings: asyncio.run(_list(args)))
     rt = dl_sub.add_parser("retry", help="signal retry_now (one delivery, or --all, paced)")
     rt.add_argument("id", nargs="?", help="delivery workflow id (delivery-<run id>-<sink>)")
@@ -62,23 +69,57 @@ async def _trigger(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+NARROW = ["workflow_id", "status", "attempts", "next_attempt_at", "last_error"]
+WIDE = [
+    "workflow_id",
+    "activity_name",
+    "sink",
+    "status",
+    "execution",
+    "attempts",
+    "filed",
+    "started_at",
+    "next_attempt_at",
+    "last_error",
+]
+TITLES = {
+    "workflow_id": "ID",
+    "activity_name": "ACTIVITY",
+    "attempts": "TRIES",
+    "started_at": "STARTED (UTC)",
+    "next_attempt_at": "NEXT (UTC)",
+}
+
+
+def _when(iso: object, wide: bool) -> str | None:
+    """An ISO time as ``11-24 09:30:32`` (``2026-11-24 09:30:32`` with ``--wide``)."""
+    if not isinstance(iso, str):
+        return None
+    return f"{datetime.fromisoformat(iso):{'%Y-' if wide else ''}%m-%d %H:%M:%S}"
+
+
 async def _list(args: argparse.Namespace) -> int:
-    rows = [r.as_dict() for r in await list_deliveries(await connect(), args.status)]
+    found = await list_deliveries(await connect(), args.status, activity=args.activity)
+    rows = [r.as_dict() for r in found]
     if args.json:
         print(json.dumps(rows, indent=2))
-    else:
-        print_table(
-            rows,
-            [
-                "workflow_id",
-                "activity_name",
-                "sink",
-                "status",
-                "attempts",
-                "filed",
-                "next_attempt_at",
-            ],
-        )
+        return 0
+    if not rows:
+        print("no deliveries" + (f" in state {args.status}" if args.status else ""))
+        return 0
+    columns = list(WIDE if args.wide else NARROW)
+    if not args.wide and any(r.get("filed") for r in rows):
+        columns.insert(3, "filed")  # issue sinks: how much of the batch is filed
+    times = ("started_at", "next_attempt_at")
+    shown = [{**r, **{k: _when(r.get(k), args.wide) for k in times}} for r in rows]
+    print_table(
+        shown,
+        columns,
+        keep=("workflow_id",),
+        wide=args.wide,
+        titles=TITLES,
+        floors={"last_error": 28},  # the reason is what the operator came for
+    )
     return 0
 
 

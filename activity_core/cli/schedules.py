@@ -53,7 +53,11 @@ async def _sync(args: argparse.Namespace, settings: Settings) -> int:
         for warning in report.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         return 0
-    print_table(rows, ["action", "label", "policy", "overlap", "catchup_window", "schedule_id"])
+    print_table(
+        rows,
+        ["action", "label", "policy", "overlap", "catchup_window", "schedule_id"],
+        keep=("schedule_id",),
+    )
     written = sum(1 for c in changes if c.action != "unchanged")
     verb = "would change" if args.dry_run else "changed"
     print(f"schedules: {written} {verb}, {len(changes) - written} unchanged")

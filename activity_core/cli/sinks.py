@@ -156,10 +156,11 @@ async def _tasks(args: argparse.Namespace, settings: Settings) -> int:
                 "definition": r.activity_name,
                 "sink": f"{r.sink} ({r.backend})",
                 "issue": r.issue_id or r.error or "-",
-                "title": r.title[:60],
+                "title": r.title,
             }
             for r in rows
         ],
         ["key", "state", "priority", "definition", "sink", "issue", "title"],
+        keep=("key",),
     )
     return 0

@@ -87,7 +87,7 @@ async def _verify(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(as_json(checks), indent=2))
     else:
         print(f"verify {definition.name} for {day} ({definition.zone})")
-        print_table([c.__dict__ for c in checks], ["status", "name", "detail"])
+        print_table([c.__dict__ for c in checks], ["status", "name", "detail"], keep=("detail",))
         print(VERDICT_TEXT[result])
     return EXIT_CODES[result]
 

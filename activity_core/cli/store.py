@@ -104,6 +104,7 @@ async def _runs(args: argparse.Namespace, settings: Settings) -> int:
             for r in rows
         ],
         ["scheduled_for", "activity", "trigger", "state", "outcome", "run_id"],
+        keep=("run_id",),
     )
     print(f"{len(rows)} runs from the ledger at {store.safe_url} (times UTC)")
     return 0

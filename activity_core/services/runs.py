@@ -7,6 +7,7 @@ delivery any other way.
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,8 @@ from activity_core.domain.constants import ORCHESTRATOR_TQ, REPORT_DELIVERY_WORK
 from workflows.activity_run import ActivityRunWorkflow
 from workflows.report_delivery import ReportDeliveryWorkflow
 
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
+"""Definition and sink names as a filter may name them (no quotes, no spaces)."""
 LIVE_QUERIES = 16
 """Live status queries in flight at once."""
 LIVE_QUERY_TIMEOUT = timedelta(seconds=5)
@@ -81,19 +84,29 @@ class DeliveryRow:
 
 
 async def list_deliveries(
-    client: Client, status: str | None = None, *, live: bool = True, limit: int = 1000
+    client: Client,
+    status: str | None = None,
+    *,
+    live: bool = True,
+    limit: int = 1000,
+    activity: str | None = None,
 ) -> list[DeliveryRow]:
-    """Delivery workflows, newest first, optionally filtered on ``DeliveryStatus``.
+    """Delivery workflows, newest first, optionally filtered on ``DeliveryStatus`` and
+    ``ActivityName`` (the definition, or the sink of an alert delivery).
 
     Raises:
-        ValueError: ``status`` is not a delivery state (it is never pasted into the
-            visibility query unchecked).
+        ValueError: ``status`` is not a delivery state, or ``activity`` not a name (neither
+            is ever pasted into the visibility query unchecked).
     """
     # A delivery that continued as new is one delivery: its closed runs keep the state they
     # closed in (waiting), so only the current run of each chain is listed.
     query = f"WorkflowType = '{REPORT_DELIVERY_WORKFLOW}' AND ExecutionStatus != 'ContinuedAsNew'"
     if status:
         query += f" AND DeliveryStatus = '{DeliveryState(status).value}'"
+    if activity is not None:
+        if not NAME.fullmatch(activity):
+            raise ValueError(f"{activity[:40]!r} is not a definition or sink name")
+        query += f" AND ActivityName = '{activity}'"
     rows: list[DeliveryRow] = []
     open_rows: list[DeliveryRow] = []
     async for ex in client.list_workflows(query, limit=limit):

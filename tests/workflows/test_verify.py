@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
-import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -169,25 +166,6 @@ async def test_verify_reads_the_ledger_after_temporal_has_forgotten_the_run(
     assert by["sink:state_hub"].detail.endswith("(ledger)")
 
 
-def _verify_cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    """``actcore verify`` as an operator's cron job would run it, against this server."""
-    env = {
-        **os.environ,
-        "TEMPORAL_ADDRESS": stack.client.service_client.config.target_host,
-        "ACTCORE_DEFINITIONS_DIR": str(stack.definitions_dir),
-        "ACTCORE_WORKING_MEMORY_DIR": str(stack.settings.working_memory_dir),
-        "ACTCORE_HOME": str(stack.definitions_dir.parent / "cli-home"),
-        "ACTCORE_LOG_FORMAT": "text",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "activity_core.cli", "verify", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 async def test_verify_counts_only_the_run_that_answers_the_days_fire(
     stack: Stack, hub: StateHub
 ) -> None:
@@ -235,7 +213,7 @@ async def test_verify_counts_only_the_run_that_answers_the_days_fire(
         missed = _by_name(await verify(stack.client, stack.settings, definition, day))
         assert missed["run"].status == "fail"
         assert f"no scheduled run for the {fire:%Y-%m-%d %H:%M} UTC fire" in missed["run"].detail
-        cli = _verify_cli(stack, "answers-its-fire", "--date", day.isoformat())
+        cli = await stack.actcore("verify", "answers-its-fire", "--date", day.isoformat())
         assert cli.returncode == 1, cli.stdout + cli.stderr
         assert "FAILED" in cli.stdout
 
@@ -262,11 +240,13 @@ async def test_verify_counts_only_the_run_that_answers_the_days_fire(
         by = _by_name(await assert_eventually(answered, within=30))
         assert manual.run_id not in by["run"].detail
         assert by["sink:state_hub"].status == "pass"
-        ok = _verify_cli(stack, "answers-its-fire", "--date", day.isoformat())
+        ok = await stack.actcore("verify", "answers-its-fire", "--date", day.isoformat())
         assert ok.returncode == 0, ok.stdout + ok.stderr
         assert "ok: the run happened and arrived" in ok.stdout
 
-        tomorrow = _verify_cli(stack, "answers-its-fire", "--date", str(day + timedelta(days=1)))
+        tomorrow = await stack.actcore(
+            "verify", "answers-its-fire", "--date", str(day + timedelta(days=1))
+        )
         assert tomorrow.returncode == 3, tomorrow.stdout + tomorrow.stderr
         assert "not due yet" in tomorrow.stdout
     finally:
