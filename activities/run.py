@@ -235,8 +235,8 @@ class RunActivities:
         status = await asyncio.to_thread(notes.write_once, path, content)
         if status == "written":
             activity.metric_meter().create_counter(
-                "activity_core_alerts", "Alert notes written, by kind"
-            ).add(1, {"kind": inp.kind})
+                "activity_core_alerts", "Alert notes written, by definition and kind"
+            ).add(1, {"activity": inp.activity_name, "kind": inp.kind})
         log.error(
             "ALERT %s: %s",
             inp.kind,

@@ -6,11 +6,18 @@
 - ``activity_core_delivery_attempts{sink, result}``: delivery attempts (counter)
 - ``activity_core_delivery_transitions{sink, state}``: deliveries entering waiting,
   delivered, dead or given_up (counter)
-- ``activity_core_alerts{kind}``: alert notes written (counter)
+- ``activity_core_watchdog_alerts{activity, kind, severity}``: alert notes written (counter)
 - ``activity_core_ledger_write_failures{kind}``: ledger writes given up while the database
   was down (counter; reconciliation fills the rows in)
-- ``activity_core_deliveries{state}``: deliveries currently waiting / dead, counted from
-  visibility by the worker every ``ACTCORE_METRICS_POLL_SECONDS`` (gauge)
+- ``activity_core_run_duration_seconds{activity, outcome}``: from a run's start to its
+  outcome (histogram)
+- ``activity_core_delivery_duration_seconds{sink, state}``: from hand-over to delivered,
+  dead or given up (histogram)
+- ``activity_core_deliveries{state, sink}``, ``activity_core_oldest_waiting_delivery_age_
+  seconds{sink}`` and ``activity_core_last_success_timestamp_seconds{activity}``: read by
+  the worker every ``ACTCORE_METRICS_POLL_SECONDS`` from visibility and the ledger (gauges)
+- ``activity_core_watchdog_open_alerts{severity}``,
+  ``activity_core_watchdog_last_pass_timestamp_seconds``: the watchdog's (gauges)
 
 Workflow counters go through ``workflow.metric_meter()``, which is replay-safe.
 """
@@ -19,13 +26,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
+from activity_core.domain import search_attributes as sa
+from activity_core.domain.constants import REPORT_DELIVERY_WORKFLOW
+
 log = logging.getLogger(__name__)
 
 GAUGE_STATES = ("waiting", "dead")
+MAX_LISTED = 100_000
+"""Open deliveries read per poll at most (a bound on a runaway backlog's cost)."""
 
 
 def prometheus_runtime(bind_address: str | None) -> Runtime | None:
@@ -48,19 +63,71 @@ def prometheus_runtime(bind_address: str | None) -> Runtime | None:
     )
 
 
-async def poll_delivery_gauges(client: Client, runtime: Runtime, interval: float) -> None:
-    """Keep ``activity_core_deliveries{state}`` up to date until cancelled."""
-    gauge = runtime.metric_meter.create_gauge(
-        "activity_core_deliveries", "Report deliveries currently in a state"
+async def poll_gauges(
+    client: Client,
+    runtime: Runtime,
+    interval: float,
+    last_successes: Callable[[], Awaitable[dict[str, datetime]]] | None = None,
+) -> None:
+    """Keep the gauges read from visibility and the ledger up to date until cancelled:
+
+    - ``activity_core_deliveries{state, sink}``: open deliveries waiting or dead;
+    - ``activity_core_oldest_waiting_delivery_age_seconds{sink}``: how long the oldest
+      waiting delivery to each sink has been open (0 when none waits);
+    - ``activity_core_last_success_timestamp_seconds{activity}``: when each definition's
+      latest successful run finished (``last_successes``: the ledger's; absent without).
+    """
+    meter = runtime.metric_meter
+    deliveries = meter.create_gauge(
+        "activity_core_deliveries", "Open report deliveries in a state, by sink"
     )
+    oldest = meter.create_gauge(
+        "activity_core_oldest_waiting_delivery_age_seconds",
+        "Age of the oldest delivery waiting for its sink",
+        "",
+    )
+    success = meter.create_gauge(
+        "activity_core_last_success_timestamp_seconds",
+        "Unix time the definition's latest successful run finished",
+        "",
+    )
+    seen: set[str] = set()
     while True:
-        for state in GAUGE_STATES:
+        try:
+            counts, ages = await _open_deliveries(client)
+            seen |= {sink for _, sink in counts} | set(ages)
+            for sink in seen:
+                for state in GAUGE_STATES:
+                    deliveries.set(counts.get((state, sink), 0), {"state": state, "sink": sink})
+                oldest.set(int(ages.get(sink, 0)), {"sink": sink})
+        except Exception as exc:
+            log.warning("delivery gauge poll failed: %s", exc)
+        if last_successes is not None:
             try:
-                counted = await client.count_workflows(
-                    "WorkflowType = 'ReportDeliveryWorkflow' AND ExecutionStatus = 'Running' "
-                    f"AND DeliveryStatus = '{state}'"
-                )
-                gauge.set(counted.count, {"state": state})
+                for name, at in (await last_successes()).items():
+                    success.set(int(at.timestamp()), {"activity": name})
             except Exception as exc:
-                log.warning("delivery gauge poll failed: %s", exc)
+                log.warning("last-success gauge poll failed: %s", exc)
         await asyncio.sleep(interval)
+
+
+async def _open_deliveries(
+    client: Client,
+) -> tuple[Counter[tuple[str, str]], dict[str, float]]:
+    """(state, sink) -> open deliveries, and sink -> age of its oldest waiting one."""
+    counts: Counter[tuple[str, str]] = Counter()
+    ages: dict[str, float] = {}
+    now = datetime.now(UTC)
+    states = " OR ".join(f"DeliveryStatus = '{s}'" for s in GAUGE_STATES)
+    query = (
+        f"WorkflowType = '{REPORT_DELIVERY_WORKFLOW}' AND ExecutionStatus = 'Running' "
+        f"AND ({states})"
+    )
+    async for ex in client.list_workflows(query, page_size=1000, limit=MAX_LISTED):
+        attrs = ex.typed_search_attributes
+        state = attrs.get(sa.DELIVERY_STATUS) or "?"
+        sink = attrs.get(sa.DELIVERY_SINK) or "?"
+        counts[(state, sink)] += 1
+        if state == "waiting":
+            ages[sink] = max(ages.get(sink, 0.0), (now - ex.start_time).total_seconds())
+    return counts, ages

@@ -45,8 +45,8 @@ from activity_core.sink_workers import (
     alert_sources,
     definition_sources,
 )
-from activity_core.store import Store
-from activity_core.telemetry import poll_delivery_gauges, prometheus_runtime
+from activity_core.store import Ledger, Store
+from activity_core.telemetry import poll_gauges, prometheus_runtime
 from activity_core.temporal_client import connect
 from activity_core.tracing import tracing_interceptors
 from workflows.registry import WATCHDOG_WORKFLOWS, WORKFLOWS
@@ -273,7 +273,14 @@ async def serve(settings: Settings | None = None, *, role: str = "all") -> None:
         },
     )
     gauges = (
-        asyncio.create_task(poll_delivery_gauges(client, runtime, settings.metrics_poll_seconds))
+        asyncio.create_task(
+            poll_gauges(
+                client,
+                runtime,
+                settings.metrics_poll_seconds,
+                Ledger(store).last_successes if store is not None else None,
+            )
+        )
         if runtime is not None
         else None
     )

@@ -79,10 +79,14 @@ def _cause(exc: ActivityError) -> str:
 
 
 def count_run(activity: str, outcome: RunOutcome) -> None:
-    """``activity_core_runs{activity, outcome}`` (replay-safe)."""
-    workflow.metric_meter().create_counter("activity_core_runs", "Activity runs by outcome").add(
-        1, {"activity": activity, "outcome": outcome.value}
-    )
+    """``activity_core_runs{activity, outcome}`` and the run's duration so far, from its
+    start to its outcome (``activity_core_run_duration_seconds``; replay-safe)."""
+    meter = workflow.metric_meter()
+    labels = {"activity": activity, "outcome": outcome.value}
+    meter.create_counter("activity_core_runs", "Activity runs by outcome").add(1, labels)
+    meter.create_histogram_timedelta(
+        "activity_core_run_duration", "From a run's start to its outcome", "s"
+    ).record(workflow.now() - workflow.info().start_time, labels)
 
 
 A = TypeVar("A")

@@ -370,9 +370,17 @@ class ReportDeliveryWorkflow:
         p = self._p
         inp = self._inp
         if self._published_state != p.state:
-            workflow.metric_meter().create_counter(
+            meter = workflow.metric_meter()
+            labels = {"sink": inp.sink.name, "state": p.state.value}
+            meter.create_counter(
                 "activity_core_delivery_transitions", "Deliveries entering a state"
-            ).add(1, {"sink": inp.sink.name, "state": p.state.value})
+            ).add(1, labels)
+            if p.state in (DeliveryState.DELIVERED, DeliveryState.DEAD, DeliveryState.GIVEN_UP):
+                # From the hand-over (the first execution of a continued chain) to the end.
+                started = workflow.info().workflow_start_time or workflow.info().start_time
+                meter.create_histogram_timedelta(
+                    "activity_core_delivery_duration", "From hand-over to delivered/dead", "s"
+                ).record(workflow.now() - started, labels)
             updates: list[SearchAttributeUpdate[str]] = [
                 sa.DELIVERY_STATUS.value_set(p.state.value)
             ]

@@ -142,6 +142,10 @@ class RunOutcome(StrEnum):
     COULD_NOT_RUN = "could_not_run"
 
 
+SUCCESS_OUTCOMES = frozenset({RunOutcome.RAN, RunOutcome.RAN_LATE, RunOutcome.RAN_AS_LATEST})
+"""Outcomes of a run that did its work (verify passes, the last-success time moves)."""
+
+
 class PlanFireInput(BaseModel):
     """Input of the ``plan_fire`` activity (scheduled runs only)."""
 

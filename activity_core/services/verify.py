@@ -32,6 +32,7 @@ from activity_core.domain.budget import budget_error, run_budget
 from activity_core.domain.constants import ACTIVITY_RUN_WORKFLOW
 from activity_core.domain.ledger import RunRecord
 from activity_core.domain.report import delivery_workflow_id
+from activity_core.domain.run import SUCCESS_OUTCOMES
 from activity_core.domain.schedule_spec import build_schedule, is_scheduled, schedule_id
 from activity_core.settings import Settings
 from activity_core.store import Ledger
@@ -44,7 +45,7 @@ Verdict = Literal["pass", "fail", "not_due"]
 EXIT_CODES: dict[Verdict, int] = {"pass": 0, "fail": 1, "not_due": 3}
 """``actcore verify`` exits 0 when the run happened and arrived, 1 when a check failed,
 3 when the day's fire has not come yet (2 stays bad input)."""
-GOOD_OUTCOMES = {RunOutcome.RAN, RunOutcome.RAN_LATE, RunOutcome.RAN_AS_LATEST}
+GOOD_OUTCOMES = SUCCESS_OUTCOMES
 
 
 @dataclass

@@ -16,6 +16,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from activity_core.domain import DeliveryRecord, RunRecord
 from activity_core.domain.ledger import ScheduleChange
+from activity_core.domain.run import SUCCESS_OUTCOMES
 from activity_core.domain.tasks import TaskRecord
 from activity_core.domain.watchdog import Alert
 from activity_core.store.engine import Store
@@ -219,6 +220,19 @@ class Ledger:
         async with self._store.sessions() as session:
             rows = (await session.execute(stmt)).all()
         return {r.activity_id: _run_record(cast(RunRow, r)) for r in rows}
+
+    async def last_successes(self) -> dict[str, datetime]:
+        """Definition name -> when its latest successful run finished (one query)."""
+        stmt = (
+            select(RunRow.activity_name, func.max(RunRow.finished_at))
+            .where(RunRow.state == "completed")
+            .where(RunRow.outcome.in_([o.value for o in SUCCESS_OUTCOMES]))
+            .where(RunRow.finished_at.is_not(None))
+            .group_by(RunRow.activity_name)
+        )
+        async with self._store.sessions() as session:
+            rows = (await session.execute(stmt)).all()
+        return {name: at for name, at in rows if at is not None}
 
     async def deliveries(self, run_id: str) -> list[DeliveryRecord]:
         """The deliveries of one run."""

@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activity_core.dev.statehub import StateHub
 from activity_core.domain import DeliveryState, WatchdogInput
-from activity_core.telemetry import poll_delivery_gauges, prometheus_runtime
+from activity_core.telemetry import poll_gauges, prometheus_runtime
 from activity_core.worker import build_workers
 from tests.helpers import Stack, assert_eventually, free_port, running_stack
 from workflows.report_delivery import ReportDeliveryWorkflow
@@ -43,7 +43,7 @@ async def test_metrics_endpoint_has_runs_attempts_alerts_and_gauges(
             "metered",
             sinks=[{"type": "state_hub_progress", "event_type": "m", "url": hub.url}],
         )
-        gauges = asyncio.create_task(poll_delivery_gauges(client, runtime, 0.5))
+        gauges = asyncio.create_task(poll_gauges(client, runtime, 0.5, stack.ledger.last_successes))
         try:
             await _exercise_and_scrape(stack, hub, port)
         finally:
@@ -78,13 +78,7 @@ async def _exercise_and_scrape(stack: Stack, hub: StateHub, port: int) -> None:
         assert has("activity_core_delivery_attempts_total", 'result="delivered"')
         assert has("activity_core_delivery_attempts_total", 'result="permanent"')
         assert has("activity_core_delivery_transitions_total", 'state="dead"')
-        assert has("activity_core_alerts_total", 'kind="delivery_dead"')
-        dead_gauge = [
-            float(line.rsplit(" ", 1)[1])
-            for line in lines
-            if line.startswith("activity_core_deliveries{") and 'state="dead"' in line
-        ]
-        assert dead_gauge and dead_gauge[0] >= 1
+        assert has("activity_core_alerts_total", 'activity="metered"', 'kind="delivery_dead"')
         assert has("temporal_workflow_completed")  # the SDK own metrics are there too
         # Parsed as Prometheus parses it: no constant service_name label on every series,
         # durations in seconds with the unit in the name.
@@ -96,6 +90,29 @@ async def _exercise_and_scrape(stack: Stack, hub: StateHub, port: int) -> None:
         buckets = [smp for smp in latency.samples if smp.name.endswith("_bucket")]
         assert any(float(smp.labels["le"]) < 1 for smp in buckets), "buckets in seconds"
         assert "temporal_activity_execution_latency" not in families
+
+        def sample(family: str, name: str, **labels: str) -> float:
+            assert family in families, f"no {family} yet"
+            found = [
+                smp.value
+                for smp in families[family].samples
+                if smp.name == name and labels.items() <= smp.labels.items()
+            ]
+            assert len(found) == 1, (name, labels, families[family].samples)
+            return found[0]
+
+        # Our own: durations, deliveries per sink, the last success per definition.
+        runs = families["activity_core_run_duration_seconds"]
+        assert runs.type == "histogram"
+        assert sample(runs.name, f"{runs.name}_count", activity="metered", outcome="ran") == 2
+        took = families["activity_core_delivery_duration_seconds"]
+        assert sample(took.name, f"{took.name}_count", sink="state_hub", state="delivered") == 1
+        assert sample(took.name, f"{took.name}_count", sink="state_hub", state="dead") == 1
+        gauge = "activity_core_deliveries"
+        assert sample(gauge, gauge, state="dead", sink="state_hub") >= 1
+        last = "activity_core_last_success_timestamp_seconds"
+        finished = await stack.ledger.last_successes()
+        assert sample(last, last, activity="metered") == int(finished["metered"].timestamp())
 
     await assert_eventually(scraped, within=20, interval=0.5)
 
