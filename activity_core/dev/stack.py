@@ -257,7 +257,7 @@ class DevStack:
         self._spawn(
             "temporal",
             [
-                temporal_binary(),
+                temporal_binary(s.temporal_cli_path),
                 "server",
                 "start-dev",
                 "--ip",
