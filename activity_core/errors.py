@@ -82,6 +82,10 @@ class HandlerRegistryError(ActivityCoreError):
     """The worker's handler registry and the handler names definitions may use differ."""
 
 
+class TelemetryError(ActivityCoreError):
+    """The OTEL_* environment asks for something that cannot be set up."""
+
+
 class DevStackError(ActivityCoreError):
     """The dev stack cannot start or be reached."""
 

@@ -1,32 +1,49 @@
-"""Structured logging: one JSON object per line (or plain text), never secrets."""
+"""Structured logging: one JSON object per line (or plain text), never secrets.
+
+JSON lines come from python-json-logger: ``ts``, ``level``, ``logger``, ``msg``, every
+``extra=`` field (and Temporal's workflow and activity context), ``exc`` for a traceback,
+and ``trace_id``/``span_id`` of the current OpenTelemetry span when there is one, so a
+log line leads to its trace.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
-_STANDARD = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+from opentelemetry import trace
+from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
 
-class JsonFormatter(logging.Formatter):
-    """Format records as JSON with any ``extra=`` fields (and Temporal's context) merged."""
+class JsonFormatter(_JsonFormatter):
+    """python-json-logger's formatter with our field names and the active trace."""
 
-    def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        for key, value in vars(record).items():
-            if key not in _STANDARD and not key.startswith("_"):
-                out[key] = value
-        if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out, default=str)
+    def __init__(self) -> None:
+        super().__init__(
+            "%(levelname)s %(name)s %(message)s",
+            rename_fields={
+                "levelname": "level",
+                "name": "logger",
+                "message": "msg",
+                "exc_info": "exc",
+            },
+            json_default=str,
+            json_ensure_ascii=False,
+        )
+
+    def add_fields(
+        self, log_record: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        log_record["ts"] = datetime.fromtimestamp(record.created, UTC).isoformat(
+            timespec="milliseconds"
+        )
+        super().add_fields(log_record, record, message_dict)
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:
+            log_record["trace_id"] = format(span.trace_id, "032x")
+            log_record["span_id"] = format(span.span_id, "016x")
 
 
 def configure(level: str = "INFO", fmt: str = "json") -> None:
