@@ -79,10 +79,15 @@ def _version() -> str:
 def build_parser() -> argparse.ArgumentParser:
     """The ``actcore`` parser with every command group's subcommands."""
     p = argparse.ArgumentParser(
-        prog="actcore", description=__doc__.split("\n")[0] if __doc__ else ""
+        prog="actcore",
+        description="activity-core: scheduled and triggered work on Temporal, "
+        "without silent failures.",
+        epilog="Exit codes: 0 success; 1 a check failed, a run did not succeed or a page "
+        "alert is open; 2 bad input or setup; 3 (verify) not due yet. Run where a dev stack "
+        "is up, commands talk to it. `actcore COMMAND --help` for each command.",
     )
     p.add_argument("--version", action="version", version=f"actcore {_version()}")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in GROUPS:
         group.register(sub)
     return p

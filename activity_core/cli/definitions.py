@@ -18,10 +18,23 @@ from activity_core.temporal_client import connect
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``definitions``."""
     p = sub.add_parser("definitions", help="check definition files, preview fire times")
-    p.add_argument("action", choices=["validate", "list", "preview"])
-    p.add_argument("name", nargs="?", help="definition (preview)")
-    p.add_argument("--count", type=whole(1, 1000), default=10, help="fires to show (preview)")
-    p.set_defaults(func=cmd_definitions)
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    validate = actions.add_parser(
+        "validate",
+        help="load every definition file; exit 1 on any error (file, field and fix named)",
+        description="Load every file in ACTCORE_DEFINITIONS_DIR as the worker would. Each "
+        "problem names the file, the field and the fix; exit 1 when any file is refused.",
+    )
+    validate.set_defaults(func=cmd_definitions, name=None)
+    listing = actions.add_parser("list", help="the definitions: trigger, handler, sinks, id")
+    listing.set_defaults(func=cmd_definitions, name=None)
+    preview = actions.add_parser(
+        "preview",
+        help="the next fire times of one definition, computed by the Temporal server",
+    )
+    preview.add_argument("name", help="definition name")
+    preview.add_argument("--count", type=whole(1, 1000), default=10, help="fires to show")
+    preview.set_defaults(func=cmd_definitions)
 
 
 def cmd_definitions(args: argparse.Namespace, settings: Settings) -> int:

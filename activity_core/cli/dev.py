@@ -52,7 +52,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--no-demo-data", action="store_true", help="start without the seeded demo work items"
     )
     fault = hub_sub.add_parser("fault", help="switch the running hub's fault mode")
-    fault.add_argument("mode", choices=list(FAULT_MODES))
+    fault.add_argument(
+        "mode", choices=list(FAULT_MODES), help="the fault to inject (none clears it)"
+    )
     fault.add_argument(
         "--rate", type=number(0, 1), default=None, help="share of failures for 'flaky'"
     )
@@ -111,7 +113,7 @@ async def _dev_up(args: argparse.Namespace, settings: Settings) -> int:
         args.detach = False
         raise
     finally:
-        if not args.detach:
+        if not args.detach and stack.procs:  # a refused start has nothing to stop
             print("stopping the dev stack ...", file=sys.stderr, flush=True)
             stack.stop_children()
 

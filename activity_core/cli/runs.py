@@ -45,7 +45,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rt.add_argument("id", nargs="?", help="delivery workflow id (delivery-<run id>-<sink>)")
     rt.add_argument("--all", action="store_true", help="every open delivery (oldest first)")
     rt.add_argument("--sink", help="with --all: only this sink name")
-    rt.add_argument("--status", choices=["waiting", "dead"], default="waiting")
+    rt.add_argument(
+        "--status",
+        choices=["waiting", "dead"],
+        default="waiting",
+        help="with --all: wake deliveries in this state (default waiting)",
+    )
     rt.add_argument(
         "--rate", type=number(0.01, 1000), help="signals per second (default ACTCORE_WAKE_RATE)"
     )

@@ -107,11 +107,21 @@ async def _describe(
         )
     query = quote(f'ActivityId="{definition.id}"')
     lines += [
-        f"Web UI (runs)    {stack.ui_url}/namespaces/default/workflows?query={query}",
+        f"Web UI, this run {await run_page(stack.ui_url, client, result.run_id)}",
+        f"Web UI, all runs {stack.ui_url}/namespaces/default/workflows?query={query}",
         f"State Hub events {stack.hub_url}/progress/?event_type="
         + ",".join(getattr(s, "event_type", s.name) for s in definition.remote_sinks),
     ]
     return "\n".join(lines)
+
+
+async def run_page(ui_url: str, client: Client, workflow_id: str) -> str:
+    """The Web UI page of one workflow execution (its history)."""
+    described = await client.get_workflow_handle(workflow_id).describe()
+    return (
+        f"{ui_url}/namespaces/{quote(client.namespace)}/workflows/"
+        f"{quote(workflow_id, safe='')}/{described.run_id}/history"
+    )
 
 
 def _note_tasks(path: str | None) -> int:

@@ -398,7 +398,8 @@ class DevStack:
                 "activity-core dev stack is up",
                 f"  Temporal Web UI  {self.ui_url}",
                 f"  Temporal gRPC    {self.temporal_address}   "
-                f"(temporal workflow list --address {self.temporal_address})",
+                f"({temporal_binary(self.settings.temporal_cli_path)} workflow list "
+                f"--address {self.temporal_address})",
                 f"  State Hub        {self.hub_url}   (faults: actcore statehub fault refuse|none)",
                 f"  issue-core       {self.hub_url}/issues/   (tasks filed when "
                 "ACTCORE_ISSUE_SINK_TYPE=issue_core; check: "
@@ -411,8 +412,19 @@ class DevStack:
                 "  Events           actcore events publish user.created --payload "
                 '\'{"tier": "pro"}\'   (actcore events lag | dead-letters)',
                 f"  Logs             {self.paths.logs}",
+                *self._path_hint(),
             ]
         )
+
+    @staticmethod
+    def _path_hint() -> list[str]:
+        """How to reach ``actcore`` and ``temporal`` when their directory is not on PATH."""
+        bindir = Path(sys.executable).parent
+        if str(bindir) in os.environ.get("PATH", "").split(os.pathsep):
+            return []
+        return [
+            f'  Commands         export PATH="{bindir}:$PATH"   (actcore, temporal; once per shell)'
+        ]
 
     # -- stop / status -------------------------------------------------------------
 
