@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
@@ -19,6 +20,7 @@ from activity_core.domain import (
     AlertNoteInput,
     AlertNoteResult,
     HandlerInput,
+    HandlerNoteResult,
     LoadDefinitionInput,
     PersistNoteInput,
     PersistNoteResult,
@@ -172,6 +174,38 @@ class RunActivities:
 
     def _root(self) -> Path:
         return self._settings.working_memory_dir
+
+    @activity.defn(name="run_handler_and_note")
+    async def run_handler_and_note(self, inp: HandlerInput) -> HandlerNoteResult:
+        """Run the handler, then write the report note at once, in one activity (one
+        round trip through the task queue instead of two).
+
+        A note that cannot be written does not fail the activity (a retry would run the
+        handler again): the result carries the error and the run writes the note itself.
+
+        Raises:
+            ApplicationError: As :meth:`run_handler`.
+        """
+        report = await self.run_handler(inp)
+        generated_at = datetime.now(UTC)
+        note_input = PersistNoteInput(
+            run_id=inp.run_id,
+            definition=inp.definition,
+            scheduled_for=inp.scheduled_for,
+            generated_at=generated_at,
+            report=report,
+        )
+        try:
+            note = await self.persist_note(note_input)
+        except (OSError, ApplicationError) as exc:
+            error = str(exc)[:500]
+            log.error(
+                "report note not written with the report: %s",
+                error,
+                extra={"activity_core_run_id": inp.run_id, "activity": inp.definition.name},
+            )
+            return HandlerNoteResult(report=report, generated_at=generated_at, note_error=error)
+        return HandlerNoteResult(report=report, generated_at=generated_at, note=note)
 
     @activity.defn(name="persist_note")
     async def persist_note(self, inp: PersistNoteInput) -> PersistNoteResult:

@@ -175,6 +175,7 @@ def build_workers(
                 activities=[
                     run_acts.load_definition,
                     run_acts.run_handler,
+                    run_acts.run_handler_and_note,
                     run_acts.persist_note,
                     run_acts.write_alert_note,
                     schedule_acts.plan_fire,

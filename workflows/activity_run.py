@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
     from activity_core.domain import search_attributes as sa
     from activity_core.domain.constants import (
         ALERT_NOTE_TIMEOUT,
+        HANDLER_NOTE_PATCH,
         HANDLER_RETRY,
         LOAD_DEFINITION_TIMEOUT,
         LOCAL_IO_RETRY,
@@ -145,35 +146,59 @@ class ActivityRunWorkflow:
             f"(scheduled for {scheduled_for.isoformat()}, trigger: {inp.trigger}{by_event})"
         )
         context, degraded, missing = await self._resolve(definition, atq)
+        written: PersistNoteResult | None = None
+        generated_at: datetime | None = None
+        first_note_error: str | None = None
         if missing:
             report = could_not_run_report(definition, run_id, scheduled_for, missing)
         else:
-            report = await workflow.execute_activity_method(
-                RunActivities.run_handler,
-                HandlerInput(
-                    definition=definition,
-                    run_id=run_id,
-                    scheduled_for=scheduled_for,
-                    context=context,
-                    degraded=degraded,
-                    event=inp.event,
-                ),
-                task_queue=atq,
-                start_to_close_timeout=timedelta(seconds=handler_budget_seconds(definition)),
-                retry_policy=HANDLER_RETRY,
-                summary=f"handler {definition.handler}",
+            handler_input = HandlerInput(
+                definition=definition,
+                run_id=run_id,
+                scheduled_for=scheduled_for,
+                context=context,
+                degraded=degraded,
+                event=inp.event,
             )
+            handler_timeout = timedelta(seconds=handler_budget_seconds(definition))
+            if workflow.patched(HANDLER_NOTE_PATCH):
+                # The handler's activity writes the note as soon as the report exists: one
+                # round trip, on a host with the working-memory directory.
+                done = await workflow.execute_activity_method(
+                    RunActivities.run_handler_and_note,
+                    handler_input,
+                    task_queue=atq,
+                    start_to_close_timeout=handler_timeout + PERSIST_NOTE_TIMEOUT,
+                    retry_policy=HANDLER_RETRY,
+                    summary=f"handler {definition.handler}, then the note",
+                )
+                report, written, generated_at = done.report, done.note, done.generated_at
+                first_note_error = done.note_error
+            else:
+                report = await workflow.execute_activity_method(
+                    RunActivities.run_handler,
+                    handler_input,
+                    task_queue=atq,
+                    start_to_close_timeout=handler_timeout,
+                    retry_policy=HANDLER_RETRY,
+                    summary=f"handler {definition.handler}",
+                )
 
         # Persist at once: after this step nothing can lose the report.
         note_input = PersistNoteInput(
             run_id=run_id,
             definition=definition,
             scheduled_for=scheduled_for,
-            generated_at=workflow.now(),
+            generated_at=generated_at or workflow.now(),
             report=report,
         )
+        if first_note_error is not None:
+            workflow.logger.warning("note not written with the report: %s", first_note_error)
         note_error: str | None = None
-        if workflow.patched(NOTE_DEFERRED_PATCH):
+        deferred = workflow.patched(NOTE_DEFERRED_PATCH)
+        if written is not None:
+            note = written
+        elif deferred:
             # A note that cannot be written (a full disk) does not keep the report from its
             # remote sinks: it is in this history; the note is retried after the handover.
             try:

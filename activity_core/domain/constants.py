@@ -34,11 +34,15 @@ NOTE_DEFERRED_PATCH = "note-failure-keeps-deliveries"
 """Runs whose note cannot be written still hand the report to their remote sinks, then
 retry the note on a durable timer (histories before it fail the run instead)."""
 TASK_EMISSION_PATCH = "task-emission"
+"""Runs whose report carries tasks record them in the ledger and hand them to their issue
+sinks (reports of older histories carry none)."""
 LOCAL_STEPS_PATCH = "definition-and-fire-plan-local"
 """Loading the definition and the misfire guard's fire plan run as local activities (no
 task-queue round trip each); histories before it ran them as activities."""
-"""Runs whose report carries tasks record them in the ledger and hand them to their issue
-sinks (reports of older histories carry none)."""
+HANDLER_NOTE_PATCH = "handler-writes-its-note"
+"""The handler's activity writes the note as soon as the report exists (one task-queue
+round trip for both); histories before it ran ``persist_note`` as an activity of its own,
+which stays the path when that write fails."""
 NOTE_RETRY_FIRST = timedelta(seconds=60)
 """First wait before retrying a note that could not be written; doubles up to the cap."""
 NOTE_RETRY_CAP = timedelta(hours=1)

@@ -119,6 +119,19 @@ class PersistNoteResult(BaseModel):
     """sha256 of the report's markdown and data (for the ledger)."""
 
 
+class HandlerNoteResult(BaseModel):
+    """Result of ``run_handler_and_note``: the report, and its note unless the write
+    failed (the run then retries the note on its own)."""
+
+    report: Report
+    generated_at: datetime
+    """When the report was produced (the note's ``generated_at``)."""
+    note: PersistNoteResult | None = None
+    """The note, when it was written."""
+    note_error: str | None = None
+    """Why the note was not written."""
+
+
 class DeliveryHandoff(BaseModel):
     """One delivery child handed over by a run."""
 

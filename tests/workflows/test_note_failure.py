@@ -11,7 +11,7 @@ from temporalio.client import WorkflowExecutionStatus
 
 from activity_core.dev.statehub import StateHub
 from activity_core.domain import RunOutcome, RunResult
-from tests.helpers import Stack, assert_eventually
+from tests.helpers import Stack, assert_eventually, run_steps
 
 
 async def test_unwritable_note_still_delivers_then_writes_when_the_disk_is_back(
@@ -49,3 +49,8 @@ async def test_unwritable_note_still_delivers_then_writes_when_the_disk_is_back(
     assert result.note_status == "written"
     assert result.report_path is not None and Path(result.report_path).exists()
     assert len(hub.events("diskless")) == 1  # delivered once, not again
+    # The handler ran once: its activity reported the failed note instead of failing (a
+    # retry would have run the handler again); the run then retried the note alone.
+    remote, _ = await run_steps(handle)
+    assert remote.count("run_handler_and_note") == 1
+    assert remote[1:] and set(remote[1:]) == {"persist_note"}

@@ -74,6 +74,10 @@ def test_histories_are_recorded_for_each_long_lived_workflow() -> None:
         "delivery_full_lifecycle_sink_queue",
         "delivery_continued_as_new_sink_queue",
         "delivery_filing_tasks_sink_queue",
+        # The handler's activity writes the note (patch "handler-writes-its-note").
+        "activity_run_two_sinks_handler_note",
+        "activity_run_scheduled_on_time_handler_note",
+        "activity_run_with_tasks_handler_note",
     } <= names
 
 

@@ -1,6 +1,6 @@
 """A run costs its work, not round trips: the definition and the misfire guard's fire
-plan are read in the run's first workflow task (local activities); only the handler and
-the note go through the activity queue."""
+plan are read in the run's first workflow task (local activities); the handler and its
+note are one trip through the activity queue."""
 
 from __future__ import annotations
 
@@ -36,7 +36,15 @@ async def test_a_scheduled_run_reads_its_definition_and_fire_plan_locally(stack:
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             break
         tasks_before_handler += event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
-    assert remote == ["run_handler", "persist_note"]
+    # The handler writes its note in the same activity: one trip through the task queue.
+    assert remote == ["run_handler_and_note"]
     assert local[:2] == ["load_definition", "plan_fire"]
+    tasks = [
+        e
+        async for e in handle.fetch_history_events()
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+    ]
+    # Start; the report and its note back (no remote sink to hand over: finish).
+    assert len(tasks) == 2
     # Definition, fire plan and the ledger's started row: all in the first workflow task.
     assert tasks_before_handler == 1
