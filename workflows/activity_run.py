@@ -438,6 +438,7 @@ class ActivityRunWorkflow:
             task_queue=atq,
             start_to_close_timeout=ALERT_NOTE_TIMEOUT,
             retry_policy=LOCAL_IO_RETRY,
+            summary="alert note skipped_missed",
         )
 
     async def _hand_over(
@@ -459,6 +460,7 @@ class ActivityRunWorkflow:
                 event=build_event(sink, run_id, definition, scheduled_for, report, note),
                 policy=definition.delivery,
                 note_path=note.path,
+                alert_after_seconds=definition.watch.delivery_alert_after_seconds,
                 activity_task_queue=atq,
             ),
             summary=f"deliver {definition.name} report to {sink.name}",

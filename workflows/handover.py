@@ -139,6 +139,7 @@ async def hand_over_tasks(
                 tasks=report.tasks,
                 policy=definition.delivery,
                 note_path=note.path,
+                alert_after_seconds=definition.watch.delivery_alert_after_seconds,
                 activity_task_queue=atq,
             ),
             summary=f"file {len(report.tasks)} task(s) of {definition.name} at {sink.name}",

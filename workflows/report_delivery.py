@@ -282,6 +282,7 @@ class ReportDeliveryWorkflow:
                 task_queue=inp.activity_task_queue or TASK_EXECUTION_TQ,
                 start_to_close_timeout=ALERT_NOTE_TIMEOUT,
                 retry_policy=LOCAL_IO_RETRY,
+                summary="alert note delivery_dead",
             )
         except ActivityError as exc:
             workflow.logger.error("could not write the alert note: %s", exc.cause or exc)
@@ -345,6 +346,7 @@ class ReportDeliveryWorkflow:
                 task_queue=inp.activity_task_queue or TASK_EXECUTION_TQ,
                 start_to_close_timeout=SINK_REGISTER_TIMEOUT,
                 retry_policy=LOCAL_IO_RETRY,
+                summary=f"register with the {inp.sink.name} recovery monitor",
             )
             p.monitor_registered = True
         except ActivityError as exc:
@@ -413,4 +415,19 @@ class ReportDeliveryWorkflow:
             text = f"**given up** by an operator after {p.attempts} attempt(s)"
         else:
             text = f"**pending**: first delivery attempt to {sink}"
-        workflow.set_current_details(f"{text}\n\nrun: `{inp.run_id}`")
+        workflow.set_current_details(f"{text}\n\n{self._facts()}")
+
+    def _facts(self) -> str:
+        """What an operator looking at this delivery in the Web UI wants next to its state:
+        where it goes, until when it is retried, when it alerts, where the report is."""
+        inp, p = self._inp, self._p
+        where = inp.sink.url or f"the worker's default {inp.sink.type} URL"
+        lines = [f"- sink `{inp.sink.name}` ({inp.sink.type}): {where}"]
+        if p.episode_started_at is not None:
+            horizon = p.episode_started_at + timedelta(seconds=inp.policy.horizon_seconds)
+            lines.append(f"- retried until {_hhmm(horizon)} (horizon), then dead with an alert")
+        if inp.alert_after_seconds is not None:
+            lines.append(f"- the watchdog alerts after {inp.alert_after_seconds:.0f} s undelivered")
+        lines.append(f"- report note: `{inp.note_path or 'none'}`")
+        lines.append(f"- run: `{inp.run_id}`")
+        return "\n".join(lines)

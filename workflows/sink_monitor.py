@@ -122,6 +122,7 @@ class SinkMonitorWorkflow:
                 task_queue=atq,
                 start_to_close_timeout=SINK_PROBE_TIMEOUT,
                 retry_policy=SINK_PROBE_RETRY,
+                summary=f"probe {sink.name}",
             )
         except ActivityError:
             return False
@@ -146,6 +147,7 @@ class SinkMonitorWorkflow:
                 start_to_close_timeout=wake_timeout(len(ids)),
                 heartbeat_timeout=WAKE_HEARTBEAT_TIMEOUT,
                 retry_policy=WAKE_RETRY,
+                summary=f"wake {len(ids)} deliveries",
             )
         except ActivityError as exc:
             workflow.logger.warning("waking deliveries failed: %s", exc.cause or exc)

@@ -67,6 +67,9 @@ class DeliveryInput(BaseModel):
     """Backoff schedule and horizon."""
     note_path: str | None = None
     """The working-memory note carrying the same report."""
+    alert_after_seconds: float | None = None
+    """The definition's ``watch.delivery_alert_after_seconds`` (shown in the Web UI; the
+    watchdog alerts on it)."""
     activity_task_queue: str | None = None
     """Task queue for delivery activities; default ``task-execution-tq``."""
     carried: DeliveryProgress | None = None
