@@ -21,6 +21,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 from opentelemetry import trace
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 from tenacity import (
     AsyncRetrying,
     retry_if_exception_type,
@@ -36,6 +37,7 @@ from activity_core.domain import (
     WebhookSink,
 )
 from activity_core.domain.constants import (
+    ATTEMPT_FAILED,
     SINK_RESET_RETRIES,
 )
 from activity_core.settings import Settings
@@ -195,6 +197,21 @@ async def post_capped(
     return response, text, size >= MAX_RESPONSE_BYTES
 
 
+def settle(fail_visibly: bool, result: DeliveryAttemptResult) -> DeliveryAttemptResult:
+    """An attempt's result; a failed one (transient or permanent) raised instead as a
+    non-retryable ``DeliveryAttemptFailed`` carrying the result, when the workflow asked:
+    the activity then shows as failed in the Web UI, and the workflow reads the same
+    result back (Temporal does not retry it: the delivery's own backoff decides)."""
+    if fail_visibly and result.outcome in (AttemptOutcome.TRANSIENT, AttemptOutcome.PERMANENT):
+        raise ApplicationError(
+            f"{result.outcome.value}: {result.error}",
+            result,
+            type=ATTEMPT_FAILED,
+            non_retryable=True,
+        )
+    return result
+
+
 class SinkActivities:
     """Delivery activities; one instance per worker, sharing one HTTP client."""
 
@@ -305,7 +322,15 @@ class SinkActivities:
 
     @activity.defn(name="deliver")
     async def deliver(self, inp: DeliveryAttemptInput) -> DeliveryAttemptResult:
-        """Make one delivery attempt and classify the result (errors carry no secret)."""
+        """Make one delivery attempt and classify the result (errors carry no secret).
+
+        Raises:
+            ApplicationError: ``DeliveryAttemptFailed`` for a failed attempt, when the
+                workflow asked (``fail_visibly``): see :func:`settle`.
+        """
+        return settle(inp.fail_visibly, await self._deliver(inp))
+
+    async def _deliver(self, inp: DeliveryAttemptInput) -> DeliveryAttemptResult:
         url, token, problem = self._target(inp)
         if problem is None and token is not None and bad_header_value(token):
             problem = (

@@ -27,6 +27,7 @@ from activities.delivery import (
     post_capped,
     same_origin,
     scrub,
+    settle,
 )
 from activity_core.domain import AttemptOutcome, DeliveryAttemptResult, FileTasksInput, IssueSink
 from activity_core.domain.tasks import FiledTask, Task, issue_idempotency_key, merge_labels
@@ -140,8 +141,12 @@ class IssueActivities:
 
         ``DELIVERED``: no failure in this call (it may hand back early, with part of the
         batch filed, when its time is running out: the workflow calls again). ``TRANSIENT``
-        and ``PERMANENT`` carry what was filed before the failure.
+        and ``PERMANENT`` carry what was filed before the failure (raised as
+        ``DeliveryAttemptFailed`` when the workflow asked: see :func:`settle`).
         """
+        return settle(inp.fail_visibly, await self._file_tasks(inp))
+
+    async def _file_tasks(self, inp: FileTasksInput) -> DeliveryAttemptResult:
         base, token, problem = resolve_target(inp.sink, self._settings)
         if problem is None and token is not None and bad_header_value(token):
             problem = (

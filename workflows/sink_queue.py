@@ -8,23 +8,30 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, TimeoutError, TimeoutType
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError, TimeoutType
 
 with workflow.unsafe.imports_passed_through():
-    from activity_core.domain import DeliverySink
-    from activity_core.domain.constants import SINK_QUEUE_PATCH
+    from activity_core.domain import (
+        DeliveryAttemptInput,
+        DeliveryAttemptResult,
+        DeliverySink,
+        FileTasksInput,
+    )
+    from activity_core.domain.constants import (
+        ATTEMPT_FAILED,
+        ATTEMPT_FAILS_PATCH,
+        SINK_QUEUE_PATCH,
+    )
     from activity_core.domain.report import sink_task_queue
-
-R = TypeVar("R")
 
 
 async def attempt_on_sink_queue(
-    method: Callable[[Any, Any], Awaitable[R]],
-    arg: Any,
+    method: Callable[[Any, Any], Awaitable[DeliveryAttemptResult]],
+    arg: DeliveryAttemptInput | FileTasksInput,
     *,
     sink: DeliverySink,
     fallback_queue: str,
@@ -32,23 +39,23 @@ async def attempt_on_sink_queue(
     queue_wait: timedelta,
     retry_policy: RetryPolicy,
     summary: str,
-) -> R:
+) -> DeliveryAttemptResult:
     """Run one attempt activity, on the sink's queue for executions that have the patch.
+
+    In executions with the patch ``failed-attempts-fail`` a failed attempt fails its
+    activity (non-retryable, the result in its details), so the Web UI shows it failed;
+    it is read back into the same result.
 
     Raises:
         ActivityError: The attempt failed in the worker (as before).
     """
+    if workflow.patched(ATTEMPT_FAILS_PATCH):
+        arg = arg.model_copy(update={"fail_visibly": True})
     if workflow.patched(SINK_QUEUE_PATCH):
         queue = sink_task_queue(sink, fallback_queue)
         try:
-            return await workflow.execute_activity_method(
-                method,
-                arg,
-                task_queue=queue,
-                schedule_to_start_timeout=queue_wait,
-                start_to_close_timeout=attempt_timeout,
-                retry_policy=retry_policy,
-                summary=summary,
+            return await _attempt(
+                method, arg, queue, attempt_timeout, retry_policy, summary, queue_wait
             )
         except ActivityError as exc:
             cause = exc.cause
@@ -62,11 +69,30 @@ async def attempt_on_sink_queue(
                 queue,
                 fallback_queue,
             )
-    return await workflow.execute_activity_method(
-        method,
-        arg,
-        task_queue=fallback_queue,
-        start_to_close_timeout=attempt_timeout,
-        retry_policy=retry_policy,
-        summary=summary,
-    )
+    return await _attempt(method, arg, fallback_queue, attempt_timeout, retry_policy, summary)
+
+
+async def _attempt(
+    method: Callable[[Any, Any], Awaitable[DeliveryAttemptResult]],
+    arg: DeliveryAttemptInput | FileTasksInput,
+    queue: str,
+    attempt_timeout: timedelta,
+    retry_policy: RetryPolicy,
+    summary: str,
+    queue_wait: timedelta | None = None,
+) -> DeliveryAttemptResult:
+    try:
+        return await workflow.execute_activity_method(
+            method,
+            arg,
+            task_queue=queue,
+            schedule_to_start_timeout=queue_wait,
+            start_to_close_timeout=attempt_timeout,
+            retry_policy=retry_policy,
+            summary=summary,
+        )
+    except ActivityError as exc:
+        cause = exc.cause
+        if isinstance(cause, ApplicationError) and cause.type == ATTEMPT_FAILED and cause.details:
+            return DeliveryAttemptResult.model_validate(cause.details[0])
+        raise

@@ -39,6 +39,12 @@ sinks (reports of older histories carry none)."""
 LOCAL_STEPS_PATCH = "definition-and-fire-plan-local"
 """Loading the definition and the misfire guard's fire plan run as local activities (no
 task-queue round trip each); histories before it ran them as activities."""
+ATTEMPT_FAILS_PATCH = "failed-attempts-fail"
+"""A failed delivery or filing attempt fails its activity (non-retryable, the result in
+its details) so the Web UI shows it failed; older histories completed it with the
+failure in the result."""
+ATTEMPT_FAILED = "DeliveryAttemptFailed"
+"""Error type of such a failed attempt (the workflow reads the result back from it)."""
 HANDLER_NOTE_PATCH = "handler-writes-its-note"
 """The handler's activity writes the note as soon as the report exists (one task-queue
 round trip for both); histories before it ran ``persist_note`` as an activity of its own,

@@ -152,6 +152,9 @@ class DeliveryAttemptInput(BaseModel):
     """``<run id>:<sink>``."""
     attempt: int
     """1-based attempt number (sent as a header for the sink's logs)."""
+    fail_visibly: bool = False
+    """Raise a failed attempt as a non-retryable error carrying this result (the workflow
+    asks for it when it can read it back; the Web UI then shows the attempt failed)."""
 
 
 class DeliveryAttemptResult(BaseModel):
@@ -188,6 +191,8 @@ class FileTasksInput(BaseModel):
     """Tasks still to file, in order."""
     attempt: int
     """1-based attempt number of the delivery (sent as a header)."""
+    fail_visibly: bool = False
+    """As :attr:`DeliveryAttemptInput.fail_visibly`."""
 
 
 class MonitorInput(BaseModel):

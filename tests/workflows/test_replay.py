@@ -78,6 +78,11 @@ def test_histories_are_recorded_for_each_long_lived_workflow() -> None:
         "activity_run_two_sinks_handler_note",
         "activity_run_scheduled_on_time_handler_note",
         "activity_run_with_tasks_handler_note",
+        # Failed attempts fail their activity (patch "failed-attempts-fail").
+        "delivery_full_lifecycle_attempts_fail",
+        "delivery_continued_as_new_attempts_fail",
+        "delivery_filing_tasks_attempts_fail",
+        "delivery_with_monitor_attempts_fail",
     } <= names
 
 

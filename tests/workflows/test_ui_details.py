@@ -1,6 +1,7 @@
 """What the Web UI shows of a delivery: its details panel says where the report goes,
 until when it is retried, when the watchdog alerts and where the note is; every
-activity in its history has a summary (the UI shows it instead of a bare type)."""
+activity in its history has a summary (the UI shows it instead of a bare type); a
+failed attempt is a failed activity, not a green "completed"."""
 
 from __future__ import annotations
 
@@ -42,9 +43,24 @@ async def test_a_waiting_deliverys_details_name_sink_horizon_threshold_and_note(
 
     converter = DataConverter.default
     summaries = []
+    failures = []
+    types: dict[int, str] = {}
     async for event in delivery.fetch_history_events():
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             payload = event.user_metadata.summary
-            assert payload.data, event.activity_task_scheduled_event_attributes.activity_type
-            summaries.append(await converter.decode([payload], [str]))
-    assert summaries, "the delivery made at least one attempt"
+            types[event.event_id] = (
+                event.activity_task_scheduled_event_attributes.activity_type.name
+            )
+            assert payload.data, types[event.event_id]
+            (summary,) = await converter.decode([payload], [str])
+            summaries.append(summary)
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED:
+            failures.append(event.activity_task_failed_event_attributes.failure)
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            scheduled = event.activity_task_completed_event_attributes.scheduled_event_id
+            assert types[scheduled] != "deliver", "a refused attempt must not show as completed"
+    assert "deliver to state_hub (attempt 1)" in summaries
+    (failure,) = failures  # one attempt so far, not retried by Temporal
+    info = failure.application_failure_info
+    assert (info.type, info.non_retryable) == ("DeliveryAttemptFailed", True)
+    assert "connection refused" in failure.message
