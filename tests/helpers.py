@@ -253,6 +253,20 @@ async def run_steps(handle: WorkflowHandle[Any, Any]) -> tuple[list[str], list[s
     return remote, local
 
 
+def actcore_cli(
+    env: dict[str, str], *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``actcore ARGS`` in a subprocess, from the repository, with ``env``."""
+    return subprocess.run(
+        [sys.executable, "-m", "activity_core.cli", *args],
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
