@@ -10,8 +10,10 @@ import sys
 BENCHMARKS = [
     "bench.parent_isolation",
     "bench.backlog",
+    "bench.delivery_cache",
     "bench.sink_pace",
     "bench.throughput",
+    "bench.run_profile",
     "bench.history_bound",
     "bench.sync_scale",
     "bench.ledger",

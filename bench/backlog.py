@@ -23,6 +23,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -126,8 +127,38 @@ async def hub_capacity(url: str, seconds: float = 3.0, concurrency: int = 10) ->
         return done / (time.perf_counter() - start)
 
 
-async def _bench(quick: bool) -> None:
-    n = int(os.environ.get("BENCH_BACKLOG_N", 0)) or (100 if quick else 1000)
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used, in seconds (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Backlog:
+    """One backlog case: a worker process, N deliveries waiting, then the drain."""
+
+    n: int
+    pace: float
+    capacity: float
+    idle_mb: float
+    waiting_mb: float
+    drained_mb: float
+    """RSS once every delivery is delivered (what stays after the backlog is gone)."""
+    build_s: float
+    timer_only_s: float
+    drain_s: float
+    drain_cpu_s: float
+    first_post_s: float
+    peak_1s: int
+    peak_5s: float
+    delivered_once_each: bool
+
+
+async def run_backlog(
+    n: int, pace: float, quick: bool, worker_env: dict[str, str] | None = None
+) -> Backlog:
+    """Start a worker process (``worker_env`` on top of the usual settings), let ``n``
+    deliveries fail against a refusing hub and wait, then let the hub back in."""
     tmp = Path(tempfile.mkdtemp(prefix="actcore-bench-"))
     (tmp / "definitions").mkdir()
     hub = StateHub().start()
@@ -135,7 +166,6 @@ async def _bench(quick: bool) -> None:
         tmp / "definitions", {"type": "state_hub_progress", "event_type": "bench", "url": hub.url}
     )
     capacity = await hub_capacity(hub.url)
-    pace = float(os.environ.get("BENCH_PACE", 0)) or DEFAULT_PACE
     hub.stats.post_times.clear()
     hub.set_fault("refuse")
     async with dev_server() as client:
@@ -149,6 +179,7 @@ async def _bench(quick: bool) -> None:
             "ACTCORE_WATCHDOG_INTERVAL_SECONDS": "0",
             "SKIP_SCHEDULE_SYNC": "true",
             "ACTCORE_LOG_LEVEL": "WARNING",
+            **(worker_env or {}),
         }
         log = open(tmp / "worker.log", "wb")  # noqa: SIM115
         worker = subprocess.Popen(
@@ -170,7 +201,7 @@ async def _bench(quick: bool) -> None:
                 return (await client.count_workflows(q)).count
 
             await until(lambda: count("waiting"), n, 0.5)
-            backlog_s = time.perf_counter() - t0
+            build_s = time.perf_counter() - t0
             await asyncio.sleep(2 if quick else 3)
             waiting = await sampled_rss(worker.pid, 2 if quick else 3)
 
@@ -184,65 +215,86 @@ async def _bench(quick: bool) -> None:
 
             due = await asyncio.gather(*(next_attempt(w) for w in ids))
             recovered_at = datetime.now(UTC)
+            cpu0 = cpu_seconds(worker.pid)
             hub.set_fault("none")
             t1 = time.perf_counter()
             t1_mono = time.monotonic()
             await until(lambda: count("delivered"), n, 0.2)
             drain_s = time.perf_counter() - t1
+            drain_cpu = cpu_seconds(worker.pid) - cpu0
             first_post = min(hub.stats.post_times) - t1_mono
-            peak_1s = hub.stats.peak_rate(1.0)
-            peak_5s = hub.stats.peak_rate(5.0) / 5.0
-            stored = len(hub.events("bench"))
+            await asyncio.sleep(2 if quick else 3)
+            drained = await sampled_rss(worker.pid, 2 if quick else 3)
+            result = Backlog(
+                n=n,
+                pace=pace,
+                capacity=capacity,
+                idle_mb=idle,
+                waiting_mb=waiting,
+                drained_mb=drained,
+                build_s=build_s,
+                timer_only_s=max((d - recovered_at).total_seconds() for d in due),
+                drain_s=drain_s,
+                drain_cpu_s=drain_cpu,
+                first_post_s=max(0.0, first_post),
+                peak_1s=hub.stats.peak_rate(1.0),
+                peak_5s=hub.stats.peak_rate(5.0) / 5.0,
+                delivered_once_each=len(hub.events("bench")) == n,
+            )
         finally:
             worker.terminate()
             worker.wait(30)
             log.close()
     hub.stop()
     shutil.rmtree(tmp, ignore_errors=True)
+    return result
 
-    timer_only = [(d - recovered_at).total_seconds() for d in due]
-    timer_all = max(timer_only)
-    rate = n / drain_s
+
+async def _bench(quick: bool) -> None:
+    n = int(os.environ.get("BENCH_BACKLOG_N", 0)) or (100 if quick else 1000)
+    pace = float(os.environ.get("BENCH_PACE", 0)) or DEFAULT_PACE
+    b = await run_backlog(n, pace, quick)
+    rate = n / b.drain_s
     report(
         "worker_footprint",
         [
-            {"case": "worker idle", "deliveries_waiting": 0, "rss_mb": idle},
-            {"case": "worker with backlog", "deliveries_waiting": n, "rss_mb": waiting},
+            {"case": "worker idle", "deliveries_waiting": 0, "rss_mb": b.idle_mb},
+            {"case": "worker with backlog", "deliveries_waiting": n, "rss_mb": b.waiting_mb},
         ],
         {
-            "extra_rss_mb": waiting - idle,
-            "per_1000_waiting_mb": (waiting - idle) * 1000 / n,
+            "extra_rss_mb": b.waiting_mb - b.idle_mb,
+            "per_1000_waiting_mb": (b.waiting_mb - b.idle_mb) * 1000 / n,
             "target": "<= 50 MB extra for 1,000 waiting",
-            "backlog_build_s": backlog_s,
+            "backlog_build_s": b.build_s,
         },
     )
     report(
         "recovery_drain",
         [
-            {"case": "recovery wake-up (ours)", "deliveries": n, "drain_s": drain_s},
+            {"case": "recovery wake-up (ours)", "deliveries": n, "drain_s": b.drain_s},
             {
                 "case": f"timer-only: next backoff step ({BACKOFF_S:.0f} s, jittered)",
                 "deliveries": n,
-                "drain_s": timer_all,
+                "drain_s": b.timer_only_s,
             },
             {
                 "case": "hub capacity (one pooled client, 10 in flight)",
                 "deliveries": n,
-                "drain_s": n / capacity,
+                "drain_s": n / b.capacity,
             },
         ],
         {
-            "times_faster_than_timer_only": timer_all / drain_s,
+            "times_faster_than_timer_only": b.timer_only_s / b.drain_s,
             "drain_rate_per_s": rate,
-            "hub_capacity_per_s": capacity,
-            "fraction_of_capacity": rate / capacity,
+            "hub_capacity_per_s": b.capacity,
+            "fraction_of_capacity": rate / b.capacity,
             "fraction_of_pace": rate / pace,
             "pace_per_s": pace,
             "drain_floor_at_pace_s": n / pace,
-            "peak_posts_in_1s": peak_1s,
-            "mean_rate_busiest_5s": peak_5s,
-            "delivered_once_each": stored == n,
-            "first_post_after_recovery_s": max(0.0, first_post),
+            "peak_posts_in_1s": b.peak_1s,
+            "mean_rate_busiest_5s": b.peak_5s,
+            "delivered_once_each": b.delivered_once_each,
+            "first_post_after_recovery_s": b.first_post_s,
             "targets": ">= 100x timer-only; >= 50% of capacity; peak <= pace",
             "max_cached_workflows": os.environ.get("ACTCORE_MAX_CACHED_WORKFLOWS", "default"),
         },

@@ -89,7 +89,7 @@ async def _bench(quick: bool) -> None:
         ],
         {
             "overhead_ratio": base_m / ours_m,
-            "target": "<= 1.5",
+            "target": "<= 1.2",
             "concurrency": CONCURRENCY,
             "repetitions": reps,
         },
