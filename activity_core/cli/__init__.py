@@ -104,7 +104,7 @@ def _adopt_dev_stack(settings: Settings) -> Settings:
     named = {"TEMPORAL_ADDRESS": "Temporal", "ACTCORE_STATE_HUB_URL": "State Hub"}
     parts = [f"{label} {adopted[var]}" for var, label in named.items() if var in adopted]
     print(
-        f"actcore: using the dev stack in {home}: {', '.join(parts) or 'its addresses'}\n"
+        f"actcore: using the dev stack in {home}: {', '.join(parts or sorted(adopted))}\n"
         "  (an address set in the environment, e.g. TEMPORAL_ADDRESS, takes precedence)",
         file=sys.stderr,
     )
