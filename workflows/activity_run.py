@@ -13,10 +13,9 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.context import ContextActivities
     from activities.ledger import LedgerActivities
     from activities.run import RunActivities
     from activities.schedule import ScheduleActivities
@@ -34,7 +33,6 @@ with workflow.unsafe.imports_passed_through():
         PersistNoteResult,
         PlanFireInput,
         Report,
-        ResolveInput,
         RunInput,
         RunOutcome,
         RunResult,
@@ -42,7 +40,6 @@ with workflow.unsafe.imports_passed_through():
         WebhookSink,
         decide,
         handler_budget_seconds,
-        worst_case_attempt_seconds,
     )
     from activity_core.domain import search_attributes as sa
     from activity_core.domain.constants import (
@@ -53,11 +50,8 @@ with workflow.unsafe.imports_passed_through():
         LOCAL_IO_RETRY,
         LOCAL_STEPS_PATCH,
         NOTE_DEFERRED_PATCH,
-        NOTE_RETRY_CAP,
-        NOTE_RETRY_FIRST,
         PERSIST_NOTE_TIMEOUT,
         PLAN_FIRE_TIMEOUT,
-        RESOLVER_RETRY,
         TASK_EMISSION_PATCH,
         TASK_EXECUTION_TQ,
     )
@@ -67,16 +61,13 @@ with workflow.unsafe.imports_passed_through():
         could_not_run_report,
         skip_alert_body,
     )
+    from workflows.context import resolve_context
     from workflows.handover import hand_over, hand_over_tasks
     from workflows.ledger import write_ledger
+    from workflows.note import cause_of, persist_note, retry_note
 
 
 NOTE_PENDING = "(not written yet: the working-memory note failed; see the run's details)"
-
-
-def _cause(exc: ActivityError) -> str:
-    cause = exc.cause
-    return cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
 
 
 def count_run(activity: str, outcome: RunOutcome) -> None:
@@ -145,7 +136,7 @@ class ActivityRunWorkflow:
             f"**running** `{definition.handler}` for `{definition.name}` "
             f"(scheduled for {scheduled_for.isoformat()}, trigger: {inp.trigger}{by_event})"
         )
-        context, degraded, missing = await self._resolve(definition, atq)
+        context, degraded, missing = await resolve_context(definition, atq)
         written: PersistNoteResult | None = None
         generated_at: datetime | None = None
         first_note_error: str | None = None
@@ -202,13 +193,13 @@ class ActivityRunWorkflow:
             # A note that cannot be written (a full disk) does not keep the report from its
             # remote sinks: it is in this history; the note is retried after the handover.
             try:
-                note = await self._persist(note_input, atq)
+                note = await persist_note(note_input, atq)
             except ActivityError as exc:
-                note_error = _cause(exc)
+                note_error = cause_of(exc)
                 workflow.logger.error("working-memory note not written: %s", note_error)
                 note = PersistNoteResult(path=NOTE_PENDING, status="written")
         else:
-            note = await self._persist(note_input, atq)
+            note = await persist_note(note_input, atq)
 
         deliveries = [
             await self._hand_over(sink, run_id, definition, scheduled_for, report, note, atq)
@@ -223,7 +214,7 @@ class ActivityRunWorkflow:
         workflow.upsert_search_attributes([sa.RUN_OUTCOME.value_set(outcome.value)])
         handed = ", ".join(f"`{d.workflow_id}`" for d in deliveries) or "none"
         if note_error is not None:
-            note = await self._retry_note(note_input, note_error, handed, atq)
+            note = await retry_note(note_input, note_error, handed, atq)
         workflow.set_current_details(
             f"**{outcome.value}**: report persisted to `{note.path}`; "
             f"deliveries handed over: {handed}"
@@ -271,35 +262,6 @@ class ActivityRunWorkflow:
             summary=summary,
         )
 
-    async def _persist(self, inp: PersistNoteInput, atq: str) -> PersistNoteResult:
-        return await workflow.execute_activity_method(
-            RunActivities.persist_note,
-            inp,
-            task_queue=atq,
-            start_to_close_timeout=PERSIST_NOTE_TIMEOUT,
-            retry_policy=LOCAL_IO_RETRY,
-            summary="persist working-memory note",
-        )
-
-    async def _retry_note(
-        self, inp: PersistNoteInput, error: str, handed: str, atq: str
-    ) -> PersistNoteResult:
-        """Retry the note on a durable timer until it is written. The run stays open (the
-        watchdog pages it as running too long) and its details say why."""
-        wait = NOTE_RETRY_FIRST
-        while True:
-            workflow.set_current_details(
-                f"**note not written**: {error}. The report is in this run's history and "
-                f"was handed to its sinks ({handed}); the note is retried in "
-                f"{wait.total_seconds():.0f} s. Free the working-memory disk."
-            )
-            await workflow.sleep(wait, summary="wait before retrying the note")
-            try:
-                return await self._persist(inp, atq)
-            except ActivityError as exc:
-                error = _cause(exc)
-                wait = min(wait * 2, NOTE_RETRY_CAP)
-
     async def _finish(self, result: RunResult, report_digest: str | None = None) -> RunResult:
         """Record the closing state in the ledger; the result says when that is pending."""
         info = workflow.info()
@@ -320,34 +282,6 @@ class ActivityRunWorkflow:
         return await write_ledger(
             LedgerActivities.record_run, record, f"ledger: run {record.state}"
         )
-
-    async def _resolve(
-        self, definition: ActivityDefinition, atq: str
-    ) -> tuple[dict[str, Any], list[str], list[str]]:
-        """Resolve the definition's context: (context, degraded optional, missing required)."""
-        context: dict[str, Any] = {}
-        degraded: list[str] = []
-        missing: list[str] = []
-        for resolver in definition.resolvers:
-            try:
-                result = await workflow.execute_activity_method(
-                    ContextActivities.resolve_context,
-                    ResolveInput(resolver=resolver),
-                    task_queue=atq,
-                    start_to_close_timeout=timedelta(
-                        seconds=worst_case_attempt_seconds(resolver) + 10
-                    ),
-                    retry_policy=RESOLVER_RETRY,
-                    summary=f"resolve {resolver.name.value}",
-                )
-            except ActivityError as exc:
-                cause = exc.cause
-                diagnostic = cause.message if isinstance(cause, ApplicationError) else str(cause)
-                workflow.logger.error("resolver failed: %s", diagnostic)
-                (missing if resolver.required else degraded).append(diagnostic)
-                continue
-            context[result.name] = result.items
-        return context, degraded, missing
 
     async def _guard(
         self,

@@ -61,7 +61,7 @@ from activity_core.cli import (
     store,
     worker,
 )
-from activity_core.dev.stack import running_stack_env
+from activity_core.dev.paths import running_stack_env
 from activity_core.errors import ActivityCoreError
 from activity_core.settings import Settings, get_settings
 from activity_core.temporal_client import connect_config
