@@ -44,6 +44,7 @@ import sys
 from collections.abc import Sequence
 from importlib import metadata
 
+import argcomplete
 import httpx
 import nats.errors
 from temporalio.service import RPCError
@@ -113,7 +114,11 @@ def _adopt_dev_stack(settings: Settings) -> Settings:
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Parse and run a command; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # Shell completion (`eval "$(register-python-argcomplete actcore)"`): answers and exits
+    # only when the shell asks.
+    argcomplete.autocomplete(parser)
+    args = parser.parse_args(argv)
     settings = get_settings()
     if args.command != "dev":
         settings = _adopt_dev_stack(settings)

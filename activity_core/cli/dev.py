@@ -89,6 +89,11 @@ async def _dev_up(args: argparse.Namespace, settings: Settings) -> int:
         await stack.start()
         print(stack.banner(), flush=True)
         if not args.no_demo:
+            print(
+                "\nThe demo runs each demo definition once and publishes one event: every "
+                "`make run` adds their reports to the State Hub (`make run NO_DEMO=1` skips it).",
+                flush=True,
+            )
             for name in args.demo or list(DEMO_DEFINITIONS):
                 print(f"\nRunning {name} once ...", flush=True)
                 print(await demo.run_demo(stack, name), flush=True)

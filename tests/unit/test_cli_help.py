@@ -6,6 +6,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +55,29 @@ def test_every_option_and_argument_says_what_it_is_for() -> None:
             if action.help == argparse.SUPPRESS:
                 continue
             assert action.help, f"actcore {' '.join(path)} {action.option_strings or action.dest}"
+
+
+@pytest.mark.parametrize(
+    ("line", "offered"),
+    [
+        ("actcore deli", {"deliveries"}),
+        ("actcore deliveries list --w", {"--wide"}),
+        ("actcore definitions ", {"validate", "list", "preview"}),
+    ],
+)
+def test_the_shell_completes_commands_and_options(
+    tmp_path: Path, line: str, offered: set[str]
+) -> None:
+    out = tmp_path / "completions"
+    env = {
+        **os.environ,
+        "_ARGCOMPLETE": "1",
+        "_ARGCOMPLETE_STDOUT_FILENAME": str(out),
+        "COMP_LINE": line,
+        "COMP_POINT": str(len(line)),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "activity_core.cli"], env=env, capture_output=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert offered <= set(out.read_text().split()), out.read_text()
