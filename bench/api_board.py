@@ -25,7 +25,7 @@ from activity_core.api import create_app
 from activity_core.domain import ActivityDefinition, RunRecord
 from activity_core.settings import Settings
 from activity_core.store import Ledger, Registry, Store, migrate
-from bench.harness import dev_server, report
+from bench.harness import dev_server, report, run_alone
 
 TARGET_P99_MS = 250.0
 POLICIES = ("skip", "catchup_all", "catchup_latest")
@@ -136,3 +136,7 @@ async def _main(quick: bool) -> int:
 
 def main(quick: bool = False) -> int:
     return asyncio.run(_main(quick))
+
+
+if __name__ == "__main__":
+    run_alone(main)

@@ -38,7 +38,7 @@ from activity_core.domain import (
     StateHubProgressSink,
 )
 from activity_core.domain.constants import ORCHESTRATOR_TQ
-from bench.harness import dev_server, name_sink, report
+from bench.harness import dev_server, name_sink, report, run_alone
 from workflows.report_delivery import ReportDeliveryWorkflow
 
 DEFAULT_PACE = 20.0
@@ -307,9 +307,4 @@ def main(quick: bool = False) -> int:
 
 
 if __name__ == "__main__":
-    import logging
-
-    logging.basicConfig(level=logging.ERROR)
-    main(quick="--quick" in sys.argv)
-    sys.stdout.flush()
-    os._exit(0)
+    run_alone(main)

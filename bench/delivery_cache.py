@@ -20,11 +20,9 @@ the CPU its wake saves are read against it.
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 
 from bench.backlog import DEFAULT_PACE, Backlog, run_backlog
-from bench.harness import report
+from bench.harness import report, run_alone
 
 
 def _row(cache: int, b: Backlog) -> dict[str, object]:
@@ -70,9 +68,4 @@ def main(quick: bool = False) -> int:
 
 
 if __name__ == "__main__":
-    import logging
-
-    logging.basicConfig(level=logging.ERROR)
-    main(quick="--quick" in sys.argv)
-    sys.stdout.flush()
-    os._exit(0)
+    run_alone(main)

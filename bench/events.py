@@ -36,7 +36,7 @@ from activity_core.domain.events import EventEnvelope
 from activity_core.events import Router
 from activity_core.events.sources import DefinitionSource
 from activity_core.settings import Settings
-from bench.harness import dev_server, report
+from bench.harness import dev_server, report, run_alone
 
 TARGET_RATIO = 0.8
 
@@ -217,4 +217,4 @@ def main(quick: bool = False) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main("--quick" in __import__("sys").argv))
+    run_alone(main)

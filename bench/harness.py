@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import platform
 import shutil
@@ -16,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -178,3 +179,12 @@ def timed_run_definition(name: str, hub_url: str) -> dict[str, Any]:
             {"type": "state_hub_progress", "event_type": "bench", "url": hub_url},
         ],
     }
+
+
+def run_alone(main: Callable[..., int]) -> NoReturn:
+    """``python -m bench.<name> [--quick]``: one benchmark on its own, quiet logs, and an
+    exit that skips the SDK's interpreter-finalisation crash."""
+    logging.basicConfig(level=logging.ERROR)
+    code = main(quick="--quick" in sys.argv)
+    sys.stdout.flush()
+    os._exit(code)

@@ -26,7 +26,7 @@ from activity_core.domain import search_attributes as sa
 from activity_core.settings import Settings
 from activity_core.temporal_client import SINGLE_PARTITION_FLAGS
 from activity_core.worker import build_workers
-from bench.harness import name_sink, report, temporal_binary
+from bench.harness import name_sink, report, run_alone, temporal_binary
 from workflows.report_delivery import HISTORY_EVENT_BUDGET, ReportDeliveryWorkflow
 
 
@@ -121,3 +121,7 @@ async def _bench(quick: bool) -> None:
 def main(quick: bool = False) -> int:
     asyncio.run(_bench(quick))
     return 0
+
+
+if __name__ == "__main__":
+    run_alone(main)

@@ -26,7 +26,7 @@ from activities.reconcile import Reconciler
 from activity_core.domain import RunInput
 from activity_core.domain import search_attributes as sa
 from activity_core.store import Ledger, Store, migrate
-from bench.harness import Stack, dev_server, median, report, stack
+from bench.harness import Stack, dev_server, median, report, run_alone, stack
 from workflows.activity_run import ActivityRunWorkflow
 
 TARGET_RATIO = 1.10
@@ -167,3 +167,7 @@ async def _main(quick: bool) -> int:
 
 def main(quick: bool = False) -> int:
     return asyncio.run(_main(quick))
+
+
+if __name__ == "__main__":
+    run_alone(main)

@@ -14,7 +14,7 @@ import yaml
 
 from activity_core.domain import RunInput
 from bench.baseline import InlineDeliveryWorkflow, inline_deliver
-from bench.harness import dev_server, median, report, stack, timed
+from bench.harness import dev_server, median, report, run_alone, stack, timed
 from workflows.activity_run import ActivityRunWorkflow
 
 
@@ -94,3 +94,7 @@ async def _bench(quick: bool) -> None:
 def main(quick: bool = False) -> int:
     asyncio.run(_bench(quick))
     return 0
+
+
+if __name__ == "__main__":
+    run_alone(main)

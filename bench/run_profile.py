@@ -25,7 +25,7 @@ from temporalio.client import WorkflowHandle
 from activity_core.domain import RunInput
 from activity_core.domain.report import delivery_workflow_id
 from bench.baseline import PlainRunWorkflow
-from bench.harness import dev_server, report, stack, timed_run_definition
+from bench.harness import dev_server, report, run_alone, stack, timed_run_definition
 from workflows.activity_run import ActivityRunWorkflow
 from workflows.report_delivery import ReportDeliveryWorkflow
 
@@ -159,11 +159,4 @@ def main(quick: bool = False) -> int:
 
 
 if __name__ == "__main__":
-    import logging
-    import os
-    import sys
-
-    logging.basicConfig(level=logging.ERROR)
-    main(quick="--quick" in sys.argv)
-    sys.stdout.flush()
-    os._exit(0)
+    run_alone(main)

@@ -37,7 +37,7 @@ from activity_core.domain import (
     StateHubProgressSink,
 )
 from bench.backlog import start_deliveries, until
-from bench.harness import dev_server, name_sink, report
+from bench.harness import dev_server, name_sink, report, run_alone
 
 DEFAULT_PACE = 20.0
 RETRY_S = 3600.0
@@ -158,9 +158,4 @@ def main(quick: bool = False) -> int:
 
 
 if __name__ == "__main__":
-    import logging
-
-    logging.basicConfig(level=logging.ERROR)
-    code = main(quick="--quick" in sys.argv)
-    sys.stdout.flush()
-    os._exit(code)
+    run_alone(main)

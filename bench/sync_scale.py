@@ -7,7 +7,7 @@ import time
 
 from activity_core.domain import ActivityDefinition
 from activity_core.services.schedules import sync_schedules
-from bench.harness import dev_server, report
+from bench.harness import dev_server, report, run_alone
 
 
 def _definitions(n: int) -> list[ActivityDefinition]:
@@ -73,3 +73,7 @@ async def _bench(quick: bool) -> None:
 def main(quick: bool = False) -> int:
     asyncio.run(_bench(quick))
     return 0
+
+
+if __name__ == "__main__":
+    run_alone(main)

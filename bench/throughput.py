@@ -18,7 +18,7 @@ import yaml
 from activity_core.domain import RunInput
 from activity_core.domain.report import delivery_workflow_id
 from bench.baseline import PlainRunWorkflow
-from bench.harness import Stack, dev_server, median, report, stack, timed_run_definition
+from bench.harness import Stack, dev_server, median, report, run_alone, stack, timed_run_definition
 from workflows.activity_run import ActivityRunWorkflow
 from workflows.report_delivery import ReportDeliveryWorkflow
 
@@ -99,3 +99,7 @@ async def _bench(quick: bool) -> None:
 def main(quick: bool = False) -> int:
     asyncio.run(_bench(quick))
     return 0
+
+
+if __name__ == "__main__":
+    run_alone(main)
