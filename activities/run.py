@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities import notes
 from activities.handlers import HANDLERS, HandlerContext
+from activity_core.catalog import Catalog
 from activity_core.domain import (
     ActivityDefinition,
     AlertNoteInput,
@@ -38,10 +39,8 @@ from activity_core.errors import (
     DefinitionNotFound,
     DefinitionsError,
 )
-from activity_core.loader import find_definition
 from activity_core.settings import Settings
-from activity_core.store import Ledger, Registry, Store
-from activity_core.store.errors import STORE_ERRORS
+from activity_core.store import Ledger, Store
 
 log = logging.getLogger(__name__)
 TASKS_JSON = TypeAdapter(list[Task])
@@ -56,6 +55,7 @@ class RunActivities:
         settings: Settings,
         store: Store | None = None,
         on_definition: Callable[[list[SinkConfig]], None] | None = None,
+        catalog: Catalog | None = None,
     ) -> None:
         """Build once per worker.
 
@@ -66,20 +66,21 @@ class RunActivities:
                 handlers read Temporal visibility).
             on_definition: Told the sinks of every definition a run loads (the worker
                 polls their queues from then on).
+            catalog: The worker's catalogue (default: one over ``store``).
         """
         self._on_definition = on_definition
         self._client = client
         self._settings = settings
-        self._registry = Registry(store) if store is not None else None
+        self._catalog = catalog or Catalog(settings, store)
         self._ledger = Ledger(store) if store is not None else None
 
     @activity.defn(name="load_definition")
     async def load_definition(self, inp: LoadDefinitionInput) -> ActivityDefinition:
-        """The definition from the registry, else from the worker's definitions directory.
+        """The definition in force, from the catalogue (:mod:`activity_core.catalog`).
 
-        The registry holds what the last sync imported (and API definitions); a file not
-        synced yet is found in the directory. A registry that cannot be reached is not an
-        outage: the directory answers, and the miss is logged.
+        The registry holds what the last sync imported and the API's definitions; a
+        registry that cannot be reached is not an outage: the last registry read, else the
+        directory answers, and the catalogue says so.
 
         Raises:
             ApplicationError: ``DefinitionInvalid`` or ``DefinitionNotFound`` (non-retryable).
@@ -90,30 +91,13 @@ class RunActivities:
         return found
 
     async def _find(self, inp: LoadDefinitionInput) -> ActivityDefinition:
-        if self._registry is not None:
-            try:
-                return await self._registry.find(inp.activity_id, inp.activity_name)
-            except DefinitionNotFound:
-                pass
-            except STORE_ERRORS as exc:
-                log.warning(
-                    "registry unavailable; reading files", extra={"error": type(exc).__name__}
-                )
         try:
-            return await asyncio.to_thread(
-                find_definition,
-                self._settings.definitions_dir,
-                inp.activity_id,
-                inp.activity_name,
-                self._settings.activity_timeout_seconds,
-            )
+            return await self._catalog.find(inp.activity_id or "", name=inp.activity_name)
         except DefinitionsError as exc:
             raise ApplicationError(str(exc), type=DEFINITION_INVALID, non_retryable=True) from None
         except DefinitionNotFound as exc:
             raise ApplicationError(
-                f"{exc} in {self._settings.definitions_dir}",
-                type=DEFINITION_NOT_FOUND,
-                non_retryable=True,
+                str(exc), type=DEFINITION_NOT_FOUND, non_retryable=True
             ) from None
 
     @activity.defn(name="run_handler")

@@ -13,10 +13,17 @@ from temporalio.exceptions import ApplicationError
 
 from activities.reconcile import Reconciler
 from activities.watchdog_judge import judge
+from activity_core.catalog import Catalog
 from activity_core.domain import ObserveInput, PingInput, WatchdogPlan
-from activity_core.errors import DEFINITION_INVALID, PING_FAILED, ConfigError, DefinitionsError
+from activity_core.errors import (
+    DEFINITION_INVALID,
+    PING_FAILED,
+    ConfigError,
+    DefinitionNotFound,
+    DefinitionsError,
+)
 from activity_core.settings import Settings
-from activity_core.store import Ledger, Registry, Store
+from activity_core.store import Ledger, Store
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +37,15 @@ class WatchdogActivities:
         http: httpx.AsyncClient,
         settings: Settings,
         store: Store | None = None,
+        catalog: Catalog | None = None,
     ) -> None:
-        """Build once per worker with its Temporal client, HTTP client, settings and store."""
+        """Build once per worker with its Temporal client, HTTP client, settings, store and
+        catalogue (default: one over ``store``)."""
         self._client = client
         self._http = http
         self._settings = settings
         self._ledger = Ledger(store) if store is not None else None
-        self._registry = Registry(store) if store is not None else None
+        self._catalog = catalog or Catalog(settings, store)
 
     @activity.defn(name="watchdog_observe")
     async def observe(self, inp: ObserveInput) -> WatchdogPlan:
@@ -53,9 +62,9 @@ class WatchdogActivities:
                 names=inp.names,
                 lookback_seconds=inp.lookback_seconds,
                 exclude_pass=inp.pass_id,
-                registry=self._registry,
+                catalog=self._catalog,
             )
-        except (DefinitionsError, ConfigError) as exc:
+        except (DefinitionsError, DefinitionNotFound, ConfigError) as exc:
             raise ApplicationError(str(exc), type=DEFINITION_INVALID, non_retryable=True) from None
         await self._keep_ledger(plan)
         return plan

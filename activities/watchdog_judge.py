@@ -16,6 +16,7 @@ from activities.event_lag import router_health
 from activities.sink_health import open_deliveries
 from activities.watchdog_observe import MAX_LOOKBACK, Observer, watched
 from activity_core.alerts import load_alert_sinks
+from activity_core.catalog import Catalog
 from activity_core.domain import (
     ActivityDefinition,
     DefinitionSummary,
@@ -37,10 +38,8 @@ from activity_core.domain.events import router_problem
 from activity_core.domain.ledger import ScheduleChange
 from activity_core.domain.sink_alerts import per_definition, sink_problems
 from activity_core.domain.watchdog import UNRUN_GRACE_S
-from activity_core.errors import DefinitionsError
-from activity_core.loader import LoadedDefinitions, load_definitions
 from activity_core.settings import Settings
-from activity_core.store import Ledger, Registry
+from activity_core.store import Ledger, Store
 from activity_core.store.errors import STORE_ERRORS
 
 log = logging.getLogger(__name__)
@@ -73,30 +72,14 @@ async def previous_state(client: Client, exclude: str | None = None) -> Watchdog
     return result.state if result is not None else WatchdogState()
 
 
-async def _api_definitions(
-    registry: Registry | None, files: LoadedDefinitions
-) -> list[ActivityDefinition]:
-    if registry is None:
-        return []
-    try:
-        stored = await registry.all()
-    except STORE_ERRORS as exc:
-        log.warning(
-            "registry unavailable; judging the files only", extra={"error": type(exc).__name__}
-        )
-        return []
-    on_disk = {d.name for d in files.definitions}
-    return [s.definition for s in stored if s.origin == "api" and s.definition.name not in on_disk]
-
-
 async def _journals(
-    registry: Registry | None, definitions: Sequence[ActivityDefinition]
+    store: Store | None, definitions: Sequence[ActivityDefinition]
 ) -> dict[str, list[ScheduleChange]] | None:
     """The sync journal of each definition's schedule (None: no store, or it is down)."""
-    if registry is None:
+    if store is None:
         return None
     try:
-        return await Ledger(registry.store).journals([schedule_id(d) for d in definitions])
+        return await Ledger(store).journals([schedule_id(d) for d in definitions])
     except STORE_ERRORS as exc:
         log.warning("journal unavailable", extra={"error": type(exc).__name__})
         return None
@@ -110,12 +93,12 @@ async def judge(
     lookback_seconds: float | None,
     state: WatchdogState | None = None,
     exclude_pass: str | None = None,
-    registry: Registry | None = None,
+    catalog: Catalog | None = None,
 ) -> WatchdogPlan:
     """Observe, classify and fold into the previous pass's state (no side effects).
 
-    The definitions judged are the files' and, with a ``registry``, those created through
-    the API (a registry that cannot be reached leaves the files').
+    The definitions judged are those in force (:mod:`activity_core.catalog`); a broken
+    file read in degraded mode is logged and the others are still judged.
 
     Args:
         client: Temporal client.
@@ -124,25 +107,26 @@ async def judge(
         lookback_seconds: Shortest look-back (default from settings).
         state: The state to fold into (default: the last completed pass's).
         exclude_pass: A pass to ignore when looking for the last one (the caller itself).
-        registry: Where API-created definitions are (None: files only).
+        catalog: The definitions in force (default: the directory's, no store).
 
     Raises:
-        DefinitionsError: The definitions (or the alerts file) are invalid.
+        DefinitionNotFound: A name in ``names`` is not in force (the known ones listed).
+        ConfigError: The alerts file is invalid.
     """
-    loaded = await asyncio.to_thread(
-        load_definitions, settings.definitions_dir, settings.activity_timeout_seconds
-    )
+    catalog = catalog or Catalog(settings, None)
+    view = await catalog.view()
+    for left_out in view.problems:
+        log.warning("definition left out of the pass", extra={"problem": left_out})
     alerts = await asyncio.to_thread(load_alert_sinks, settings.alerts_file)
-    everything = list(loaded.definitions) + await _api_definitions(registry, loaded)
-    unknown = sorted(set(names) - {d.name for d in everything})
-    if unknown:
-        raise DefinitionsError([f"{n}: no such definition" for n in unknown])
+    everything = view.definitions
+    for wanted in names:
+        view.find(wanted)
     definitions = watched(everything, names)
     if state is None:
         state = await previous_state(client, exclude_pass)
     now = datetime.now(UTC)
     lookback = lookback_seconds or settings.watchdog_lookback_seconds
-    journals = await _journals(registry, definitions)
+    journals = await _journals(catalog.store, definitions)
     seen = await Observer(client, journals).observe(definitions, now, lookback, state.last_pass_at)
     grace = timedelta(seconds=UNRUN_GRACE_S)
     for s in seen:

@@ -9,7 +9,6 @@ definition or raises :class:`DefinitionsError` listing every problem, each as
 
 from __future__ import annotations
 
-import contextlib
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,6 +42,10 @@ class LoadedDefinitions:
     warnings: list[str] = field(default_factory=list)
     event_types: list[EventType] = field(default_factory=list)
     """The files of ``event-types/``, by name."""
+    errors: list[str] = field(default_factory=list)
+    """Every problem found (:func:`read_definitions` keeps the valid files regardless)."""
+    invalid: dict[Path, list[str]] = field(default_factory=dict)
+    """The files left out, with their problems."""
 
     def by_name(self, name: str) -> ActivityDefinition:
         """The definition called ``name``.
@@ -214,36 +217,51 @@ def load_definitions(directory: Path, budget_seconds: float = 900.0) -> LoadedDe
     Raises:
         DefinitionsError: Any file is invalid, or names/ids collide; nothing is returned.
     """
-    if not directory.is_dir():
-        raise DefinitionsError([f"{directory}: definitions directory does not exist"])
+    loaded = read_definitions(directory, budget_seconds)
+    if loaded.errors:
+        raise DefinitionsError(loaded.errors)
+    return loaded
+
+
+def read_definitions(directory: Path, budget_seconds: float = 900.0) -> LoadedDefinitions:
+    """Every definition of ``directory`` that is valid, with an error line for each file
+    left out (``errors``, ``invalid``): what the catalogue reads when the registry cannot
+    answer, so one broken file does not hide its neighbours."""
     loaded = LoadedDefinitions()
+    if not directory.is_dir():
+        loaded.errors.append(f"{directory}: definitions directory does not exist")
+        return loaded
     files, errors = definition_files(directory)
+    loaded.errors.extend(errors)
     for path in files:
         try:
             definition, warnings = parse_definition(path, budget_seconds=budget_seconds)
         except DefinitionsError as exc:
-            errors.extend(exc.errors)
+            loaded.errors.extend(exc.errors)
+            loaded.invalid[path] = exc.errors
             continue
-        loaded.warnings.extend(warnings)
+        clash = None
         for other in loaded.definitions:
             where = loaded.sources[other.name]
             if other.name == definition.name:
-                errors.append(f"{path}: name: {definition.name!r} is already defined in {where}")
+                clash = f"{path}: name: {definition.name!r} is already defined in {where}"
             elif other.id == definition.id:
-                errors.append(f"{path}: id: {definition.id} is already used by {where}")
+                clash = f"{path}: id: {definition.id} is already used by {where}"
+        if clash is not None:
+            loaded.errors.append(clash)
+            loaded.invalid[path] = [clash]
+            continue
+        loaded.warnings.extend(warnings)
         loaded.definitions.append(definition)
-        loaded.sources.setdefault(definition.name, path)
+        loaded.sources[definition.name] = path
     try:
         loaded.event_types = load_event_types(directory / EVENT_TYPES_DIR)
     except DefinitionsError as exc:
-        errors.extend(exc.errors)
+        loaded.errors.extend(exc.errors)
     else:
-        for d, problem in unknown_event_types(
-            loaded.definitions, (t.name for t in loaded.event_types)
-        ):
-            errors.append(f"{loaded.sources[d.name]}: trigger_config.event_type: {problem}")
-    if errors:
-        raise DefinitionsError(errors)
+        known = (t.name for t in loaded.event_types)
+        for d, problem in unknown_event_types(loaded.definitions, known):
+            loaded.errors.append(f"{loaded.sources[d.name]}: trigger_config.event_type: {problem}")
     return loaded
 
 
@@ -261,58 +279,6 @@ def unset_token_envs(definitions: list[ActivityDefinition]) -> list[str]:
                     "environment; the worker needs it to deliver"
                 )
     return out
-
-
-def readable_definitions(
-    directory: Path, budget_seconds: float = 900.0
-) -> list[ActivityDefinition]:
-    """Every definition of the directory that parses, skipping broken files (their errors
-    are reported by ``sync`` and the watchdog); none when the directory is missing."""
-    if not directory.is_dir():
-        return []
-    out = []
-    for path in definition_files(directory)[0]:
-        with contextlib.suppress(DefinitionsError):
-            out.append(parse_definition(path, budget_seconds=budget_seconds)[0])
-    return out
-
-
-def find_definition(
-    directory: Path,
-    activity_id: str | None,
-    activity_name: str | None,
-    budget_seconds: float = 900.0,
-) -> ActivityDefinition:
-    """One definition from the directory, read file by file: a broken neighbour does not
-    stop a run whose own file is fine (the watchdog and ``sync`` report the neighbour).
-
-    Raises:
-        DefinitionsError: The definition's own file (by name) is invalid.
-        DefinitionNotFound: No valid file holds it.
-    """
-    if not directory.is_dir():
-        raise DefinitionNotFound(f"definitions directory {directory} does not exist")
-    files, _ = definition_files(directory)
-    own: list[str] = []
-    broken = 0
-    for path in files:
-        try:
-            definition, _warnings = parse_definition(path, budget_seconds=budget_seconds)
-        except DefinitionsError as exc:
-            if activity_name and path.stem == activity_name:
-                own.extend(exc.errors)
-            broken += 1
-            continue
-        if (activity_id and str(definition.id) == activity_id) or (
-            activity_name and definition.name == activity_name
-        ):
-            return definition
-    if own:
-        raise DefinitionsError(own)
-    extra = f" ({broken} other file(s) are invalid: actcore definitions validate)" if broken else ""
-    raise DefinitionNotFound(
-        f"no definition with id {activity_id!r} or name {activity_name!r}{extra}"
-    )
 
 
 def parse_event_type(path: Path, label: str | None = None) -> EventType:

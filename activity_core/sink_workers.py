@@ -32,12 +32,10 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activity_core.alerts import load_alert_sinks
+from activity_core.catalog import Catalog
 from activity_core.domain import IssueSink, StateHubProgressSink, WebhookSink
 from activity_core.domain.report import sink_origin, sink_task_queue
-from activity_core.loader import readable_definitions
 from activity_core.settings import Settings
-from activity_core.store import Store
-from activity_core.store.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -247,24 +245,18 @@ class SinkWorkers:
                 await asyncio.gather(*(self._stop(p) for p in pollers))
 
 
-def definition_sources(settings: Settings, store: Store | None) -> list[SinkSource]:
-    """The sinks of the definitions: the directory's files and, with a store, the registry
-    (issue sinks with their backend decided as a run would)."""
+def definition_sources(settings: Settings, catalog: Catalog) -> list[SinkSource]:
+    """The sinks of the definitions in force (issue sinks with their backend decided as a
+    run would)."""
 
-    async def files() -> list[object]:
-        found = await asyncio.to_thread(
-            readable_definitions, settings.definitions_dir, settings.activity_timeout_seconds
-        )
-        return [s for d in found for s in d.with_issue_backend(settings.issue_sink_type).sinks]
-
-    async def registry() -> list[object]:
-        assert store is not None
-        rows = await Registry(store).all()
+    async def in_force() -> list[object]:
         return [
-            s for r in rows for s in r.definition.with_issue_backend(settings.issue_sink_type).sinks
+            s
+            for d in await catalog.all()
+            for s in d.with_issue_backend(settings.issue_sink_type).sinks
         ]
 
-    return [files] if store is None else [files, registry]
+    return [in_force]
 
 
 def alert_sources(settings: Settings) -> list[SinkSource]:

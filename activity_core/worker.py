@@ -29,6 +29,7 @@ from activities.run import RunActivities
 from activities.schedule import ScheduleActivities
 from activities.watchdog import WatchdogActivities
 from activity_core import logs
+from activity_core.catalog import Catalog
 from activity_core.domain.constants import (
     HANDLER_NAMES,
     ORCHESTRATOR_TQ,
@@ -36,7 +37,7 @@ from activity_core.domain.constants import (
     WATCHDOG_TQ,
 )
 from activity_core.errors import HandlerRegistryError, MassRemovalRefused
-from activity_core.loader import load_definitions, unset_token_envs
+from activity_core.loader import LoadedDefinitions, load_definitions, unset_token_envs
 from activity_core.services.registry import SyncReport, actor, open_store, sync
 from activity_core.settings import Settings, get_settings
 from activity_core.sink_workers import (
@@ -104,6 +105,7 @@ def build_workers(
     runs: bool = True,
     watchdog_task_queue: str | None = None,
     store: Store | None = None,
+    catalog: Catalog | None = None,
 ) -> Workers:
     """Create the run workers (orchestrator and execution) and/or the watchdog worker.
 
@@ -116,6 +118,8 @@ def build_workers(
         runs: Poll the run queues (False for a watchdog-only process).
         watchdog_task_queue: Also poll this queue with the watchdog (None: no watchdog).
         store: The registry and ledger (None: definitions from files, no ledger rows).
+        catalog: The definitions in force, shared by every part of the process (default:
+            one over ``store``).
     """
     check_handler_registry()
     http = http or default_http_client(settings)
@@ -137,8 +141,9 @@ def build_workers(
             graceful_shutdown=GRACEFUL_SHUTDOWN,
         )
 
-    run_sinks = sink_workers(activity_task_queue, definition_sources(settings, store))
-    run_acts = RunActivities(client, settings, store, on_definition=run_sinks.add)
+    catalog = catalog or Catalog(settings, store)
+    run_sinks = sink_workers(activity_task_queue, definition_sources(settings, catalog))
+    run_acts = RunActivities(client, settings, store, on_definition=run_sinks.add, catalog=catalog)
     schedule_acts = ScheduleActivities(client)
     ledger_acts = LedgerActivities(store, settings.ledger_write_timeout_seconds)
     ledger: list[Callable[..., Any]] = [
@@ -187,7 +192,7 @@ def build_workers(
         )
     if watchdog_task_queue is not None:
         pollers.append(sink_workers(watchdog_task_queue, alert_sources(settings)))
-        watchdog_acts = WatchdogActivities(client, http, settings, store)
+        watchdog_acts = WatchdogActivities(client, http, settings, store, catalog)
         workers.append(
             Worker(
                 client,
@@ -219,20 +224,20 @@ async def serve(settings: Settings | None = None, *, role: str = "all") -> None:
         role: ``all`` (runs and watchdog), ``runs`` or ``watchdog``.
     """
     settings = settings or get_settings()
-    loaded = load_definitions(
-        settings.definitions_dir, settings.activity_timeout_seconds
-    )  # fail fast on bad definitions
-    for warning in loaded.warnings:
-        log.warning(warning)
-    for problem in unset_token_envs(loaded.definitions):
-        log.error(problem)
+    loaded: LoadedDefinitions | None = None
+    if not settings.skip_schedule_sync or settings.database_url() is None:
+        # The files are imported (or, with the store off, served): fail fast when bad.
+        loaded = load_definitions(settings.definitions_dir, settings.activity_timeout_seconds)
+        for warning in loaded.warnings:
+            log.warning(warning)
     runtime = prometheus_runtime(settings.prometheus_bind_addr)
     client = await connect(
         runtime=runtime, interceptors=tracing_interceptors(settings.trace_console)
     )
     store = await open_store(settings)
+    catalog = Catalog(settings, store)
     report: SyncReport | None = None
-    if settings.skip_schedule_sync:
+    if loaded is None or settings.skip_schedule_sync:
         log.info("schedule sync skipped (SKIP_SCHEDULE_SYNC)")
     else:
         try:
@@ -257,7 +262,11 @@ async def serve(settings: Settings | None = None, *, role: str = "all") -> None:
         runs=role in ("all", "runs"),
         watchdog_task_queue=WATCHDOG_TQ if role in ("all", "watchdog") else None,
         store=store,
+        catalog=catalog,
     )
+    in_force = await catalog.all()
+    for problem in unset_token_envs(in_force):
+        log.error(problem)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -268,7 +277,8 @@ async def serve(settings: Settings | None = None, *, role: str = "all") -> None:
         extra={
             "temporal": client.service_client.config.target_host,
             "namespace": client.namespace,
-            "definitions": len(loaded.definitions),
+            "definitions": len(in_force),
+            "catalogue": catalog.degraded or "registry",
             "task_queues": [w.task_queue for w in workers.workers],
             "store": store.safe_url if store is not None else "off",
         },

@@ -29,6 +29,7 @@ import nats
 import yaml
 from temporalio.client import Client
 
+from activity_core.catalog import Catalog
 from activity_core.dev.processes import nats_binary
 from activity_core.domain import ActivityDefinition, run_start
 from activity_core.domain.constants import ACTIVITY_RUN_WORKFLOW
@@ -106,7 +107,7 @@ async def _router_rate(
     router = Router(
         client,
         js,
-        DefinitionSource(settings, None),
+        DefinitionSource(settings, Catalog(settings, None)),
         settings,
         task_queue=f"bench-none-{uuid.uuid4().hex[:6]}",
     )
@@ -131,7 +132,9 @@ async def _latency(
     nc = await nats.connect(url)
     js = nc.jetstream()
     tq = f"bench-none-{uuid.uuid4().hex[:6]}"
-    router = Router(client, js, DefinitionSource(settings, None), settings, task_queue=tq)
+    router = Router(
+        client, js, DefinitionSource(settings, Catalog(settings, None)), settings, task_queue=tq
+    )
     await router.setup()
     stop = asyncio.Event()
     task = asyncio.create_task(router.run_until(stop))

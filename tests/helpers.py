@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -37,8 +38,9 @@ from activity_core.domain import DeliveryStatus, RunInput, RunResult
 from activity_core.domain import search_attributes as sa
 from activity_core.domain.report import delivery_workflow_id
 from activity_core.errors import DevStackError
+from activity_core.loader import read_definitions
 from activity_core.settings import Settings
-from activity_core.store import Ledger, Store, migrate
+from activity_core.store import Ledger, Registry, Store, migrate
 from activity_core.temporal_client import SINGLE_PARTITION_FLAGS, connect
 from activity_core.worker import Workers, build_workers
 from workflows.activity_run import ActivityRunWorkflow
@@ -128,6 +130,8 @@ class Stack:
             "ACTCORE_DEFINITIONS_DIR": str(self.definitions_dir),
             "ACTCORE_WORKING_MEMORY_DIR": str(self.working_memory),
             "ACTCORE_HOME": str(self.definitions_dir.parent / "cli-home"),
+            # The registry the stack's workers read ("none" when the stack has no store).
+            "ACTCORE_DB_URL": self.store.url if self.store is not None else "none",
             "ACTCORE_LOG_FORMAT": "text",
             "COLUMNS": str(columns),
         }
@@ -155,7 +159,29 @@ class Stack:
         if body["handler"] == "static_report" and "params" not in fields:
             body["params"] = {"title": f"{name} report", "body": "all quiet"}
         (self.definitions_dir / f"{name}.yaml").write_text(yaml.safe_dump(body))
+        self.import_definitions()
         return body
+
+    def import_definitions(self) -> None:
+        """Import the directory's valid files into the stack's registry, as `actcore sync`
+        does (a file that fails validation stays out, as it would there)."""
+        if self.store is None:
+            return
+        url = self.store.url
+
+        async def run() -> None:
+            store = Store(url)
+            try:
+                loaded = read_definitions(self.definitions_dir)
+                await Registry(store).import_files(
+                    loaded.definitions, loaded.sources, "test", event_types=loaded.event_types
+                )
+            finally:
+                await store.close()
+
+        # A thread with its own loop: define() is called from inside the tests' loop.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, run()).result()
 
     async def start_run(self, name: str, run_id: str | None = None) -> WorkflowHandle[Any, Any]:
         """Start ActivityRunWorkflow for a definition (a manual trigger)."""

@@ -27,7 +27,7 @@ async def _view(context: ApiContext) -> BoardView:
     if cached is not None and time.monotonic() - cached[0] < CACHE_S:
         view: BoardView = cached[1]
         return view
-    view = await board_view(await context.temporal(), context.need_store(), context.settings)
+    view = await board_view(await context.temporal(), context.catalog, context.settings)
     context.board_cache = (time.monotonic(), view)
     return view
 
@@ -53,7 +53,7 @@ async def definition_page(
     context: Annotated[ApiContext, Depends(ctx)],
 ) -> HTMLResponse:
     """A definition's last 30 fires from the ledger."""
-    name, runs = await definition_runs(context.need_store(), key)
+    name, runs = await definition_runs(context.catalog, key)
     return templates.TemplateResponse(
         request,
         "definition.html",

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import HTTPException, Request, status
 from temporalio.client import Client
 
+from activity_core.catalog import Catalog
 from activity_core.settings import Settings
 from activity_core.store import Ledger, Store
 from activity_core.temporal_client import connect
@@ -26,6 +27,11 @@ class ApiContext:
     board_cache: tuple[float, Any] | None = None
     """(monotonic time, view) of the last board built."""
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    catalog: Catalog = field(init=False)
+    """The definitions in force (one per process: it remembers the last registry read)."""
+
+    def __post_init__(self) -> None:
+        self.catalog = Catalog(self.settings, self.store)
 
     async def temporal(self) -> Client:
         """The Temporal client, connecting on first use.

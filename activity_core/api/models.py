@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from activity_core.store import StoredDefinition
+from activity_core.catalog import Entry
 
 
 class DefinitionOut(BaseModel):
@@ -19,35 +19,41 @@ class DefinitionOut(BaseModel):
     """Slug."""
     origin: Literal["file", "api"]
     """``file``: edit the file and sync; ``api``: managed through this API."""
-    version: int
-    """Raised on every change; the ETag is ``"<id>-<version>"``."""
+    version: int | None
+    """Raised on every change; the ETag is ``"<id>-<version>"`` (None: read from a file
+    while the registry could not answer)."""
     source: str | None = None
     """The file of a ``file`` definition."""
-    created_at: datetime
-    updated_at: datetime
-    created_by: str
-    updated_by: str
+    created_at: datetime | None
+    updated_at: datetime | None
+    created_by: str | None
+    updated_by: str | None
     definition: dict[str, Any]
     """The definition, every default spelled out (the file schema)."""
     warnings: list[str] = Field(default_factory=list)
     """Validation warnings of this write (e.g. a DST gap)."""
+    degraded: str | None = None
+    """Why this answer did not come from the registry (None: it did)."""
 
     @classmethod
-    def of(cls, stored: StoredDefinition, warnings: list[str] | None = None) -> DefinitionOut:
-        """From a registry row."""
-        d = stored.definition
+    def of(
+        cls, entry: Entry, warnings: list[str] | None = None, degraded: str | None = None
+    ) -> DefinitionOut:
+        """From a catalogue entry."""
+        d, row = entry.definition, entry.stored
         return cls(
             id=str(d.id),
             name=d.name,
-            origin=stored.origin,
-            version=stored.version,
-            source=stored.source,
-            created_at=stored.created_at,
-            updated_at=stored.updated_at,
-            created_by=stored.created_by,
-            updated_by=stored.updated_by,
+            origin=entry.origin,
+            version=row.version if row else None,
+            source=entry.source,
+            created_at=row.created_at if row else None,
+            updated_at=row.updated_at if row else None,
+            created_by=row.created_by if row else None,
+            updated_by=row.updated_by if row else None,
             definition=d.model_dump(mode="json"),
             warnings=warnings or [],
+            degraded=degraded,
         )
 
 

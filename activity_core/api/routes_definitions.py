@@ -9,8 +9,8 @@ from fastapi import APIRouter, Body, Depends, Header, HTTPException, Path, Respo
 from activity_core.api.auth import can_read, can_write
 from activity_core.api.context import ApiContext, ctx
 from activity_core.api.models import DefinitionOut, TriggerOut
+from activity_core.catalog import Entry
 from activity_core.services.definitions import DefinitionService, Written
-from activity_core.store import StoredDefinition
 
 router = APIRouter(prefix="/activity-definitions", tags=["definitions"])
 
@@ -34,12 +34,24 @@ DefinitionBody = Annotated[
 ]
 
 
+DEGRADED_HEADER = "X-Actcore-Degraded"
+"""Set (with the reason) when definitions were not read from the registry."""
+
+
 async def _service(context: ApiContext) -> DefinitionService:
-    return DefinitionService(await context.temporal(), context.need_store(), context.settings)
+    return DefinitionService(await context.temporal(), context.catalog, context.settings)
 
 
-def _etag(response: Response, stored: StoredDefinition) -> None:
-    response.headers["ETag"] = stored.etag
+def _etag(response: Response, entry: Entry) -> None:
+    if entry.stored is not None:
+        response.headers["ETag"] = entry.stored.etag
+
+
+def _degraded(response: Response, context: ApiContext) -> str | None:
+    reason = context.catalog.degraded
+    if reason is not None:
+        response.headers[DEGRADED_HEADER] = reason.encode("ascii", "replace").decode()
+    return reason
 
 
 def _if_match(value: str | None, key: str) -> int | None:
@@ -58,17 +70,24 @@ def _if_match(value: str | None, key: str) -> int | None:
 
 
 def _written(response: Response, written: Written) -> DefinitionOut:
-    _etag(response, written.stored)
-    return DefinitionOut.of(written.stored, written.warnings)
+    entry = Entry(
+        written.stored.definition, written.stored.origin, written.stored.source, written.stored
+    )
+    _etag(response, entry)
+    return DefinitionOut.of(entry, written.warnings)
 
 
 @router.get("/", response_model=list[DefinitionOut])
 async def list_definitions(
-    _: Annotated[str, Depends(can_read)], context: Annotated[ApiContext, Depends(ctx)]
+    response: Response,
+    _: Annotated[str, Depends(can_read)],
+    context: Annotated[ApiContext, Depends(ctx)],
 ) -> list[DefinitionOut]:
-    """Every definition (from files and from this API)."""
-    service = DefinitionService(await context.temporal(), context.need_store(), context.settings)
-    return [DefinitionOut.of(s) for s in await service.all()]
+    """Every definition in force (from files and from this API). When the registry could
+    not answer, each item's ``degraded`` and the ``X-Actcore-Degraded`` header say why."""
+    entries = await DefinitionService(None, context.catalog, context.settings).all()
+    reason = _degraded(response, context)
+    return [DefinitionOut.of(e, degraded=reason) for e in entries]
 
 
 @router.post("/", status_code=status.HTTP_201_CREATED, response_model=DefinitionOut)
@@ -92,9 +111,9 @@ async def get_definition(
     context: Annotated[ApiContext, Depends(ctx)],
 ) -> DefinitionOut:
     """By id or name; the ``ETag`` header is the version to send back in ``If-Match``."""
-    stored = await (await _service(context)).get(key)
-    _etag(response, stored)
-    return DefinitionOut.of(stored)
+    entry = await DefinitionService(None, context.catalog, context.settings).get(key)
+    _etag(response, entry)
+    return DefinitionOut.of(entry, degraded=_degraded(response, context))
 
 
 async def update_definition(

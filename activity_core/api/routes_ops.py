@@ -137,9 +137,11 @@ async def status_json(
 ) -> dict[str, Any]:
     """What ``actcore status --json`` prints: every scheduled definition judged now."""
     ledger = Ledger(context.store) if context.store is not None else None
-    report = await status_report(await context.temporal(), context.settings, name, ledger)
+    report = await status_report(
+        await context.temporal(), context.settings, name, ledger, context.catalog
+    )
     body = report.as_json()
-    body["event_router"] = await event_router_status(context.settings, context.store)
+    body["event_router"] = await event_router_status(context.settings, context.catalog)
     return body
 
 

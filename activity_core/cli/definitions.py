@@ -8,8 +8,9 @@ import sys
 from zoneinfo import ZoneInfo
 
 from activity_core.cli.argtypes import whole
-from activity_core.cli.output import definitions, print_table
-from activity_core.loader import unset_token_envs
+from activity_core.cli.output import in_force, print_table, said
+from activity_core.loader import load_definitions, unset_token_envs
+from activity_core.services.registry import opened_catalog
 from activity_core.services.schedules import preview_fires
 from activity_core.settings import Settings
 from activity_core.temporal_client import connect
@@ -44,7 +45,11 @@ def cmd_definitions(args: argparse.Namespace, settings: Settings) -> int:
             print("error: preview needs a definition NAME", file=sys.stderr)
             return 2
         return asyncio.run(_preview(args, settings))
-    loaded = definitions(settings, warn=True)
+    if args.action == "list":
+        return asyncio.run(_list(args, settings))
+    loaded = load_definitions(settings.definitions_dir, settings.activity_timeout_seconds)
+    for w in loaded.warnings:
+        print(f"warning: {w}", file=sys.stderr)
     if args.action == "validate":
         if not loaded.definitions:
             print(
@@ -57,6 +62,14 @@ def cmd_definitions(args: argparse.Namespace, settings: Settings) -> int:
         for problem in unset_token_envs(loaded.definitions):
             print(f"warning: {problem}", file=sys.stderr)
         print(f"{len(loaded.definitions)} definitions OK in {settings.definitions_dir}")
+    return 0
+
+
+async def _list(args: argparse.Namespace, settings: Settings) -> int:
+    async with opened_catalog(settings) as catalog:
+        view = said(await catalog.view())
+    if not view.entries:
+        print("no definitions in force (`actcore sync` imports the files)")
         return 0
     rows = [
         {
@@ -66,15 +79,23 @@ def cmd_definitions(args: argparse.Namespace, settings: Settings) -> int:
             "handler": d.handler,
             "enabled": d.enabled,
             "sinks": ",".join(s.name for s in d.sinks) or "-",
+            "origin": e.origin,
+            "version": e.stored.version if e.stored is not None else None,
         }
-        for d in loaded.definitions
+        for e in view.entries
+        for d in [e.definition]
     ]
-    print_table(rows, ["name", "trigger", "handler", "enabled", "sinks", "id"], keep=("name", "id"))
+    print_table(
+        rows,
+        ["name", "trigger", "handler", "enabled", "sinks", "origin", "version", "id"],
+        keep=("name", "id"),
+    )
     return 0
 
 
 async def _preview(args: argparse.Namespace, settings: Settings) -> int:
-    definition = definitions(settings).by_name(args.name)
+    async with opened_catalog(settings) as catalog:
+        definition = await in_force(catalog, args.name)
     fires = await preview_fires(await connect(), definition, args.count)
     if fires is None:
         print(f"{definition.name} has no schedule ({definition.trigger_config.trigger_type})")

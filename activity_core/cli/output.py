@@ -1,4 +1,5 @@
-"""What every command shares: tables for people, and the definitions it works on."""
+"""What every command shares: tables for people, and the definitions in force it works on
+(:mod:`activity_core.catalog`, any degraded answer said on stderr)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 
-from activity_core.loader import LoadedDefinitions, load_definitions
-from activity_core.settings import Settings
+from activity_core.catalog import Catalog, View
+from activity_core.domain import ActivityDefinition
 
 UNBOUNDED = 10_000
 """Width of a table nobody asked to fit (``--wide``, or output to a pipe or file)."""
@@ -107,10 +108,20 @@ def print_table(
     print("\n".join(line.rstrip() for line in captured.get().splitlines()))
 
 
-def definitions(settings: Settings, *, warn: bool = False) -> LoadedDefinitions:
-    """Every definition (all-or-nothing); warnings go to stderr when ``warn``."""
-    loaded = load_definitions(settings.definitions_dir, settings.activity_timeout_seconds)
-    if warn:
-        for w in loaded.warnings:
-            print(f"warning: {w}", file=sys.stderr)
-    return loaded
+def said(view: View) -> View:
+    """``view``, after saying on stderr where it comes from when that is not the registry
+    (and which files were left out)."""
+    if view.degraded:
+        print(f"note: {view.degraded}", file=sys.stderr)
+    for problem in view.problems:
+        print(f"warning: left out: {problem}", file=sys.stderr)
+    return view
+
+
+async def in_force(catalog: Catalog, key: str) -> ActivityDefinition:
+    """The definition named ``key`` in force (raises DefinitionNotFound: exit 2, the known
+    names listed); a degraded answer is said on stderr."""
+    entry = await catalog.entry(key)
+    if catalog.degraded:
+        print(f"note: {catalog.degraded}", file=sys.stderr)
+    return entry.definition

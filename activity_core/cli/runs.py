@@ -9,8 +9,9 @@ import sys
 from datetime import datetime
 
 from activity_core.cli.argtypes import name, number
-from activity_core.cli.output import definitions, print_table
+from activity_core.cli.output import in_force, print_table
 from activity_core.domain import RunResult
+from activity_core.services.registry import opened_catalog
 from activity_core.services.runs import list_deliveries, retry_deliveries, start_manual_run
 from activity_core.settings import Settings
 from activity_core.temporal_client import connect
@@ -58,7 +59,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 async def _trigger(args: argparse.Namespace, settings: Settings) -> int:
-    definition = definitions(settings).by_name(args.name)
+    async with opened_catalog(settings) as catalog:
+        definition = await in_force(catalog, args.name)
     handle = await start_manual_run(await connect(), definition)
     if not args.wait:
         print(json.dumps({"run_id": handle.id}) if args.json else handle.id)

@@ -7,7 +7,8 @@ import asyncio
 import json
 import sys
 
-from activity_core.cli.output import definitions, print_table
+from activity_core.cli.output import print_table
+from activity_core.loader import load_definitions
 from activity_core.services.registry import actor, open_store, sync
 from activity_core.settings import Settings
 from activity_core.temporal_client import connect
@@ -29,7 +30,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 async def _sync(args: argparse.Namespace, settings: Settings) -> int:
-    loaded = definitions(settings, warn=True)  # all-or-nothing: raises first
+    # The files are what sync imports: all or nothing, so it raises first.
+    loaded = load_definitions(settings.definitions_dir, settings.activity_timeout_seconds)
+    for w in loaded.warnings:
+        print(f"warning: {w}", file=sys.stderr)
     store = await open_store(settings)
     try:
         report = await sync(

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import sys
 
 from activity_core.cli.argtypes import whole
-from activity_core.cli.output import definitions, print_table
+from activity_core.cli.output import print_table, said
 from activity_core.domain import ActivityDefinition
-from activity_core.services.registry import open_store
+from activity_core.services.registry import open_store, opened_catalog
 from activity_core.services.sinks import check_sinks, issue_sink_uses
 from activity_core.settings import Settings
-from activity_core.store import Ledger, Registry, Store
+from activity_core.store import Ledger
 from activity_core.store.errors import STORE_ERRORS
 
 TASK_STATES = ("dry_run", "pending", "filed", "already_filed", "rejected", "not_emitted")
@@ -46,35 +45,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     t.set_defaults(func=lambda args, settings: asyncio.run(_tasks(args, settings)))
 
 
-async def _all_definitions(settings: Settings, store: Store | None) -> list[ActivityDefinition]:
-    """The files, plus the registry's API definitions when the store answers."""
-    found = list(definitions(settings).definitions)
-    if store is not None:
-        names = {d.name for d in found}
-        with contextlib.suppress(*STORE_ERRORS):
-            found += [
-                s.definition
-                for s in await Registry(store).all()
-                if s.origin == "api" and s.definition.name not in names
-            ]
-    return found
-
-
 async def _sinks(args: argparse.Namespace, settings: Settings) -> int:
-    store = await open_store(settings)
-    try:
-        defs = await _all_definitions(settings, store)
-        ledger = Ledger(store) if store is not None else None
+    async with opened_catalog(settings) as catalog:
+        defs = said(await catalog.view()).definitions
         if args.action == "list":
-            return await _list_sinks(defs, settings, ledger)
+            store = catalog.store
+            return await _list_sinks(defs, settings, Ledger(store) if store else None)
+        # A check is remembered: it may create the embedded store (the definitions still
+        # come from the directory until `actcore sync` imports them).
+        store = catalog.store or await open_store(settings)
         try:
+            ledger = Ledger(store) if store is not None else None
             checks = await check_sinks(args.name, defs, settings, url=args.url, ledger=ledger)
         except LookupError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-    finally:
-        if store is not None:
-            await store.close()
+        finally:
+            if store is not None and store is not catalog.store:
+                await store.close()
     if args.json:
         out = [
             {

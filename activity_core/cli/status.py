@@ -9,9 +9,9 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from activity_core.cli.argtypes import iso_date
-from activity_core.cli.output import definitions, print_table
+from activity_core.cli.output import in_force, print_table, said
 from activity_core.events.jetstream import describe_router, event_router_status
-from activity_core.services.registry import open_store
+from activity_core.services.registry import opened_catalog
 from activity_core.services.status import status_report
 from activity_core.services.verify import EXIT_CODES, PLAN, as_json, verdict, verify
 from activity_core.settings import Settings
@@ -44,15 +44,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 async def _status(args: argparse.Namespace, settings: Settings) -> int:
-    store = await open_store(settings)
-    try:
+    async with opened_catalog(settings) as catalog:
+        if args.name:
+            await in_force(catalog, args.name)  # an unknown name: exit 2, the known ones listed
+        else:
+            said(await catalog.view())
+        store = catalog.store
         ledger = Ledger(store) if store is not None else None
         names = [args.name] if args.name else None
-        report = await status_report(await connect(), settings, names, ledger)
-        router = await event_router_status(settings, store)
-    finally:
-        if store is not None:
-            await store.close()
+        report = await status_report(await connect(), settings, names, ledger, catalog)
+        router = await event_router_status(settings, catalog)
     code = report.exit_code()
     if router is not None and router["state"] != "ok":
         code = max(code, 1)
@@ -68,20 +69,17 @@ async def _status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _verify(args: argparse.Namespace, settings: Settings) -> int:
-    definition = definitions(settings).by_name(args.name)
+    async with opened_catalog(settings) as catalog:
+        definition = await in_force(catalog, args.name)
     day = args.date if args.date else datetime.now(ZoneInfo(definition.zone)).date()
     if args.plan:
         print(f"verify {definition.name} for {day} ({definition.zone}) checks:")
         for name, what in PLAN:
             print(f"  {name:12} {what}")
         return 0
-    store = await open_store(settings)
-    try:
-        ledger = Ledger(store) if store is not None else None
+    async with opened_catalog(settings) as catalog:
+        ledger = Ledger(catalog.store) if catalog.store is not None else None
         checks = await verify(await connect(), settings, definition, day, ledger)
-    finally:
-        if store is not None:
-            await store.close()
     result = verdict(checks)
     if args.json:
         print(json.dumps(as_json(checks), indent=2))

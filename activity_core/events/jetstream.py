@@ -3,7 +3,6 @@ publish an envelope, read the consumer's lag."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import uuid
@@ -18,7 +17,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, S
 from nats.js.errors import NotFoundError
 
 from activities.event_lag import log_nats_error, router_health
-from activity_core.domain import ActivityDefinition, EventTrigger
+from activity_core.catalog import Catalog
+from activity_core.domain import EventTrigger
 from activity_core.domain.events import (
     DURABLE,
     STREAM,
@@ -26,11 +26,7 @@ from activity_core.domain.events import (
     EventEnvelope,
     event_subject,
 )
-from activity_core.errors import DefinitionsError
-from activity_core.loader import load_definitions
 from activity_core.settings import Settings
-from activity_core.store import Registry, Store
-from activity_core.store.errors import STORE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -170,17 +166,10 @@ def describe_router(health: dict[str, Any]) -> str:
     return text + ("  ** no router is polling **" if state == "no_router" else "")
 
 
-async def event_router_status(settings: Settings, store: Store | None) -> dict[str, Any] | None:
-    """:func:`router_health` when some enabled definition (file or registry) listens to
-    events; None when none does (then no router is needed)."""
-    defs: list[ActivityDefinition] = []
-    with contextlib.suppress(DefinitionsError):
-        defs += load_definitions(
-            settings.definitions_dir, settings.activity_timeout_seconds
-        ).definitions
-    if store is not None:
-        with contextlib.suppress(*STORE_ERRORS):
-            defs += [s.definition for s in await Registry(store).all()]
+async def event_router_status(settings: Settings, catalog: Catalog) -> dict[str, Any] | None:
+    """:func:`router_health` when some enabled definition in force listens to events;
+    None when none does (then no router is needed)."""
+    defs = await catalog.all()
     if not any(d.enabled and isinstance(d.trigger_config, EventTrigger) for d in defs):
         return None
     return await router_health(settings)

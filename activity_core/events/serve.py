@@ -8,6 +8,7 @@ import contextlib
 import logging
 import signal
 
+from activity_core.catalog import Catalog
 from activity_core.domain.events import DURABLE, STREAM
 from activity_core.events.jetstream import connect_nats
 from activity_core.events.router import Router
@@ -30,7 +31,9 @@ async def serve_router(settings: Settings) -> None:
     store = await open_store(settings)
     nc = await connect_nats(settings, name="activity-core-event-router", persistent=True)
     js = nc.jetstream()
-    router = Router(client, js, DefinitionSource(settings, store), settings, runtime=runtime)
+    router = Router(
+        client, js, DefinitionSource(settings, Catalog(settings, store)), settings, runtime=runtime
+    )
     await router.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

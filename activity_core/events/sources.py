@@ -1,5 +1,5 @@
-"""What the router matches against: the registry's definitions and event types (or the
-definition files when there is no store), reloaded at most every
+"""What the router matches against: the catalogue's definitions and event types,
+reloaded at most every
 ``ACTCORE_ROUTER_REFRESH_SECONDS``, with a compiled payload validator per event type."""
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ from typing import Any
 
 import jsonschema
 
+from activity_core.catalog import Catalog
 from activity_core.domain import ActivityDefinition, EventTrigger
 from activity_core.domain.events import EventType
-from activity_core.loader import load_definitions
+from activity_core.errors import StoreUnavailable
 from activity_core.settings import Settings
-from activity_core.store import Registry, Store
-from activity_core.store.errors import STORE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -57,58 +56,38 @@ def build_catalogue(definitions: list[ActivityDefinition], types: list[EventType
 
 
 class DefinitionSource:
-    """The registry when there is a store (files otherwise), cached for a few seconds.
+    """The catalogue's event definitions and types (:mod:`activity_core.catalog`), cached
+    for ``ACTCORE_ROUTER_REFRESH_SECONDS``.
 
-    A registry that cannot be reached keeps the last catalogue (and says so once);
-    before the first successful read the router waits rather than dead-letter events
-    as unknown.
+    A registry that stops answering keeps the registry as last read (the catalogue says so
+    once); before the first registry read the router waits rather than route by the files
+    alone and dead-letter events of API definitions as unknown.
     """
 
     def __init__(
         self,
         settings: Settings,
-        store: Store | None,
+        catalog: Catalog,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settings = settings
-        self._registry = Registry(store) if store is not None else None
+        self._catalog = catalog
         self._clock = clock
         self._cat: Catalogue | None = None
         self._at = 0.0
-        self._degraded = False
 
     async def catalogue(self) -> Catalogue:
         """The current catalogue.
 
         Raises:
-            StoreUnavailable-like errors from the store, only when nothing was ever loaded.
+            StoreUnavailable: A store is configured and was never read.
         """
         now = self._clock()
         if self._cat is not None and now - self._at < self._settings.router_refresh_seconds:
             return self._cat
-        try:
-            self._cat = await self._load()
-            self._at = now
-            if self._degraded:
-                log.info("registry reachable again")
-                self._degraded = False
-        except STORE_ERRORS as exc:
-            if self._cat is None:
-                raise
-            if not self._degraded:
-                log.warning(
-                    "registry unavailable; routing with the definitions last read",
-                    extra={"error": type(exc).__name__},
-                )
-                self._degraded = True
+        view = await self._catalog.view()
+        if view.source == "directory" and self._catalog.store is not None:
+            raise StoreUnavailable(f"{view.degraded}; the router waits for the registry")
+        self._cat = build_catalogue(view.definitions, view.event_types)
+        self._at = now
         return self._cat
-
-    async def _load(self) -> Catalogue:
-        if self._registry is not None:
-            stored = await self._registry.all()
-            types = await self._registry.event_types()
-            return build_catalogue([s.definition for s in stored], types)
-        loaded = load_definitions(
-            self._settings.definitions_dir, self._settings.activity_timeout_seconds
-        )
-        return build_catalogue(loaded.definitions, loaded.event_types)

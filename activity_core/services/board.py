@@ -9,12 +9,14 @@ from datetime import UTC, datetime, timedelta
 from temporalio.client import Client
 
 from activities.watchdog_judge import last_pass
+from activity_core.catalog import Catalog
 from activity_core.domain import Alert, DefinitionSummary, RunRecord, Severity
 from activity_core.domain.definition import CronTrigger, IntervalTrigger
 from activity_core.domain.schedule_spec import describe_trigger
 from activity_core.services.status import STALE_AFTER_PASSES
 from activity_core.settings import Settings
-from activity_core.store import Ledger, Registry, Store
+from activity_core.store import Ledger
+from activity_core.store.errors import STORE_ERRORS
 
 VERDICT_TONE = {
     "ok": "good",
@@ -70,19 +72,29 @@ class BoardView:
     problems: list[str] = field(default_factory=list)
 
 
-async def board_view(client: Client, store: Store, settings: Settings) -> BoardView:
-    """Gather the board: registry, last watchdog pass, ledger (latest runs, deliveries)."""
+async def board_view(client: Client, catalog: Catalog, settings: Settings) -> BoardView:
+    """Gather the board: the catalogue, last watchdog pass, ledger (latest runs,
+    deliveries)."""
     now = datetime.now(UTC)
-    stored = await Registry(store).all()
-    ledger = Ledger(store)
-    ids = [str(s.definition.id) for s in stored]
-    latest = await ledger.latest_runs(ids)
-    counts = await ledger.delivery_counts(["pending", "waiting", "dead"])
-    problems: list[str] = []
+    view = await catalog.view()
+    problems: list[str] = [view.degraded] if view.degraded else []
+    store = catalog.store
+    ids = [str(d.id) for d in view.definitions]
+    latest: dict[str, RunRecord] = {}
+    counts: dict[str, dict[str, int]] = {}
+    where = store.label if store is not None else "off"
+    if store is not None:
+        ledger = Ledger(store)
+        try:
+            latest = await ledger.latest_runs(ids)
+            counts = await ledger.delivery_counts(["pending", "waiting", "dead"])
+        except STORE_ERRORS as exc:
+            where = f"{store.label} unavailable ({type(exc).__name__})"
     try:
         passed = await last_pass(client)
     except Exception as exc:
-        passed, problems = None, [f"Temporal unreachable ({type(exc).__name__})"]
+        passed = None
+        problems.append(f"Temporal unreachable ({type(exc).__name__})")
     summaries: dict[str, DefinitionSummary] = (
         {s.activity_id: s for s in passed.summaries} if passed is not None else {}
     )
@@ -92,8 +104,7 @@ async def board_view(client: Client, store: Store, settings: Settings) -> BoardV
         interval > 0 and now - passed.at > timedelta(seconds=STALE_AFTER_PASSES * interval)
     )
     rows = []
-    for s in stored:
-        d = s.definition
+    for d in view.definitions:
         aid = str(d.id)
         summary = summaries.get(aid)
         last = summary.last if summary is not None else None
@@ -131,13 +142,20 @@ async def board_view(client: Client, store: Store, settings: Settings) -> BoardV
         last_pass_at=passed.at if passed is not None else None,
         watchdog_stale=stale,
         web_ui=settings.web_ui_url,
-        ledger=store.label,
+        ledger=where,
         problems=problems,
     )
 
 
-async def definition_runs(store: Store, key: str, limit: int = 30) -> tuple[str, list[RunRecord]]:
-    """A definition's name and its last ``limit`` fires from the ledger."""
-    found = await Registry(store).get(key)
-    name = found.definition.name if found is not None else key
-    return name, await Ledger(store).runs(activity_name=name, limit=limit)
+async def definition_runs(
+    catalog: Catalog, key: str, limit: int = 30
+) -> tuple[str, list[RunRecord]]:
+    """A definition's name and its last ``limit`` fires from the ledger.
+
+    Raises:
+        DefinitionNotFound: No definition in force has that id or name.
+    """
+    name = (await catalog.entry(key)).name
+    if catalog.store is None:
+        return name, []
+    return name, await Ledger(catalog.store).runs(activity_name=name, limit=limit)

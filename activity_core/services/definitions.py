@@ -1,8 +1,9 @@
 """Definitions through the API: create, replace, patch, delete and trigger.
 
+Reads go through the catalogue (:mod:`activity_core.catalog`), like every other reader.
 A write validates exactly like a file (:func:`activity_core.loader.validate_definition`),
-updates the registry, and syncs that one schedule before it answers. Definitions that
-come from files are read-only here: edit the file and sync.
+updates the registry, and writes that one schedule through the journaled sync before it
+answers. Definitions that come from files are read-only here: edit the file and sync.
 """
 
 from __future__ import annotations
@@ -11,16 +12,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.service import RPCError, RPCStatusCode
 
-from activity_core.domain import ActivityDefinition, EventTrigger, is_scheduled, schedule_id
+from activity_core.catalog import Catalog, Entry, not_found_message
+from activity_core.domain import ActivityDefinition, EventTrigger, is_scheduled
 from activity_core.domain.events import unknown_event_types
-from activity_core.errors import DefinitionNotFound, DefinitionsError
+from activity_core.errors import DefinitionNotFound, DefinitionsError, StoreUnavailable
 from activity_core.loader import validate_definition
+from activity_core.services.registry import remove_schedule, write_schedules
 from activity_core.services.runs import start_manual_run
-from activity_core.services.schedules import SyncChange, sync_schedules
+from activity_core.services.schedules import SyncChange
 from activity_core.settings import Settings
-from activity_core.store import Registry, Store, StoredDefinition
+from activity_core.store import Registry, StoredDefinition
 
 REQUEST_BODY = "request body"
 
@@ -35,27 +37,51 @@ class Written:
 
 
 class DefinitionService:
-    """The API's definition operations over one store and one Temporal client."""
+    """The API's definition operations over one catalogue and one Temporal client."""
 
-    def __init__(self, client: Client, store: Store, settings: Settings) -> None:
-        """Use ``client`` for schedules and runs, ``store`` for the registry."""
-        self._client = client
-        self._registry = Registry(store)
+    def __init__(self, client: Client | None, catalog: Catalog, settings: Settings) -> None:
+        """Use ``client`` for schedules and runs (None: reads only), ``catalog`` for reads
+        (its store for writes)."""
+        self._temporal = client
+        self._catalog = catalog
         self._settings = settings
 
-    async def all(self) -> list[StoredDefinition]:
-        """Every definition, files and API alike."""
-        return await self._registry.all()
+    @property
+    def _client(self) -> Client:
+        assert self._temporal is not None, "a write or a trigger needs a Temporal client"
+        return self._temporal
 
-    async def get(self, key: str) -> StoredDefinition:
+    @property
+    def catalog(self) -> Catalog:
+        """Where reads come from (``degraded`` says when not from the registry)."""
+        return self._catalog
+
+    def _registry(self) -> Registry:
+        store = self._catalog.store
+        if store is None:
+            raise StoreUnavailable(
+                f"{self._catalog.degraded or 'the store is off'}; writes need the registry"
+            )
+        return Registry(store)
+
+    async def all(self) -> list[Entry]:
+        """Every definition in force, files and API alike."""
+        return (await self._catalog.view()).entries
+
+    async def get(self, key: str) -> Entry:
         """By id or name.
 
         Raises:
-            DefinitionNotFound: Nothing has that id or name.
+            DefinitionNotFound: Nothing has that id or name (the known names are listed).
         """
-        found = await self._registry.get(key)
+        return await self._catalog.entry(key)
+
+    async def _stored(self, key: str) -> StoredDefinition:
+        """The registry row of ``key`` (a write needs the registry, not a fallback)."""
+        found = await self._registry().get(key)
         if found is None:
-            raise DefinitionNotFound(f"no definition with id or name {key!r}")
+            view = await self._catalog.view()
+            raise DefinitionNotFound(not_found_message(key, view.names(), view.hint(key)))
         return found
 
     async def _validate(self, body: Any) -> tuple[ActivityDefinition, list[str]]:
@@ -63,7 +89,7 @@ class DefinitionService:
             body, REQUEST_BODY, self._settings.activity_timeout_seconds
         )
         if isinstance(definition.trigger_config, EventTrigger):
-            known = [t.name for t in await self._registry.event_types()]
+            known = [t.name for t in await self._registry().event_types()]
             problems = unknown_event_types([definition], known)
             if problems:
                 raise DefinitionsError(
@@ -74,38 +100,38 @@ class DefinitionService:
     async def create(self, body: Any, actor: str) -> Written:
         """Validate, store (``origin=api``) and create its schedule."""
         definition, warnings = await self._validate(body)
-        stored = await self._registry.create(definition, actor)
-        return Written(stored, await self._sync(stored.definition), warnings)
+        stored = await self._registry().create(definition, actor)
+        return Written(stored, await self._sync(stored.definition, actor), warnings)
 
     async def update(
         self, key: str, body: dict[str, Any], actor: str, if_version: int | None
     ) -> Written:
         """Merge ``body`` over the stored definition (a partial body is accepted, as the
         API always did), validate, store a new version and sync its schedule."""
-        current = await self.get(key)
+        current = await self._stored(key)
         merged = {**current.definition.model_dump(mode="json"), **body}
         merged["id"] = str(current.definition.id)
         definition, warnings = await self._validate(merged)
-        stored = await self._registry.replace(current, definition, actor, if_version)
-        return Written(stored, await self._sync(stored.definition), warnings)
+        stored = await self._registry().replace(current, definition, actor, if_version)
+        if is_scheduled(current.definition) and not is_scheduled(stored.definition):
+            await remove_schedule(self._client, self._catalog.store, current.definition, who=actor)
+        return Written(stored, await self._sync(stored.definition, actor), warnings)
 
     async def delete(self, key: str, actor: str, if_version: int | None) -> None:
         """Delete an API definition and its schedule."""
-        current = await self.get(key)
-        await self._registry.delete(current, actor, if_version)
+        current = await self._stored(key)
+        await self._registry().delete(current, actor, if_version)
         if is_scheduled(current.definition):
-            try:
-                await self._client.get_schedule_handle(schedule_id(current.definition)).delete()
-            except RPCError as err:
-                if err.status != RPCStatusCode.NOT_FOUND:
-                    raise
+            await remove_schedule(self._client, self._catalog.store, current.definition, who=actor)
 
     async def trigger(self, key: str) -> WorkflowHandle[Any, Any]:
         """Start a run now (manual trigger)."""
         return await start_manual_run(self._client, (await self.get(key)).definition)
 
-    async def _sync(self, definition: ActivityDefinition) -> SyncChange | None:
+    async def _sync(self, definition: ActivityDefinition, actor: str) -> SyncChange | None:
         if not is_scheduled(definition):
             return None
-        changes = await sync_schedules(self._client, [definition], prune=False)
+        changes = await write_schedules(
+            self._client, self._catalog.store, [definition], who=actor, prune=False
+        )
         return changes[0] if changes else None

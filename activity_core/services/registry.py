@@ -1,22 +1,28 @@
-"""Opening the store, and the one sync that both ``actcore sync`` and the worker run:
-definition files into the registry (all or nothing), the registry into Temporal
-Schedules, and every schedule write into the ``schedule_changes`` journal."""
+"""Opening the store and the catalogue, and the one journaled sync: definition files
+into the registry (all or nothing), the registry into Temporal Schedules, and every
+schedule write, from ``actcore sync``, a worker start or the API alike, into the
+``schedule_changes`` journal (:func:`write_schedules`)."""
 
 from __future__ import annotations
 
 import getpass
 import logging
 import socket
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from temporalio.client import Client
 
+from activity_core.catalog import Catalog, sqlite_missing
 from activity_core.domain import ActivityDefinition
+from activity_core.domain.schedule_spec import DesiredSchedule, schedule_id
 from activity_core.errors import MassRemovalRefused, StoreUnavailable
 from activity_core.loader import LoadedDefinitions
 from activity_core.services.schedules import (
     SyncChange,
+    delete_schedule,
     mass_removal,
     sync_schedules,
     system_schedules,
@@ -53,6 +59,76 @@ async def open_store(settings: Settings, *, migrate_embedded: bool = True) -> St
     store = Store(url)
     await prepare_store(store, migrate_embedded=migrate_embedded)
     return store
+
+
+@asynccontextmanager
+async def opened_catalog(settings: Settings, *, create: bool = False) -> AsyncIterator[Catalog]:
+    """The catalogue over the configured store, closed on exit.
+
+    Args:
+        settings: Where the store and the definitions directory are.
+        create: Create (and migrate) an embedded SQLite store that does not exist yet.
+            Without it a missing file is not created: the catalogue reads the directory
+            and says that no registry exists yet (a read must not leave state behind).
+    """
+    missing = None if create else sqlite_missing(settings.database_url())
+    if missing is not None:
+        yield Catalog(
+            settings,
+            None,
+            unavailable=f"no registry at {missing} yet (`actcore sync` or `make run` creates it)",
+        )
+        return
+    store = await open_store(settings)
+    try:
+        yield Catalog(settings, store)
+    finally:
+        if store is not None:
+            await store.close()
+
+
+async def write_schedules(
+    client: Client,
+    store: Store | None,
+    definitions: Sequence[ActivityDefinition],
+    *,
+    who: str,
+    dry_run: bool = False,
+    prune: bool = True,
+    extras: Sequence[DesiredSchedule] | None = None,
+    prune_all: bool = False,
+) -> list[SyncChange]:
+    """Make the schedules match ``definitions`` and journal every write (the only way a
+    schedule is written: the watchdog judges each fire by the journal entry in force).
+
+    Arguments as :func:`activity_core.services.schedules.sync_schedules`; ``store`` None
+    or down: the writes happen and the journal miss is logged.
+    """
+    changes = await sync_schedules(
+        client, definitions, dry_run=dry_run, prune=prune, extras=extras, prune_all=prune_all
+    )
+    if not dry_run:
+        await _journal(store, changes, who)
+    return changes
+
+
+async def remove_schedule(
+    client: Client, store: Store | None, definition: ActivityDefinition, *, who: str
+) -> SyncChange:
+    """Delete one definition's schedule (gone already is fine) and journal it."""
+    change = await delete_schedule(client, schedule_id(definition), definition.name)
+    await _journal(store, [change], who)
+    return change
+
+
+async def _journal(store: Store | None, changes: Sequence[SyncChange], who: str) -> None:
+    entries = [c.journal_entry(who, datetime.now(UTC)) for c in changes if c.action != "unchanged"]
+    if store is None or not entries:
+        return
+    try:
+        await Ledger(store).record_schedule_changes(entries)
+    except STORE_ERRORS as exc:
+        log.error("schedule journal not written", extra={"error": type(exc).__name__})
 
 
 async def prepare_store(store: Store, *, migrate_embedded: bool = True) -> None:
@@ -145,11 +221,16 @@ async def sync(
                 dry_run=dry_run,
                 event_types=loaded.event_types,
             )
-            stored = await registry.all()
-            files = {d.name for d in loaded.definitions}
-            definitions += [
-                s.definition for s in stored if s.origin == "api" and s.definition.name not in files
-            ]
+            if not dry_run:
+                # The registry is the truth: the files as imported plus the API's.
+                definitions = [s.definition for s in await registry.all()]
+            else:
+                files = {d.name for d in loaded.definitions}
+                definitions += [
+                    s.definition
+                    for s in await registry.all()
+                    if s.origin == "api" and s.definition.name not in files
+                ]
         except STORE_ERRORS as exc:
             error = f"store {store.safe_url} unavailable ({type(exc).__name__})"
             if require_store:
@@ -157,21 +238,16 @@ async def sync(
                     f"{error}; is the database up? (`actcore db current`)"
                 ) from None
             log.error("registry not synced; schedules follow the files", extra={"error": error})
-    changes = await sync_schedules(
+    changes = await write_schedules(
         client,
+        store if imported is not None else None,
         definitions,
+        who=who,
         dry_run=dry_run,
         prune=prune,
         extras=system_schedules(settings),
         prune_all=prune_all,
     )
-    if store is not None and imported is not None and not dry_run:
-        now = datetime.now(UTC)
-        entries = [c.journal_entry(who, now) for c in changes if c.action != "unchanged"]
-        try:
-            await Ledger(store).record_schedule_changes(entries)
-        except STORE_ERRORS as exc:
-            log.error("schedule journal not written", extra={"error": type(exc).__name__})
     warnings = await unchecked_sinks(
         definitions, settings, Ledger(store) if store is not None and error is None else None
     )

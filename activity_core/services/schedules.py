@@ -206,14 +206,10 @@ async def sync_schedules(
             return updated
 
     async def delete(sid: str) -> SyncChange:
-        if not dry_run:
-            async with gate:
-                try:
-                    await client.get_schedule_handle(sid).delete()
-                except RPCError as err:
-                    if err.status != RPCStatusCode.NOT_FOUND:
-                        raise
-        return SyncChange("delete", sid, "(no definition)")
+        if dry_run:
+            return SyncChange("delete", sid, "(no definition)")
+        async with gate:
+            return await delete_schedule(client, sid)
 
     async def guarded(d: DesiredSchedule) -> SyncChange:
         try:
@@ -240,6 +236,16 @@ async def sync_schedules(
         orphans = [sid for sid in existing if sid not in wanted]
         changes += await asyncio.gather(*(delete(sid) for sid in orphans))
     return changes
+
+
+async def delete_schedule(client: Client, sid: str, label: str = "(no definition)") -> SyncChange:
+    """Delete one schedule; one that is gone already counts as deleted."""
+    try:
+        await client.get_schedule_handle(sid).delete()
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+    return SyncChange("delete", sid, label)
 
 
 def mass_removal(existing: int, removed: int) -> bool:

@@ -15,10 +15,11 @@ from zoneinfo import ZoneInfo
 from temporalio.client import Client
 
 from activities.watchdog_judge import judge, last_pass
+from activity_core.catalog import Catalog
 from activity_core.domain import Alert, DefinitionSummary, Severity, WatchdogState
 from activity_core.domain.ledger import RunRecord
 from activity_core.settings import Settings
-from activity_core.store import Ledger, Registry
+from activity_core.store import Ledger
 from activity_core.store.errors import STORE_ERRORS
 
 STALE_AFTER_PASSES = 3
@@ -165,9 +166,11 @@ async def status_report(
     settings: Settings,
     names: list[str] | None = None,
     ledger: Ledger | None = None,
+    catalog: Catalog | None = None,
 ) -> StatusReport:
     """Judge every (or the named) scheduled definition now; add each one's latest run
-    from the ledger."""
+    from the ledger. ``catalog``: the definitions in force (default: over the ledger's
+    store)."""
     previous = await last_pass(client)
     state = previous.state if previous is not None else WatchdogState()
     plan = await judge(
@@ -176,7 +179,7 @@ async def status_report(
         names=names or [],
         lookback_seconds=None,
         state=state,
-        registry=Registry(ledger.store) if ledger is not None else None,
+        catalog=catalog or Catalog(settings, ledger.store if ledger is not None else None),
     )
     folded = plan.advance
     wanted = {s.activity_id for s in plan.summaries}

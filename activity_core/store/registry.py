@@ -158,7 +158,8 @@ class Registry:
             for d in definitions:
                 body = canonical_body(d)
                 sig = digest(body)
-                source = str(sources.get(d.name, "")) or None
+                path = sources.get(d.name)
+                source = str(path.absolute()) if path is not None else None
                 row = rows.get(d.name) or by_id.get(d.id)
                 if row is None:
                     result.created.append(d.name)
@@ -178,12 +179,16 @@ class Registry:
                             updated_by=actor,
                         )
                     )
-                elif row.digest != sig or row.name != d.name or row.source != source:
+                elif row.digest != sig or row.name != d.name:
                     result.updated.append(d.name)
                     row.name, row.source, row.body, row.digest = d.name, source, body, sig
                     row.enabled, row.version = d.enabled, row.version + 1
                     row.updated_at, row.updated_by = now, actor
                 else:
+                    # The same definition read through another path (a relative
+                    # ACTCORE_DEFINITIONS_DIR, a moved checkout): same version and ETag.
+                    if row.source != source:
+                        row.source = source
                     result.unchanged.append(d.name)
             for name, row in rows.items():
                 if (

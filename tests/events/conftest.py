@@ -21,6 +21,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from temporalio.client import Client
 
+from activity_core.catalog import Catalog
 from activity_core.dev.processes import nats_binary
 from activity_core.events import Router, RouteResult
 from activity_core.events.sources import DefinitionSource
@@ -125,7 +126,7 @@ async def launch_router(
     router = Router(
         client or stack.client,
         conn.jetstream(),
-        DefinitionSource(merged, None),
+        DefinitionSource(merged, Catalog(merged, None)),
         merged,
         task_queue=stack.workflow_tq,
         activity_task_queue=stack.activity_tq,

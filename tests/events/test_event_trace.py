@@ -10,6 +10,7 @@ import nats
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from activity_core.catalog import Catalog
 from activity_core.events import Router
 from activity_core.events.sources import DefinitionSource
 from activity_core.tracing import interceptor
@@ -33,7 +34,7 @@ async def test_route_span_carries_the_envelope_trace_into_the_run(
         router = Router(
             client,
             nc.jetstream(),
-            DefinitionSource(stack.settings, None),
+            DefinitionSource(stack.settings, Catalog(stack.settings, None)),
             stack.settings,
             task_queue=stack.workflow_tq,
             activity_task_queue=stack.activity_tq,

@@ -27,6 +27,7 @@ FLOORS = {
     "activity_core.tracing": 1,
     "activity_core.documents": 1,
     "activity_core.loader": 2,
+    "activity_core.catalog": 2,
     "activity_core.alerts": 2,
     "activity_core.store": 2,
     "activities": 3,
