@@ -127,7 +127,10 @@ async def judge(
     now = datetime.now(UTC)
     lookback = lookback_seconds or settings.watchdog_lookback_seconds
     journals = await _journals(catalog.store, definitions)
-    seen = await Observer(client, journals).observe(definitions, now, lookback, state.last_pass_at)
+    ledger = Ledger(catalog.store) if catalog.store is not None else None
+    seen = await Observer(client, journals, ledger).observe(
+        definitions, now, lookback, state.last_pass_at
+    )
     grace = timedelta(seconds=UNRUN_GRACE_S)
     for s in seen:
         # The server's missed-catchup counter is for the schedule's lifetime: a cause

@@ -42,6 +42,8 @@ from activity_core.domain.constants import (
 from activity_core.domain.ledger import ScheduleChange
 from activity_core.domain.schedule_journal import expected_fires, segments
 from activity_core.domain.watchdog import SETTLE_S
+from activity_core.store import Ledger
+from activity_core.store.errors import STORE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -95,12 +97,17 @@ class Observer:
     """Gathers :class:`DefinitionSeen` for definitions, with a bounded number of calls."""
 
     def __init__(
-        self, client: Client, journals: dict[str, list[ScheduleChange]] | None = None
+        self,
+        client: Client,
+        journals: dict[str, list[ScheduleChange]] | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         """Use ``client`` for every call; ``journals`` (schedule id -> the sync journal, from
-        the store) judge each fire by the schedule state in force at that time."""
+        the store) judge each fire by the schedule state in force at that time; the
+        ``ledger`` answers for runs Temporal's retention has deleted."""
         self._client = client
         self._journals = journals
+        self._ledger = ledger
         self._gate = asyncio.Semaphore(CONCURRENCY)
 
     async def observe(
@@ -210,7 +217,34 @@ class Observer:
         runs: list[RunSeen] = []
         async for ex in self._client.list_workflows(query, limit=5000):
             runs.append(await self._run(ex, now))
-        return runs
+        return runs + await self._recorded(d, start, {r.workflow_id for r in runs})
+
+    async def _recorded(
+        self, d: ActivityDefinition, start: datetime, known: set[str]
+    ) -> list[RunSeen]:
+        """Closed runs the ledger has and Temporal no longer does (past its retention)."""
+        if self._ledger is None:
+            return []
+        try:
+            rows = await self._ledger.runs(activity_id=str(d.id), since=start, limit=5000)
+        except STORE_ERRORS as exc:
+            log.warning("ledger unavailable to the watchdog", extra={"error": type(exc).__name__})
+            return []
+        return [
+            RunSeen(
+                workflow_id=r.run_id,
+                nominal=r.nominal_fire,
+                scheduled_for=r.scheduled_for,
+                outcome=r.outcome,
+                status=r.state,
+                started_at=r.fired_at or r.started_at or r.updated_at,
+                closed_at=r.finished_at,
+                lateness_s=r.lateness_seconds,
+                covered_fires=list(r.covered_fires),
+            )
+            for r in rows
+            if r.run_id not in known and r.state != "running"
+        ]
 
     async def _run(self, ex: WorkflowExecution, now: datetime) -> RunSeen:
         attrs = ex.typed_search_attributes

@@ -241,6 +241,12 @@ class Catalog:
         """Every definition in force, by name."""
         return (await self.view()).definitions
 
+    async def kinds(self) -> tuple[dict[str, str], bool]:
+        """Name -> ``scheduled``, ``event`` or ``manual`` for every definition in force, and
+        whether the answer is degraded (the metrics' view)."""
+        view = await self.view()
+        return {e.name: trigger_kind(e.definition) for e in view.entries}, bool(view.degraded)
+
     async def event_types(self) -> list[EventType]:
         """The event types in force, by name."""
         return (await self.view()).event_types
@@ -293,6 +299,12 @@ class Catalog:
             if own:
                 return "its file is invalid, so it was never imported: " + "; ".join(own)
         return ""
+
+
+def trigger_kind(definition: ActivityDefinition) -> str:
+    """``scheduled`` (cron, interval), ``event`` or ``manual``."""
+    kind = definition.trigger_config.trigger_type
+    return "scheduled" if kind in ("cron", "interval") else str(kind)
 
 
 def sqlite_missing(url: str | None) -> Path | None:

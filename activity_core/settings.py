@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,11 +20,13 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ACTCORE_", extra="ignore")
 
     home: Path = Path(".actcore")
-    """Local state of the dev stack: Temporal SQLite file, logs, pid files."""
+    """The one root of the local state the dev stack and the CLI write by default: the
+    store, Temporal's SQLite file, logs, pid files, the API token, the notes."""
     definitions_dir: Path = Path("definitions")
     """Directory of ActivityDefinition files (YAML or JSON)."""
     working_memory_dir: Path = Path(".actcore/working-memory")
-    """Where report and alert notes are written."""
+    """Where report and alert notes are written (default: ``working-memory`` under
+    ``ACTCORE_HOME``)."""
 
     state_hub_url: str = Field(
         default="http://127.0.0.1:8000",
@@ -205,6 +207,13 @@ class Settings(BaseSettings):
             if urls:
                 return urls
         return [f"nats://127.0.0.1:{self.nats_port}"]
+
+    @model_validator(mode="after")
+    def _under_home(self) -> Settings:
+        """Paths not set on their own follow ``ACTCORE_HOME``."""
+        if "working_memory_dir" not in self.model_fields_set:
+            self.working_memory_dir = self.home / "working-memory"
+        return self
 
     def database_url(self) -> str | None:
         """The store's URL (None when the store is turned off)."""

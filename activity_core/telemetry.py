@@ -68,6 +68,7 @@ async def poll_gauges(
     runtime: Runtime,
     interval: float,
     last_successes: Callable[[], Awaitable[dict[str, datetime]]] | None = None,
+    in_force: Callable[[], Awaitable[tuple[dict[str, str], bool]]] | None = None,
 ) -> None:
     """Keep the gauges read from visibility and the ledger up to date until cancelled:
 
@@ -75,7 +76,13 @@ async def poll_gauges(
     - ``activity_core_oldest_waiting_delivery_age_seconds{sink}``: how long the oldest
       waiting delivery to each sink has been open (0 when none waits);
     - ``activity_core_last_success_timestamp_seconds{activity}``: when each definition's
-      latest successful run finished (``last_successes``: the ledger's; absent without).
+      latest successful run finished (``last_successes``: the ledger's; absent without),
+      for the definitions in force only;
+    - ``activity_core_definition_in_force{activity, trigger}``: 1 for each definition in
+      force (``trigger``: scheduled, event or manual), 0 once it is deleted (a gauge the
+      runtime cannot drop: alert rules join on it so a deleted definition never pages);
+    - ``activity_core_catalog_degraded``: 1 while the definitions come from elsewhere than
+      the registry (``in_force``: name -> trigger kind, and whether degraded).
     """
     meter = runtime.metric_meter
     deliveries = meter.create_gauge(
@@ -91,8 +98,32 @@ async def poll_gauges(
         "Unix time the definition's latest successful run finished",
         "",
     )
+    forced = meter.create_gauge(
+        "activity_core_definition_in_force",
+        "1 for a definition in force, 0 once deleted, by trigger kind",
+        "",
+    )
+    degraded = meter.create_gauge(
+        "activity_core_catalog_degraded",
+        "1 while the definitions in force are not read from the registry",
+        "",
+    )
     seen: set[str] = set()
+    kinds: dict[str, str] | None = None
+    known: dict[str, str] = {}
     while True:
+        if in_force is not None:
+            try:
+                kinds, off_registry = await in_force()
+                for name, kind in known.items():
+                    if kinds.get(name) != kind:
+                        forced.set(0, {"activity": name, "trigger": kind})
+                for name, kind in kinds.items():
+                    forced.set(1, {"activity": name, "trigger": kind})
+                known = dict(kinds)
+                degraded.set(1 if off_registry else 0)
+            except Exception as exc:
+                log.warning("definitions gauge poll failed: %s", exc)
         try:
             counts, ages = await _open_deliveries(client)
             seen |= {sink for _, sink in counts} | set(ages)
@@ -105,7 +136,8 @@ async def poll_gauges(
         if last_successes is not None:
             try:
                 for name, at in (await last_successes()).items():
-                    success.set(int(at.timestamp()), {"activity": name})
+                    if kinds is None or name in kinds:
+                        success.set(int(at.timestamp()), {"activity": name})
             except Exception as exc:
                 log.warning("last-success gauge poll failed: %s", exc)
         await asyncio.sleep(interval)

@@ -290,6 +290,7 @@ async def serve(settings: Settings | None = None, *, role: str = "all") -> None:
                 runtime,
                 settings.metrics_poll_seconds,
                 Ledger(store).last_successes if store is not None else None,
+                in_force=catalog.kinds,
             )
         )
         if runtime is not None

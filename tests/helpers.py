@@ -36,6 +36,7 @@ from temporalio.worker import Worker
 from activity_core.dev import processes
 from activity_core.domain import DeliveryStatus, RunInput, RunResult
 from activity_core.domain import search_attributes as sa
+from activity_core.domain.constants import ORCHESTRATOR_TQ, TASK_EXECUTION_TQ
 from activity_core.domain.report import delivery_workflow_id
 from activity_core.errors import DevStackError
 from activity_core.loader import read_definitions
@@ -225,12 +226,18 @@ class Stack:
 
 @asynccontextmanager
 async def running_stack(
-    env: WorkflowEnvironment, client: Client, tmp_path: Path, *, db_url: str | None = None
+    env: WorkflowEnvironment,
+    client: Client,
+    tmp_path: Path,
+    *,
+    db_url: str | None = None,
+    default_queues: bool = False,
 ) -> AsyncIterator[Stack]:
     """Workers on fresh task queues, using ``client`` (e.g. one with extra interceptors).
 
     The store is a migrated SQLite file in ``tmp_path`` unless ``db_url`` names another
-    database (``"none"``: no store).
+    database (``"none"``: no store). ``default_queues``: poll the production queues
+    instead, so runs the CLI and the API start (``orchestrator-tq``) are served.
     """
     defs = tmp_path / "definitions"
     defs.mkdir(parents=True)
@@ -247,7 +254,9 @@ async def running_stack(
     if store is not None and db_url is None:
         await migrate.upgrade(store)
     suffix = uuid.uuid4().hex[:8]
-    s = Stack(env, client, settings, f"wf-{suffix}", f"act-{suffix}", store)
+    own = (f"wf-{suffix}", f"act-{suffix}")
+    queues = (ORCHESTRATOR_TQ, TASK_EXECUTION_TQ) if default_queues else own
+    s = Stack(env, client, settings, *queues, store)
     workers = s.workers = build_workers(
         client,
         settings,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from zoneinfo import ZoneInfo
 
@@ -27,7 +28,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "problem names the file, the field and the fix; exit 1 when any file is refused.",
     )
     validate.set_defaults(func=cmd_definitions, name=None)
-    listing = actions.add_parser("list", help="the definitions: trigger, handler, sinks, id")
+    listing = actions.add_parser(
+        "list", help="the definitions in force: trigger, handler, sinks, origin, version, id"
+    )
+    listing.add_argument("--wide", action="store_true", help="every column, nothing shortened")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(func=cmd_definitions, name=None)
     preview = actions.add_parser(
         "preview",
@@ -68,6 +73,18 @@ def cmd_definitions(args: argparse.Namespace, settings: Settings) -> int:
 async def _list(args: argparse.Namespace, settings: Settings) -> int:
     async with opened_catalog(settings) as catalog:
         view = said(await catalog.view())
+    if args.json:
+        body = [
+            {
+                **e.definition.model_dump(mode="json"),
+                "origin": e.origin,
+                "source": e.source,
+                "version": e.stored.version if e.stored is not None else None,
+            }
+            for e in view.entries
+        ]
+        print(json.dumps({"definitions": body, "degraded": view.degraded}, indent=2))
+        return 0
     if not view.entries:
         print("no definitions in force (`actcore sync` imports the files)")
         return 0
@@ -89,6 +106,7 @@ async def _list(args: argparse.Namespace, settings: Settings) -> int:
         rows,
         ["name", "trigger", "handler", "enabled", "sinks", "origin", "version", "id"],
         keep=("name", "id"),
+        wide=args.wide,
     )
     return 0
 

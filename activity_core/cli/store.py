@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
+from activity_core.catalog import Catalog, sqlite_missing
 from activity_core.cli.argtypes import iso_datetime, number, whole
 from activity_core.cli.output import print_table
 from activity_core.errors import StoreUnavailable
@@ -51,10 +52,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 @asynccontextmanager
-async def _store(settings: Settings) -> AsyncIterator[Store]:
+async def _store(settings: Settings, *, create: bool = False) -> AsyncIterator[Store]:
+    """The configured store; an embedded one that does not exist yet is an error unless
+    ``create`` (reading must not leave a new ``.actcore/`` behind)."""
     url = settings.database_url()
     if url is None:
         raise StoreUnavailable("the store is turned off (ACTCORE_DB_URL=none)")
+    missing = None if create else sqlite_missing(url)
+    if missing is not None:
+        raise StoreUnavailable(
+            f"no ledger at {missing} yet: nothing has run with this ACTCORE_HOME "
+            "(`make run` or `actcore sync` creates it; is ACTCORE_HOME or ACTCORE_DB_URL right?)"
+        )
     store = Store(url)
     try:
         yield store
@@ -72,7 +81,7 @@ async def _db(args: argparse.Namespace, settings: Settings) -> int:
         for revision, message in migrate.history():
             print(f"{revision}  {message.splitlines()[0] if message else ''}")
         return 0
-    async with _store(settings) as store:
+    async with _store(settings, create=args.action == "upgrade") as store:
         if args.action == "upgrade":
             await migrate.upgrade(store, args.revision)
         at = await migrate.current(store)
@@ -88,6 +97,9 @@ async def _runs(args: argparse.Namespace, settings: Settings) -> int:
         since = since.replace(tzinfo=UTC)
     async with _store(settings) as store:
         rows = await list_runs(store, name=args.name, since=since, limit=args.limit)
+        if args.name and not rows:
+            # No run of that name: a typo is an error (exit 2, the known names listed).
+            await Catalog(settings, store).entry(args.name)
     if args.json:
         print(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
         return 0

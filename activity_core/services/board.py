@@ -12,8 +12,8 @@ from activities.watchdog_judge import last_pass
 from activity_core.catalog import Catalog
 from activity_core.domain import Alert, DefinitionSummary, RunRecord, Severity
 from activity_core.domain.definition import CronTrigger, IntervalTrigger
-from activity_core.domain.schedule_spec import describe_trigger
-from activity_core.services.status import STALE_AFTER_PASSES
+from activity_core.domain.schedule_spec import describe_trigger, is_scheduled
+from activity_core.services.status import STALE_AFTER_PASSES, recorded_verdict
 from activity_core.settings import Settings
 from activity_core.store import Ledger
 from activity_core.store.errors import STORE_ERRORS
@@ -108,7 +108,13 @@ async def board_view(client: Client, catalog: Catalog, settings: Settings) -> Bo
         aid = str(d.id)
         summary = summaries.get(aid)
         last = summary.last if summary is not None else None
-        verdict = last.kind.value if last is not None else "not judged yet"
+        # No fire judged in the last pass's look-back (past retention, or event and
+        # manual definitions): the latest run in the ledger answers, as in `actcore status`.
+        verdict = (
+            last.kind.value
+            if last is not None
+            else recorded_verdict(latest.get(aid), scheduled=is_scheduled(d))
+        )
         trig = d.trigger_config
         mine = [a for a in alerts if a.activity_id == aid]
         pages = sum(1 for a in mine if a.severity == Severity.PAGE)

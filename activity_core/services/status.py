@@ -16,8 +16,18 @@ from temporalio.client import Client
 
 from activities.watchdog_judge import judge, last_pass
 from activity_core.catalog import Catalog
-from activity_core.domain import Alert, DefinitionSummary, Severity, WatchdogState
+from activity_core.domain import (
+    ActivityDefinition,
+    Alert,
+    DefinitionSummary,
+    EventTrigger,
+    RunOutcome,
+    Severity,
+    WatchdogState,
+)
 from activity_core.domain.ledger import RunRecord
+from activity_core.domain.run import SUCCESS_OUTCOMES
+from activity_core.domain.schedule_spec import is_scheduled
 from activity_core.settings import Settings
 from activity_core.store import Ledger
 from activity_core.store.errors import STORE_ERRORS
@@ -41,6 +51,10 @@ class StatusReport:
     """Definition id -> its latest run in the ledger (read first: it outlives retention)."""
     ledger: str = "off"
     """Where the ledger was read (the database URL without password), or why not."""
+    others: list[ActivityDefinition] = field(default_factory=list)
+    """The event and manual definitions (no fire to judge: their latest run answers)."""
+    degraded: str | None = None
+    """Why the definitions did not come from the registry (None: they did)."""
 
     @property
     def watchdog_stale(self) -> bool:
@@ -81,7 +95,23 @@ class StatusReport:
                 }
                 for s in self.summaries
             ],
+            "on_demand": [
+                {
+                    "activity_id": str(d.id),
+                    "name": d.name,
+                    "trigger": d.trigger_config.trigger_type,
+                    "enabled": d.enabled,
+                    "verdict": recorded_verdict(self.recorded.get(str(d.id)), scheduled=False),
+                    "last_recorded_run": (
+                        self.recorded[str(d.id)].model_dump(mode="json")
+                        if str(d.id) in self.recorded
+                        else None
+                    ),
+                }
+                for d in self.others
+            ],
             "ledger": self.ledger,
+            "degraded": self.degraded,
             "open_alerts": [
                 {**a.model_dump(mode="json"), "sent": a.alert_id not in self.unraised}
                 for a in self.open_alerts
@@ -92,9 +122,13 @@ class StatusReport:
     def render(self) -> str:
         """Lines for people."""
         out = [self._watchdog_line(), f"ledger: {self.ledger}"]
+        if self.degraded:
+            out.append(f"definitions: {self.degraded}")
         for s in self.summaries:
             out.append(self._line(s))
             out += [f"    ! {h}" for h in s.health]
+        for d in self.others:
+            out.append(self._other(d))
         if self.open_alerts:
             out.append("")
             out.append("open alerts:")
@@ -131,7 +165,13 @@ class StatusReport:
             return f"{head}: disabled"
         last = s.last
         if last is None:
-            what = "last: no fire judged yet"
+            row = self.recorded.get(s.activity_id)
+            what = (
+                "last: no fire judged yet"
+                if row is None
+                else f"last (ledger) {local_time(row.scheduled_for or row.updated_at, s.zone)} "
+                f"{recorded_verdict(row, scheduled=True)}"
+            )
         else:
             what = f"last {local_time(last.fire, s.zone)} {last.kind.value}"
             if last.lateness_s:
@@ -142,6 +182,43 @@ class StatusReport:
         alerts = f"alerts {pages} page, {len(mine) - pages} note" if mine else "alerts none"
         deliveries = f"deliveries waiting {s.deliveries_waiting}, dead {s.deliveries_dead}"
         return f"{head}\n    {what} · {nxt} · {alerts}\n    {deliveries} · {self._recorded(s)}"
+
+    def _other(self, d: ActivityDefinition) -> str:
+        """An event or manual definition: nothing is due, the latest run answers."""
+        trig = d.trigger_config
+        kind = f"event {trig.event_type}" if isinstance(trig, EventTrigger) else "manual"
+        head = f"{d.name} ({kind}, {d.zone})"
+        if not d.enabled:
+            return f"{head}: disabled"
+        row = self.recorded.get(str(d.id))
+        mine = [a for a in self.open_alerts if a.activity_id == str(d.id)]
+        alerts = f"alerts {len(mine)}" if mine else "alerts none"
+        if row is None:
+            return f"{head}\n    on demand · no run recorded · {alerts}"
+        when = local_time(row.fired_at or row.updated_at, d.zone)
+        return (
+            f"{head}\n    on demand · last run {when} {recorded_verdict(row, scheduled=False)} "
+            f"({row.run_id}) · {alerts}"
+        )
+
+
+def recorded_verdict(row: RunRecord | None, *, scheduled: bool) -> str:
+    """The verdict of a definition's latest ledger run: what answers when no fire was
+    judged in the look-back (the run is past Temporal's retention, or the definition is
+    fired by events or by hand). The words are the watchdog's."""
+    if row is None:
+        return "not judged yet" if scheduled else "never run"
+    if row.state == "running":
+        return "running"
+    outcome = row.outcome or ""
+    if row.state == "completed" and outcome in {o.value for o in SUCCESS_OUTCOMES}:
+        return "late" if outcome == RunOutcome.RAN_LATE.value else "ok"
+    if row.state == "completed" and outcome in (
+        RunOutcome.SKIPPED_MISSED.value,
+        RunOutcome.SUPERSEDED.value,
+    ):
+        return "skipped_by_policy"
+    return "failed"
 
 
 def local_time(at: datetime, zone: str) -> str:
@@ -171,6 +248,7 @@ async def status_report(
     """Judge every (or the named) scheduled definition now; add each one's latest run
     from the ledger. ``catalog``: the definitions in force (default: over the ledger's
     store)."""
+    catalog = catalog or Catalog(settings, ledger.store if ledger is not None else None)
     previous = await last_pass(client)
     state = previous.state if previous is not None else WatchdogState()
     plan = await judge(
@@ -179,11 +257,13 @@ async def status_report(
         names=names or [],
         lookback_seconds=None,
         state=state,
-        catalog=catalog or Catalog(settings, ledger.store if ledger is not None else None),
+        catalog=catalog,
     )
     folded = plan.advance
-    wanted = {s.activity_id for s in plan.summaries}
-    recorded, where = await _recorded(ledger, [s.activity_id for s in plan.summaries])
+    view = await catalog.view()
+    others = [d for d in view.definitions if not is_scheduled(d) and (not names or d.name in names)]
+    wanted = {s.activity_id for s in plan.summaries} | {str(d.id) for d in others}
+    recorded, where = await _recorded(ledger, sorted(wanted))
     return StatusReport(
         at=plan.now,
         last_pass_at=previous.at if previous is not None else None,
@@ -195,4 +275,6 @@ async def status_report(
         unraised=[a.alert_id for a in folded.raised],
         recorded=recorded,
         ledger=where,
+        others=others,
+        degraded=view.degraded,
     )

@@ -10,11 +10,12 @@ from pathlib import Path
 import yaml
 
 from activities.watchdog_judge import judge
+from activity_core.catalog import Catalog
 from activity_core.domain import WatchdogState, schedule_id
 from activity_core.loader import load_definitions
 from activity_core.services.registry import sync
 from activity_core.settings import Settings
-from activity_core.store import Ledger, Registry, Store, migrate
+from activity_core.store import Ledger, Store, migrate
 from activity_core.worker import build_workers
 from tests.helpers import RestartableServer, assert_eventually
 
@@ -72,7 +73,7 @@ async def test_fires_missed_while_paused_by_hand_are_missing_after_a_sync_unpaus
                 names=["journaled"],
                 lookback_seconds=60,
                 state=WatchdogState(),
-                registry=Registry(store),
+                catalog=Catalog(settings, store),
             )
             problems = plan.summaries[0].problems
             missing = [

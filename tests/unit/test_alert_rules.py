@@ -5,10 +5,13 @@ and it pages when the series that prove the system is alive are absent."""
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import promql_parser
+import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -118,3 +121,26 @@ def test_the_series_that_prove_life_page_when_absent() -> None:
         "activity_core_last_success_timestamp_seconds",
     ):
         assert guarded.get(vital) == "page", f"nothing pages when {vital} is absent"
+
+
+PROMTOOL = shutil.which("promtool")
+
+
+@pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (Debian: prometheus)")
+def test_promtool_loads_the_rules_and_they_page_only_for_what_can_fail() -> None:
+    """Prometheus's own checker, and its rule tests (alerts_test.yml): a scheduled
+    definition in force pages after 26 h without success; a manual or deleted one does not;
+    a worker off the registry warns."""
+    assert PROMTOOL is not None
+    checked = subprocess.run(
+        [PROMTOOL, "check", "rules", str(RULES)], capture_output=True, text=True, check=False
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    tested = subprocess.run(
+        [PROMTOOL, "test", "rules", "alerts_test.yml"],
+        cwd=RULES.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert tested.returncode == 0, tested.stdout + tested.stderr
