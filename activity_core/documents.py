@@ -4,6 +4,7 @@ event-type and alert-sink files; the schemas are elsewhere."""
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -77,13 +78,24 @@ def _no_constant(name: str) -> Any:
 
 
 def _read_bytes(path: Path, limit: int) -> bytes:
-    """At most ``limit`` bytes of a regular file; FIFOs, devices and directories are refused
-    without blocking (the file is opened non-blocking and checked before any read)."""
+    """At most ``limit`` bytes of a regular file. Sockets, FIFOs, devices, directories and
+    symbolic-link loops are refused unopened (checked by ``stat`` first), and the file is
+    opened non-blocking and checked again before any read (it may change in between)."""
+    try:
+        before = os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ValueError("is a symbolic link loop; remove it or point it at a file") from None
+        raise
+    if not stat.S_ISREG(before.st_mode):
+        raise ValueError("is not a regular file (a socket, pipe, device or directory); remove it")
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise ValueError("is not a regular file (a pipe, device or directory); remove it")
+            raise ValueError(
+                "is not a regular file (a socket, pipe, device or directory); remove it"
+            )
         if info.st_size > limit:
             raise ValueError(
                 f"file is {info.st_size} bytes; a definition file may be at most {limit}"

@@ -173,16 +173,28 @@ def validate_definition(
     return definition, warnings
 
 
-def definition_files(directory: Path) -> tuple[list[Path], list[str]]:
+def definition_files(directory: Path, root: Path | None = None) -> tuple[list[Path], list[str]]:
     """The files of ``directory`` that are read, and an error for each that looks like one
-    but would be skipped (``x.YAML``, ``x.yaml.bak``) or points out of the directory.
+    but would be skipped (``x.YAML``, ``x.yaml.bak``) or points out of ``root`` (default:
+    the directory itself; for ``event-types/`` the definitions directory). Symbolic links
+    are followed without ever raising, so a link loop is an error line, not a crash.
 
     Hidden files (``.x.yaml``, editor swap files) are ignored.
     """
-    root = directory.resolve()
+    base = Path(os.path.realpath(root or directory))
+    real = Path(os.path.realpath(directory))
+    if not real.is_relative_to(base):
+        return [], [
+            f"{directory}: is a symbolic link out of the definitions directory (to {real}); "
+            "copy the files in instead"
+        ]
     files: list[Path] = []
     errors: list[str] = []
-    for path in sorted(directory.iterdir()):
+    try:
+        entries = sorted(directory.iterdir())
+    except OSError as exc:
+        return [], [f"{directory}: cannot list the directory: {exc.strerror}"]
+    for path in entries:
         name = path.name
         if name.startswith("."):
             continue
@@ -194,8 +206,8 @@ def definition_files(directory: Path) -> tuple[list[Path], list[str]]:
                 )
             continue
         if path.is_symlink():
-            target = path.resolve()
-            if not target.is_relative_to(root):
+            target = Path(os.path.realpath(path))
+            if not target.is_relative_to(base):
                 errors.append(
                     f"{path}: is a symbolic link out of the definitions directory (to "
                     f"{target}); copy the file in instead"
@@ -255,7 +267,7 @@ def read_definitions(directory: Path, budget_seconds: float = 900.0) -> LoadedDe
         loaded.definitions.append(definition)
         loaded.sources[definition.name] = path
     try:
-        loaded.event_types = load_event_types(directory / EVENT_TYPES_DIR)
+        loaded.event_types = load_event_types(directory / EVENT_TYPES_DIR, directory)
     except DefinitionsError as exc:
         loaded.errors.extend(exc.errors)
     else:
@@ -312,15 +324,16 @@ def parse_event_type(path: Path, label: str | None = None) -> EventType:
     return event_type
 
 
-def load_event_types(directory: Path) -> list[EventType]:
-    """Every event type file in ``directory`` (none when it does not exist).
+def load_event_types(directory: Path, root: Path | None = None) -> list[EventType]:
+    """Every event type file in ``directory`` (none when it does not exist); ``root``: the
+    definitions directory, which neither the folder nor its files may point out of.
 
     Raises:
         DefinitionsError: Any file is invalid, or two files name the same type.
     """
     if not directory.is_dir():
         return []
-    files, errors = definition_files(directory)
+    files, errors = definition_files(directory, root)
     found: dict[str, Path] = {}
     out: list[EventType] = []
     for path in files:

@@ -7,6 +7,7 @@ their own (the CLI calls the same functions).
 from __future__ import annotations
 
 import gc
+import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,14 +15,15 @@ from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
-from starlette.responses import Response
+from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from activity_core import __version__
 from activity_core.api.auth import Tokens
 from activity_core.api.board import router as board_router
 from activity_core.api.board import templates
+from activity_core.api.bodies import BodyDoor
 from activity_core.api.context import ApiContext
 from activity_core.api.routes_definitions import router as definitions_router
 from activity_core.api.routes_events import router as events_router
@@ -61,26 +63,69 @@ def invalid_body(exc: DefinitionsError) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=422)
 
 
-class BodyLimit(BaseHTTPMiddleware):
-    """413 for request bodies over ``ACTCORE_API_MAX_BODY_BYTES`` (declared or sent)."""
+log = logging.getLogger(__name__)
 
-    def __init__(self, app: Any, limit: int) -> None:
-        super().__init__(app)
-        self.limit = limit
+RETRY_AFTER_S = "5"
+"""What a 503 asks the client to wait before trying again."""
+BUSY = {
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+    RPCStatusCode.CANCELLED,
+    RPCStatusCode.ABORTED,
+}
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        declared = request.headers.get("content-length")
-        too_big = JSONResponse(
-            {"detail": f"request body over {self.limit} bytes"},
-            status_code=413,
+
+def temporal_error(exc: RPCError) -> JSONResponse:
+    """Temporal down or overloaded: 503 with Retry-After (never a 500); a refusal it
+    explains: 502 with its reason."""
+    if exc.status in BUSY:
+        return JSONResponse(
+            {"detail": f"Temporal is unavailable or busy ({exc.status.name}); try again"},
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": RETRY_AFTER_S},
         )
-        if declared is not None and (
-            not (declared.isascii() and declared.isdigit()) or int(declared) > self.limit
+    return JSONResponse(
+        {"detail": f"Temporal refused the request ({exc.status.name}): {exc.message[:200]}"},
+        status_code=status.HTTP_502_BAD_GATEWAY,
+    )
+
+
+def _culprit(exc: BaseException) -> str:
+    """Which service an I/O error or timeout came from, by the code it was raised in:
+    the database, Temporal, or neither (then it is ours: a 500 is honest)."""
+    modules: list[str] = []
+    for link in (exc, exc.__cause__, exc.__context__):
+        tb = link.__traceback__ if link is not None else None
+        while tb is not None:
+            modules.append(str(tb.tb_frame.f_globals.get("__name__", "")))
+            tb = tb.tb_next
+    for name in reversed(modules):  # the innermost frame decides
+        top = name.split(".")[0]
+        if top in ("sqlalchemy", "asyncpg", "aiosqlite", "sqlite3") or name.startswith(
+            "activity_core.store"
         ):
-            return too_big
-        if request.method in ("POST", "PUT", "PATCH") and len(await request.body()) > self.limit:
-            return too_big
-        return await call_next(request)
+            return "database"
+        if top == "temporalio":
+            return "Temporal"
+    return ""
+
+
+async def unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """An error a backing service raised: 503 naming which one; anything else, 500."""
+    culprit = "database" if isinstance(exc, SQLAlchemyError) else _culprit(exc)
+    if not culprit:
+        # The type only: an error's text may quote a URL with its password.
+        log.error("request failed", extra={"error": type(exc).__name__, "path": request.url.path})
+        return JSONResponse(
+            {"detail": f"internal error ({type(exc).__name__})"},
+            status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    return JSONResponse(
+        {"detail": f"{culprit} unavailable ({type(exc).__name__}); try again"},
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": RETRY_AFTER_S},
+    )
 
 
 def warm_up() -> None:
@@ -124,7 +169,7 @@ def create_app(
     app.state.ctx = context
     write, read = settings.api_tokens()
     app.state.tokens = Tokens(tuple(write), tuple(read), settings.api_read_open)
-    app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
+    app.add_middleware(BodyDoor, limit=settings.api_max_body_bytes)
 
     @app.exception_handler(DefinitionsError)
     async def _invalid(_: Request, exc: DefinitionsError) -> JSONResponse:
@@ -142,14 +187,12 @@ def create_app(
     async def _store_down(_: Request, exc: StoreUnavailable) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
 
-    for error in STORE_ERRORS:
+    @app.exception_handler(RPCError)
+    async def _temporal_refused(_: Request, exc: RPCError) -> JSONResponse:
+        return temporal_error(exc)
 
-        @app.exception_handler(error)
-        async def _db_down(_: Request, exc: Exception) -> JSONResponse:
-            return JSONResponse(
-                {"detail": f"database unavailable ({type(exc).__name__})"},
-                status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-            )
+    for error in STORE_ERRORS:
+        app.add_exception_handler(error, unavailable)
 
     app.include_router(board_router)
     app.include_router(ops_router)

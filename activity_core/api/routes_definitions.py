@@ -54,8 +54,8 @@ def _degraded(response: Response, context: ApiContext) -> str | None:
     return reason
 
 
-def _if_match(value: str | None, key: str) -> int | None:
-    """The version an ``If-Match`` ETag names (None: no precondition)."""
+def _if_match(value: str | None, key: str) -> tuple[str, int] | None:
+    """The definition id and version an ``If-Match`` ETag names (None: no precondition)."""
     if value is None or value.strip() == "*":
         return None
     tag = value.strip().removeprefix("W/").strip('"')
@@ -66,7 +66,7 @@ def _if_match(value: str | None, key: str) -> int | None:
             detail=f"If-Match {value!r} is not an ETag of {key!r}: send the ETag header "
             'of a GET, e.g. "<id>-<version>"',
         )
-    return int(version)
+    return head, int(version)
 
 
 def _written(response: Response, written: Written) -> DefinitionOut:

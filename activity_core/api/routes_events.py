@@ -8,13 +8,13 @@ from typing import Annotated, Any
 import nats.errors
 from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from activities.event_lag import router_health
 from activity_core.api.auth import can_read, can_write
 from activity_core.api.context import ApiContext, ctx
 from activity_core.domain.definition import EVENT_TYPE_PATTERN
-from activity_core.domain.events import EVENT_ID_PATTERN, event_subject
+from activity_core.domain.events import EVENT_ID_PATTERN, event_subject, valid_trace_id
 from activity_core.events import connect_nats, ensure_stream, publish_event
 from activity_core.events.jetstream import new_envelope
 
@@ -34,6 +34,12 @@ class EventIn(BaseModel):
     source: str = Field(default="activity-core-api", min_length=1, max_length=200)
     subject: str = Field(default="", max_length=500)
     trace_id: str | None = Field(default=None, min_length=1, max_length=128)
+    """A W3C trace id (32 hex digits) to join the publisher's trace (default: a new one)."""
+
+    @field_validator("trace_id")
+    @classmethod
+    def _w3c(cls, value: str | None) -> str | None:
+        return None if value is None else valid_trace_id(value)
 
 
 class EventOut(BaseModel):

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from activity_core.cli.argtypes import whole
 from activity_core.cli.output import in_force, print_table, said
+from activity_core.errors import DefinitionsError
 from activity_core.loader import load_definitions, unset_token_envs
 from activity_core.services.registry import opened_catalog
 from activity_core.services.schedules import preview_fires
@@ -52,7 +53,13 @@ def cmd_definitions(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(_preview(args, settings))
     if args.action == "list":
         return asyncio.run(_list(args, settings))
-    loaded = load_definitions(settings.definitions_dir, settings.activity_timeout_seconds)
+    try:
+        loaded = load_definitions(settings.definitions_dir, settings.activity_timeout_seconds)
+    except DefinitionsError as exc:
+        if args.action != "validate":
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 1  # validate's verdict: refused (2 stays for bad usage)
     for w in loaded.warnings:
         print(f"warning: {w}", file=sys.stderr)
     if args.action == "validate":

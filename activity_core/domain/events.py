@@ -81,6 +81,25 @@ class EventEnvelope(BaseModel):
             raise ValueError("must not contain control characters")
         return value
 
+    @field_validator("trace_id")
+    @classmethod
+    def _w3c(cls, value: str) -> str:
+        return valid_trace_id(value)
+
+
+def valid_trace_id(value: str) -> str:
+    """A W3C trace id: 32 hex digits, not all zero (dashes allowed, as in a UUID).
+
+    Raises:
+        ValueError: Anything else (the value is not quoted back: it may be long).
+    """
+    digits = value.replace("-", "")
+    if len(digits) != 32 or not all(c in "0123456789abcdefABCDEF" for c in digits):
+        raise ValueError("must be a W3C trace id: 32 hex digits (dashes allowed)")
+    if int(digits, 16) == 0:
+        raise ValueError("must be a W3C trace id: not all zeros")
+    return value
+
 
 class EventType(BaseModel):
     """One file of ``<definitions>/event-types/``: a type events may have."""

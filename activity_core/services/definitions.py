@@ -16,7 +16,12 @@ from temporalio.client import Client, WorkflowHandle
 from activity_core.catalog import Catalog, Entry, not_found_message
 from activity_core.domain import ActivityDefinition, EventTrigger, is_scheduled
 from activity_core.domain.events import unknown_event_types
-from activity_core.errors import DefinitionNotFound, DefinitionsError, StoreUnavailable
+from activity_core.errors import (
+    DefinitionConflict,
+    DefinitionNotFound,
+    DefinitionsError,
+    StoreUnavailable,
+)
 from activity_core.loader import validate_definition
 from activity_core.services.registry import remove_schedule, write_schedules
 from activity_core.services.runs import start_manual_run
@@ -104,11 +109,12 @@ class DefinitionService:
         return Written(stored, await self._sync(stored.definition, actor), warnings)
 
     async def update(
-        self, key: str, body: dict[str, Any], actor: str, if_version: int | None
+        self, key: str, body: dict[str, Any], actor: str, if_match: IfMatch | None
     ) -> Written:
         """Merge ``body`` over the stored definition (a partial body is accepted, as the
         API always did), validate, store a new version and sync its schedule."""
         current = await self._stored(key)
+        if_version = _precondition(current, if_match)
         merged = {**current.definition.model_dump(mode="json"), **body}
         merged["id"] = str(current.definition.id)
         definition, warnings = await self._validate(merged)
@@ -117,9 +123,10 @@ class DefinitionService:
             await remove_schedule(self._client, self._catalog.store, current.definition, who=actor)
         return Written(stored, await self._sync(stored.definition, actor), warnings)
 
-    async def delete(self, key: str, actor: str, if_version: int | None) -> None:
+    async def delete(self, key: str, actor: str, if_match: IfMatch | None) -> None:
         """Delete an API definition and its schedule."""
         current = await self._stored(key)
+        if_version = _precondition(current, if_match)
         await self._registry().delete(current, actor, if_version)
         if is_scheduled(current.definition):
             await remove_schedule(self._client, self._catalog.store, current.definition, who=actor)
@@ -135,3 +142,21 @@ class DefinitionService:
             self._client, self._catalog.store, [definition], who=actor, prune=False
         )
         return changes[0] if changes else None
+
+
+IfMatch = tuple[str, int]
+"""An ``If-Match`` ETag: (definition id, version)."""
+
+
+def _precondition(current: StoredDefinition, if_match: IfMatch | None) -> int | None:
+    """The version to hold the write to; an ETag of another definition is stale (412)."""
+    if if_match is None:
+        return None
+    owner, version = if_match
+    if owner != str(current.definition.id):
+        raise DefinitionConflict(
+            f"If-Match {owner}-{version} is an ETag of another definition, not of "
+            f"{current.definition.name!r} ({current.etag}): GET it again",
+            status=412,
+        )
+    return version
