@@ -24,7 +24,7 @@ from activity_core.domain.constants import HANDLER_NAMES
 from activity_core.domain.cron import dst_warnings
 from activity_core.domain.definition import MISFIRE_ALIASES, ActivityDefinition, CronTrigger
 from activity_core.domain.events import EventType, unknown_event_types
-from activity_core.domain.handler_params import HANDLER_PARAMS
+from activity_core.domain.handler_params import HANDLER_PARAMS, HANDLER_RESOLVERS
 from activity_core.domain.validation import error_lines
 from activity_core.errors import DefinitionNotFound, DefinitionsError
 
@@ -167,6 +167,16 @@ def validate_definition(
                     for e in exc.errors(include_url=False)
                 ]
             ) from None
+    given = {r.name.value for r in definition.resolvers}
+    needed = [r for r in HANDLER_RESOLVERS.get(definition.handler, ()) if r not in given]
+    if needed:
+        raise DefinitionsError(
+            [
+                f"{name}: resolvers: {definition.handler} needs the {r} resolver; add "
+                f"`- name: {r}` under resolvers"
+                for r in needed
+            ]
+        )
     over = budget_error(definition, budget_seconds)
     if over:
         raise DefinitionsError([f"{name}: resolvers: {over}"])

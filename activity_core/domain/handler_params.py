@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from activity_core.domain.tasks import MAX_TASKS, Task, TaskLink
 
@@ -36,6 +36,19 @@ class StaticReportParams(_Params):
     tasks: list[TaskParam] = Field(default_factory=list, max_length=MAX_TASKS)
     """Tasks the report carries every time (a standing reminder filed once per key)."""
 
+    @field_validator("tasks")
+    @classmethod
+    def _one_task_per_key(cls, tasks: list[TaskParam]) -> list[TaskParam]:
+        first: dict[str, int] = {}
+        for i, task in enumerate(tasks):
+            if task.key in first:
+                raise ValueError(
+                    f"tasks[{i}].key {task.key!r} is already the key of tasks[{first[task.key]}]"
+                    ": a key names one task (the issue sink files it once); give each its own"
+                )
+            first[task.key] = i
+        return tasks
+
 
 class ActivityDigestParams(_Params):
     """``activity_digest``."""
@@ -61,3 +74,6 @@ HANDLER_PARAMS: dict[str, type[_Params]] = {
     "wsjf_triage": WsjfTriageParams,
 }
 """Handler name to its params model (every name of ``HANDLER_NAMES`` has one)."""
+
+HANDLER_RESOLVERS: dict[str, tuple[str, ...]] = {"wsjf_triage": ("work_items",)}
+"""The context resolvers a handler cannot run without (checked at load, not at fire)."""

@@ -8,6 +8,7 @@ busy timeout, so the worker, the CLI and the API can share the file; PostgreSQL
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,10 @@ def create_engine(url: str) -> AsyncEngine:
     return engine
 
 
+class StoreFileGone(OSError):
+    """The SQLite file this process opened was deleted or replaced under it."""
+
+
 class Store:
     """The engine and a session factory; one per process (workers, CLI, API)."""
 
@@ -66,6 +71,44 @@ class Store:
         self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine, expire_on_commit=False
         )
+        parsed = make_url(url)
+        self._file: Path | None = None
+        self._identity: tuple[int, int] | None = None
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            self._file = Path(str(parsed.database))
+            event.listen(self.engine.sync_engine, "do_connect", self._not_recreated)
+            event.listen(self.engine.sync_engine, "connect", self._remember)
+            event.listen(self.engine.sync_engine, "checkout", self._still_there)
+
+    def _identity_now(self) -> tuple[int, int] | None:
+        assert self._file is not None
+        try:
+            info = os.stat(self._file)
+        except FileNotFoundError:
+            return None
+        return info.st_dev, info.st_ino
+
+    def _remember(self, _connection: Any, _record: Any) -> None:
+        if self._identity is None:
+            self._identity = self._identity_now()
+
+    def _gone(self) -> StoreFileGone:
+        return StoreFileGone(
+            f"the SQLite file {self._file} was deleted or replaced under this process; "
+            "restore it (or accept the new one) and restart the process"
+        )
+
+    def _not_recreated(self, *_args: Any) -> None:
+        """A new connection after the file went away would create an empty one."""
+        if self._identity is not None and self._identity_now() != self._identity:
+            raise self._gone()
+
+    def _still_there(self, _connection: Any, _record: Any, _proxy: Any) -> None:
+        """Every connection handed out: the file is the one first opened. A deleted file
+        would otherwise take every write on (lost at the process's exit) while /health
+        says the database is fine."""
+        if self._identity is not None and self._identity_now() != self._identity:
+            raise self._gone()
 
     @property
     def dialect(self) -> str:
