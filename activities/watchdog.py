@@ -3,6 +3,7 @@ and the dead-man ping."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 
@@ -15,6 +16,7 @@ from activities.reconcile import Reconciler
 from activities.watchdog_judge import judge
 from activity_core.catalog import Catalog
 from activity_core.domain import ObserveInput, PingInput, WatchdogPlan
+from activity_core.domain.constants import WATCHDOG_HEARTBEAT_EVERY_S
 from activity_core.errors import (
     DEFINITION_INVALID,
     PING_FAILED,
@@ -26,6 +28,14 @@ from activity_core.settings import Settings
 from activity_core.store import Ledger, Store
 
 log = logging.getLogger(__name__)
+
+
+async def _heartbeat() -> None:
+    """Heartbeat until cancelled: the server retries a silent attempt after
+    ``WATCHDOG_OBSERVE_HEARTBEAT`` instead of waiting out its whole timeout."""
+    while True:
+        activity.heartbeat()
+        await asyncio.sleep(WATCHDOG_HEARTBEAT_EVERY_S)
 
 
 class WatchdogActivities:
@@ -55,6 +65,7 @@ class WatchdogActivities:
             ApplicationError: ``DefinitionInvalid`` (non-retryable) when the definitions or
                 the alerts file are invalid: the pass fails visibly and skips its ping.
         """
+        beat = asyncio.create_task(_heartbeat())
         try:
             plan = await judge(
                 self._client,
@@ -66,6 +77,8 @@ class WatchdogActivities:
             )
         except (DefinitionsError, DefinitionNotFound, ConfigError) as exc:
             raise ApplicationError(str(exc), type=DEFINITION_INVALID, non_retryable=True) from None
+        finally:
+            beat.cancel()
         await self._keep_ledger(plan)
         return plan
 

@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from activity_core.domain.constants import (
         ALERT_NOTE_TIMEOUT,
         LOCAL_IO_RETRY,
+        WATCHDOG_OBSERVE_HEARTBEAT,
         WATCHDOG_OBSERVE_RETRY,
         WATCHDOG_OBSERVE_TIMEOUT,
         WATCHDOG_PING_RETRY,
@@ -62,6 +63,7 @@ class MissedFireWatchdogWorkflow:
             ),
             task_queue=queue,
             start_to_close_timeout=WATCHDOG_OBSERVE_TIMEOUT,
+            heartbeat_timeout=WATCHDOG_OBSERVE_HEARTBEAT,
             retry_policy=WATCHDOG_OBSERVE_RETRY,
             summary="judge every expected fire",
         )

@@ -70,6 +70,11 @@ HANDLER_BUDGET_S = {"activity_digest": 60.0, "static_report": 10.0, "wsjf_triage
 HANDLER_NAMES = frozenset(HANDLER_BUDGET_S)
 """Handlers a definition may name; the worker checks its registry against this at start."""
 WATCHDOG_OBSERVE_TIMEOUT = timedelta(minutes=4)
+WATCHDOG_OBSERVE_HEARTBEAT = timedelta(seconds=20)
+"""An observe attempt silent this long is retried: a pass whose worker or server went away
+mid-pass resumes in seconds, not after the whole start-to-close timeout."""
+WATCHDOG_HEARTBEAT_EVERY_S = 5.0
+"""How often a running observe attempt heartbeats."""
 WATCHDOG_PING_TIMEOUT = timedelta(seconds=15)
 SINK_PROBE_TIMEOUT = timedelta(seconds=15)
 SINK_REGISTER_TIMEOUT = timedelta(seconds=30)
