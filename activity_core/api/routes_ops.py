@@ -15,7 +15,7 @@ from activity_core.api.models import Health, RetryAll, RetryOut
 from activity_core.domain import DeliveryState, RunRecord
 from activity_core.events.jetstream import event_router_status
 from activity_core.services.ledger import list_runs
-from activity_core.services.runs import list_deliveries, retry_deliveries
+from activity_core.services.runs import ended_delivery, list_deliveries, retry_deliveries
 from activity_core.services.status import status_report
 from activity_core.store import Ledger, migrate
 
@@ -113,10 +113,18 @@ async def deliveries(
 async def retry_one(
     delivery_id: Annotated[str, Path(min_length=1)], _: Writer, context: Context
 ) -> RetryOut:
-    """Send ``retry_now`` to one delivery (404 when it does not exist)."""
+    """Send ``retry_now`` to one delivery (404 when it does not exist, 409 when it has
+    ended: delivered, or closed otherwise)."""
     rate = context.settings.wake_rate
-    woken = await retry_deliveries(await context.temporal(), delivery_id=delivery_id, rate=rate)
+    client = await context.temporal()
+    woken = await retry_deliveries(client, delivery_id=delivery_id, rate=rate)
     if woken == 0:
+        ended = await ended_delivery(client, delivery_id)
+        if ended is not None:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                detail=f"delivery {delivery_id!r} has ended ({ended}): nothing to retry",
+            )
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no delivery {delivery_id!r}")
     return RetryOut(woken=woken, rate_per_second=rate)
 

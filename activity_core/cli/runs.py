@@ -12,7 +12,12 @@ from activity_core.cli.argtypes import name, number
 from activity_core.cli.output import in_force, print_table
 from activity_core.domain import RunResult
 from activity_core.services.registry import opened_catalog
-from activity_core.services.runs import list_deliveries, retry_deliveries, start_manual_run
+from activity_core.services.runs import (
+    ended_delivery,
+    list_deliveries,
+    retry_deliveries,
+    start_manual_run,
+)
 from activity_core.settings import Settings
 from activity_core.temporal_client import connect
 
@@ -135,14 +140,26 @@ async def _retry(args: argparse.Namespace, settings: Settings) -> int:
         print("error: give a delivery id or --all", file=sys.stderr)
         return 2
     rate = args.rate or settings.wake_rate
+    client = await connect()
     woken = await retry_deliveries(
-        await connect(),
+        client,
         delivery_id=None if args.all else args.id,
         status=args.status,
         sink=args.sink,
         rate=rate,
     )
     if not args.all and woken == 0:
+        ended = await ended_delivery(client, args.id)
+        if ended == "delivered":
+            print(f"{args.id} is already delivered: nothing to retry")
+            return 0
+        if ended is not None:
+            print(
+                f"error: {args.id} has ended ({ended}): nothing to retry; its report is in "
+                "its note (see `actcore verify`)",
+                file=sys.stderr,
+            )
+            return 1
         print(f"error: no delivery {args.id!r} (see `actcore deliveries list`)", file=sys.stderr)
         return 1
     print(f"retry_now sent to {woken} deliveries (pace {rate:g}/s, oldest first)")

@@ -41,7 +41,7 @@ from activity_core.store import Store, migrate, redact
 from activity_core.temporal_client import SINGLE_PARTITION_FLAGS, connect
 
 DEMO_DEFINITIONS = ("daily-activity-digest", "daily-statehub-wsjf-triage")
-PROCESSES = ("temporal", "nats", "statehub", "worker", "router", "api")
+PROCESSES = ("temporal", "nats", "statehub", "worker", "watchdog", "router", "api")
 """Started in this order, stopped in the reverse one."""
 DEMO_EVENT = ("user.created", {"tier": "pro", "region": "eu"})
 """The event the demo publishes (``definitions/welcome-pro-user.yaml`` listens to it)."""
@@ -127,9 +127,22 @@ class DevStack:
         env.pop("TEMPORAL_API_KEY", None)
         return env
 
+    def _watchdog_env(self) -> dict[str, str]:
+        """The run worker syncs the schedules; metrics (if asked for) on the next port."""
+        env = {"ACTCORE_SKIP_SCHEDULE_SYNC": "true"}
+        bind = os.environ.get("PROMETHEUS_BIND_ADDR") or os.environ.get(
+            "ACTCORE_PROMETHEUS_BIND_ADDR"
+        )
+        if bind:
+            host, _, port = bind.rpartition(":")
+            if port.isdigit():
+                env["PROMETHEUS_BIND_ADDR"] = f"{host}:{int(port) + 1}"
+                env["ACTCORE_PROMETHEUS_BIND_ADDR"] = env["PROMETHEUS_BIND_ADDR"]
+        return env
+
     # -- start ---------------------------------------------------------------------
 
-    def _spawn(self, name: str, argv: list[str]) -> None:
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         self.paths.logs.mkdir(parents=True, exist_ok=True)
         self.paths.pids.mkdir(parents=True, exist_ok=True)
         log = open(self.paths.logs / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
@@ -138,7 +151,7 @@ class DevStack:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=self.child_env(),
+            env={**self.child_env(), **(env or {})},
             start_new_session=True,
         )
         log.close()
@@ -241,7 +254,11 @@ class DevStack:
         await self._wait_http(f"{self.hub_url}/health", "statehub")
         if self.own_nats:
             await self._wait_http(f"{self.nats_monitor_url}/healthz?js-enabled-only=true", "nats")
-        self._spawn("worker", [sys.executable, "-m", "activity_core.worker"])
+        cli = [sys.executable, "-m", "activity_core.cli"]
+        self._spawn("worker", [*cli, "worker", "--role", "runs"])
+        # The watchdog in its own process, as in production: a run worker that dies or
+        # hangs is paged about instead of silencing its own watchdog.
+        self._spawn("watchdog", [*cli, "worker", "--role", "watchdog"], self._watchdog_env())
         self._spawn("router", [sys.executable, "-m", "activity_core.cli", "router"])
         self._spawn("api", [sys.executable, "-m", "activity_core.cli", "api"])
         await self._wait_http(f"{self.api_url}/health", "api")
@@ -339,7 +356,8 @@ class DevStack:
                 f"  NATS JetStream   {self._nats_label()}",
                 "  Events           actcore events publish user.created --payload "
                 '\'{"tier": "pro"}\'   (actcore events lag | dead-letters)',
-                f"  Logs             {self.paths.logs}",
+                f"  Logs             {self.paths.logs}   (worker.log: runs; watchdog.log: "
+                "the missed-fire watchdog, its own process)",
                 *self._path_hint(),
             ]
         )

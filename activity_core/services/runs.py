@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
-from temporalio.service import RPCError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.monitor import paced_retry_now
 from activity_core.domain import ActivityDefinition, DeliveryState, DeliveryStatus, run_start
@@ -167,3 +167,18 @@ async def retry_deliveries(
         chosen = [r for r in found if r.execution == "running" and sink in (None, r.sink)]
         ids = [r.workflow_id for r in sorted(chosen, key=lambda r: r.started_at)]
     return await paced_retry_now(client, ids, rate)
+
+
+async def ended_delivery(client: Client, delivery_id: str) -> str | None:
+    """Why a delivery cannot take ``retry_now``: ``delivered`` (it completed) or its closed
+    status (``failed``, ``terminated``...); None when no such delivery exists or it is open."""
+    try:
+        described = await client.get_workflow_handle(delivery_id).describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    state = described.status
+    if state is None or state == WorkflowExecutionStatus.RUNNING:
+        return None
+    return "delivered" if state == WorkflowExecutionStatus.COMPLETED else state.name.lower()

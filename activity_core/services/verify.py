@@ -118,6 +118,19 @@ async def _find_run(
     return max(runs, key=lambda ex: ex.start_time) if runs else None
 
 
+async def _journaled_since(ledger: Ledger | None, d: ActivityDefinition) -> datetime | None:
+    """When the schedule was first written, by the sync journal (None: no journal, or it
+    cannot be read): the server owed no fire before that."""
+    if ledger is None or not is_scheduled(d):
+        return None
+    try:
+        entries = await ledger.schedule_changes(schedule_id(d))
+    except STORE_ERRORS:
+        return None
+    first = entries[0]["at"] if entries else None
+    return first if isinstance(first, datetime) else None
+
+
 def _local(at: datetime, zone: str) -> str:
     return f"{at.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} {zone}"
 
@@ -135,10 +148,13 @@ class Wanted:
     """A scheduled fire's run may not be visible before this: until then, not due yet."""
 
 
-def wanted_run(d: ActivityDefinition, day: date, now: datetime) -> Wanted | Check:
+def wanted_run(
+    d: ActivityDefinition, day: date, now: datetime, since: datetime | None = None
+) -> Wanted | Check:
     """The run that answers ``day``: for a cron or interval definition the latest fire of
-    the day that is due by ``now``; otherwise any run of the day. A :class:`Check` when
-    there is nothing to look for yet (``not_due``) or at all (``skip``)."""
+    the day that is due by ``now`` (and not before the schedule existed, ``since``);
+    otherwise any run of the day. A :class:`Check` when there is nothing to look for yet
+    (``not_due``) or at all (``skip``)."""
     lo, hi = day_bounds(d, day)
     trig = d.trigger_config
     if not is_scheduled(d) or not isinstance(trig, CronTrigger | IntervalTrigger):
@@ -146,6 +162,15 @@ def wanted_run(d: ActivityDefinition, day: date, now: datetime) -> Wanted | Chec
     fires = [f for f in misfire.fires_between(trig, lo - timedelta(seconds=1), hi) if f < hi]
     if not fires:
         return Check("run", "skip", f"no fire on {day} ({d.zone}): nothing was due")
+    if since is not None and all(f < since for f in fires):
+        return Check(
+            "run",
+            "skip",
+            f"no fire owed on {day}: the schedule was created at {_local(since, d.zone)}, "
+            "after the day's fires",
+        )
+    if since is not None:
+        fires = [f for f in fires if f >= since]
     due = [f for f in fires if f <= now]
     if not due:
         return Check(
@@ -307,7 +332,7 @@ async def verify(
     (it outlives Temporal's retention), then in visibility."""
     now = now or datetime.now(UTC)
     checks = [await _schedule(client, definition)]
-    want = wanted_run(definition, day, now)
+    want = wanted_run(definition, day, now, await _journaled_since(ledger, definition))
     found = None
     if isinstance(want, Check):
         run_check, result = want, None

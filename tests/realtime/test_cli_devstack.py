@@ -33,7 +33,9 @@ def test_dev_up_trigger_and_down(cli_env: dict[str, str], tmp_path: Path) -> Non
         status = _actcore(cli_env, "dev", "status", "--json")
         assert status.returncode == 0, status.stdout + status.stderr
         addresses = json.loads(status.stdout)
-        assert all(addresses[p]["alive"] for p in ("temporal", "statehub", "worker", "api"))
+        assert all(
+            addresses[p]["alive"] for p in ("temporal", "statehub", "worker", "watchdog", "api")
+        )
         api = addresses["addresses"]["api_url"]
         assert api in up.stdout  # the banner says where the API and board are
         assert httpx.get(f"{api}/health", timeout=10).json() == {
@@ -155,7 +157,9 @@ def test_sigterm_stops_a_foreground_stack_and_all_its_processes(
             break
     pids_dir = Path(cli_env["ACTCORE_HOME"]) / "pids"
     children = {p.stem: int(p.read_text().split()[0]) for p in pids_dir.glob("*.pid")}
-    assert {"temporal", "nats", "worker", "router", "api", "statehub"} <= set(children), lines
+    assert {"temporal", "nats", "worker", "watchdog", "router", "api", "statehub"} <= set(
+        children
+    ), lines
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(60) == 0
     for name, pid in children.items():

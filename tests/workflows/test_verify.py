@@ -22,6 +22,7 @@ from activity_core.domain import RunInput
 from activity_core.domain import search_attributes as sa
 from activity_core.domain.schedule_spec import build_schedule, schedule_id
 from activity_core.loader import load_definitions
+from activity_core.services.registry import sync
 from activity_core.services.schedules import sync_schedules
 from activity_core.services.verify import Check, verdict, verify
 from tests.helpers import Stack, assert_eventually
@@ -271,3 +272,30 @@ async def test_verify_on_a_day_without_a_fire_has_nothing_to_check(stack: Stack)
     monday = await verify(stack.client, stack.settings, definition, datetime(2026, 11, 23).date())
     assert _by_name(monday)["run"].status == "fail"  # it was due, and no run answered it
     assert verdict(monday) == "fail"
+
+
+async def test_a_fire_before_the_schedule_was_first_written_was_not_owed(stack: Stack) -> None:
+    fire = (datetime.now(UTC) - timedelta(hours=2)).replace(second=0, microsecond=0)
+    stack.define(
+        "created-late",
+        trigger_config={
+            "trigger_type": "cron",
+            "cron_expression": f"{fire.minute} {fire.hour} * * *",
+            "timezone": "UTC",
+            "misfire_policy": "skip",
+        },
+    )
+    loaded = load_definitions(stack.definitions_dir)
+    quiet = stack.settings.model_copy(update={"watchdog_interval_seconds": 0})
+    await sync(stack.client, quiet, stack.store, loaded, who="test", prune=False)
+    definition = loaded.by_name("created-late")
+    try:
+        day = fire.date()
+        checked = await stack.actcore("verify", "created-late", "--date", day.isoformat())
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert f"no fire owed on {day}: the schedule was created at" in checked.stdout
+        # Without the journal (the ledger off) nothing says when it was written: a fail.
+        blind = _by_name(await verify(stack.client, stack.settings, definition, day))
+        assert blind["run"].status == "fail"
+    finally:
+        await stack.client.get_schedule_handle(schedule_id(definition)).delete()
