@@ -58,8 +58,9 @@ class SinkProblem(BaseModel):
             parts.append(f"{sum(self.dead.values())} dead ({_by_name(self.dead)})")
         if self.waiting:
             parts.append(f"{sum(self.waiting.values())} waiting ({_by_name(self.waiting)})")
-        age = (now - self.oldest).total_seconds()
-        return f"{'; '.join(parts)}; oldest started {age:.0f} s ago"
+        # Clocks of the server and this host differ a little: never "-0 s ago".
+        age = max(0, round((now - self.oldest).total_seconds()))
+        return f"{'; '.join(parts)}; oldest started {age} s ago"
 
 
 def _by_name(counts: dict[str, int]) -> str:

@@ -29,7 +29,7 @@ from activity_core.domain import (
     classify,
 )
 from activity_core.domain.misfire import fires_between
-from activity_core.domain.sink_alerts import OpenDelivery, sink_problems
+from activity_core.domain.sink_alerts import OpenDelivery, SinkProblem, sink_problems
 from activity_core.errors import ConfigError
 
 T0 = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
@@ -536,3 +536,16 @@ def test_fires_the_server_dropped_from_a_full_buffer_say_so_and_how_to_replay_th
     assert "buffer of pending starts (at most 1,000) was full" in missing.detail
     assert "counts 250 starts dropped since the previous pass" in missing.detail
     assert "temporal schedule backfill" in missing.detail
+
+
+def test_a_sink_problem_started_a_moment_in_the_future_is_zero_seconds_old() -> None:
+    now = datetime(2026, 12, 2, 7, 30, tzinfo=UTC)
+    problem = SinkProblem(
+        sink="hub",
+        severity=Severity.PAGE,
+        dead={"triage": 2},
+        oldest=now + timedelta(milliseconds=400),  # the server's clock is a little ahead
+    )
+    assert problem.describe(now).endswith("oldest started 0 s ago")
+    later = problem.describe(now + timedelta(seconds=90))
+    assert later == "2 dead (triage 2); oldest started 90 s ago"
