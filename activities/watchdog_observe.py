@@ -259,7 +259,7 @@ class Observer:
             closed_at=ex.close_time,
         )
         if status == "running":
-            run.unclaimed_since = await self._unclaimed_since(ex, now)
+            run.unclaimed_since, run.failing = await self._pending(ex, now)
         elif run.outcome in (RunOutcome.RAN_LATE.value, RunOutcome.RAN_AS_LATEST.value):
             result = await self._result(ex)
             if result:
@@ -269,15 +269,27 @@ class Observer:
                 ]
         return run
 
-    async def _unclaimed_since(self, ex: WorkflowExecution, now: datetime) -> datetime | None:
-        """When the oldest task of an open run that no worker has started was scheduled."""
+    async def _pending(
+        self, ex: WorkflowExecution, now: datetime
+    ) -> tuple[datetime | None, str | None]:
+        """When the oldest task of an open run that no worker has started was scheduled,
+        and which of its steps keeps failing (retried after an error), if any."""
         try:
             desc = await self._client.get_workflow_handle(ex.id, run_id=ex.run_id).describe()
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
-                return None
+                return None, None
             raise
         raw = desc.raw_description
+        failing = next(
+            (
+                f"{act.activity_type.name} failing (attempt {act.attempt}): "
+                f"{act.last_failure.message[:160]}"
+                for act in raw.pending_activities
+                if act.attempt > 1 and act.HasField("last_failure")
+            ),
+            None,
+        )
         waiting: list[datetime] = []
         if raw.HasField("pending_workflow_task"):
             wt = raw.pending_workflow_task
@@ -296,7 +308,7 @@ class Observer:
             )
             if scheduled <= now and (started is None or started < scheduled):
                 waiting.append(scheduled)
-        return min(waiting) if waiting else None
+        return (min(waiting) if waiting else None), failing
 
     async def _result(self, ex: WorkflowExecution) -> dict[str, Any] | None:
         try:

@@ -253,7 +253,8 @@ def classify(seen: DefinitionSeen, now: datetime) -> DefinitionStatus:
         enabled=seen.enabled,
         zone=seen.zone,
         verdicts=verdicts,
-        health=schedule_health(seen),
+        health=schedule_health(seen)
+        + [f"run {r.workflow_id}: {r.failing}" for r in seen.runs if r.failing],
         next_fire=seen.schedule.next_fire,
         deliveries_waiting=sum(1 for d in seen.deliveries if d.state in ("pending", "waiting")),
         deliveries_dead=sum(1 for d in seen.deliveries if d.state == "dead"),

@@ -99,6 +99,9 @@ class RunSeen(BaseModel):
     closed_at: datetime | None = None
     unclaimed_since: datetime | None = None
     """A workflow or activity task of this run waits for a worker since then."""
+    failing: str | None = None
+    """A step of this open run that keeps failing (its activity, attempt and last error),
+    e.g. a note that cannot be written to a full disk."""
     lateness_s: float | None = None
     """From the run's result, for late runs."""
     covered_fires: list[datetime] = Field(default_factory=list)

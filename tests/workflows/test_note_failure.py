@@ -9,8 +9,10 @@ from pathlib import Path
 
 from temporalio.client import WorkflowExecutionStatus
 
+from activities.watchdog_judge import judge
+from activity_core.catalog import Catalog
 from activity_core.dev.statehub import StateHub
-from activity_core.domain import RunOutcome, RunResult
+from activity_core.domain import RunOutcome, RunResult, WatchdogState
 from tests.helpers import Stack, assert_eventually, run_steps
 
 
@@ -19,6 +21,11 @@ async def test_unwritable_note_still_delivers_then_writes_when_the_disk_is_back(
 ) -> None:
     stack.define(
         "diskless",
+        trigger_config={
+            "trigger_type": "interval",
+            "every_seconds": 3600,
+            "misfire_policy": "skip",
+        },
         sinks=[{"type": "state_hub_progress", "event_type": "diskless", "url": hub.url}],
     )
     memory: Path = stack.working_memory
@@ -41,6 +48,22 @@ async def test_unwritable_note_still_delivers_then_writes_when_the_disk_is_back(
         assert "note not written" in current.current_details, current.current_details
 
     await assert_eventually(says_why, within=30)
+
+    async def status_says_why() -> None:
+        # Within one watchdog pass (and so in `actcore status`), not after max_runtime.
+        plan = await judge(
+            stack.client,
+            stack.settings,
+            names=["diskless"],
+            lookback_seconds=600,
+            state=WatchdogState(),
+            catalog=Catalog(stack.settings, stack.store),
+        )
+        (summary,) = plan.summaries
+        failing = [h for h in summary.health if "persist_note failing (attempt" in h]
+        assert failing and handle.id in failing[0], summary.health
+
+    await assert_eventually(status_says_why, within=60, interval=1)
 
     memory.unlink()
     memory.mkdir()
