@@ -5,7 +5,6 @@ worker process)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -96,4 +95,3 @@ async def test_a_stopped_worker_is_paged_about_like_a_dead_one(tmp_path: Path, p
             worker.kill()
         await store.close()
         server.stop()
-        await asyncio.sleep(0)
