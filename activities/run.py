@@ -234,34 +234,50 @@ class RunActivities:
 
     @activity.defn(name="write_alert_note")
     async def write_alert_note(self, inp: AlertNoteInput) -> AlertNoteResult:
-        """Write an alert note (once per alert key) and log it at ERROR."""
+        """Write an alert note (once per alert key) and log it at ERROR.
+
+        Dead deliveries fold into one note per sink and day: ten deliveries dead behind one
+        broken sink (or woken by ``retry --all`` while it is still broken) are one problem;
+        the watchdog's ``sink_dead`` alert carries their count.
+        """
+        raised = activity.info().current_attempt_scheduled_time
+        key, subject, body = inp.key, inp.activity_name, inp.body
+        sink = dead_sink(inp)
+        if sink is not None:
+            key, subject = f"delivery_dead:{sink}:{raised:%Y-%m-%d}", sink
+            body += (
+                f"\nFurther deliveries to `{sink}` that go dead today add to this problem "
+                "without a note of their own: `actcore deliveries list --status dead` lists "
+                "them, and the watchdog's sink alert counts them.\n"
+            )
         name = (
-            f"alert-{notes.safe_component(inp.kind)}-{notes.safe_component(inp.activity_name)}-"
-            f"{notes.short_id(inp.key)}.md"
+            f"alert-{notes.safe_component(inp.kind)}-{notes.safe_component(subject)}-"
+            f"{notes.short_id(key)}.md"
         )
         path = notes.within(self._root(), "alerts", name)
         front = {
             "kind": "activity_alert",
             "alert_kind": inp.kind,
-            "alert_key": inp.key,
+            "alert_key": key,
             "activity_core_run_id": inp.run_id,
             "activity_id": inp.activity_id,
             "activity_name": inp.activity_name,
-            "raised_at": activity.info().current_attempt_scheduled_time.isoformat(),
+            "raised_at": raised.isoformat(),
         }
-        content = notes.render(front, f"# {inp.title}\n\n{inp.body}")
+        content = notes.render(front, f"# {inp.title}\n\n{body}")
         status = await asyncio.to_thread(notes.write_once, path, content)
         if status == "written":
             activity.metric_meter().create_counter(
                 "activity_core_alerts", "Alert notes written, by definition and kind"
             ).add(1, {"activity": inp.activity_name, "kind": inp.kind})
-        log.error(
-            "ALERT %s: %s",
+        log.log(
+            logging.ERROR if status == "written" else logging.WARNING,
+            "ALERT %s: %s" if status == "written" else "alert %s folded into its note: %s",
             inp.kind,
             inp.title,
             extra={
                 "alert_kind": inp.kind,
-                "alert_key": inp.key,
+                "alert_key": key,
                 "activity_core_run_id": inp.run_id,
                 "activity": inp.activity_name,
                 "path": str(path),
@@ -269,3 +285,12 @@ class RunActivities:
             },
         )
         return AlertNoteResult(path=str(path), status=status)
+
+
+def dead_sink(inp: AlertNoteInput) -> str | None:
+    """The sink of a ``delivery_dead`` alert (its key is ``delivery_dead:<run>:<sink>:
+    <episode>``, as the delivery workflow writes it); None for every other alert."""
+    if inp.kind != "delivery_dead":
+        return None
+    parts = inp.key.split(":", 3)
+    return parts[2] if len(parts) == 4 and parts[2] else None
