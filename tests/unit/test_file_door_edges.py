@@ -60,32 +60,16 @@ def _event_type_file_out(defs: Path, tmp: Path) -> str:
     return "user.created.yaml: is a symbolic link out of the definitions directory"
 
 
-def _long_zone(defs: Path) -> str:
-    body = {
-        **GOOD,
-        "name": "zoned",
-        "trigger_config": {
-            "trigger_type": "cron",
-            "cron_expression": "0 7 * * *",
-            "timezone": "Europe/" + "x" * 1000,
-        },
-    }
-    (defs / "zoned.yaml").write_text(yaml.safe_dump(body))
-    return "zoned.yaml: trigger_config.timezone"
+def _zoned(name: str, zone: str, expect: str) -> Callable[[Path], str]:
+    """A cron definition in ``zone``, and the words its error must hold."""
 
+    def write(defs: Path) -> str:
+        trigger = {"trigger_type": "cron", "cron_expression": "0 7 * * *", "timezone": zone}
+        body = {**GOOD, "name": name, "trigger_config": trigger}
+        (defs / f"{name}.yaml").write_text(yaml.safe_dump(body))
+        return expect
 
-def _path_zone(defs: Path) -> str:
-    body = {
-        **GOOD,
-        "name": "pathzone",
-        "trigger_config": {
-            "trigger_type": "cron",
-            "cron_expression": "0 7 * * *",
-            "timezone": "../../../etc/passwd",
-        },
-    }
-    (defs / "pathzone.yaml").write_text(yaml.safe_dump(body))
-    return "is not an IANA time zone"
+    return write
 
 
 CASES: dict[str, Callable[..., str]] = {
@@ -95,8 +79,10 @@ CASES: dict[str, Callable[..., str]] = {
     "fifo": _fifo,
     "event-types linked out": _event_types_out,
     "event type file linked out": _event_type_file_out,
-    "1000-character zone": _long_zone,
-    "zone that is a path": _path_zone,
+    "1000-character zone": _zoned(
+        "zoned", "Europe/" + "x" * 1000, "zoned.yaml: trigger_config.timezone"
+    ),
+    "zone that is a path": _zoned("pathzone", "../../../etc/passwd", "is not an IANA time zone"),
 }
 
 
