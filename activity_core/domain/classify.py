@@ -49,10 +49,32 @@ def _match_run(fire: datetime, runs: list[RunSeen]) -> RunSeen | None:
     return None
 
 
+def _runs_as_latest(run: RunSeen) -> bool:
+    """The run stands for later fires than its own: it completed as ``ran_as_latest``, or
+    it is still open and its guard already dated it for a later fire (``ScheduledFor`` is
+    set when the guard decides; the outcome only when the run ends)."""
+    if run.outcome == RunOutcome.RAN_AS_LATEST.value:
+        return True
+    return (
+        run.status == "running"
+        and run.nominal is not None
+        and run.scheduled_for is not None
+        and (run.scheduled_for - run.nominal).total_seconds() >= 1.0
+    )
+
+
+def _undecided(run: RunSeen) -> bool:
+    """An open run whose misfire guard has not decided yet (no ``ScheduledFor``): it may
+    still run as the latest due fire and stand for the fires before its start."""
+    return run.status == "running" and (
+        run.scheduled_for is None or run.unclaimed_since is not None
+    )
+
+
 def _covering_run(fire: datetime, runs: list[RunSeen]) -> RunSeen | None:
-    """A ``ran_as_latest`` run whose covered fires include ``fire``."""
+    """A run as the latest due fire whose covered fires include ``fire``."""
     for run in runs:
-        if run.outcome != RunOutcome.RAN_AS_LATEST.value:
+        if not _runs_as_latest(run):
             continue
         if any(abs((c - fire).total_seconds()) < 1.0 for c in run.covered_fires):
             return run
@@ -231,13 +253,7 @@ def classify(seen: DefinitionSeen, now: datetime) -> DefinitionStatus:
         elif seen.overlap == "SKIP" and (
             catchup := _catchup_overlap(fire, scheduled, seen.catchup_window_s)
         ):
-            verdict = FireVerdict(
-                fire=fire,
-                kind=FireKind.SKIPPED_BY_POLICY,
-                run_id=catchup.workflow_id,
-                detail="not started: back from an outage, the server was running the catch-up "
-                f"of the fire at {_nominal(catchup):%H:%M:%S} UTC (overlap policy SKIP)",
-            )
+            verdict = _catchup_verdict(seen, fire, catchup)
         elif why := _server_may_act(seen, fire, scheduled, now):
             verdict = FireVerdict(fire=fire, kind=FireKind.DUE, detail=why)
         else:
@@ -282,11 +298,62 @@ def _overlap_verdict(
         return FireVerdict(fire=fire, kind=FireKind.DUE, run_id=rid, detail="buffered")
     if seen.overlap == "BUFFER_ALL" and seen.schedule.buffered:
         return FireVerdict(fire=fire, kind=FireKind.DUE, detail="buffered")
+    if seen.policy == "catchup_latest":
+        return _latest_behind(fire, block, "the run of an earlier fire was still open")
     return FireVerdict(
         fire=fire,
         kind=FireKind.SKIPPED_BY_POLICY,
         run_id=rid,
         detail="not started: the run of an earlier fire was still open (overlap policy SKIP)",
+    )
+
+
+def _catchup_verdict(seen: DefinitionSeen, fire: datetime, catchup: RunSeen) -> FireVerdict:
+    """A fire the server skipped (SKIP) behind the catch-up run of an earlier fire."""
+    at = f"{_nominal(catchup):%H:%M:%S} UTC"
+    if seen.policy == "catchup_latest":
+        return _latest_behind(
+            fire, catchup, f"back from an outage, the server was running the catch-up of {at}"
+        )
+    return FireVerdict(
+        fire=fire,
+        kind=FireKind.SKIPPED_BY_POLICY,
+        run_id=catchup.workflow_id,
+        detail="not started: back from an outage, the server was running the catch-up "
+        f"of the fire at {at} (overlap policy SKIP)",
+    )
+
+
+def _latest_behind(fire: datetime, block: RunSeen, why: str) -> FireVerdict:
+    """``catchup_latest``: a fire the server skipped behind ``block`` (no run covers it,
+    see :func:`_covering_run`). The policy promises the latest due fire runs, so unless
+    ``block`` may still stand for it (its guard has not decided) or skipped it with itself
+    (too late for the window), nothing will ever run for it: ``missing``."""
+    rid = block.workflow_id
+    at = f"{_nominal(block):%H:%M:%S} UTC"
+    if _undecided(block):
+        return FireVerdict(
+            fire=fire,
+            kind=FireKind.DUE,
+            run_id=rid,
+            detail=f"not started: {why}; that run has not decided yet and may stand for it",
+        )
+    if block.outcome == RunOutcome.SKIPPED_MISSED.value:
+        return FireVerdict(
+            fire=fire,
+            kind=FireKind.SKIPPED_BY_POLICY,
+            run_id=rid,
+            detail=f"not started: {why}; that run started beyond the catchup window and "
+            "skipped itself and the fires after it (policy catchup_latest)",
+        )
+    state = "still open" if block.status == "running" else f"closed {block.status}"
+    return FireVerdict(
+        fire=fire,
+        kind=FireKind.MISSING,
+        run_id=rid,
+        detail=f"skipped by the server as an overlap: {why} (run of the fire at {at}, "
+        f"{state}); that run started before this fire and cannot stand for it, so nothing "
+        "runs for it until the next regular fire (catchup_latest)",
     )
 
 

@@ -37,13 +37,19 @@ def _same_fire(a: datetime, b: datetime) -> bool:
 def _recovery(
     verdicts: list[FireVerdict], last_problem: datetime, needed: int = 1
 ) -> FireVerdict | None:
-    """The ``needed``-th fire after ``last_problem`` that ran ok, with nothing unjudged
-    before it (None: not recovered yet)."""
+    """The ``needed``-th fire after ``last_problem`` that ran ok, with nothing in progress
+    before it and no fire after ``last_problem`` still unjudged (None: not recovered yet).
+
+    A fire still ``due`` after the ok one counts too: back from an outage, the fire the
+    server skipped behind its catch-up run is judged a pass or two after that run, and it
+    belongs to the same alert, not to a second one after a recovery notice.
+    """
+    later = sorted((v for v in verdicts if v.fire > last_problem), key=lambda v: v.fire)
+    if any(v.kind == FireKind.DUE for v in later):
+        return None
     ok = 0
-    for v in sorted(verdicts, key=lambda v: v.fire):
-        if v.fire <= last_problem:
-            continue
-        if v.kind in (FireKind.DUE, FireKind.RUNNING):
+    for v in later:
+        if v.kind == FireKind.RUNNING:
             return None
         if v.kind in RECOVERED_BY:
             ok += 1

@@ -437,20 +437,26 @@ def test_no_recovery_while_a_fire_between_is_still_unjudged() -> None:
     assert [[f.kind.value for f in a.fires] for a in closed.recovered] == [["failed", "missing"]]
 
 
-def test_a_skip_after_the_outage_joins_the_open_page_and_a_later_page_is_not_hidden() -> None:
+@pytest.mark.parametrize(
+    ("policy", "skipped_as"), [("skip", "skipped_by_policy"), ("catchup_latest", "missing")]
+)
+def test_a_skip_after_the_outage_joins_the_open_page_and_a_later_page_is_not_hidden(
+    policy: str, skipped_as: str
+) -> None:
     waiting = run(0, status="running", outcome=None, closed_at=None, unclaimed_since=fire(0))
     now = fire(0) + timedelta(seconds=30)
-    first = advance(WatchdogState(), [classify(seen(1, [waiting]), now)], now)
+    first = advance(WatchdogState(), [classify(seen(1, [waiting], policy=policy), now)], now)
     page = only_alert(first.raised)
     # The worker came back just before fire 1: fire 0 ran late, fire 1 was skipped as an
-    # overlap behind it (a note on its own), which stays part of the same outage alert.
+    # overlap behind it, which stays part of the same outage alert: a policy skip under
+    # `skip`; under `catchup_latest` nothing will ever run for it, so it is missing.
     late = run(0, outcome="ran_late", lateness_s=50.0, closed_at=fire(1) + timedelta(seconds=1))
     later = fire(1) + timedelta(seconds=30)
-    joined = advance(first.state, [classify(seen(2, [late]), later)], later)
+    joined = advance(first.state, [classify(seen(2, [late], policy=policy), later)], later)
     assert joined.raised == []
     assert [f.kind.value for f in joined.state.open_alerts[0].fires] == [
         "pending_unclaimed",
-        "skipped_by_policy",
+        skipped_as,
     ]
     # A note alert open does not swallow a later page.
     skipped = run(0, outcome="skipped_missed")
@@ -502,7 +508,7 @@ def test_a_skip_policy_outage_is_one_page_with_the_overlap_skip_as_a_note_then_o
         started_at=fire(4) + timedelta(seconds=3),
         closed_at=fire(4) + timedelta(seconds=5),
     )
-    obs = seen(6, [run(0), catchup, run(5)], catchup_window_s=window)
+    obs = seen(6, [run(0), catchup, run(5)], catchup_window_s=window, policy="skip")
     now = fire(5) + timedelta(seconds=30)
     status = classify(obs, now)
     by_fire = {v.fire: v for v in status.verdicts}
@@ -514,7 +520,7 @@ def test_a_skip_policy_outage_is_one_page_with_the_overlap_skip_as_a_note_then_o
     (page,) = first.raised
     assert page.severity == Severity.PAGE and {f.fire for f in page.fires} >= {fire(1), fire(4)}
     later = fire(6) + timedelta(seconds=30)
-    obs_later = seen(7, [run(0), catchup, run(5), run(6)], catchup_window_s=window)
+    obs_later = seen(7, [run(0), catchup, run(5), run(6)], catchup_window_s=window, policy="skip")
     second = advance(first.state, [classify(obs_later, later)], later)
     assert second.raised == [] and [r.resolves for r in second.recovered] == [page.alert_id]
 
