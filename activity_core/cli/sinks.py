@@ -100,7 +100,7 @@ async def _list_sinks(
             checks = {}
     rows = []
     for use in issue_sink_uses(defs, settings):
-        check = checks.get(use.target or "")
+        check = checks.get(use.check_key or "")
         passed = check.get("last_passed_at") if check else None
         rows.append(
             {

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from activity_core.domain.constants import ALERT_DELIVERY_PREFIX
 from activity_core.domain.watchdog import Advance, Alert, Severity, alert_id
 
 SINK_ALERT_SUBJECT = "(sinks)"
@@ -21,6 +22,9 @@ SINK_ALERT_SUBJECT = "(sinks)"
 SINK_KINDS = ("sink_waiting", "sink_dead")
 DEFAULT_ALERT_AFTER_S = 3600.0
 """Waiting threshold for deliveries of definitions the pass does not know (alerts' own)."""
+ALERTS_LABEL = "watchdog alerts"
+"""How a sink alert counts the deliveries of alerts (they carry the subject's name, a
+definition's or a sink's, but are no run of it)."""
 
 
 class OpenDelivery(BaseModel):
@@ -34,6 +38,16 @@ class OpenDelivery(BaseModel):
     """``pending``, ``waiting`` or ``dead``."""
     started_at: datetime
 
+    @property
+    def of_alert(self) -> bool:
+        """A watchdog alert's delivery, not a run's."""
+        return self.workflow_id.startswith(ALERT_DELIVERY_PREFIX)
+
+    @property
+    def label(self) -> str:
+        """What a sink alert counts it under: its definition, or the watchdog's alerts."""
+        return ALERTS_LABEL if self.of_alert else self.activity_name
+
 
 class SinkProblem(BaseModel):
     """What is wrong at one sink now."""
@@ -41,7 +55,7 @@ class SinkProblem(BaseModel):
     sink: str
     severity: Severity
     dead: dict[str, int] = Field(default_factory=dict)
-    """Definition name -> dead deliveries."""
+    """Definition name (or ``watchdog alerts``) -> dead deliveries."""
     waiting: dict[str, int] = Field(default_factory=dict)
     """Definition name -> deliveries waiting past the definition's threshold."""
     oldest: datetime
@@ -80,9 +94,9 @@ def sink_problems(
     for d in deliveries:
         limit = thresholds.get(d.activity_id, DEFAULT_ALERT_AFTER_S)
         if d.state == "dead":
-            dead.setdefault(d.sink, Counter())[d.activity_name] += 1
+            dead.setdefault(d.sink, Counter())[d.label] += 1
         elif d.state in ("pending", "waiting") and (now - d.started_at).total_seconds() > limit:
-            waiting.setdefault(d.sink, Counter())[d.activity_name] += 1
+            waiting.setdefault(d.sink, Counter())[d.label] += 1
         else:
             continue
         oldest[d.sink] = min(oldest.get(d.sink, d.started_at), d.started_at)
@@ -154,8 +168,11 @@ def advance_sinks(
 
 
 def per_definition(deliveries: list[OpenDelivery]) -> dict[str, Counter[str]]:
-    """Definition id -> open deliveries by state (``status`` shows waiting and dead)."""
+    """Definition id -> open deliveries of its runs by state (``status`` shows waiting and
+    dead); alerts' deliveries are no run of the definition they are about."""
     out: dict[str, Counter[str]] = {}
     for d in deliveries:
+        if d.of_alert:
+            continue
         out.setdefault(d.activity_id, Counter())[d.state] += 1
     return out

@@ -27,12 +27,26 @@ class IssueSinkUse:
     target: str | None
     """Base URL it files at (None: none configured)."""
 
+    @property
+    def check_key(self) -> str | None:
+        """What one contract check covers: the URL and the token sent to it (a pass with
+        one token says nothing about another), as kept in the store."""
+        return check_key(self.target, self.sink.token_env)
+
+
+def check_key(target: str | None, token_env: str | None) -> str | None:
+    """``target`` alone for the default token, else ``"<target> (token <VARIABLE>)"``."""
+    if target is None:
+        return None
+    return target if token_env is None else f"{target} (token {token_env})"
+
 
 @dataclass
 class SinkCheck:
     """The contract check of one endpoint."""
 
     target: str
+    """What was checked: :func:`check_key` (the URL, and the token variable if any)."""
     sink: str
     definitions: list[str]
     points: list[CheckPoint] = field(default_factory=list)
@@ -74,7 +88,8 @@ async def check_sinks(
     http: httpx.AsyncClient | None = None,
 ) -> list[SinkCheck]:
     """Check every endpoint the issue sinks called ``name`` file at (or ``url`` alone),
-    and remember each result in the store when there is one.
+    once per URL and token, each with its own token, and remember each result in the
+    store when there is one (keyed by :func:`check_key`).
 
     Raises:
         LookupError: No definition has an issue sink of that name (and no ``url``).
@@ -89,15 +104,17 @@ async def check_sinks(
             f"no definition has an issue sink named {name!r}"
             + (f" (issue sinks: {', '.join(known)})" if known else " (no definition has one)")
         )
-    by_target: dict[str, SinkCheck] = {}
+    # Null sinks file nothing: they are checked only when the name has no other kind.
+    filing = [u for u in uses if u.backend != "null"] or uses
+    by_key: dict[str, SinkCheck] = {}
     client = http or default_http_client(settings)
     try:
-        for use in uses:
+        for use in filing:
             base, token, problem = resolve_target(use.sink, settings)
-            target = (base or "(no URL)").rstrip("/")
-            check = by_target.get(target)
+            key = check_key((base or "(no URL)").rstrip("/"), use.sink.token_env) or ""
+            check = by_key.get(key)
             if check is None:
-                check = by_target[target] = SinkCheck(target, name, [])
+                check = by_key[key] = SinkCheck(key, name, [])
                 if problem is not None or base is None:
                     check.problem = problem
                 else:
@@ -106,7 +123,7 @@ async def check_sinks(
     finally:
         if http is None:
             await client.aclose()
-    checks = list(by_target.values())
+    checks = list(by_key.values())
     if ledger is not None:
         now = datetime.now(UTC)
         for check in checks:
@@ -131,13 +148,13 @@ async def unchecked_sinks(
             checks = await ledger.sink_checks()
         except STORE_ERRORS:
             checks = {}
-        passed = {t for t, row in checks.items() if row.get("last_passed_at") is not None}
+        passed = {k for k, row in checks.items() if row.get("last_passed_at") is not None}
     out = []
     for use in uses:
         where = f"{use.definition}: sinks.{use.sink.name}"
         if use.target is None:
             out.append(f"{where}: files at issue-core but no URL is set (ACTCORE_ISSUE_CORE_URL)")
-        elif use.target not in passed:
+        elif use.check_key not in passed:
             out.append(
                 f"{where}: files at {use.target}, which has never passed the contract check: "
                 f"run `actcore sinks check {use.sink.name}` (docs/issue-core-contract.md)"

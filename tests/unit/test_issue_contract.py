@@ -21,8 +21,9 @@ import yaml
 
 from activities.issues import check_contract, resolve_target
 from activity_core.dev.statehub import StateHub
-from activity_core.domain import IssueSink
+from activity_core.domain import ActivityDefinition, IssueSink
 from activity_core.domain.tasks import TASK_KEY_PATTERN, task_key
+from activity_core.services.sinks import check_sinks, unchecked_sinks
 from activity_core.settings import Settings
 from activity_core.store import Ledger, Store, migrate
 
@@ -249,3 +250,47 @@ async def test_filing_never_leaks_the_token_and_a_proxy_page_is_not_a_filed_task
             assert len(hub.store.issues.all()) == 3
     finally:
         hub.stop()
+
+
+async def test_a_sink_name_shared_with_null_sinks_is_checked_with_its_own_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A working ``issue_core`` sink whose name two ``null`` sinks share: the check uses the
+    filing sink's token (not the first definition's), and ``sync`` has nothing to warn."""
+    monkeypatch.setenv("TRACKER_TOKEN", "s3cret-tracker")
+    hub = StateHub(token="s3cret-tracker").start()
+    store = Store(f"sqlite+aiosqlite:///{tmp_path / 'actcore.db'}")
+    try:
+        await migrate.upgrade(store)
+        settings = Settings(issue_core_url=hub.url, issue_sink_type="null")
+
+        def definition(name: str, sink: dict[str, Any]) -> ActivityDefinition:
+            return ActivityDefinition.model_validate(
+                {
+                    "name": name,
+                    "handler": "static_report",
+                    "trigger_config": {"trigger_type": "manual"},
+                    "sinks": [{"type": "issue", "name": "issues", **sink}],
+                }
+            )
+
+        defs = [
+            definition("dry-a", {"backend": "null"}),
+            definition("dry-b", {"backend": "null"}),
+            definition("files", {"backend": "issue_core", "token_env": "TRACKER_TOKEN"}),
+        ]
+        ledger = Ledger(store)
+        [check] = await check_sinks("issues", defs, settings, ledger=ledger)
+        assert check.passed, [p for p in check.points if not p.ok]
+        assert check.definitions == ["files"]
+        assert await unchecked_sinks(defs, settings, ledger) == []
+        # The same URL with another token is another check: never passed, so warned.
+        other = definition("other", {"backend": "issue_core", "token_env": "OTHER_TOKEN"})
+        [warning] = await unchecked_sinks([*defs, other], settings, ledger)
+        assert warning.startswith("other: sinks.issues") and "never passed" in warning
+        # Only null sinks by that name: they are checked, and say so.
+        [dry] = await check_sinks("issues", defs[:2], settings)
+        assert dry.definitions == ["dry-a", "dry-b"] and not dry.passed
+    finally:
+        hub.stop()
+        await store.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,12 @@ from activity_core.domain import (
     classify,
 )
 from activity_core.domain.misfire import fires_between
-from activity_core.domain.sink_alerts import OpenDelivery, SinkProblem, sink_problems
+from activity_core.domain.sink_alerts import (
+    OpenDelivery,
+    SinkProblem,
+    per_definition,
+    sink_problems,
+)
 from activity_core.errors import ConfigError
 
 T0 = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
@@ -311,6 +317,26 @@ def test_one_sink_outage_is_one_alert_whatever_started_the_runs() -> None:
     assert notice.resolves == page.alert_id and "flowing again" in notice.detail
     assert fourth.state.open_alerts == [] and fourth.state.sink_alerts == {}
     assert "Deliveries to sink `hub`" in alert_markdown(page)
+
+
+def test_an_alerts_own_delivery_counts_as_an_alert_not_as_a_definition() -> None:
+    """The delivery of a sink alert carries the sink's name and of a missed-fire alert
+    the definition's; neither is a run of a definition called so."""
+    t0 = fire(10)
+    sink_alert = _open(1, "dead", aid="(sinks)", name="hub", now=t0).model_copy(
+        update={"workflow_id": "delivery-alert-hub-sink-dead-0123456789ab-hub"}
+    )
+    fire_alert = _open(2, "dead", aid="a", name="digest", now=t0).model_copy(
+        update={"workflow_id": "delivery-alert-digest-missing-0123456789ab-hub"}
+    )
+    a_run = _open(3, "dead", aid="a", name="digest", now=t0).model_copy(
+        update={"workflow_id": "delivery-activity-run-digest-2026-hub"}
+    )
+    problems = sink_problems([sink_alert, fire_alert, a_run], {"a": 3600}, t0)
+    assert problems["hub"].dead == {"watchdog alerts": 2, "digest": 1}
+    assert "3 dead (digest 1, watchdog alerts 2)" in problems["hub"].describe(t0)
+    counts = per_definition([sink_alert, fire_alert, a_run])
+    assert counts == {"a": Counter({"dead": 1})}
 
 
 def test_each_sink_has_its_own_alert_and_a_partial_pass_leaves_them_alone() -> None:
