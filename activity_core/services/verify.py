@@ -13,7 +13,12 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import httpx
-from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
+from temporalio.client import (
+    Client,
+    ScheduleOverlapPolicy,
+    WorkflowExecution,
+    WorkflowExecutionStatus,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities import notes
@@ -22,6 +27,7 @@ from activity_core.domain import (
     CronTrigger,
     DeliveryState,
     IntervalTrigger,
+    MisfirePolicy,
     RunOutcome,
     RunResult,
     StateHubProgressSink,
@@ -46,6 +52,8 @@ EXIT_CODES: dict[Verdict, int] = {"pass": 0, "fail": 1, "not_due": 3}
 """``actcore verify`` exits 0 when the run happened and arrived, 1 when a check failed,
 3 when the day's fire has not come yet (2 stays bad input)."""
 GOOD_OUTCOMES = SUCCESS_OUTCOMES
+OVERLAP_SLACK = timedelta(seconds=1)
+"""A run that started less than this before a fire may be that fire's own."""
 
 
 @dataclass
@@ -299,10 +307,57 @@ async def _run_from_ledger(
     return Check("run", "pass", f"{row.run_id} completed (ledger)"), _ledger_result(row)
 
 
+async def _overlap_skip(client: Client, d: ActivityDefinition, want: Wanted) -> Check | None:
+    """Why a scheduled fire without a run has none, when the server skipped it as an
+    overlap: a run the schedule started before the fire was still open at it (SKIP
+    overlap: ``skip`` and ``catchup_latest``). None when no run stood in its way."""
+    trig = d.trigger_config
+    if not isinstance(trig, CronTrigger | IntervalTrigger):
+        return None
+    if build_schedule(d).schedule.policy.overlap != ScheduleOverlapPolicy.SKIP:
+        return None
+    fire = want.lo
+    query = (
+        f"WorkflowType = '{ACTIVITY_RUN_WORKFLOW}' AND ActivityId = '{d.id}' "
+        f"AND StartTime < '{sa.visibility_time(fire - OVERLAP_SLACK)}' "
+        f"AND (ExecutionStatus = 'Running' OR CloseTime > '{sa.visibility_time(fire)}')"
+    )
+    blockers = [
+        ex
+        async for ex in client.list_workflows(query, limit=20)
+        if ex.typed_search_attributes.get(sa.SCHEDULED_BY_ID)
+    ]
+    if not blockers:
+        return None
+    blocker = min(blockers, key=lambda ex: ex.start_time)
+    open_now = blocker.status == WorkflowExecutionStatus.RUNNING
+    behind = f"{want.label} was skipped as an overlap behind run {blocker.id}"
+    behind += " (still open)" if open_now else ", open at the fire time"
+    if trig.misfire_policy != MisfirePolicy.CATCHUP_LATEST:
+        return Check("run", "fail", f"{behind}: it will not run (misfire policy skip)")
+    if open_now and blocker.typed_search_attributes.get(sa.SCHEDULED_FOR) is None:
+        return Check(
+            "run",
+            "not_due",
+            f"{behind}, which has not started yet: under catchup_latest it runs once for "
+            "the latest due fire and stands for this one",
+        )
+    return Check(
+        "run",
+        "fail",
+        f"{behind}, which cannot stand for it: nothing runs for it until the next regular "
+        "fire (catchup_latest)",
+    )
+
+
 async def _run_from_visibility(
     client: Client, d: ActivityDefinition, want: Wanted, now: datetime
 ) -> tuple[Check, RunResult | None]:
     ex = await _find_run(client, d, want.lo, want.hi, want.scheduled_only)
+    if ex is None and want.scheduled_only:
+        skipped = await _overlap_skip(client, d, want)
+        if skipped is not None:
+            return skipped, None
     if ex is None:
         if want.due_until is not None and now < want.due_until:
             return Check("run", "not_due", f"{want.label} is due; its run has not shown yet"), None

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from google.protobuf.duration_pb2 import Duration
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
@@ -15,11 +17,13 @@ from temporalio.client import (
     ScheduleBackfill,
     ScheduleOverlapPolicy,
 )
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activity_core.dev.statehub import StateHub
 from activity_core.domain import RunInput
 from activity_core.domain import search_attributes as sa
+from activity_core.domain.constants import ACTIVITY_RUN_WORKFLOW
 from activity_core.domain.schedule_spec import build_schedule, schedule_id
 from activity_core.loader import load_definitions
 from activity_core.services.registry import sync
@@ -299,3 +303,78 @@ async def test_a_fire_before_the_schedule_was_first_written_was_not_owed(stack: 
         assert blind["run"].status == "fail"
     finally:
         await stack.client.get_schedule_handle(schedule_id(definition)).delete()
+
+
+async def test_a_fire_skipped_as_an_overlap_is_explained_not_left_due(stack: Stack) -> None:
+    """A past fire that the server skipped behind a run still open at its time never gets
+    a run of its own: under ``skip`` verify fails at once and says why, under
+    ``catchup_latest`` it waits only while the blocking run may still stand for it."""
+    every = 10
+    now = datetime.now(UTC)
+    fire = datetime.fromtimestamp((int(now.timestamp()) + 3) // every * every + every, UTC)
+    blockers = []
+    for name, policy, decided in (
+        ("overlap-skip", "skip", True),
+        ("overlap-latest-waiting", "catchup_latest", False),
+        ("overlap-latest-busy", "catchup_latest", True),
+    ):
+        stack.define(
+            name,
+            trigger_config={
+                "trigger_type": "interval",
+                "every_seconds": every,
+                "misfire_policy": policy,
+            },
+        )
+        definition = load_definitions(stack.definitions_dir).by_name(name)
+        pairs: list[SearchAttributePair[Any]] = [
+            SearchAttributePair(sa.ACTIVITY_ID, str(definition.id)),
+            SearchAttributePair(sa.ACTIVITY_NAME, name),
+            SearchAttributePair(sa.SCHEDULED_BY_ID, schedule_id(definition)),
+        ]
+        if decided:  # its guard ran: it runs for the previous fire, not as the latest
+            pairs.append(SearchAttributePair(sa.SCHEDULED_FOR, fire - timedelta(seconds=every)))
+        # The previous fire's run, open across the fire (no worker polls its queue).
+        handle = await stack.client.start_workflow(
+            ACTIVITY_RUN_WORKFLOW,
+            RunInput(activity_id=str(definition.id), activity_name=name, trigger="schedule"),
+            id=f"activity-run-{name}-{uuid.uuid4().hex[:6]}",
+            task_queue=f"nobody-{uuid.uuid4().hex[:6]}",
+            search_attributes=TypedSearchAttributes(pairs),
+        )
+        blockers.append((definition, handle))
+    # A manual run open across the fire is no overlap: the schedule does not count it.
+    manual = await stack.client.start_workflow(
+        ACTIVITY_RUN_WORKFLOW,
+        RunInput(activity_name="overlap-skip", trigger="manual"),
+        id=f"activity-run-overlap-skip-manual-{uuid.uuid4().hex[:6]}",
+        task_queue=f"nobody-{uuid.uuid4().hex[:6]}",
+        search_attributes=sa.definition_attributes(str(blockers[0][0].id), "overlap-skip"),
+    )
+    await asyncio.sleep((fire - datetime.now(UTC)).total_seconds() + 1)
+    try:
+        at = fire + timedelta(seconds=2)  # well inside the 60 s grace
+        label = f"the {fire:%Y-%m-%d %H:%M} UTC fire was skipped as an overlap behind run"
+        checks = [
+            _by_name(await verify(stack.client, stack.settings, d, fire.date(), now=at))["run"]
+            for d, _ in blockers
+        ]
+        skip, waiting, busy = checks
+        assert skip.status == "fail", skip
+        assert f"{label} {blockers[0][1].id} (still open)" in skip.detail
+        assert "it will not run (misfire policy skip)" in skip.detail
+        assert manual.id not in skip.detail
+        assert waiting.status == "not_due", waiting
+        assert "has not started yet: under catchup_latest it runs once" in waiting.detail
+        assert busy.status == "fail", busy
+        assert "nothing runs for it until the next regular fire" in busy.detail
+        # Closed after the fire, the blocker still explains it.
+        await blockers[0][1].terminate("test")
+        closed = _by_name(
+            await verify(stack.client, stack.settings, blockers[0][0], fire.date(), now=at)
+        )["run"]
+        assert closed.status == "fail" and "open at the fire time" in closed.detail
+    finally:
+        for _, handle in blockers[1:]:
+            await handle.terminate("test")
+        await manual.terminate("test")
