@@ -28,7 +28,7 @@ SCHEDULE_ID_PREFIX = "activity-schedule-"
 """Schedule id of a definition: ``activity-schedule-<definition id>``."""
 DELIVERY_ID_PREFIX = "delivery-"
 """Delivery workflow id: ``delivery-<run id>-<sink>``."""
-ALERT_DELIVERY_PREFIX = "delivery-alert-"
+ALERT_DELIVERY_PREFIX = f"{DELIVERY_ID_PREFIX}alert-"
 """Delivery of a watchdog alert (its "run id" is the alert id, ``alert-...``; runs are
 ``activity-run-...``)."""
 
