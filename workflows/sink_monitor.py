@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.monitor import MonitorActivities
     from activity_core.domain import DeliverySink, MonitorInput, WakeInput
     from activity_core.domain.constants import (
+        MONITOR_KNOWN_STATE_PATCH,
         MONITOR_PROBE_LAG,
         MONITOR_SETTLE,
         MONITOR_TRANSITION_PATCH,
@@ -42,6 +43,10 @@ class SinkMonitorWorkflow:
         self._waiting: dict[str, datetime] = dict(inp.waiting)
         self._not_before: dict[str, datetime] = dict(inp.not_before)
         self._woken = 0
+        # When the monitor last heard the sink fail: its start (a delivery registering after
+        # a failed attempt), then each registration arriving after its first task.
+        self._first_task = workflow.now()
+        self._failure_heard = workflow.info().workflow_start_time
 
     @workflow.signal(name="delivery_waiting")
     def delivery_waiting(
@@ -50,6 +55,8 @@ class SinkMonitorWorkflow:
         """A delivery started waiting on this sink (not to be woken before ``not_before``,
         the sink's ``Retry-After``)."""
         self._waiting.setdefault(delivery_id, since)
+        if workflow.now() > self._first_task:
+            self._failure_heard = max(self._failure_heard, workflow.now())
         if not_before is not None:
             self._not_before[delivery_id] = not_before
 
@@ -74,23 +81,34 @@ class SinkMonitorWorkflow:
         # everyone at once (even inside a Retry-After). Now the monitor must see the sink
         # down itself before an answer counts as a recovery (None: not seen yet).
         real_transition = workflow.patched(MONITOR_TRANSITION_PATCH)
+        # Newer executions carry what they knew of the sink over continue-as-new, measure a
+        # late start from their own start and test an unseen recovery on one delivery.
+        known_state = real_transition and workflow.patched(MONITOR_KNOWN_STATE_PATCH)
         sink_up: bool | None = None if real_transition else False
+        if known_state:
+            sink_up = inp.sink_up
         while self._waiting:
             if workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(
-                    inp.model_copy(
-                        update={"waiting": dict(self._waiting), "not_before": self._not_before}
-                    )
-                )
+                carried: dict[str, object] = {
+                    "waiting": dict(self._waiting),
+                    "not_before": self._not_before,
+                }
+                if known_state:
+                    carried["sink_up"] = sink_up
+                workflow.continue_as_new(inp.model_copy(update=carried))
             healthy = await self._probe(inp.sink, atq)
             if healthy and sink_up is None and self._waiting:
-                # The first probe answers. Right after the failures that registered the
-                # deliveries, that means the health check answers while posts fail (no
-                # recovery: their own timers go on). Long after them, the monitor started
-                # late (a busy worker) and missed the outage: treat it as the recovery.
-                lag = workflow.now() - min(self._waiting.values())
-                if lag > MONITOR_PROBE_LAG:
+                # The first probe answers. Right after the failure that started the monitor,
+                # that means the health check answers while posts fail (no recovery: their
+                # own timers go on). Long after it, the monitor started late (a busy worker)
+                # and may have missed the outage.
+                if known_state:
+                    sink_up = True
+                    if workflow.now() - self._failure_heard > MONITOR_PROBE_LAG:
+                        await self._test_recovery(atq)
+                        continue
+                elif workflow.now() - min(self._waiting.values()) > MONITOR_PROBE_LAG:
                     sink_up = False
             if healthy and sink_up is False:
                 sink_up, failures = True, 0
@@ -128,12 +146,38 @@ class SinkMonitorWorkflow:
             return False
         return healthy
 
-    async def _wake(self, atq: str, honour_retry_after: bool = False) -> None:
-        ids = self.waiting()
+    def _ready(self) -> list[str]:
+        """Waiting deliveries, oldest first, except those inside the sink's Retry-After
+        (they keep their own timer)."""
+        now = workflow.now()
+        return [d for d in self.waiting() if self._not_before.get(d, now) <= now]
+
+    async def _test_recovery(self, atq: str) -> None:
+        """A recovery the monitor did not see happen: wake the oldest delivery alone, and
+        the rest only if it got through (a sink whose health check answers while its posts
+        fail costs one post, not a stampede)."""
+        ready = self._ready()
+        if not ready:
+            return
+        canary = ready[0]
+        await self._wake(atq, True, only=[canary])
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: canary not in self._waiting,
+                timeout=MONITOR_SETTLE,
+                timeout_summary=f"see whether {canary} got through",
+            )
+        if canary in self._waiting or not self._waiting:
+            return
+        await self._wake(atq, True)
+        await self._pause(MONITOR_SETTLE, "let woken deliveries report back")
+
+    async def _wake(
+        self, atq: str, honour_retry_after: bool = False, only: list[str] | None = None
+    ) -> None:
+        ids = only if only is not None else self.waiting()
         if honour_retry_after:
-            # A delivery the sink told to come back later keeps its own timer.
-            now = workflow.now()
-            ids = [d for d in ids if self._not_before.get(d, now) <= now]
+            ids = [d for d in ids if d in self._ready()]
             if not ids:
                 return
         workflow.set_current_details(

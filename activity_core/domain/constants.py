@@ -84,9 +84,13 @@ SINK_REGISTER_TIMEOUT = timedelta(seconds=30)
 MONITOR_TRANSITION_PATCH = "monitor-wakes-on-real-recovery"
 """Monitors wake deliveries only after they saw the sink down and then up, never before a
 delivery's Retry-After (histories before it woke on the first healthy probe)."""
+MONITOR_KNOWN_STATE_PATCH = "monitor-carries-sink-state"
+"""Monitors carry the sink's state over continue-as-new, measure a late start from their
+own start (not from the oldest delivery) and test an unseen recovery on one delivery first
+(histories before it woke everyone when a restarted monitor's first probe answered)."""
 MONITOR_PROBE_LAG = timedelta(seconds=10)
-"""A first probe this long after the oldest registration may have missed the outage: if it
-answers, the deliveries are woken as after a recovery."""
+"""A first probe this long after the monitor last heard of a failure may have missed the
+outage: if it answers, the monitor tests the recovery on the oldest delivery."""
 MONITOR_SETTLE = timedelta(seconds=30)
 """After waking deliveries, the monitor waits this long for them to report back."""
 WAKE_HEARTBEAT_TIMEOUT = timedelta(seconds=30)

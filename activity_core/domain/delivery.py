@@ -208,6 +208,9 @@ class MonitorInput(BaseModel):
     """Delivery workflow id -> its sink's Retry-After as a time (carried over)."""
     probe_backoff_seconds: list[float] = Field(default_factory=lambda: [2.0, 4.0, 8.0, 10.0])
     """Waits between health probes while the sink is down (the last one repeats)."""
+    sink_up: bool | None = None
+    """The sink's state as the last execution saw it (carried over continue-as-new; None:
+    not probed yet)."""
 
 
 class RegisterWaitingInput(BaseModel):

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from temporalio.service import RPCError
 
 from activity_core.dev.statehub import StateHub
-from activity_core.domain import DeliveryState, RunInput, StateHubProgressSink
+from activity_core.domain import DeliveryState, MonitorInput, RunInput, StateHubProgressSink
 from activity_core.domain.report import monitor_id, sink_task_queue
-from tests.helpers import Stack, assert_eventually
+from tests.helpers import Stack, assert_eventually, new_worker
 from workflows.activity_run import ActivityRunWorkflow
 from workflows.report_delivery import ReportDeliveryWorkflow
 from workflows.sink_monitor import SinkMonitorWorkflow
@@ -149,39 +152,103 @@ async def test_a_probe_answered_429_counts_the_sink_as_down() -> None:
         hub.stop()
 
 
-async def test_a_monitor_that_starts_after_the_outage_still_wakes_its_deliveries(
-    stack: Stack, hub: StateHub
-) -> None:
-    """A busy worker starts the monitor late, after the sink is back: its first probe
-    answers long after the deliveries failed, so it missed the outage and wakes them."""
-    from datetime import UTC, datetime, timedelta
-
-    from activity_core.domain import MonitorInput
-
-    sink = {"type": "state_hub_progress", "event_type": "late", "url": hub.url}
-    stack.define("late-monitor", sinks=[sink], delivery={"backoff_seconds": [3600]})
+async def _replace_monitor(
+    stack: Stack, hub: StateHub, name: str, runs: int = 1
+) -> tuple[Any, str, Any]:
+    """Runs whose deliveries wait on a refusing hub; their monitor is terminated so the
+    test can start the next one itself. Returns (delivery handles, monitor id, sink)."""
+    sink = {"type": "state_hub_progress", "event_type": name, "url": hub.url}
+    stack.define(name, sinks=[sink], delivery={"backoff_seconds": [3600]})
     hub.set_fault("refuse")
-    result = await stack.run("late-monitor")
-    delivery = stack.delivery(result.run_id, "state_hub")
-    await assert_eventually(lambda: _state_is(stack, delivery, DeliveryState.WAITING), within=30)
-    model = StateHubProgressSink(type="state_hub_progress", event_type="late", url=hub.url)
+    deliveries = []
+    for _ in range(runs):
+        result = await stack.run(name)
+        deliveries.append(stack.delivery(result.run_id, "state_hub"))
+    for d in deliveries:
+        await assert_eventually(lambda d=d: _state_is(stack, d, DeliveryState.WAITING), within=30)
+    model = StateHubProgressSink(type="state_hub_progress", event_type=name, url=hub.url)
     mid = monitor_id(model)
     # The delivery reports waiting before its monitor is started: wait for the monitor.
     await assert_eventually(lambda: _running(stack, mid), within=30)
-    await stack.client.get_workflow_handle(mid).terminate("replaced by a late one")
-    hub.set_fault("none")
-    await stack.client.start_workflow(
-        SinkMonitorWorkflow.run,
-        MonitorInput(
-            sink=model,
-            activity_task_queue=stack.activity_tq,
-            waiting={delivery.id: datetime.now(UTC) - timedelta(seconds=60)},
-        ),
-        id=f"{mid}-late",
-        task_queue=stack.workflow_tq,
-    )
-    final = await asyncio.wait_for(delivery.result(), 60)
-    assert final.state == DeliveryState.DELIVERED and final.attempts == 2
+    await stack.client.get_workflow_handle(mid).terminate("replaced by the test")
+    return deliveries, mid, model
+
+
+@pytest.mark.parametrize("posts_work", [True, False], ids=["sink-back", "health-only"])
+async def test_a_monitor_that_starts_late_tests_the_recovery_on_one_delivery(
+    stack: Stack, hub: StateHub, posts_work: bool
+) -> None:
+    """A busy worker starts the monitor late: its first probe answers long after the
+    failure that started it, so it may have missed the outage. It wakes the oldest
+    delivery alone; only if that one gets through are the others woken (the deliveries'
+    own retry is an hour away). A sink whose health check answers while its posts fail
+    gets one post, not one per waiting delivery."""
+    late_queue = f"late-{uuid.uuid4().hex[:8]}"
+    # Real time throughout: time skipping would let the delivery's hour-long wait pass.
+    with stack.env.with_time_skipping_disabled():
+        name = f"late-monitor-{str(posts_work).lower()}"
+        deliveries, mid, model = await _replace_monitor(stack, hub, name, runs=3)
+        delivery = deliveries[0]
+        hub.set_fault("none" if posts_work else "503", path="/progress")
+        posts = len(hub.stats.post_times)
+        # Started on a queue nobody polls yet: its first task runs 12 s after its start.
+        handle = await stack.client.start_workflow(
+            SinkMonitorWorkflow.run,
+            MonitorInput(sink=model, activity_task_queue=stack.activity_tq),
+            id=mid,
+            task_queue=late_queue,
+            start_signal="delivery_waiting",
+            start_signal_args=[delivery.id, datetime.now(UTC)],
+        )
+        for other in deliveries[1:]:
+            await handle.signal("delivery_waiting", args=[other.id, datetime.now(UTC)])
+        await asyncio.sleep(12)
+        async with new_worker(stack.client, SinkMonitorWorkflow, task_queue=late_queue):
+            if posts_work:
+                assert await asyncio.wait_for(handle.result(), 60) == 3
+                final = await delivery.result()
+                assert final.state == DeliveryState.DELIVERED and final.attempts == 2
+                assert len(hub.events()) == 3
+            else:
+                await asyncio.sleep(8)
+                # One wake-up: the oldest delivery tried again, the others left alone.
+                attempts = [(await stack.status(d)).attempts for d in deliveries]
+                assert attempts == [2, 1, 1], attempts
+                assert len(hub.stats.post_times) > posts
+                assert len(await handle.query(SinkMonitorWorkflow.waiting)) == 3
+                await handle.terminate("test over")
+
+
+@pytest.mark.parametrize("carried", [None, True], ids=["new-execution", "continued"])
+async def test_a_restarted_monitor_does_not_take_a_healthy_probe_for_a_recovery(
+    stack: Stack, hub: StateHub, carried: bool | None
+) -> None:
+    """A new monitor execution (or one continued as new) over deliveries that have waited
+    for minutes on a sink whose health check answers while its posts fail: its first
+    healthy probe is no recovery, and nothing is posted again before the delivery's own
+    retry."""
+    with stack.env.with_time_skipping_disabled():
+        name = f"restarted-{str(carried).lower()}"
+        (delivery,), mid, model = await _replace_monitor(stack, hub, name)
+        hub.set_fault("503", path="/progress")
+        posts = len(hub.stats.post_times)
+        handle = await stack.client.start_workflow(
+            SinkMonitorWorkflow.run,
+            MonitorInput(
+                sink=model,
+                activity_task_queue=stack.activity_tq,
+                waiting={delivery.id: datetime.now(UTC) - timedelta(minutes=5)},
+                sink_up=carried,
+            ),
+            id=mid,
+            task_queue=stack.workflow_tq,
+        )
+
+        # The first probe runs within a second; a wake-up would post within two more.
+        await asyncio.sleep(6)
+        assert len(hub.stats.post_times) == posts, "a healthy probe woke the delivery"
+        assert await handle.query(SinkMonitorWorkflow.waiting) == [delivery.id]
+        await handle.terminate("test over")
 
 
 async def _running(stack: Stack, workflow_id: str) -> None:

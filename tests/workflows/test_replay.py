@@ -83,6 +83,8 @@ def test_histories_are_recorded_for_each_long_lived_workflow() -> None:
         "delivery_continued_as_new_attempts_fail",
         "delivery_filing_tasks_attempts_fail",
         "delivery_with_monitor_attempts_fail",
+        # The monitor carrying the sink's state (patch "monitor-carries-sink-state").
+        "sink_monitor_known_state",
     } <= names
 
 
