@@ -11,8 +11,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
-import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -29,10 +27,13 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from activities.egress import egress_refused, guarded_transport
+from activities.redact import sanitise, scrub
 from activity_core.domain import (
     AttemptOutcome,
     DeliveryAttemptInput,
     DeliveryAttemptResult,
+    IssueSink,
     StateHubProgressSink,
     WebhookSink,
 )
@@ -40,6 +41,7 @@ from activity_core.domain.constants import (
     ATTEMPT_FAILED,
     SINK_RESET_RETRIES,
 )
+from activity_core.domain.sinks import borrowed_variable, secret_of
 from activity_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,7 @@ def default_http_client(settings: Settings) -> httpx.AsyncClient:
         ),
         follow_redirects=False,
         headers={"User-Agent": "activity-core"},
+        transport=guarded_transport(settings.egress_policy()),
     )
 
 
@@ -82,7 +85,6 @@ _TRANSIENT_4XX = {408, 425, 429}
 _PERMANENT_5XX = {501, 505}
 #: Bytes of a response body read at most (a sink answering gigabytes cannot fill memory).
 MAX_RESPONSE_BYTES = 64 * 1024
-_BEARER = re.compile(r"(?i)(bearer|token|authorization)([\s:=\"']+)[^\s,;\"']+")
 
 
 def classify_status(status: int) -> AttemptOutcome:
@@ -95,14 +97,6 @@ def classify_status(status: int) -> AttemptOutcome:
     if status in _TRANSIENT_4XX or (status >= 500 and status not in _PERMANENT_5XX):
         return AttemptOutcome.TRANSIENT
     return AttemptOutcome.PERMANENT
-
-
-def scrub(text: str, secrets: list[str]) -> str:
-    """``text`` with every known secret and anything after ``Bearer``/``token=`` replaced:
-    error texts go to history, the Web UI, the CLI, logs and alert notes."""
-    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
-        text = text.replace(secret, "[redacted]")
-    return _BEARER.sub(lambda m: f"{m.group(1)}{m.group(2)}[redacted]", text)
 
 
 def _is_json(text: str) -> bool:
@@ -124,8 +118,30 @@ def same_origin(a: str, b: str) -> bool:
     return (x.scheme, x.host, x.port) == (y.scheme, y.host, y.port)
 
 
+def sink_token(
+    settings: Settings, sink: WebhookSink | IssueSink, url: str
+) -> tuple[str | None, str | None]:
+    """(token, configuration problem) for a request of ``sink`` to ``url``: its sink secret,
+    only where the secret is bound; never an arbitrary variable of the worker."""
+    borrowed = borrowed_variable(sink)
+    if borrowed:
+        return None, f"token_env: {borrowed}"
+    name = secret_of(sink)
+    if name is None:
+        return None, None
+    return settings.sink_secret(name, url)
+
+
+def http_error_outcome(exc: httpx.HTTPError) -> AttemptOutcome:
+    """A request that failed without an answer: transient, unless the egress policy
+    refused the connection (no retry can help until the deployment allows it)."""
+    return AttemptOutcome.PERMANENT if egress_refused(exc) else AttemptOutcome.TRANSIENT
+
+
 def describe_http_error(exc: httpx.HTTPError) -> str:
     """A short, secret-free reason for a failed request (``connection refused``, ...)."""
+    if egress_refused(exc):
+        return str(exc)
     if isinstance(exc, httpx.ConnectError):
         cause: BaseException | None = exc
         while cause is not None:
@@ -261,17 +277,8 @@ class SinkActivities:
                 token = None  # the hub's token is for the hub's origin only
             return f"{base}/progress/", token, None
         assert isinstance(sink, WebhookSink)
-        if not sink.token_env:
-            return sink.url, None, None
-        token = os.environ.get(sink.token_env)
-        if not token:
-            return (
-                sink.url,
-                None,
-                f"token_env {sink.token_env} is not set on this worker: set it (and restart "
-                "the worker), or remove token_env from the sink",
-            )
-        return sink.url, token, None
+        token, problem = sink_token(self._settings, sink, sink.url)
+        return sink.url, token, problem
 
     def _known_secrets(self, token: str | None) -> list[str]:
         out = [token or ""]
@@ -280,18 +287,24 @@ class SinkActivities:
         return out
 
     def _classify(
-        self, inp: DeliveryAttemptInput, response: httpx.Response, text: str, cut: bool
+        self,
+        inp: DeliveryAttemptInput,
+        response: httpx.Response,
+        text: str,
+        cut: bool,
+        token: str | None,
     ) -> DeliveryAttemptResult:
         status = response.status_code
         outcome = classify_status(status)
-        snippet = " ".join(text[:200].split())
+        secrets = self._known_secrets(token)
+        snippet = sanitise(" ".join(text[:200].split()), secrets)
         error: str | None = None
         warning: str | None = None
         if 300 <= status < 400:
-            where = response.headers.get("Location", "no Location given")
+            where = sanitise(response.headers.get("Location", "no Location given")[:300], secrets)
             error = (
-                f"HTTP {status}: redirect to {where[:300]} (redirects are not followed: "
-                "put the final URL in the definition)"
+                f"HTTP {status}: redirect to {where} (redirects are not followed: put the "
+                "final URL in the definition)"
             )
         elif outcome in (AttemptOutcome.TRANSIENT, AttemptOutcome.PERMANENT):
             error = f"HTTP {status}" + (f": {snippet}" if snippet else "")
@@ -364,10 +377,10 @@ class SinkActivities:
                 span.set_attribute("http.response.status_code", response.status_code)
         except httpx.HTTPError as exc:
             result = DeliveryAttemptResult(
-                outcome=AttemptOutcome.TRANSIENT, error=describe_http_error(exc)
+                outcome=http_error_outcome(exc), error=describe_http_error(exc)
             )
         else:
-            result = self._classify(inp, response, text, cut)
+            result = self._classify(inp, response, text, cut, token)
         if result.error:
             # Before anything logs or returns it: a sink may echo the request back.
             result.error = scrub(result.error, self._known_secrets(token))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import secrets
 import time
 from dataclasses import asdict, dataclass
@@ -23,12 +22,14 @@ from activities.delivery import (
     bad_header_value,
     classify_status,
     describe_http_error,
+    http_error_outcome,
     parse_retry_after,
     post_capped,
     same_origin,
-    scrub,
     settle,
+    sink_token,
 )
+from activities.redact import sanitise, scrub
 from activity_core.domain import AttemptOutcome, DeliveryAttemptResult, FileTasksInput, IssueSink
 from activity_core.domain.tasks import FiledTask, Task, issue_idempotency_key, merge_labels
 from activity_core.settings import Settings
@@ -60,16 +61,9 @@ def resolve_target(
             f"sink {sink.name} has no issue-core URL: set ACTCORE_ISSUE_CORE_URL on the "
             "worker or url in the sink",
         )
-    if sink.token_env:
-        token = os.environ.get(sink.token_env)
-        if not token:
-            return (
-                base,
-                None,
-                f"token_env {sink.token_env} is not set on this worker: set it (and restart "
-                "the worker), or remove token_env from the sink",
-            )
-        return base, token, None
+    if sink.token_env or sink.secret:
+        token, problem = sink_token(settings, sink, base)
+        return base, token, problem
     token = settings.issue_core_token.get_secret_value() if settings.issue_core_token else None
     if token and not (configured and same_origin(base, configured)):
         token = None
@@ -220,7 +214,7 @@ class IssueActivities:
             response, text, cut = await post_capped(self._sinks.http, url, body, headers)
         except httpx.HTTPError as exc:
             return self._failed(
-                AttemptOutcome.TRANSIENT,
+                http_error_outcome(exc),
                 f"task {position} ({task.key}): {describe_http_error(exc)}",
                 token,
             )
@@ -239,10 +233,12 @@ class IssueActivities:
                 token,
                 status,
             )
-        detail = f"HTTP {status}: {_error_text(text)}"
+        secrets = [token or ""]
+        detail = f"HTTP {status}: {sanitise(_error_text(text), secrets)}"
         if 300 <= status < 400:
+            where = sanitise(response.headers.get("Location", "?")[:300], secrets)
             detail = (
-                f"HTTP {status}: redirect to {response.headers.get('Location', '?')[:300]} "
+                f"HTTP {status}: redirect to {where} "
                 "(redirects are not followed: put the final URL in the sink)"
             )
         if outcome == AttemptOutcome.PERMANENT and status in TASK_LEVEL_REJECTIONS:

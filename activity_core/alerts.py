@@ -9,7 +9,7 @@
         - type: webhook
           name: agent-inbox
           url: https://inbox.example/hooks/activity-core
-          token_env: INBOX_TOKEN
+          secret: inbox
       delivery:                   # same fields as a definition's delivery policy
         horizon_seconds: 259200
 

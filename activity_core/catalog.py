@@ -289,7 +289,11 @@ class Catalog:
         """Registry mode, an unknown key: does a file in the directory define it?"""
         directory = self._settings.definitions_dir
         with contextlib.suppress(OSError):
-            loaded = read_definitions(directory, self._settings.activity_timeout_seconds)
+            loaded = read_definitions(
+                directory,
+                self._settings.activity_timeout_seconds,
+                self._settings.egress_policy(),
+            )
             if any(d.name == key for d in loaded.definitions):
                 return (
                     f"{loaded.sources[key]} defines it but has not been imported into the "

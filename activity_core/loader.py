@@ -23,10 +23,13 @@ from activity_core.domain.budget import budget_error
 from activity_core.domain.constants import HANDLER_NAMES
 from activity_core.domain.cron import dst_warnings
 from activity_core.domain.definition import MISFIRE_ALIASES, ActivityDefinition, CronTrigger
+from activity_core.domain.egress import EgressPolicy, url_refusal
 from activity_core.domain.events import EventType, unknown_event_types
 from activity_core.domain.handler_params import HANDLER_PARAMS, HANDLER_RESOLVERS
+from activity_core.domain.sinks import IssueSink, borrowed_variable, secret_of
 from activity_core.domain.validation import error_lines
 from activity_core.errors import DefinitionNotFound, DefinitionsError
+from activity_core.settings import Settings, get_settings
 
 SUFFIXES = (".yaml", ".yml", ".json")
 EVENT_TYPES_DIR = "event-types"
@@ -77,7 +80,10 @@ class LoadedDefinitions:
 
 
 def parse_definition(
-    path: Path, label: str | None = None, budget_seconds: float = 900.0
+    path: Path,
+    label: str | None = None,
+    budget_seconds: float = 900.0,
+    egress: EgressPolicy | None = None,
 ) -> tuple[ActivityDefinition, list[str]]:
     """Parse one file.
 
@@ -85,6 +91,7 @@ def parse_definition(
         path: The file.
         label: How to name the file in messages (default: the path as given).
         budget_seconds: ACTIVITY_TIMEOUT_SECONDS: resolvers and handler must fit in it.
+        egress: Which internal addresses URLs may name (default: from the environment).
 
     Returns:
         The definition and any warnings.
@@ -101,11 +108,11 @@ def parse_definition(
         raise DefinitionsError([f"{name}: cannot read: {exc.strerror}"]) from None
     except ValueError as exc:
         raise DefinitionsError([f"{name}: {exc}"]) from None
-    return validate_definition(raw, name, budget_seconds)
+    return validate_definition(raw, name, budget_seconds, egress)
 
 
 def validate_definition(
-    raw: Any, name: str, budget_seconds: float = 900.0
+    raw: Any, name: str, budget_seconds: float = 900.0, egress: EgressPolicy | None = None
 ) -> tuple[ActivityDefinition, list[str]]:
     """Validate one definition document, from a file or an API request body alike.
 
@@ -113,6 +120,7 @@ def validate_definition(
         raw: The parsed document.
         name: How to name its source in messages (a file path, or ``request body``).
         budget_seconds: ACTIVITY_TIMEOUT_SECONDS: resolvers and handler must fit in it.
+        egress: Which internal addresses URLs may name (default: from the environment).
 
     Returns:
         The definition and any warnings.
@@ -180,7 +188,33 @@ def validate_definition(
     over = budget_error(definition, budget_seconds)
     if over:
         raise DefinitionsError([f"{name}: resolvers: {over}"])
+    refused = egress_problems(definition, egress or default_egress())
+    refused += [
+        f"sinks[{i}].token_env: {why}"
+        for i, sink in enumerate(definition.sinks)
+        if (why := borrowed_variable(sink))
+    ]
+    if refused:
+        raise DefinitionsError([f"{name}: {problem}" for problem in refused])
     return definition, warnings
+
+
+def default_egress() -> EgressPolicy:
+    """The egress policy of this process's environment (``ACTCORE_EGRESS_ALLOW``)."""
+    return get_settings().egress_policy()
+
+
+def egress_problems(definition: ActivityDefinition, egress: EgressPolicy) -> list[str]:
+    """``<field>: <why and the fix>`` for each URL whose host is a literal address the
+    policy refuses (names are judged when the worker connects)."""
+    urls = [(f"sinks[{i}].url", getattr(s, "url", None)) for i, s in enumerate(definition.sinks)]
+    urls += [(f"resolvers[{i}].url", r.url) for i, r in enumerate(definition.resolvers)]
+    out = []
+    for where, url in urls:
+        why = url_refusal(url, egress) if url else None
+        if why:
+            out.append(f"{where}: {why}")
+    return out
 
 
 def definition_files(directory: Path, root: Path | None = None) -> tuple[list[Path], list[str]]:
@@ -233,19 +267,23 @@ def _params_message(err: Any) -> str:
     return f"{err['msg']} (got {err.get('input')!r:.60})"
 
 
-def load_definitions(directory: Path, budget_seconds: float = 900.0) -> LoadedDefinitions:
+def load_definitions(
+    directory: Path, budget_seconds: float = 900.0, egress: EgressPolicy | None = None
+) -> LoadedDefinitions:
     """Load every definition file in ``directory`` (not recursive).
 
     Raises:
         DefinitionsError: Any file is invalid, or names/ids collide; nothing is returned.
     """
-    loaded = read_definitions(directory, budget_seconds)
+    loaded = read_definitions(directory, budget_seconds, egress)
     if loaded.errors:
         raise DefinitionsError(loaded.errors)
     return loaded
 
 
-def read_definitions(directory: Path, budget_seconds: float = 900.0) -> LoadedDefinitions:
+def read_definitions(
+    directory: Path, budget_seconds: float = 900.0, egress: EgressPolicy | None = None
+) -> LoadedDefinitions:
     """Every definition of ``directory`` that is valid, with an error line for each file
     left out (``errors``, ``invalid``): what the catalogue reads when the registry cannot
     answer, so one broken file does not hide its neighbours."""
@@ -255,9 +293,12 @@ def read_definitions(directory: Path, budget_seconds: float = 900.0) -> LoadedDe
         return loaded
     files, errors = definition_files(directory)
     loaded.errors.extend(errors)
+    egress = egress or default_egress()
     for path in files:
         try:
-            definition, warnings = parse_definition(path, budget_seconds=budget_seconds)
+            definition, warnings = parse_definition(
+                path, budget_seconds=budget_seconds, egress=egress
+            )
         except DefinitionsError as exc:
             loaded.errors.extend(exc.errors)
             loaded.invalid[path] = exc.errors
@@ -287,19 +328,25 @@ def read_definitions(directory: Path, budget_seconds: float = 900.0) -> LoadedDe
     return loaded
 
 
-def unset_token_envs(definitions: list[ActivityDefinition]) -> list[str]:
-    """``<definition>: sinks.<name>.token_env: X is not set here`` for each webhook whose
-    token variable is missing from this process's environment (its deliveries would fail
-    as permanent errors, never be sent without Authorization)."""
+def unset_token_envs(
+    definitions: list[ActivityDefinition], settings: Settings | None = None
+) -> list[str]:
+    """``<definition>: sinks.<name>.secret: ...`` for each sink whose secret this process
+    could not send (not set, not bound to the sink's origin): its deliveries would fail as
+    permanent errors, never be sent without Authorization."""
+    settings = settings or get_settings()
     out = []
     for d in definitions:
         for sink in d.remote_sinks:
-            env = getattr(sink, "token_env", None)
-            if env and not os.environ.get(env):
-                out.append(
-                    f"{d.name}: sinks.{sink.name}.token_env: {env} is not set in this "
-                    "environment; the worker needs it to deliver"
-                )
+            name = secret_of(sink)
+            if name is None:
+                continue
+            url = getattr(sink, "url", None) or (
+                settings.issue_core_url if isinstance(sink, IssueSink) else None
+            )
+            _, problem = settings.sink_secret(name, url or "")
+            if problem:
+                out.append(f"{d.name}: sinks.{sink.name}.secret: {problem}")
     return out
 
 
@@ -331,7 +378,35 @@ def parse_event_type(path: Path, label: str | None = None) -> EventType:
             raise DefinitionsError(
                 [f"{name}: schema: not a valid JSON Schema at {where}: {exc.message}"]
             ) from None
+        remote = remote_refs(event_type.payload_schema)
+        if remote:
+            raise DefinitionsError(
+                [
+                    f"{name}: schema: {key} at {where} is {ref!r}, outside this schema: "
+                    "remote references are never fetched; put what it names under $defs "
+                    "and refer to it as #/$defs/<name>"
+                    for where, key, ref in remote
+                ]
+            )
     return event_type
+
+
+def remote_refs(schema: Any, at: str = "(top)") -> list[tuple[str, str, str]]:
+    """``(where, keyword, value)`` for each ``$ref``-like keyword that does not point
+    inside the schema itself (``#...``)."""
+    out: list[tuple[str, str, str]] = []
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            here = key if at == "(top)" else f"{at}/{key}"
+            if key in ("$ref", "$dynamicRef", "$recursiveRef") and isinstance(value, str):
+                if not value.startswith("#"):
+                    out.append((at, key, value))
+            else:
+                out.extend(remote_refs(value, here))
+    elif isinstance(schema, list):
+        for i, item in enumerate(schema):
+            out.extend(remote_refs(item, f"{at}/{i}"))
+    return out
 
 
 def load_event_types(directory: Path, root: Path | None = None) -> list[EventType]:

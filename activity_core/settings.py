@@ -7,11 +7,15 @@ Read settings with :func:`get_settings` at run time, never at import time.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from activity_core.domain.egress import EgressPolicy, origin_of
+from activity_core.domain.fields import SINK_TOKEN_PREFIX
 
 
 class Settings(BaseSettings):
@@ -180,6 +184,18 @@ class Settings(BaseSettings):
     trace_console: bool = False
     """Print spans to stderr (OTLP is used instead when OTEL_EXPORTER_OTLP_ENDPOINT is set)."""
 
+    sink_secrets_dir: Path | None = None
+    """Directory of sink secrets: a file ``<name>`` holds the token of ``secret: <name>``
+    and ``<name>.origin`` the origins (one per line) it may be sent to (e.g. a mounted
+    Kubernetes Secret). Variables ``ACTCORE_SINK_TOKEN_<NAME>`` and
+    ``ACTCORE_SINK_ORIGIN_<NAME>`` do the same; no other variable can be named."""
+
+    egress_allow: str = ""
+    """Internal networks sinks and resolvers may reach (comma-separated CIDR ranges, e.g.
+    ``127.0.0.0/8,10.20.0.0/16``); loopback, private, link-local, metadata, multicast and
+    unspecified addresses are refused otherwise. The State Hub and issue-core URLs set
+    here are always allowed. The dev stack allows loopback."""
+
     log_level: str = "INFO"
     """Root log level."""
     log_format: str = "json"
@@ -192,6 +208,21 @@ class Settings(BaseSettings):
         if self.state_hub_token_file is not None:
             return self.state_hub_token_file.read_text().strip() or None
         return None
+
+    def egress_policy(self) -> EgressPolicy:
+        """The egress policy from ``ACTCORE_EGRESS_ALLOW`` and the configured service URLs.
+
+        Raises:
+            ValueError: ``ACTCORE_EGRESS_ALLOW`` has an entry that is not a network.
+        """
+        return EgressPolicy.parse(self.egress_allow, (self.state_hub_url, self.issue_core_url))
+
+    def sink_secret(self, name: str, url: str) -> tuple[str | None, str | None]:
+        """(token, problem) of the sink secret ``name`` for a request to ``url``: the token
+        only when the secret exists and is bound to the URL's origin; otherwise a problem
+        naming the fix (never the token).
+        """
+        return _sink_secret(self.sink_secrets_dir, name, url)
 
     def api_tokens(self) -> tuple[list[str], list[str]]:
         """(write tokens, read-only tokens) from the variables and the token file."""
@@ -227,6 +258,56 @@ def _split(secret: SecretStr | None) -> list[str]:
     if secret is None:
         return []
     return [t.strip() for t in secret.get_secret_value().split(",") if t.strip()]
+
+
+SINK_ORIGIN_PREFIX = "ACTCORE_SINK_ORIGIN_"
+
+
+def secret_variable(name: str, prefix: str = SINK_TOKEN_PREFIX) -> str:
+    """``inbox-token`` -> ``ACTCORE_SINK_TOKEN_INBOX_TOKEN``."""
+    return prefix + name.upper().replace("-", "_")
+
+
+def _sink_secret(directory: Path | None, name: str, url: str) -> tuple[str | None, str | None]:
+    token = os.environ.get(secret_variable(name)) or _read(directory, name)
+    origins = os.environ.get(secret_variable(name, SINK_ORIGIN_PREFIX)) or _read(
+        directory, f"{name}.origin"
+    )
+    if not token:
+        return None, (
+            f"sink secret {name!r} is not set on this worker: set "
+            f"{secret_variable(name)} or put it in the file {name} of "
+            "ACTCORE_SINK_SECRETS_DIR (and restart the worker)"
+        )
+    listed = (origins or "").replace(",", "\n").splitlines()
+    bound = {origin_of(o.strip()) for o in listed if o.strip()}
+    if not bound - {None}:
+        return None, (
+            f"sink secret {name!r} is not bound to an origin, so it is not sent: set "
+            f"{secret_variable(name, SINK_ORIGIN_PREFIX)}={_origin_hint(url)} (or the file "
+            f"{name}.origin beside it) to the receiver it belongs to"
+        )
+    if origin_of(url) not in bound:
+        return None, (
+            f"sink secret {name!r} is bound to {', '.join(sorted(o for o in bound if o))}, "
+            f"not to {_origin_hint(url)}: it is not sent there; point the sink at its own "
+            "receiver or give it a secret of its own"
+        )
+    return token, None
+
+
+def _read(directory: Path | None, name: str) -> str | None:
+    if directory is None:
+        return None
+    try:
+        return (directory / name).read_text().strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _origin_hint(url: str) -> str:
+    origin = origin_of(url)
+    return origin or "<scheme://host:port>"
 
 
 def get_settings() -> Settings:

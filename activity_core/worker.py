@@ -227,7 +227,9 @@ async def serve(settings: Settings | None = None, *, role: str = "all") -> None:
     loaded: LoadedDefinitions | None = None
     if not settings.skip_schedule_sync or settings.database_url() is None:
         # The files are imported (or, with the store off, served): fail fast when bad.
-        loaded = load_definitions(settings.definitions_dir, settings.activity_timeout_seconds)
+        loaded = load_definitions(
+            settings.definitions_dir, settings.activity_timeout_seconds, settings.egress_policy()
+        )
         for warning in loaded.warnings:
             log.warning(warning)
     runtime = prometheus_runtime(settings.prometheus_bind_addr)
@@ -265,7 +267,7 @@ async def serve(settings: Settings | None = None, *, role: str = "all") -> None:
         catalog=catalog,
     )
     in_force = await catalog.all()
-    for problem in unset_token_envs(in_force):
+    for problem in unset_token_envs(in_force, settings):
         log.error(problem)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -20,6 +20,10 @@ from tests.helpers import SUGGEST_CONTINUE_AS_NEW_AT, Stack, running_stack, temp
 
 REALTIME = Path(__file__).parent / "realtime"
 
+# Every sink the tests start listens on loopback: allow it, as the dev stack does (the
+# egress tests set their own policy). Child processes inherit it.
+os.environ.setdefault("ACTCORE_EGRESS_ALLOW", "127.0.0.0/8,::1/128")
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Everything under ``tests/realtime`` waits on the wall clock: mark it ``realtime``."""

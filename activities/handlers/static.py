@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from html import escape
 from typing import TYPE_CHECKING
 
 from activity_core.domain import Report
@@ -30,9 +31,11 @@ async def static_report(ctx: HandlerContext) -> Report:
             "subject": ev.subject,
             "trace_id": ev.trace_id,
         }
+        # Source and subject are whatever the publisher wrote: escaped, so a note viewer
+        # shows them as text, never renders them as HTML.
         markdown += (
-            f"\nStarted by event `{ev.event_id}` ({ev.type} from {ev.source}, "
-            f"subject {ev.subject}, occurred {ev.occurred_at.isoformat()}).\n"
+            f"\nStarted by event `{ev.event_id}` ({ev.type} from {escape(ev.source)}, "
+            f"subject {escape(ev.subject)}, occurred {ev.occurred_at.isoformat()}).\n"
         )
     return Report(
         title=title,

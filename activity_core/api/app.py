@@ -25,6 +25,7 @@ from activity_core.api.board import router as board_router
 from activity_core.api.board import templates
 from activity_core.api.bodies import BodyDoor
 from activity_core.api.context import ApiContext
+from activity_core.api.headers import SecurityHeaders
 from activity_core.api.routes_definitions import router as definitions_router
 from activity_core.api.routes_events import router as events_router
 from activity_core.api.routes_ops import router as ops_router
@@ -170,6 +171,7 @@ def create_app(
     write, read = settings.api_tokens()
     app.state.tokens = Tokens(tuple(write), tuple(read), settings.api_read_open)
     app.add_middleware(BodyDoor, limit=settings.api_max_body_bytes)
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(DefinitionsError)
     async def _invalid(_: Request, exc: DefinitionsError) -> JSONResponse:

@@ -54,7 +54,9 @@ def cmd_definitions(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "list":
         return asyncio.run(_list(args, settings))
     try:
-        loaded = load_definitions(settings.definitions_dir, settings.activity_timeout_seconds)
+        loaded = load_definitions(
+            settings.definitions_dir, settings.activity_timeout_seconds, settings.egress_policy()
+        )
     except DefinitionsError as exc:
         if args.action != "validate":
             raise
@@ -71,7 +73,7 @@ def cmd_definitions(args: argparse.Namespace, settings: Settings) -> int:
                 file=sys.stderr,
             )
             return 1
-        for problem in unset_token_envs(loaded.definitions):
+        for problem in unset_token_envs(loaded.definitions, settings):
             print(f"warning: {problem}", file=sys.stderr)
         print(f"{len(loaded.definitions)} definitions OK in {settings.definitions_dir}")
     return 0

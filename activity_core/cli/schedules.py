@@ -31,7 +31,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 async def _sync(args: argparse.Namespace, settings: Settings) -> int:
     # The files are what sync imports: all or nothing, so it raises first.
-    loaded = load_definitions(settings.definitions_dir, settings.activity_timeout_seconds)
+    loaded = load_definitions(
+        settings.definitions_dir, settings.activity_timeout_seconds, settings.egress_policy()
+    )
     for w in loaded.warnings:
         print(f"warning: {w}", file=sys.stderr)
     store = await open_store(settings)

@@ -27,8 +27,9 @@ from workflows.report_delivery import ReportDeliveryWorkflow
 
 async def run_demo(stack: DevStack, name: str = DEMO_DEFINITIONS[0], within: float = 90.0) -> str:
     """Trigger one run of ``name``, wait for its report and delivery, describe them."""
+    settings = stack.settings
     loaded = load_definitions(
-        stack.settings.definitions_dir, stack.settings.activity_timeout_seconds
+        settings.definitions_dir, settings.activity_timeout_seconds, settings.egress_policy()
     )
     definition = loaded.by_name(name)
     client = await connect({"TEMPORAL_ADDRESS": stack.temporal_address})
@@ -39,15 +40,15 @@ async def run_demo(stack: DevStack, name: str = DEMO_DEFINITIONS[0], within: flo
 
 async def run_event_demo(stack: DevStack, within: float = 60.0) -> str | None:
     """Publish the demo event; describe the run it started (None: nothing listens)."""
+    settings = stack.settings
     loaded = load_definitions(
-        stack.settings.definitions_dir, stack.settings.activity_timeout_seconds
+        settings.definitions_dir, settings.activity_timeout_seconds, settings.egress_policy()
     )
     event_type, payload = DEMO_EVENT
     envelope = new_envelope(event_type, payload, source="actcore-dev-demo", subject="user/42")
     listeners = matching(loaded.definitions, envelope)
     if not listeners:
         return None
-    settings = stack.settings
     if stack.own_nats:
         settings = settings.model_copy(update={"nats_url": SecretStr(stack.nats_url)})
     nc = await connect_nats(settings, name="actcore-dev-demo")

@@ -45,12 +45,17 @@ PROCESSES = ("temporal", "nats", "statehub", "worker", "watchdog", "router", "ap
 """Started in this order, stopped in the reverse one."""
 DEMO_EVENT = ("user.created", {"tier": "pro", "region": "eu"})
 """The event the demo publishes (``definitions/welcome-pro-user.yaml`` listens to it)."""
+DEV_EGRESS_ALLOW = "127.0.0.0/8,::1/128"
+"""The dev stack lets sinks reach this machine (its State Hub, local receivers)."""
 
 
 class DevStack:
     """Start, inspect and stop the local stack."""
 
     def __init__(self, settings: Settings) -> None:
+        if "egress_allow" not in settings.model_fields_set:
+            # Everything the dev stack runs listens on this machine.
+            settings = settings.model_copy(update={"egress_allow": DEV_EGRESS_ALLOW})
         self.settings = settings
         self.paths = Paths(settings.home.resolve())
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -116,6 +121,7 @@ class DevStack:
                 "ACTCORE_API_READ_OPEN": "true",
                 "ACTCORE_API_TOKEN_FILE": str(self.token_file),
                 "ACTCORE_API_PORT": str(self.settings.api_port),
+                "ACTCORE_EGRESS_ALLOW": self.settings.egress_allow,
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -173,9 +179,8 @@ class DevStack:
                 f"a dev stack from {self.paths.home} is already running ({', '.join(running)}); "
                 "see `actcore dev status`, stop it with `actcore dev down`"
             )
-        load_definitions(
-            s.definitions_dir, s.activity_timeout_seconds
-        )  # refuse to start on bad definitions
+        # Refuse to start on bad definitions.
+        load_definitions(s.definitions_dir, s.activity_timeout_seconds, s.egress_policy())
         for port, setting in (
             (s.temporal_port, "ACTCORE_TEMPORAL_PORT"),
             (s.ui_port, "ACTCORE_UI_PORT"),

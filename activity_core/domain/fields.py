@@ -9,6 +9,14 @@ from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel, ConfigDict
 
+from activity_core.domain.egress import (
+    ALWAYS_REFUSED,
+    METADATA_HOSTS,
+    an,
+    category,
+    parse_numeric_host,
+)
+
 
 class Strict(BaseModel):
     """Base for models read from files: unknown fields are errors; numbers must be numbers
@@ -31,6 +39,8 @@ _SECRET_QUERY = re.compile(
 )
 #: Prefixes of variables that hold activity-core's own secrets (never a sink's own token).
 RESERVED_ENV = ("ACTCORE_", "TEMPORAL_", "STATE_HUB_", "NATS_", "PROMETHEUS_")
+#: The one family of variables a sink may name: secrets kept for sinks.
+SINK_TOKEN_PREFIX = "ACTCORE_SINK_TOKEN_"
 
 
 def check_url(value: str) -> str:
@@ -59,20 +69,37 @@ def check_url(value: str) -> str:
                 f"query parameter {key!r} looks like a secret: it would be logged and kept "
                 "in workflow history; use token_env instead"
             )
-    try:
-        address = ipaddress.ip_address(parts.hostname)
-    except ValueError:
-        address = None
-    if address is not None and (address.is_link_local or address.is_unspecified):
-        raise ValueError(
-            f"{parts.hostname} is a link-local or unspecified address (cloud metadata "
-            "services live there); use the sink's real host"
-        )
+    problem = _host_problem(parts.hostname)
+    if problem:
+        raise ValueError(problem)
     try:
         _ = parts.port
     except ValueError:
         raise ValueError("has an invalid port") from None
     return value
+
+
+def _host_problem(hostname: str) -> str | None:
+    """Spellings and ranges no deployment setting makes right (loopback and private
+    literals depend on the deployment's egress policy: see ``domain.egress``)."""
+    name = hostname.rstrip(".")
+    if name in METADATA_HOSTS:
+        return f"{hostname} is a cloud metadata service; use the sink's real host"
+    try:
+        address = parse_numeric_host(hostname)
+    except ValueError as exc:
+        return str(exc)
+    if address is None:
+        return None
+    if isinstance(address, ipaddress.IPv4Address) and hostname != str(address):
+        return (
+            f"{hostname} is {address} written another way; write the address as "
+            f"{address} (numeric, hexadecimal, octal and short forms are not accepted)"
+        )
+    why = category(address)
+    if why and why.startswith(ALWAYS_REFUSED):
+        return f"{hostname} is {an(why)} address; use the sink's real host"
+    return None
 
 
 def check_token_env(value: str | None) -> str | None:
@@ -81,7 +108,11 @@ def check_token_env(value: str | None) -> str | None:
     Raises:
         ValueError: It does (with the fix).
     """
-    if value is not None and value.startswith(RESERVED_ENV):
+    if (
+        value is not None
+        and value.startswith(RESERVED_ENV)
+        and not value.startswith(SINK_TOKEN_PREFIX)
+    ):
         raise ValueError(
             f"{value} is a variable of activity-core, Temporal or NATS themselves; a "
             "sink's token would then be another service's secret sent to this URL. "

@@ -7,15 +7,16 @@ add fields with defaults, never rename or remove one.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from activity_core.domain.fields import (
     DAY,
     ENV_NAME,
     MAX_SECONDS,
     SINK_NAME,
+    SINK_TOKEN_PREFIX,
     Strict,
     check_token_env,
     check_url,
@@ -72,7 +73,10 @@ class WebhookSink(Paced):
     url: str
     """Full URL to POST to."""
     token_env: str | None = Field(default=None, pattern=ENV_NAME)
-    """Name of an environment variable holding a bearer token (read by the worker)."""
+    """Deprecated spelling of ``secret``: only ``ACTCORE_SINK_TOKEN_<NAME>`` is accepted."""
+    secret: str | None = Field(default=None, pattern=SINK_NAME)
+    """Sink secret sent as the bearer token: ``ACTCORE_SINK_TOKEN_<NAME>`` or the file
+    ``<name>`` of ``ACTCORE_SINK_SECRETS_DIR``, sent only to the origins it is bound to."""
 
     @field_validator("url")
     @classmethod
@@ -83,6 +87,10 @@ class WebhookSink(Paced):
     @classmethod
     def _own_variable(cls, value: str | None) -> str | None:
         return check_token_env(value)
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> WebhookSink:
+        return one_secret(self)
 
 
 IssueBackend = Literal["null", "issue_core"]
@@ -103,7 +111,9 @@ class IssueSink(Paced):
     url: str | None = None
     """Base URL of issue-core; default: the worker's ``ACTCORE_ISSUE_CORE_URL``."""
     token_env: str | None = Field(default=None, pattern=ENV_NAME)
-    """Variable holding a bearer token for this URL; default: the worker's
+    """Deprecated spelling of ``secret``: only ``ACTCORE_SINK_TOKEN_<NAME>`` is accepted."""
+    secret: str | None = Field(default=None, pattern=SINK_NAME)
+    """Sink secret for this URL (as for webhooks); default: the worker's
     ``ACTCORE_ISSUE_CORE_TOKEN`` (sent only to ``ACTCORE_ISSUE_CORE_URL``'s origin)."""
     labels: list[Annotated[str, Field(min_length=1, max_length=50)]] = Field(
         default_factory=list, max_length=20
@@ -119,6 +129,49 @@ class IssueSink(Paced):
     @classmethod
     def _own_variable(cls, value: str | None) -> str | None:
         return check_token_env(value)
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> IssueSink:
+        return one_secret(self)
+
+
+_S = TypeVar("_S", WebhookSink, IssueSink)
+
+
+def one_secret(sink: _S) -> _S:
+    """``secret`` or ``token_env``, not both."""
+    if sink.secret is not None and sink.token_env is not None:
+        raise ValueError("set secret or token_env, not both (token_env is the older spelling)")
+    return sink
+
+
+def secret_of(sink: object) -> str | None:
+    """The sink secret a sink names: ``secret``, or ``token_env`` when it is a sink secret
+    variable (``ACTCORE_SINK_TOKEN_INBOX`` -> ``inbox``); None otherwise."""
+    secret = getattr(sink, "secret", None)
+    if secret:
+        return str(secret)
+    env = getattr(sink, "token_env", None)
+    if env and env.startswith(SINK_TOKEN_PREFIX) and len(env) > len(SINK_TOKEN_PREFIX):
+        return str(env[len(SINK_TOKEN_PREFIX) :].lower())
+    return None
+
+
+def borrowed_variable(sink: object) -> str | None:
+    """What is wrong with a ``token_env`` that names an arbitrary variable (any secret of
+    the worker's environment would be sent to the sink's URL), with the fix; None if it
+    names none or a sink secret."""
+    env = getattr(sink, "token_env", None)
+    if not env or secret_of(sink) is not None:
+        return None
+    name = env.lower()
+    return (
+        f"{env} is not a sink secret: a sink may send only secrets kept for sinks, never "
+        f"another variable of the worker (its cloud or database credentials). Store the "
+        f"token as {SINK_TOKEN_PREFIX}{env} (or the file {name} of ACTCORE_SINK_SECRETS_DIR), "
+        f"bind it to the receiver with ACTCORE_SINK_ORIGIN_{env}=<scheme://host:port>, and "
+        f"write `secret: {name}` instead of token_env"
+    )
 
 
 RemoteSink = Annotated[StateHubProgressSink | WebhookSink, Field(discriminator="type")]

@@ -91,7 +91,10 @@ class DefinitionService:
 
     async def _validate(self, body: Any) -> tuple[ActivityDefinition, list[str]]:
         definition, warnings = validate_definition(
-            body, REQUEST_BODY, self._settings.activity_timeout_seconds
+            body,
+            REQUEST_BODY,
+            self._settings.activity_timeout_seconds,
+            self._settings.egress_policy(),
         )
         if isinstance(definition.trigger_config, EventTrigger):
             known = [t.name for t in await self._registry().event_types()]

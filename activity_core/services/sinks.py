@@ -11,6 +11,7 @@ import httpx
 from activities.delivery import default_http_client
 from activities.issues import CheckPoint, check_contract, points_as_dicts, resolve_target
 from activity_core.domain import ActivityDefinition, IssueSink
+from activity_core.domain.sinks import secret_of
 from activity_core.settings import Settings
 from activity_core.store import Ledger
 from activity_core.store.errors import STORE_ERRORS
@@ -31,14 +32,20 @@ class IssueSinkUse:
     def check_key(self) -> str | None:
         """What one contract check covers: the URL and the token sent to it (a pass with
         one token says nothing about another), as kept in the store."""
-        return check_key(self.target, self.sink.token_env)
+        return check_key(self.target, token_label(self.sink))
 
 
-def check_key(target: str | None, token_env: str | None) -> str | None:
-    """``target`` alone for the default token, else ``"<target> (token <VARIABLE>)"``."""
+def token_label(sink: IssueSink) -> str | None:
+    """Which token a sink sends (None: the default one): its secret, or its variable."""
+    name = secret_of(sink)
+    return f"secret {name}" if name else (f"token {sink.token_env}" if sink.token_env else None)
+
+
+def check_key(target: str | None, token: str | None) -> str | None:
+    """``target`` alone for the default token, else ``"<target> (secret <name>)"``."""
     if target is None:
         return None
-    return target if token_env is None else f"{target} (token {token_env})"
+    return target if token is None else f"{target} ({token})"
 
 
 @dataclass
@@ -111,7 +118,7 @@ async def check_sinks(
     try:
         for use in filing:
             base, token, problem = resolve_target(use.sink, settings)
-            key = check_key((base or "(no URL)").rstrip("/"), use.sink.token_env) or ""
+            key = check_key((base or "(no URL)").rstrip("/"), token_label(use.sink)) or ""
             check = by_key.get(key)
             if check is None:
                 check = by_key[key] = SinkCheck(key, name, [])

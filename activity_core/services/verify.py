@@ -22,6 +22,7 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities import notes
+from activities.delivery import default_http_client, same_origin
 from activity_core.domain import (
     ActivityDefinition,
     CronTrigger,
@@ -220,10 +221,10 @@ async def _sink(
         url = f"{(sink.url or settings.state_hub_url).rstrip('/')}/progress/"
         headers = {}
         token = settings.state_hub_bearer()
-        if token:
+        if token and same_origin(url, settings.state_hub_url):
             headers["Authorization"] = f"Bearer {token}"
         try:
-            async with httpx.AsyncClient(timeout=10) as http:
+            async with default_http_client(settings) as http:
                 response = await http.get(
                     url, params={"event_type": sink.event_type}, headers=headers
                 )

@@ -192,3 +192,42 @@ async def test_an_api_definition_is_watched_like_a_file(api: httpx.AsyncClient) 
     assert (row["name"], row["policy"], row["enabled"]) == ("api-watched", "skip", True)
     assert row["health"] == []  # its schedule exists and matches
     await api.delete("/activity-definitions/api-watched")
+
+
+async def test_a_body_aiming_at_internal_hosts_or_borrowing_a_variable_is_422(
+    api: httpx.AsyncClient,
+) -> None:
+    def hooked(**sink: str) -> dict[str, object]:
+        return {
+            **RUNBOOK_BODY,
+            "name": "hooked",
+            "sinks": [{"type": "webhook", "name": "inbox", **sink}],
+        }
+
+    cases = {
+        "http://0xA9FEA9FE/": "169.254.169.254 written another way",
+        "http://[::ffff:169.254.169.254]/": "link-local",
+        "http://metadata.google.internal/": "cloud metadata service",
+        "http://10.1.2.3/hook": "ACTCORE_EGRESS_ALLOW",
+    }
+    for url, why in cases.items():
+        answer = await api.post("/activity-definitions/", json=hooked(url=url))
+        assert answer.status_code == 422, (url, answer.text)
+        [problem] = answer.json()["detail"]
+        assert problem["loc"] == ["body", "sinks", 0, "url"] and why in problem["msg"], problem
+    borrowed = await api.post(
+        "/activity-definitions/",
+        json=hooked(url="https://inbox.example/h", token_env="AWS_SECRET_ACCESS_KEY"),
+    )
+    assert borrowed.status_code == 422
+    [problem] = borrowed.json()["detail"]
+    assert problem["loc"] == ["body", "sinks", 0, "token_env"]
+    assert (
+        "not a sink secret" in problem["msg"]
+        and "secret: aws_secret_access_key" in (problem["msg"])
+    )
+    assert (await api.get("/activity-definitions/hooked")).status_code == 404
+    named = await api.post(
+        "/activity-definitions/", json=hooked(url="https://inbox.example/h", secret="inbox")
+    )
+    assert named.status_code == 201, named.text

@@ -72,23 +72,58 @@ def test_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     assert "Traceback" not in err and "BrokenPipe" not in err
 
 
-def test_validate_warns_about_a_token_variable_missing_here(tmp_path: Path) -> None:
+def _validate(tmp_path: Path, sink: dict[str, str], **env: str) -> subprocess.CompletedProcess[str]:
     body = {
         "name": "hooked",
         "handler": "static_report",
         "trigger_config": {"trigger_type": "manual"},
-        "sinks": [
-            {"type": "webhook", "url": "https://inbox.example/h", "token_env": "INBOX_TOKEN_X"}
-        ],
+        "sinks": [{"type": "webhook", "url": "https://inbox.example/h", **sink}],
     }
     (tmp_path / "hooked.yaml").write_text(yaml.safe_dump(body))
-    env = {k: v for k, v in os.environ.items() if k != "INBOX_TOKEN_X"}
-    done = subprocess.run(
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ACTCORE_SINK_")}
+    return subprocess.run(
         [sys.executable, "-m", "activity_core.cli", "definitions", "validate"],
         capture_output=True,
         text=True,
         timeout=60,
-        env={**env, "ACTCORE_DEFINITIONS_DIR": str(tmp_path)},
+        env={**base, "ACTCORE_DEFINITIONS_DIR": str(tmp_path), **env},
     )
+
+
+def test_validate_warns_about_a_sink_secret_missing_or_unbound_here(tmp_path: Path) -> None:
+    done = _validate(tmp_path, {"secret": "inbox-x"})
     assert done.returncode == 0
-    assert "hooked: sinks.webhook.token_env: INBOX_TOKEN_X is not set" in done.stderr
+    assert "hooked: sinks.webhook.secret: sink secret 'inbox-x' is not set" in done.stderr
+    assert "ACTCORE_SINK_TOKEN_INBOX_X" in done.stderr
+    unbound = _validate(tmp_path, {"secret": "inbox-x"}, ACTCORE_SINK_TOKEN_INBOX_X="s3cret-value")
+    assert "is not bound to an origin" in unbound.stderr
+    assert "ACTCORE_SINK_ORIGIN_INBOX_X=https://inbox.example:443" in unbound.stderr
+    elsewhere = _validate(
+        tmp_path,
+        {"secret": "inbox-x"},
+        ACTCORE_SINK_TOKEN_INBOX_X="s3cret-value",
+        ACTCORE_SINK_ORIGIN_INBOX_X="https://other.example",
+    )
+    assert "is bound to https://other.example:443, not to https://inbox.example:443" in (
+        elsewhere.stderr
+    )
+    bound = _validate(
+        tmp_path,
+        {"secret": "inbox-x"},
+        ACTCORE_SINK_TOKEN_INBOX_X="s3cret-value",
+        ACTCORE_SINK_ORIGIN_INBOX_X="https://inbox.example",
+    )
+    assert bound.returncode == 0 and "warning" not in bound.stderr, bound.stderr
+    for done in (unbound, elsewhere, bound):
+        assert "s3cret-value" not in done.stderr + done.stdout
+
+
+def test_validate_refuses_a_token_env_naming_any_other_variable(tmp_path: Path) -> None:
+    done = _validate(
+        tmp_path, {"token_env": "AWS_SECRET_ACCESS_KEY"}, AWS_SECRET_ACCESS_KEY="aws-value"
+    )
+    assert done.returncode == 1
+    assert "hooked.yaml: sinks[0].token_env: AWS_SECRET_ACCESS_KEY is not a sink secret" in (
+        done.stderr
+    )
+    assert "secret: aws_secret_access_key" in done.stderr and "aws-value" not in done.stderr

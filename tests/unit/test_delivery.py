@@ -110,11 +110,12 @@ async def test_connection_reset_is_retried_inside_the_attempt() -> None:
     assert result.outcome == AttemptOutcome.DUPLICATE  # type: ignore[attr-defined]
 
 
-async def test_webhook_token_comes_from_the_named_variable(
+async def test_webhook_token_comes_from_the_named_sink_secret(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("INBOX_TOKEN", "inbox-secret")
-    sink = WebhookSink(type="webhook", url="http://inbox.test/hook", token_env="INBOX_TOKEN")
+    monkeypatch.setenv("ACTCORE_SINK_TOKEN_INBOX", "inbox-secret")
+    monkeypatch.setenv("ACTCORE_SINK_ORIGIN_INBOX", "http://inbox.test")
+    sink = WebhookSink(type="webhook", url="http://inbox.test/hook", secret="inbox")
     result, seen = await _deliver(
         httpx.MockTransport(lambda r: httpx.Response(503, headers={"Retry-After": "90"})), sink
     )
@@ -196,15 +197,16 @@ async def test_hub_token_only_goes_to_the_hub_origin() -> None:
     assert "Authorization" not in seen[0].headers
 
 
-async def test_unset_token_env_is_a_clear_error_and_nothing_is_sent(
+async def test_an_unset_sink_secret_is_a_clear_error_and_nothing_is_sent(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv("INBOX_TOKEN", raising=False)
-    sink = WebhookSink(type="webhook", url="http://inbox.test/hook", token_env="INBOX_TOKEN")
+    monkeypatch.delenv("ACTCORE_SINK_TOKEN_INBOX", raising=False)
+    sink = WebhookSink(type="webhook", url="http://inbox.test/hook", secret="inbox")
     result, seen = await _deliver(httpx.MockTransport(lambda r: httpx.Response(201)), sink)
     assert seen == []
     assert result.outcome == AttemptOutcome.PERMANENT  # type: ignore[attr-defined]
-    assert "token_env INBOX_TOKEN is not set" in (result.error or "")  # type: ignore[attr-defined]
+    assert "sink secret 'inbox' is not set" in (result.error or "")  # type: ignore[attr-defined]
+    assert "ACTCORE_SINK_TOKEN_INBOX" in (result.error or "")  # type: ignore[attr-defined]
 
 
 async def test_a_token_with_a_newline_is_never_sent_nor_echoed() -> None:

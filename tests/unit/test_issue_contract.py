@@ -127,9 +127,14 @@ def test_the_token_goes_only_where_it_was_configured() -> None:
     other = IssueSink(type="issue", backend="issue_core", url="http://elsewhere.example")
     assert resolve_target(own, settings)[1] == "s3cret"
     assert resolve_target(other, settings)[1] is None
-    unset = IssueSink(type="issue", token_env="MY_MISSING_ISSUE_TOKEN")
+    unset = IssueSink(type="issue", secret="my-missing-issue-token")
     _base, token, problem = resolve_target(unset, settings)
-    assert token is None and problem is not None and "MY_MISSING_ISSUE_TOKEN" in problem
+    assert token is None and problem is not None
+    assert "ACTCORE_SINK_TOKEN_MY_MISSING_ISSUE_TOKEN" in problem
+    # A stored sink naming any other variable of the worker gets nothing from it.
+    borrowed = IssueSink(type="issue", token_env="HOME")
+    _base, token, problem = resolve_target(borrowed, settings)
+    assert token is None and "HOME is not a sink secret" in str(problem)
     nowhere = resolve_target(own, Settings(issue_core_url=None))
     assert nowhere[0] is None and "ACTCORE_ISSUE_CORE_URL" in str(nowhere[2])
 
@@ -257,8 +262,9 @@ async def test_a_sink_name_shared_with_null_sinks_is_checked_with_its_own_token(
 ) -> None:
     """A working ``issue_core`` sink whose name two ``null`` sinks share: the check uses the
     filing sink's token (not the first definition's), and ``sync`` has nothing to warn."""
-    monkeypatch.setenv("TRACKER_TOKEN", "s3cret-tracker")
+    monkeypatch.setenv("ACTCORE_SINK_TOKEN_TRACKER", "s3cret-tracker")
     hub = StateHub(token="s3cret-tracker").start()
+    monkeypatch.setenv("ACTCORE_SINK_ORIGIN_TRACKER", hub.url)
     store = Store(f"sqlite+aiosqlite:///{tmp_path / 'actcore.db'}")
     try:
         await migrate.upgrade(store)
@@ -277,7 +283,7 @@ async def test_a_sink_name_shared_with_null_sinks_is_checked_with_its_own_token(
         defs = [
             definition("dry-a", {"backend": "null"}),
             definition("dry-b", {"backend": "null"}),
-            definition("files", {"backend": "issue_core", "token_env": "TRACKER_TOKEN"}),
+            definition("files", {"backend": "issue_core", "secret": "tracker"}),
         ]
         ledger = Ledger(store)
         [check] = await check_sinks("issues", defs, settings, ledger=ledger)
@@ -285,7 +291,7 @@ async def test_a_sink_name_shared_with_null_sinks_is_checked_with_its_own_token(
         assert check.definitions == ["files"]
         assert await unchecked_sinks(defs, settings, ledger) == []
         # The same URL with another token is another check: never passed, so warned.
-        other = definition("other", {"backend": "issue_core", "token_env": "OTHER_TOKEN"})
+        other = definition("other", {"backend": "issue_core", "secret": "other"})
         [warning] = await unchecked_sinks([*defs, other], settings, ledger)
         assert warning.startswith("other: sinks.issues") and "never passed" in warning
         # Only null sinks by that name: they are checked, and say so.

@@ -42,9 +42,10 @@ async def test_tokens_appear_in_no_log_line_and_no_history(
     token_file = tmp_path / "hub-token"
     token_file.write_text(HUB_TOKEN + "\n")
     stack.settings.state_hub_token_file = token_file  # the worker reads it per attempt
-    monkeypatch.setenv("INBOX_TOKEN", INBOX_TOKEN)
+    monkeypatch.setenv("ACTCORE_SINK_TOKEN_INBOX", INBOX_TOKEN)
     hub = StateHub(token=HUB_TOKEN).start()
     inbox = StateHub(token=INBOX_TOKEN).start()
+    monkeypatch.setenv("ACTCORE_SINK_ORIGIN_INBOX", inbox.url)
     stack.settings.state_hub_url = hub.url  # the hub token goes to this origin only
     try:
         stack.define(
@@ -55,7 +56,7 @@ async def test_tokens_appear_in_no_log_line_and_no_history(
                     "type": "webhook",
                     "name": "inbox",
                     "url": f"{inbox.url}/progress/",
-                    "token_env": "INBOX_TOKEN",
+                    "secret": "inbox",
                 },
             ],
         )
