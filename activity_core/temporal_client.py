@@ -17,6 +17,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
 from temporalio.runtime import Runtime
 
+from activity_core.codec import codec_from_env, with_codec
+
 
 def connect_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Keyword arguments for :meth:`Client.connect` from the environment.
@@ -25,7 +27,11 @@ def connect_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         env: Environment to read; the process environment by default.
 
     Returns:
-        The connect config, with the pydantic data converter set.
+        The connect config, with the pydantic data converter set (sealing payloads when
+        ``ACTCORE_CODEC_KEYS`` is set: :mod:`activity_core.codec`).
+
+    Raises:
+        CodecKeyError: The codec keys are malformed.
     """
     environ = dict(os.environ if env is None else env)
     if not environ.get("TEMPORAL_ADDRESS") and environ.get("TEMPORAL_HOST"):
@@ -34,7 +40,7 @@ def connect_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         ClientConfig.load_client_connect_config(override_env_vars=environ)
     )
     config.setdefault("target_host", "localhost:7233")
-    config["data_converter"] = pydantic_data_converter
+    config["data_converter"] = with_codec(pydantic_data_converter, codec_from_env(environ))
     return config
 
 

@@ -22,6 +22,7 @@ FLOORS = {
     "activity_core.errors": 1,
     "activity_core.settings": 1,
     "activity_core.temporal_client": 1,
+    "activity_core.codec": 1,
     "activity_core.logs": 1,
     "activity_core.telemetry": 1,
     "activity_core.tracing": 1,
