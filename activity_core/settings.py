@@ -190,6 +190,16 @@ class Settings(BaseSettings):
     Kubernetes Secret). Variables ``ACTCORE_SINK_TOKEN_<NAME>`` and
     ``ACTCORE_SINK_ORIGIN_<NAME>`` do the same; no other variable can be named."""
 
+    codec_port: int = 8011
+    """The codec server's port (``actcore codec serve``)."""
+    codec_ui_origins_csv: str = Field(
+        default="http://127.0.0.1:8233,http://localhost:8233",
+        validation_alias=AliasChoices("ACTCORE_CODEC_UI_ORIGINS"),
+    )
+    """Origins (the Temporal Web UI's) the codec server answers cross-origin requests of."""
+    codec_server_token: SecretStr | None = None
+    """Bearer token the codec server requires (unset: none; keep it on loopback then)."""
+
     egress_allow: str = ""
     """Internal networks sinks and resolvers may reach (comma-separated CIDR ranges, e.g.
     ``127.0.0.0/8,10.20.0.0/16``); loopback, private, link-local, metadata, multicast and
@@ -223,6 +233,10 @@ class Settings(BaseSettings):
         naming the fix (never the token).
         """
         return _sink_secret(self.sink_secrets_dir, name, url)
+
+    def codec_ui_origins(self) -> list[str]:
+        """The Web UI origins the codec server admits."""
+        return [o.strip().rstrip("/") for o in self.codec_ui_origins_csv.split(",") if o.strip()]
 
     def api_tokens(self) -> tuple[list[str], list[str]]:
         """(write tokens, read-only tokens) from the variables and the token file."""

@@ -27,6 +27,7 @@ Commands::
     actcore router                                  the event router (NATS JetStream)
     actcore events publish TYPE [--payload JSON]    publish one event
     actcore events lag | dead-letters               the router's backlog and rejects
+    actcore codec new-key | serve                   payload encryption keys, codec server
     actcore --version                               the installed version
 
 Exit codes: 0 success, 1 a check failed, a run did not succeed or a page alert is open,
@@ -52,6 +53,7 @@ from temporalio.service import RPCError
 from activity_core import logs
 from activity_core.cli import (
     api,
+    codec,
     definitions,
     dev,
     events,
@@ -67,7 +69,7 @@ from activity_core.errors import ActivityCoreError
 from activity_core.settings import Settings, get_settings
 from activity_core.temporal_client import connect_config
 
-GROUPS = (worker, status, dev, runs, definitions, schedules, sinks, store, api, events)
+GROUPS = (worker, status, dev, runs, definitions, schedules, sinks, store, api, events, codec)
 
 
 def _version() -> str:

@@ -32,7 +32,7 @@ async def run_demo(stack: DevStack, name: str = DEMO_DEFINITIONS[0], within: flo
         settings.definitions_dir, settings.activity_timeout_seconds, settings.egress_policy()
     )
     definition = loaded.by_name(name)
-    client = await connect({"TEMPORAL_ADDRESS": stack.temporal_address})
+    client = await connect(stack.temporal_env())
     handle = await start_manual_run(client, definition)
     result: RunResult = await asyncio.wait_for(handle.result(), within)
     return await _describe(stack, client, definition, result)
@@ -56,7 +56,7 @@ async def run_event_demo(stack: DevStack, within: float = 60.0) -> str | None:
         await publish_event(nc.jetstream(), envelope)
     finally:
         await nc.drain()
-    client = await connect({"TEMPORAL_ADDRESS": stack.temporal_address})
+    client = await connect(stack.temporal_env())
     definition = listeners[0]
     handle = client.get_workflow_handle(
         event_run_id(definition, envelope.event_id), result_type=RunResult

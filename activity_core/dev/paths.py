@@ -41,6 +41,10 @@ class Paths:
     def nats_store(self) -> Path:
         return self.home / "nats"
 
+    @property
+    def codec_keys(self) -> Path:
+        return self.home / "codec-keys"
+
 
 ADOPTED = (
     (
@@ -53,6 +57,11 @@ ADOPTED = (
     (("ACTCORE_ISSUE_CORE_URL", "ISSUE_CORE_URL"), "ACTCORE_ISSUE_CORE_URL", "state_hub_url"),
     (("ACTCORE_NATS_URL", "NATS_URL"), "NATS_URL", "nats_url"),
     (("ACTCORE_WEB_UI_URL",), "ACTCORE_WEB_UI_URL", "ui_url"),
+    (
+        ("ACTCORE_CODEC_KEYS", "ACTCORE_CODEC_KEYS_FILE"),
+        "ACTCORE_CODEC_KEYS_FILE",
+        "codec_keys_file",
+    ),
 )
 """What a command takes from a running dev stack when its environment does not say:
 (variables that already say it, variable to set, key in ``dev-stack.json``)."""

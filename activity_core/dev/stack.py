@@ -22,6 +22,8 @@ from typing import Any
 import httpx
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 
+from activity_core.codec import new_key
+from activity_core.dev.banner import banner
 from activity_core.dev.paths import Paths
 from activity_core.dev.processes import (
     check_port_free,
@@ -41,7 +43,7 @@ from activity_core.store import Store, migrate, redact
 from activity_core.temporal_client import SINGLE_PARTITION_FLAGS, connect
 
 DEMO_DEFINITIONS = ("daily-activity-digest", "daily-statehub-wsjf-triage")
-PROCESSES = ("temporal", "nats", "statehub", "worker", "watchdog", "router", "api")
+PROCESSES = ("temporal", "nats", "statehub", "codec", "worker", "watchdog", "router", "api")
 """Started in this order, stopped in the reverse one."""
 DEMO_EVENT = ("user.created", {"tier": "pro", "region": "eu"})
 """The event the demo publishes (``definitions/welcome-pro-user.yaml`` listens to it)."""
@@ -79,6 +81,34 @@ class DevStack:
         return f"http://127.0.0.1:{self.settings.api_port}"
 
     @property
+    def codec_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.codec_port}"
+
+    @property
+    def own_codec(self) -> bool:
+        """Whether the stack seals payloads with its own generated key (no
+        ``ACTCORE_CODEC_KEYS`` of the caller's)."""
+        return not (
+            os.environ.get("ACTCORE_CODEC_KEYS") or os.environ.get("ACTCORE_CODEC_KEYS_FILE")
+        )
+
+    def temporal_env(self) -> dict[str, str]:
+        """What an in-process client needs: the server's address and the codec keys."""
+        env = {"TEMPORAL_ADDRESS": self.temporal_address}
+        for name in ("ACTCORE_CODEC_KEYS", "ACTCORE_CODEC_KEYS_FILE"):
+            value = self.child_env().get(name)
+            if value:
+                env[name] = value
+        return env
+
+    def _ensure_codec_keys(self) -> None:
+        """A key of the stack's own, kept with its state (payloads sealed with it stay
+        readable across restarts)."""
+        if self.own_codec and not self.paths.codec_keys.exists():
+            self.paths.codec_keys.touch(mode=0o600)
+            self.paths.codec_keys.write_text(f"dev:{new_key()}\n")
+
+    @property
     def own_nats(self) -> bool:
         """Whether the stack starts its own NATS (no ``NATS_URL`` given)."""
         return self.settings.nats_url is None
@@ -91,7 +121,7 @@ class DevStack:
     def nats_monitor_url(self) -> str:
         return f"http://127.0.0.1:{self.settings.nats_monitor_port}"
 
-    def _nats_label(self) -> str:
+    def nats_label(self) -> str:
         if self.own_nats:
             return f"{self.nats_url}   (monitoring: {self.nats_monitor_url}/jsz?consumers=true)"
         hosts = ", ".join(u.split("@")[-1] for u in self.settings.nats_servers())
@@ -127,6 +157,13 @@ class DevStack:
         )
         # The reference State Hub serves the issue-core contract too (/issues/).
         env.setdefault("ACTCORE_ISSUE_CORE_URL", self.hub_url)
+        if self.own_codec:
+            env["ACTCORE_CODEC_KEYS_FILE"] = str(self.paths.codec_keys)
+        env.setdefault("ACTCORE_CODEC_PORT", str(self.settings.codec_port))
+        env.setdefault(
+            "ACTCORE_CODEC_UI_ORIGINS",
+            f"{self.ui_url},{self.ui_url.replace('127.0.0.1', 'localhost')}",
+        )
         if self.own_nats:
             env["NATS_URL"] = self.nats_url
             env.pop("ACTCORE_NATS_URL", None)
@@ -187,6 +224,7 @@ class DevStack:
             (s.state_hub_port, "ACTCORE_STATE_HUB_PORT"),
             (s.state_hub_admin_port, "ACTCORE_STATE_HUB_ADMIN_PORT"),
             (s.api_port, "ACTCORE_API_PORT"),
+            (s.codec_port, "ACTCORE_CODEC_PORT"),
             *(
                 [
                     (s.nats_port, "ACTCORE_NATS_PORT"),
@@ -199,6 +237,7 @@ class DevStack:
             check_port_free(port, setting)
         self.paths.home.mkdir(parents=True, exist_ok=True)
         self._ensure_token()
+        self._ensure_codec_keys()
         await self._migrate()
         self._spawn(
             "temporal",
@@ -217,6 +256,9 @@ class DevStack:
                 "--log-level",
                 "warn",
                 "--ui-disable-news-fetch",
+                # The Web UI reads sealed payloads through the stack's codec server.
+                "--ui-codec-endpoint",
+                self.codec_url,
                 *sa.dev_server_flags(),
                 *SINGLE_PARTITION_FLAGS,
             ],
@@ -255,8 +297,10 @@ class DevStack:
                 str(self.paths.statehub_db),
             ],
         )
+        self._spawn("codec", [sys.executable, "-m", "activity_core.cli", "codec", "serve"])
         await self._wait_temporal()
         await self._wait_http(f"{self.hub_url}/health", "statehub")
+        await self._wait_http(f"{self.codec_url}/health", "codec")
         if self.own_nats:
             await self._wait_http(f"{self.nats_monitor_url}/healthz?js-enabled-only=true", "nats")
         cli = [sys.executable, "-m", "activity_core.cli"]
@@ -279,6 +323,8 @@ class DevStack:
                     "api_url": self.api_url,
                     "nats_url": self.nats_url if self.own_nats else None,
                     "nats_monitor_url": self.nats_monitor_url if self.own_nats else None,
+                    "codec_url": self.codec_url,
+                    "codec_keys_file": str(self.paths.codec_keys) if self.own_codec else None,
                 },
                 indent=2,
             )
@@ -302,7 +348,7 @@ class DevStack:
         while time.monotonic() < deadline:
             self._checkalive()
             try:
-                client = await connect({"TEMPORAL_ADDRESS": self.temporal_address})
+                client = await connect(self.temporal_env())
                 await client.workflow_service.describe_namespace(
                     DescribeNamespaceRequest(namespace=client.namespace)
                 )
@@ -338,44 +384,13 @@ class DevStack:
                 await asyncio.sleep(0.3)
         raise DevStackError(f"{name} did not answer at {url}")
 
-    def _ledger_url(self) -> str:
+    def ledger_url(self) -> str:
         url = self.settings.database_url()
         return redact(url) if url else "off (ACTCORE_DB_URL=none)"
 
     def banner(self) -> str:
-        return "\n".join(
-            [
-                "activity-core dev stack is up",
-                f"  Temporal Web UI  {self.ui_url}",
-                f"  Temporal gRPC    {self.temporal_address}   "
-                f"({temporal_binary(self.settings.temporal_cli_path)} workflow list "
-                f"--address {self.temporal_address})",
-                f"  State Hub        {self.hub_url}   (faults: actcore statehub fault refuse|none)",
-                f"  issue-core       {self.hub_url}/issues/   (tasks filed when "
-                "ACTCORE_ISSUE_SINK_TYPE=issue_core; check: "
-                f"ACTCORE_ISSUE_CORE_URL={self.hub_url} actcore sinks check issues)",
-                f"  Notes            {self.settings.working_memory_dir.resolve()}",
-                f"  Run ledger       {self._ledger_url()}   (actcore runs list)",
-                f"  API + board      {self.api_url}/   (Swagger: {self.api_url}/docs; "
-                f"writes: Authorization: Bearer $(cat {self.token_file}))",
-                f"  NATS JetStream   {self._nats_label()}",
-                "  Events           actcore events publish user.created --payload "
-                '\'{"tier": "pro"}\'   (actcore events lag | dead-letters)',
-                f"  Logs             {self.paths.logs}   (worker.log: runs; watchdog.log: "
-                "the missed-fire watchdog, its own process)",
-                *self._path_hint(),
-            ]
-        )
-
-    @staticmethod
-    def _path_hint() -> list[str]:
-        """How to reach ``actcore`` and ``temporal`` when their directory is not on PATH."""
-        bindir = Path(sys.executable).parent
-        if str(bindir) in os.environ.get("PATH", "").split(os.pathsep):
-            return []
-        return [
-            f'  Commands         export PATH="{bindir}:$PATH"   (actcore, temporal; once per shell)'
-        ]
+        """What is where, printed once the stack is up."""
+        return banner(self)
 
     # -- stop / status -------------------------------------------------------------
 

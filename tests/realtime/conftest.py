@@ -23,7 +23,7 @@ def _free_ports(n: int) -> list[int]:
 
 @pytest.fixture
 def cli_env(tmp_path: Path) -> dict[str, str]:
-    temporal, ui, hub, admin, api, nats_port, nats_monitor = _free_ports(7)
+    temporal, ui, hub, admin, api, nats_port, nats_monitor, codec = _free_ports(8)
     env = dict(os.environ)
     env.update(
         {
@@ -37,6 +37,7 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
             "ACTCORE_API_PORT": str(api),
             "ACTCORE_NATS_PORT": str(nats_port),
             "ACTCORE_NATS_MONITOR_PORT": str(nats_monitor),
+            "ACTCORE_CODEC_PORT": str(codec),
             "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal}",
             "ACTCORE_STATE_HUB_URL": f"http://127.0.0.1:{hub}",
             "ACTCORE_LOG_FORMAT": "text",

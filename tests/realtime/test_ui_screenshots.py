@@ -106,6 +106,12 @@ async def test_web_ui_pages_show_names_outcomes_and_failures(
         await assert_eventually(settled, within=60)
 
         ui = f"http://127.0.0.1:{cli_env['ACTCORE_UI_PORT']}/namespaces/default"
+        [digest, *_] = [
+            w
+            async for w in client.list_workflows(
+                'WorkflowType="ActivityRunWorkflow" AND ActivityName="daily-activity-digest"'
+            )
+        ]
         pages = [
             Page(
                 "schedule-by-name",
@@ -128,6 +134,15 @@ async def test_web_ui_pages_show_names_outcomes_and_failures(
                 "waiting-deliveries",
                 "/workflows" + _query('DeliveryStatus="waiting"'),
                 ["delivery-activity-run-hourly-heartbeat-manual-", "state_hub"],
+            ),
+            # Payloads are sealed (the stack's codec key): the page reads the run's result
+            # through the codec server, so its fields show; the raw history has none.
+            Page(
+                "run-decoded",
+                f"/workflows/{digest.id}/{digest.run_id}/history",
+                ["note_status", "report_path"],
+                hides=("binary/encrypted",),
+                size="1600,1000",
             ),
             Page(
                 "dead-deliveries",
