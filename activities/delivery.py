@@ -41,6 +41,7 @@ from activity_core.domain.constants import (
     ATTEMPT_FAILED,
     SINK_RESET_RETRIES,
 )
+from activity_core.domain.signing import signed_headers, signing_keys
 from activity_core.domain.sinks import borrowed_variable, secret_of
 from activity_core.settings import Settings
 
@@ -184,7 +185,7 @@ class Pacer:
 
 
 async def post_capped(
-    http: httpx.AsyncClient, url: str, body: dict[str, object], headers: dict[str, str]
+    http: httpx.AsyncClient, url: str, body: dict[str, object] | bytes, headers: dict[str, str]
 ) -> tuple[httpx.Response, str, bool]:
     """POST JSON and read at most :data:`MAX_RESPONSE_BYTES` of the answer (and whether it
     was cut there). A connection dropped after sending is retried at once a few times:
@@ -200,7 +201,8 @@ async def post_capped(
         reraise=True,
     ):
         with attempt:
-            async with http.stream("POST", url, json=body, headers=headers) as response:
+            sent = {"content": body} if isinstance(body, bytes) else {"json": body}
+            async with http.stream("POST", url, headers=headers, **sent) as response:
                 chunks: list[bytes] = []
                 size = 0
                 async for chunk in response.aiter_bytes():
@@ -350,22 +352,42 @@ class SinkActivities:
                 "the sink's token contains whitespace or control characters (a trailing "
                 "newline in the variable or file?) and cannot be sent; fix it and retry"
             )
+        keys: list[bytes] = []
+        if problem is None:
+            keys, problem = self._signing_keys(inp, url)
         if problem is not None:
             log.error("delivery not attempted", extra={"sink": inp.sink.name, "why": problem})
             return DeliveryAttemptResult(outcome=AttemptOutcome.PERMANENT, error=problem)
-        return await self._attempt(inp, url, token)
+        return await self._attempt(inp, url, token, keys)
+
+    def _signing_keys(self, inp: DeliveryAttemptInput, url: str) -> tuple[list[bytes], str | None]:
+        """The sink's signing keys (none when it signs nothing), or a problem."""
+        name = getattr(inp.sink, "signing_secret", None)
+        if not name:
+            return [], None
+        value, problem = self._settings.sink_secret(name, url)
+        if problem is not None or value is None:
+            return [], f"signing_secret: {problem}"
+        try:
+            return signing_keys(value), None
+        except ValueError as exc:
+            return [], f"signing_secret: sink secret {name!r}: {exc}"
 
     async def _attempt(
-        self, inp: DeliveryAttemptInput, url: str, token: str | None
+        self, inp: DeliveryAttemptInput, url: str, token: str | None, keys: list[bytes]
     ) -> DeliveryAttemptResult:
         headers = {
             "Idempotency-Key": inp.idempotency_key,
             "X-Activity-Core-Attempt": str(inp.attempt),
+            "Content-Type": "application/json",
         }
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        body = inp.event.model_dump(mode="json")
+        # Serialised once: the signature covers exactly the bytes sent.
+        body = json.dumps(inp.event.model_dump(mode="json"), separators=(",", ":")).encode()
         await self.pacer(url, inp.sink.pace_per_second).wait()
+        if keys:
+            headers.update(signed_headers(inp.idempotency_key, int(time.time()), body, keys))
         started = time.monotonic()
         span = _tracer.start_span(
             f"POST {inp.sink.name}",

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     """Base URL of State Hub (``/progress/`` is appended)."""
     state_hub_token: SecretStr | None = None
     """Bearer token for State Hub; never logged, never in workflow history."""
+    state_hub_signing_secret: SecretStr | None = None
+    """Reference State Hub (``actcore statehub serve``): ``whsec_...`` secrets it verifies
+    progress posts against (Standard Webhooks signatures; unset: none required)."""
     state_hub_token_file: Path | None = None
     """File holding the State Hub token (used when ``ACTCORE_STATE_HUB_TOKEN`` is unset)."""
 

@@ -156,6 +156,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         admin_port=args.admin_port or settings.state_hub_admin_port,
         token=token,
         seed_demo=not args.no_demo_data,
+        signing_secret=(
+            settings.state_hub_signing_secret.get_secret_value()
+            if settings.state_hub_signing_secret
+            else None
+        ),
     ).start()
     log.info(
         "statehub serving",

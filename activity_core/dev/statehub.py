@@ -30,6 +30,7 @@ from activity_core.dev.statehub_tasks import (
     now_utc,
     recently_on_scope,
 )
+from activity_core.domain.signing import signing_keys, verify
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,18 @@ class _ApiHandler(BaseHTTPRequestHandler):
             return True
         return False
 
+    def _signed(self, raw: bytes) -> bool:
+        keys = self.server.hub.signing_keys
+        if not keys:
+            return True
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        problem = verify(headers, raw, keys, time.time())
+        if problem is None:
+            return True
+        self.server.hub.stats.bump("unsigned")
+        self._send(401, {"detail": f"signature check failed: {problem}"})
+        return False
+
     def _authorised(self) -> bool:
         token = self.server.hub.token
         if token is None:
@@ -173,7 +186,7 @@ class _ApiHandler(BaseHTTPRequestHandler):
         if url.path not in ("/progress", "/progress/"):
             self._send(404, {"detail": "not found"})
             return
-        if self._fault() or not self._authorised():
+        if self._fault() or not self._authorised() or not self._signed(raw):
             return
         try:
             event = json.loads(raw or b"null")
@@ -287,6 +300,7 @@ class StateHub:
         admin_port: int = 0,
         token: str | None = None,
         seed_demo: bool = False,
+        signing_secret: str | None = None,
     ) -> None:
         """Create (not yet started).
 
@@ -297,6 +311,8 @@ class StateHub:
             admin_port: Fault-control port (0 picks a free one).
             token: Bearer token to require, if any.
             seed_demo: Load the demo work items when the store has none.
+            signing_secret: ``whsec_...`` secrets: progress posts must carry a valid
+                Standard Webhooks signature and a fresh timestamp (else 401).
         """
         self.store = Store(db)
         if seed_demo and self.store.tasks.count() == 0:
@@ -304,6 +320,7 @@ class StateHub:
         self.host = host
         self.port = port
         self.token = token
+        self.signing_keys = signing_keys(signing_secret) if signing_secret else []
         self.fault = Fault()
         self._let_through = 0
         self.stats = Stats()

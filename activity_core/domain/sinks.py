@@ -56,6 +56,9 @@ class StateHubProgressSink(Paced):
     """Progress event type, e.g. ``daily_digest``."""
     url: str | None = None
     """Base URL override; default is the worker's ``ACTCORE_STATE_HUB_URL``."""
+    signing_secret: str | None = Field(default=None, pattern=SINK_NAME)
+    """Sink secret (``whsec_...`` values) to sign each request with, the Standard Webhooks
+    way (``webhook-id``, ``webhook-timestamp``, ``webhook-signature``)."""
 
     @field_validator("url")
     @classmethod
@@ -77,6 +80,9 @@ class WebhookSink(Paced):
     secret: str | None = Field(default=None, pattern=SINK_NAME)
     """Sink secret sent as the bearer token: ``ACTCORE_SINK_TOKEN_<NAME>`` or the file
     ``<name>`` of ``ACTCORE_SINK_SECRETS_DIR``, sent only to the origins it is bound to."""
+    signing_secret: str | None = Field(default=None, pattern=SINK_NAME)
+    """Sink secret (``whsec_...`` values) to sign each request with, the Standard Webhooks
+    way (``webhook-id``, ``webhook-timestamp``, ``webhook-signature``)."""
 
     @field_validator("url")
     @classmethod
