@@ -191,6 +191,7 @@ class Catalog:
             read_definitions,
             self._settings.definitions_dir,
             self._settings.activity_timeout_seconds,
+            self._settings.egress_policy(),
         )
         return _from_files(
             loaded, f"{reason}: definitions read from {self._settings.definitions_dir}"

@@ -19,6 +19,7 @@ BENCHMARKS = [
     "bench.ledger",
     "bench.api_board",
     "bench.events",
+    "bench.encryption",
 ]
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -243,3 +245,22 @@ async def test_a_refused_delivery_is_permanent_with_the_reason(hub: StateHub) ->
         result.error or ""
     )
     assert hub.events() == []
+
+
+async def test_every_reader_uses_the_processs_own_policy_not_the_environments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker whose settings trust its State Hub reads a definition naming that hub,
+    whatever ACTCORE_EGRESS_ALLOW says in the environment."""
+    from activity_core.catalog import Catalog
+
+    monkeypatch.delenv("ACTCORE_EGRESS_ALLOW", raising=False)
+    hub = "http://127.0.0.1:5555"
+    body = _definition(f"{hub}/progress/")
+    (tmp_path / "egress.yaml").write_text(json.dumps(body))
+    settings = Settings(definitions_dir=tmp_path, state_hub_url=hub, db_url="none")
+    found = await Catalog(settings, None).find("egress")
+    assert found.name == "egress"
+    strict = Settings(definitions_dir=tmp_path, state_hub_url="http://hub.example", db_url="none")
+    with pytest.raises(Exception, match="loopback"):
+        await Catalog(strict, None).find("egress")
