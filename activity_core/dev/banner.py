@@ -5,15 +5,46 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from activity_core.dev.paths import Paths
 from activity_core.dev.processes import temporal_binary
-
-if TYPE_CHECKING:
-    from activity_core.dev.stack import DevStack
+from activity_core.settings import Settings
 
 
-def banner(stack: DevStack) -> str:
+class _Stack(Protocol):
+    """What the banner reads of a dev stack."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def paths(self) -> Paths: ...
+
+    @property
+    def ui_url(self) -> str: ...
+
+    @property
+    def temporal_address(self) -> str: ...
+
+    @property
+    def hub_url(self) -> str: ...
+
+    @property
+    def api_url(self) -> str: ...
+
+    @property
+    def codec_url(self) -> str: ...
+
+    @property
+    def token_file(self) -> Path: ...
+
+    def ledger_url(self) -> str: ...
+
+    def nats_label(self) -> str: ...
+
+
+def banner(stack: _Stack) -> str:
     """What is where, printed once the stack is up."""
     return "\n".join(
         [
