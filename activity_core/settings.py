@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,7 +21,10 @@ from activity_core.domain.fields import SINK_TOKEN_PREFIX
 class Settings(BaseSettings):
     """Worker, CLI and dev-stack settings."""
 
-    model_config = SettingsConfigDict(env_prefix="ACTCORE_", extra="ignore")
+    # Inputs stay out of error texts: they hold tokens and URLs with passwords.
+    model_config = SettingsConfigDict(
+        env_prefix="ACTCORE_", extra="ignore", hide_input_in_errors=True
+    )
 
     home: Path = Path(".actcore")
     """The one root of the local state the dev stack and the CLI write by default: the
@@ -69,6 +72,9 @@ class Settings(BaseSettings):
     """Dev stack: reference State Hub port."""
     state_hub_admin_port: int = 8001
     """Dev stack: reference State Hub fault-control port."""
+    dev_health_port: int = Field(default=8091, ge=0, le=65532)
+    """Dev stack: health ports of worker, watchdog, router and API, from this one up
+    (0: free ports, printed at start)."""
 
     skip_schedule_sync: bool = Field(
         default=False,
@@ -108,6 +114,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("ACTCORE_PROMETHEUS_BIND_ADDR", "PROMETHEUS_BIND_ADDR"),
     )
     """Serve Prometheus metrics here (e.g. ``0.0.0.0:9090``); off when unset."""
+    health_bind_addr: str | None = None
+    """Serve ``/healthz`` and ``/readyz`` here (e.g. ``0.0.0.0:8081``); off when unset."""
+    graceful_shutdown_seconds: float = Field(default=20.0, ge=0)
+    """On SIGTERM, running activities get this long to finish before they are cancelled
+    (the pod's ``terminationGracePeriodSeconds`` must be longer)."""
     metrics_poll_seconds: float = Field(default=30.0, gt=0)
     """How often the worker counts waiting/dead deliveries for the gauges."""
 
@@ -168,6 +179,8 @@ class Settings(BaseSettings):
     replica): covers a router that died between a start and its ack."""
     router_max_ack_pending: int = Field(default=1000, ge=1)
     """Events in flight across all replicas."""
+    stream_replicas: int = Field(default=1, ge=1, le=5)
+    """Copies of the ``ACTIVITY_EVENTS`` stream on a NATS cluster (3 in production)."""
     router_batch: int = Field(default=100, ge=1, le=1000)
     """Events fetched per pull."""
     router_refresh_seconds: float = Field(default=5.0, ge=0)
@@ -255,6 +268,36 @@ class Settings(BaseSettings):
             if urls:
                 return urls
         return [f"nats://127.0.0.1:{self.nats_port}"]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_files(cls, data: Any) -> Any:
+        """Every secret may come from a file: ``ACTCORE_<NAME>_FILE`` (a Kubernetes
+        Secret volume), read when the value itself is not set. A file that cannot be read
+        is an error naming the variable, never the content."""
+        if not isinstance(data, dict):
+            return data
+        for name, info in cls.model_fields.items():
+            if info.annotation != (SecretStr | None) or f"{name}_file" in cls.model_fields:
+                continue
+            keys = {name, f"ACTCORE_{name.upper()}"}
+            if isinstance(info.validation_alias, AliasChoices):
+                keys |= {str(c) for c in info.validation_alias.choices}
+            if any(k in data for k in keys) or any(os.environ.get(k.upper()) for k in keys):
+                continue
+            variable = f"ACTCORE_{name.upper()}_FILE"
+            path = os.environ.get(variable)
+            if not path:
+                continue
+            choices = getattr(info.validation_alias, "choices", None)
+            key = str(choices[0]) if choices else name
+            try:
+                data[key] = Path(path).read_text().strip()
+            except OSError as exc:
+                raise ValueError(
+                    f"{variable}={path}: cannot read the file ({exc.strerror})"
+                ) from None
+        return data
 
     @model_validator(mode="after")
     def _under_home(self) -> Settings:

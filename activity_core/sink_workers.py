@@ -154,6 +154,11 @@ class SinkWorkers:
         """Queues polled now, with the server-side limit each is polled with."""
         return {q: p.pace for q, p in self._pollers.items()}
 
+    @property
+    def not_polling(self) -> list[str]:
+        """Sink queues whose worker has stopped (a fatal poller error)."""
+        return [q for q, p in self._pollers.items() if p.task.done()]
+
     def add(self, sinks: Iterable[object]) -> None:
         """Poll the queues of these sinks too (a definition a run just loaded)."""
         found = queue_paces(sinks, self._base, self._default)

@@ -37,6 +37,7 @@ from activity_core.domain.constants import (
     WATCHDOG_TQ,
 )
 from activity_core.errors import HandlerRegistryError, MassRemovalRefused
+from activity_core.health import Health
 from activity_core.loader import LoadedDefinitions, load_definitions, unset_token_envs
 from activity_core.services.registry import SyncReport, actor, open_store, sync
 from activity_core.settings import Settings, get_settings
@@ -54,8 +55,6 @@ from workflows.registry import WATCHDOG_WORKFLOWS, WORKFLOWS
 
 log = logging.getLogger(__name__)
 
-GRACEFUL_SHUTDOWN = timedelta(seconds=20)
-
 
 @dataclass
 class Workers:
@@ -66,13 +65,29 @@ class Workers:
     sink_workers: list[SinkWorkers] = field(default_factory=list)
     """Pollers of the sinks' own queues (the pace shared by all workers)."""
 
+    def not_polling(self) -> list[str]:
+        """Task queues of this process that are not being polled."""
+        stopped = [w.task_queue for w in self.workers if not w.is_running]
+        return stopped + [q for s in self.sink_workers for q in s.not_polling]
+
     async def run_until(self, stop: asyncio.Event) -> None:
-        """Poll every task queue until ``stop`` is set, then shut down gracefully."""
+        """Poll every task queue until ``stop`` is set, then drain.
+
+        Every worker is told to stop at the same moment (none takes a new task after
+        ``stop``), running activities get the graceful-shutdown time, then all are gone.
+        """
         async with contextlib.AsyncExitStack() as stack:
             await stack.enter_async_context(self.http)
             for worker in self.workers:
                 await stack.enter_async_context(worker)
-            await asyncio.gather(stop.wait(), *(s.run(stop) for s in self.sink_workers))
+            sinks = [asyncio.create_task(s.run(stop)) for s in self.sink_workers]
+            try:
+                await stop.wait()
+            finally:
+                log.info("draining: every poller stops now")
+                await asyncio.gather(
+                    *(w.shutdown() for w in self.workers), *sinks, return_exceptions=True
+                )
 
 
 def check_handler_registry(registered: set[str] | None = None) -> None:
@@ -122,6 +137,7 @@ def build_workers(
             one over ``store``).
     """
     check_handler_registry()
+    graceful = timedelta(seconds=settings.graceful_shutdown_seconds)
     http = http or default_http_client(settings)
     sink_acts = SinkActivities(http, settings)
     attempts: list[Callable[..., Any]] = [
@@ -138,7 +154,7 @@ def build_workers(
             shared_limit=settings.sink_pacing,
             sources=sources,
             refresh_seconds=settings.sink_refresh_seconds,
-            graceful_shutdown=GRACEFUL_SHUTDOWN,
+            graceful_shutdown=graceful,
         )
 
     catalog = catalog or Catalog(settings, store)
@@ -171,6 +187,7 @@ def build_workers(
                 # and the misfire guard's fire plan.
                 activities=[*ledger, run_acts.load_definition, schedule_acts.plan_fire],
                 max_cached_workflows=settings.max_cached_workflows,
+                graceful_shutdown_timeout=graceful,
             )
         )
         workers.append(
@@ -187,7 +204,7 @@ def build_workers(
                     ContextActivities(http, settings).resolve_context,
                     *delivery_acts,
                 ],
-                graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+                graceful_shutdown_timeout=graceful,
             )
         )
     if watchdog_task_queue is not None:
@@ -206,7 +223,7 @@ def build_workers(
                     *delivery_acts,
                     *ledger,
                 ],
-                graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+                graceful_shutdown_timeout=graceful,
             )
         )
     # This process's share of each sink's pace: the pace over the processes polling it.
@@ -224,6 +241,37 @@ async def serve(settings: Settings | None = None, *, role: str = "all") -> None:
         role: ``all`` (runs and watchdog), ``runs`` or ``watchdog``.
     """
     settings = settings or get_settings()
+    health = Health("worker" if role == "runs" else role)
+    await health.start(settings.health_bind_addr)
+    try:
+        await _serve(settings, role, health)
+    finally:
+        await health.stop()
+
+
+def add_checks(health: Health, client: Client, workers: Workers, store: Store | None) -> None:
+    """Readiness of a worker process: Temporal answers, every queue is polled, and the
+    database answers when the store is on."""
+
+    async def temporal() -> str | None:
+        return None if await client.service_client.check_health() else "not serving"
+
+    async def pollers() -> str | None:
+        stopped = workers.not_polling()
+        return f"not polling {', '.join(stopped)}" if stopped else None
+
+    health.add("temporal", temporal)
+    health.add("pollers", pollers)
+    if store is not None:
+
+        async def database() -> str | None:
+            await store.ping()
+            return None
+
+        health.add("database", database)
+
+
+async def _serve(settings: Settings, role: str, health: Health) -> None:
     loaded: LoadedDefinitions | None = None
     if not settings.skip_schedule_sync or settings.database_url() is None:
         # The files are imported (or, with the store off, served): fail fast when bad.
@@ -271,9 +319,16 @@ async def serve(settings: Settings | None = None, *, role: str = "all") -> None:
         log.error(problem)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        health.drain()
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
+    add_checks(health, client, workers, store)
+    health.serving()
     log.info(
         "worker started",
         extra={

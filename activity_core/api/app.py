@@ -155,9 +155,13 @@ def create_app(
         if own and context.store is not None:
             await prepare_store(context.store)
         warm_up()
+        await context.health.start(settings.health_bind_addr)
+        context.health.serving()
         try:
             yield
         finally:
+            context.health.drain()
+            await context.health.stop()
             if own and context.store is not None:
                 await context.store.close()
 

@@ -10,8 +10,9 @@ from fastapi import HTTPException, Request, status
 from temporalio.client import Client
 
 from activity_core.catalog import Catalog
+from activity_core.health import Health
 from activity_core.settings import Settings
-from activity_core.store import Ledger, Store
+from activity_core.store import Ledger, Store, migrate
 from activity_core.temporal_client import connect
 
 CONNECT_TIMEOUT_S = 5.0
@@ -29,9 +30,29 @@ class ApiContext:
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     catalog: Catalog = field(init=False)
     """The definitions in force (one per process: it remembers the last registry read)."""
+    health: Health = field(init=False)
+    """``/healthz`` and ``/readyz`` (on the API's port and ``ACTCORE_HEALTH_BIND_ADDR``)."""
 
     def __post_init__(self) -> None:
         self.catalog = Catalog(self.settings, self.store)
+        self.health = Health("api")
+        self.health.add("temporal", self._temporal_check)
+        if self.store is not None:
+            self.health.add("database", self._database_check)
+
+    async def _temporal_check(self) -> str | None:
+        try:
+            client = await self.temporal()
+        except HTTPException:
+            return "unreachable"
+        return None if await client.service_client.check_health() else "not serving"
+
+    async def _database_check(self) -> str | None:
+        assert self.store is not None
+        await self.store.ping()
+        if not await migrate.is_current(self.store):
+            return "schema behind: run `actcore db upgrade`"
+        return None
 
     async def temporal(self) -> Client:
         """The Temporal client, connecting on first use.

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
-from sqlalchemy import text
 
 from activity_core.api.auth import can_read, can_write
 from activity_core.api.context import ApiContext, ctx
@@ -30,8 +29,8 @@ async def _db_ok(context: ApiContext) -> bool:
     if context.store is None:
         return False
     try:
-        async with asyncio.timeout(PROBE_TIMEOUT_S), context.store.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        async with asyncio.timeout(PROBE_TIMEOUT_S):
+            await context.store.ping()
     except Exception:
         return False
     return True
@@ -72,6 +71,25 @@ async def ready(response: Response, context: Context) -> dict[str, Any]:
     if why:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     return {"ready": not why, "problems": why}
+
+
+@router.get("/healthz", tags=["probes"])
+async def healthz(response: Response, context: Context) -> dict[str, object]:
+    """Liveness: 200 while the process's event loop turns (503 when it was blocked)."""
+    ok, body = context.health.alive()
+    if not ok:
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    return body
+
+
+@router.get("/readyz", tags=["probes"])
+async def readyz(response: Response, context: Context) -> dict[str, object]:
+    """Readiness: Temporal answers and the database is reachable and migrated; 503 with
+    the failing checks otherwise, and from the moment the process begins to stop."""
+    ok, body = await context.health.ready()
+    if not ok:
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    return body
 
 
 @router.get("/runs/", response_model=list[RunRecord], tags=["runs"])

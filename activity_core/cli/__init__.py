@@ -16,6 +16,7 @@ Commands::
     actcore definitions validate | list             check the definitions directory
     actcore definitions preview NAME [--count N]    next fire times, computed by the server
     actcore sync [--dry-run] [--no-prune]           make schedules match the definitions
+    actcore setup [--no-sync]                       db upgrade, search attributes, sync
     actcore verify NAME [--date D] [--json] [--plan]  did the day's run happen and arrive?
     actcore statehub serve | fault MODE | events    the reference State Hub (and issue-core)
     actcore tasks list [NAME] [--state S] [--json]  tasks runs emitted (dry run, filed...)
@@ -48,6 +49,7 @@ from importlib import metadata
 import argcomplete
 import httpx
 import nats.errors
+from pydantic import ValidationError
 from temporalio.service import RPCError
 
 from activity_core import logs
@@ -59,6 +61,7 @@ from activity_core.cli import (
     events,
     runs,
     schedules,
+    setup,
     sinks,
     status,
     store,
@@ -69,7 +72,20 @@ from activity_core.errors import ActivityCoreError
 from activity_core.settings import Settings, get_settings
 from activity_core.temporal_client import connect_config
 
-GROUPS = (worker, status, dev, runs, definitions, schedules, sinks, store, api, events, codec)
+GROUPS = (
+    worker,
+    status,
+    dev,
+    runs,
+    definitions,
+    schedules,
+    setup,
+    sinks,
+    store,
+    api,
+    events,
+    codec,
+)
 
 
 def _version() -> str:
@@ -121,7 +137,13 @@ def run(argv: Sequence[str] | None = None) -> int:
     # only when the shell asks.
     argcomplete.autocomplete(parser)
     args = parser.parse_args(argv)
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"]) or "settings"
+            print(f"error: {where}: {error['msg'].removeprefix('Value error, ')}", file=sys.stderr)
+        return 2
     if args.command != "dev":
         settings = _adopt_dev_stack(settings)
     logs.configure(settings.log_level, settings.log_format)

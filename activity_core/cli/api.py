@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from types import FrameType
 
 import uvicorn
 
 from activity_core.api import create_app
 from activity_core.cli.argtypes import PORT
+from activity_core.health import Health
 from activity_core.settings import Settings
 
 
@@ -21,12 +23,27 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
     """Serve until SIGINT/SIGTERM."""
-    uvicorn.run(
-        create_app(settings),
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
         host=args.host or settings.api_host,
         port=args.port or settings.api_port,
         log_config=None,  # our JSON logging stays in charge
         access_log=False,
         server_header=False,
+        timeout_graceful_shutdown=int(settings.graceful_shutdown_seconds) or None,
     )
+    DrainingServer(config, app.state.ctx.health).run()
     return 0
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn, not ready from the moment SIGTERM arrives (requests in flight finish)."""
+
+    def __init__(self, config: uvicorn.Config, health: Health) -> None:
+        super().__init__(config)
+        self.health = health
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.health.drain()
+        super().handle_exit(sig, frame)

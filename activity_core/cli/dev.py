@@ -140,11 +140,21 @@ def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(status, indent=2))
     else:
         for name, info in status.items():
-            if name != "addresses":
-                print(f"{name:9} {'running' if info['alive'] else 'stopped'} (pid {info['pid']})")
+            if name == "addresses":
+                continue
+            line = f"{name:9} {info['state']}"
+            if info["state"] == "running":
+                line += f" (pid {info['pid']})"
+            elif info["state"] == "dead":
+                line += f": it exited or was killed; see {stack.paths.logs / (name + '.log')}"
+            if "ready" in info:
+                failing = {k: v for k, v in info["checks"].items() if v != "ok"}
+                line += ", ready" if info["ready"] else f", NOT READY {failing or '(draining)'}"
+            print(line)
         for k, v in status.get("addresses", {}).items():
             print(f"{k:22} {v}")
-    return 0 if all(status[n]["alive"] for n in PROCESSES) else 1
+    healthy = all(status[n]["alive"] and status[n].get("ready", True) for n in PROCESSES)
+    return 0 if healthy else 1
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:

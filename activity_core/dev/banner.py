@@ -9,6 +9,7 @@ from typing import Protocol
 
 from activity_core.dev.paths import Paths
 from activity_core.dev.processes import temporal_binary
+from activity_core.dev.roles import RolePorts
 from activity_core.settings import Settings
 
 
@@ -39,6 +40,9 @@ class _Stack(Protocol):
     @property
     def token_file(self) -> Path: ...
 
+    @property
+    def roles(self) -> RolePorts: ...
+
     def ledger_url(self) -> str: ...
 
     def nats_label(self) -> str: ...
@@ -66,6 +70,14 @@ def banner(stack: _Stack) -> str:
             f"them through it; temporal CLI: --codec-endpoint {stack.codec_url})",
             "  Events           actcore events publish user.created --payload "
             '\'{"tier": "pro"}\'   (actcore events lag | dead-letters)',
+            "  Probes           "
+            + ", ".join(f"{r} :{p}" for r, p in stack.roles.health.items())
+            + "   (/healthz, /readyz; actcore dev status)",
+            *(
+                ["  Metrics          " + ", ".join(stack.roles.metrics_urls().values())]
+                if stack.roles.metrics
+                else []
+            ),
             f"  Logs             {stack.paths.logs}   (worker.log: runs; watchdog.log: "
             "the missed-fire watchdog, its own process)",
             *_path_hint(),

@@ -9,7 +9,6 @@ the reference State Hub, the worker, the event router and the API.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import secrets
@@ -34,8 +33,8 @@ from activity_core.dev.processes import (
     temporal_binary,
     write_pid,
 )
+from activity_core.dev.roles import METRICS_VARIABLES, ROLES, RolePorts
 from activity_core.domain import search_attributes as sa
-from activity_core.domain.events import DURABLE
 from activity_core.errors import DevStackError
 from activity_core.loader import load_definitions
 from activity_core.settings import Settings
@@ -61,6 +60,7 @@ class DevStack:
         self.settings = settings
         self.paths = Paths(settings.home.resolve())
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.roles = RolePorts.choose(settings, os.environ)
 
     # -- addresses -----------------------------------------------------------------
 
@@ -168,19 +168,9 @@ class DevStack:
             env["NATS_URL"] = self.nats_url
             env.pop("ACTCORE_NATS_URL", None)
         env.pop("TEMPORAL_API_KEY", None)
-        return env
-
-    def _watchdog_env(self) -> dict[str, str]:
-        """The run worker syncs the schedules; metrics (if asked for) on the next port."""
-        env = {"ACTCORE_SKIP_SCHEDULE_SYNC": "true"}
-        bind = os.environ.get("PROMETHEUS_BIND_ADDR") or os.environ.get(
-            "ACTCORE_PROMETHEUS_BIND_ADDR"
-        )
-        if bind:
-            host, _, port = bind.rpartition(":")
-            if port.isdigit():
-                env["PROMETHEUS_BIND_ADDR"] = f"{host}:{int(port) + 1}"
-                env["ACTCORE_PROMETHEUS_BIND_ADDR"] = env["PROMETHEUS_BIND_ADDR"]
+        # Ports are per process (RolePorts); none is inherited by a process not given one.
+        for variable in ("ACTCORE_HEALTH_BIND_ADDR", *METRICS_VARIABLES):
+            env.pop(variable, None)
         return env
 
     # -- start ---------------------------------------------------------------------
@@ -233,6 +223,7 @@ class DevStack:
                 if self.own_nats
                 else []
             ),
+            *self.roles.ports(),
         ):
             check_port_free(port, setting)
         self.paths.home.mkdir(parents=True, exist_ok=True)
@@ -304,15 +295,17 @@ class DevStack:
         if self.own_nats:
             await self._wait_http(f"{self.nats_monitor_url}/healthz?js-enabled-only=true", "nats")
         cli = [sys.executable, "-m", "activity_core.cli"]
-        self._spawn("worker", [*cli, "worker", "--role", "runs"])
+        self._spawn("worker", [*cli, "worker", "--role", "runs"], self.roles.env("worker"))
         # The watchdog in its own process, as in production: a run worker that dies or
-        # hangs is paged about instead of silencing its own watchdog.
-        self._spawn("watchdog", [*cli, "worker", "--role", "watchdog"], self._watchdog_env())
-        self._spawn("router", [sys.executable, "-m", "activity_core.cli", "router"])
-        self._spawn("api", [sys.executable, "-m", "activity_core.cli", "api"])
-        await self._wait_http(f"{self.api_url}/health", "api")
-        if self.own_nats:
-            await self._wait_router()
+        # hangs is paged about instead of silencing its own watchdog. The run worker
+        # syncs the schedules.
+        watchdog_env = {**self.roles.env("watchdog"), "ACTCORE_SKIP_SCHEDULE_SYNC": "true"}
+        self._spawn("watchdog", [*cli, "worker", "--role", "watchdog"], watchdog_env)
+        self._spawn("router", [*cli, "router"], self.roles.env("router"))
+        self._spawn("api", [*cli, "api"], self.roles.env("api"))
+        # Up means every role says it is ready (its pollers run, the router fetches).
+        for role in ROLES:
+            await self._wait_http(self.roles.readyz(role), role, within=90)
         self.paths.state_file.write_text(
             json.dumps(
                 {
@@ -325,6 +318,8 @@ class DevStack:
                     "nats_monitor_url": self.nats_monitor_url if self.own_nats else None,
                     "codec_url": self.codec_url,
                     "codec_keys_file": str(self.paths.codec_keys) if self.own_codec else None,
+                    "readiness": {r: self.roles.readyz(r) for r in ROLES},
+                    "metrics": self.roles.metrics_urls(),
                 },
                 indent=2,
             )
@@ -357,19 +352,6 @@ class DevStack:
                 last = exc
                 await asyncio.sleep(0.5)
         raise DevStackError(f"Temporal did not become ready at {self.temporal_address}: {last}")
-
-    async def _wait_router(self, within: float = 30.0) -> None:
-        """Until the router has created its durable consumer (it is then polling)."""
-        url = f"{self.nats_monitor_url}/jsz?consumers=true"
-        deadline = time.monotonic() + within
-        async with httpx.AsyncClient(timeout=2) as http:
-            while time.monotonic() < deadline:
-                self._checkalive()
-                with contextlib.suppress(httpx.HTTPError):
-                    if DURABLE in (await http.get(url)).text:
-                        return
-                await asyncio.sleep(0.3)
-        raise DevStackError(f"the event router did not create its consumer ({url})")
 
     async def _wait_http(self, url: str, name: str, within: float = 30.0) -> None:
         deadline = time.monotonic() + within
@@ -408,13 +390,27 @@ class DevStack:
         self.paths.state_file.unlink(missing_ok=True)
 
     def status(self) -> dict[str, Any]:
-        """Which processes of a detached stack are alive."""
+        """Each process of a detached stack: ``running``, ``dead`` (its pid file is there
+        but the process is gone: it crashed or was killed) or ``stopped``; for the
+        long-running roles, whether their readiness probe says ready and why not."""
         out: dict[str, Any] = {}
+        state = (
+            json.loads(self.paths.state_file.read_text()) if self.paths.state_file.exists() else {}
+        )
         for name in PROCESSES:
-            pid = read_pid(self.paths.pids / f"{name}.pid")
-            out[name] = {"pid": pid, "alive": pid is not None}
-        if self.paths.state_file.exists():
-            out["addresses"] = json.loads(self.paths.state_file.read_text())
+            pid_file = self.paths.pids / f"{name}.pid"
+            pid = read_pid(pid_file)
+            info: dict[str, Any] = {
+                "pid": pid,
+                "alive": pid is not None,
+                "state": "running" if pid else "dead" if pid_file.exists() else "stopped",
+            }
+            readyz = state.get("readiness", {}).get(name)
+            if pid is not None and readyz:
+                info["ready"], info["checks"] = _probe(readyz)
+            out[name] = info
+        if state:
+            out["addresses"] = state
         return out
 
     def down(self, timeout: float = 15.0) -> list[str]:
@@ -431,3 +427,14 @@ class DevStack:
             pid_file.unlink(missing_ok=True)
         self.paths.state_file.unlink(missing_ok=True)
         return stopped
+
+
+def _probe(url: str) -> tuple[bool, dict[str, str]]:
+    """A readiness URL's verdict and checks (not ready when it does not answer)."""
+    try:
+        response = httpx.get(url, timeout=2)
+        body = response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        return False, {"probe": f"no answer ({type(exc).__name__})"}
+    checks = body.get("checks", {}) if isinstance(body, dict) else {}
+    return response.status_code == 200, {k: str(v) for k, v in checks.items()}

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -148,6 +149,10 @@ class Router:
         self.task_queue = task_queue
         self.activity_task_queue = activity_task_queue
         self.before_ack = before_ack
+        self.last_fetch: float | None = None
+        """When the pull loop last asked for a batch (monotonic; None before the first)."""
+        self.fetch_error: str | None = None
+        """The last fetch's failure, None once one succeeds or times out empty."""
         self.counts: Counter[str] = Counter()
         meter = (runtime or Runtime.default()).metric_meter
         self._events = meter.create_counter(
@@ -172,7 +177,7 @@ class Router:
 
     async def setup(self) -> None:
         """Create the stream and the durable consumer when missing; bind to it."""
-        await ensure_stream(self.js)
+        await ensure_stream(self.js, self.settings.stream_replicas)
         await ensure_consumer(self.js, self.settings)
         self._sub = await self.js.pull_subscribe_bind(durable=DURABLE, stream=STREAM)
 
@@ -182,14 +187,19 @@ class Router:
             await self.setup()
         assert self._sub is not None
         while not stop.is_set():
+            self.last_fetch = time.monotonic()
             try:
                 msgs = await self._sub.fetch(self.settings.router_batch, timeout=1.0)
-            except nats.errors.TimeoutError:
+            except (nats.errors.TimeoutError, TimeoutError):
+                # An idle stream: the fetch waited its second and got nothing.
+                self.fetch_error = None
                 continue
             except (nats.errors.Error, OSError) as exc:
+                self.fetch_error = type(exc).__name__
                 log.warning("fetch failed; retrying", extra={"error": type(exc).__name__})
                 await asyncio.sleep(1.0)
                 continue
+            self.fetch_error = None
             await asyncio.gather(*(self._guarded(m) for m in msgs))
 
     async def _guarded(self, msg: Msg) -> None:

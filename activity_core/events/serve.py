@@ -7,23 +7,72 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
+
+from nats.aio.client import Client as NATS
 
 from activity_core.catalog import Catalog
 from activity_core.domain.events import DURABLE, STREAM
 from activity_core.events.jetstream import connect_nats
 from activity_core.events.router import Router
 from activity_core.events.sources import DefinitionSource
+from activity_core.health import Health
 from activity_core.services.registry import open_store
 from activity_core.settings import Settings
+from activity_core.store import Store
 from activity_core.telemetry import prometheus_runtime
 from activity_core.temporal_client import connect
 from activity_core.tracing import tracing_interceptors
 
 log = logging.getLogger("activity_core.events.router")
+STALLED_AFTER_S = 60.0
 
 
 async def serve_router(settings: Settings) -> None:
     """``actcore router``: connect to NATS, Temporal and the store, route until SIGTERM."""
+    health = Health("router")
+    await health.start(settings.health_bind_addr)
+    try:
+        await _serve(settings, health)
+    finally:
+        await health.stop()
+
+
+def add_checks(health: Health, router: Router, nc: NATS, store: Store | None) -> None:
+    """Readiness of a router: NATS connected and the pull loop fetching, Temporal
+    answering, the database answering when the store is on."""
+
+    async def nats() -> str | None:
+        if not nc.is_connected:
+            return "disconnected" if not nc.is_reconnecting else "reconnecting"
+        return None
+
+    async def fetching() -> str | None:
+        if router.last_fetch is None:
+            return "not started"
+        if router.fetch_error is not None:
+            return f"fetch failing ({router.fetch_error})"
+        idle = time.monotonic() - router.last_fetch
+        # A batch in hand takes as long as its starts; only a loop gone quiet is a failure.
+        return f"no fetch for {idle:.0f} s" if idle > STALLED_AFTER_S else None
+
+    async def temporal() -> str | None:
+        ok = await router.client.service_client.check_health()
+        return None if ok else "not serving"
+
+    health.add("nats", nats)
+    health.add("fetching", fetching)
+    health.add("temporal", temporal)
+    if store is not None:
+
+        async def database() -> str | None:
+            await store.ping()
+            return None
+
+        health.add("database", database)
+
+
+async def _serve(settings: Settings, health: Health) -> None:
     runtime = prometheus_runtime(settings.prometheus_bind_addr)
     client = await connect(
         runtime=runtime, interceptors=tracing_interceptors(settings.trace_console)
@@ -37,9 +86,16 @@ async def serve_router(settings: Settings) -> None:
     await router.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        health.drain()
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
+    add_checks(health, router, nc, store)
+    health.serving()
 
     async def poll_lag() -> None:
         while True:

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -127,6 +127,11 @@ class Store:
     def safe_url(self) -> str:
         """The URL without its password."""
         return redact(self.url)
+
+    async def ping(self) -> None:
+        """One ``SELECT 1`` (raises when the database does not answer)."""
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
 
     async def close(self) -> None:
         """Dispose of the connection pool."""

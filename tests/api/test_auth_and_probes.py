@@ -75,6 +75,15 @@ async def test_health_names_the_parts(api: httpx.AsyncClient) -> None:
     assert health.json() == {"status": "ok", "db": True, "temporal": True}
     ready = await api.get("/ready")
     assert ready.status_code == 200 and ready.json() == {"ready": True, "problems": []}
+    readyz = await api.get("/readyz")
+    assert readyz.status_code == 200
+    assert readyz.json() == {
+        "role": "api",
+        "ready": True,
+        "draining": False,
+        "checks": {"temporal": "ok", "database": "ok"},
+    }
+    assert (await api.get("/healthz")).json()["alive"] is True
     schema = (await api.get("/openapi.json")).json()
     assert "/activity-definitions/" in schema["paths"] and "/health" in schema["paths"]
 
@@ -87,6 +96,11 @@ async def test_health_is_503_when_the_database_is_away(api_factory: ApiFactory) 
         assert health.json() == {"status": "degraded", "db": False, "temporal": True}
         ready = await http.get("/ready")
         assert ready.status_code == 503 and "database unavailable" in ready.json()["problems"][0]
+        readyz = await http.get("/readyz")
+        assert readyz.status_code == 503
+        assert readyz.json()["checks"]["database"].startswith("failed (")
+        assert "secret-pw" not in readyz.text
+        assert (await http.get("/healthz")).status_code == 200  # alive, only not ready
         runs = await http.get("/runs/", headers={"Authorization": f"Bearer {READ}"})
         assert runs.status_code == 503 and "secret-pw" not in runs.text
     await away.close()

@@ -38,6 +38,7 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
             "ACTCORE_NATS_PORT": str(nats_port),
             "ACTCORE_NATS_MONITOR_PORT": str(nats_monitor),
             "ACTCORE_CODEC_PORT": str(codec),
+            "ACTCORE_DEV_HEALTH_PORT": "0",
             "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal}",
             "ACTCORE_STATE_HUB_URL": f"http://127.0.0.1:{hub}",
             "ACTCORE_LOG_FORMAT": "text",

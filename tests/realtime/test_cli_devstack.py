@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.helpers import actcore_cli as _actcore
+from tests.helpers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 ACTCORE = [sys.executable, "-m", "activity_core.cli"]
@@ -190,3 +193,55 @@ def test_stale_pid_file_never_signals_someone_elses_process(
     finally:
         bystander.kill()
         bystander.wait()
+
+
+def _three_free_ports() -> int:
+    """A port with the next two free too (the worker's, the watchdog's, the router's)."""
+    for _ in range(50):
+        base = free_port()
+        try:
+            for port in (base, base + 1, base + 2):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise AssertionError("no three consecutive free ports")
+
+
+def test_each_role_has_its_own_ports_and_a_killed_role_shows(
+    cli_env: dict[str, str],
+) -> None:
+    base = _three_free_ports()
+    env = {**cli_env, "PROMETHEUS_BIND_ADDR": f"127.0.0.1:{base}"}
+    up = _actcore(env, "dev", "up", "--detach", "--no-demo")
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "Probes" in up.stdout and "Metrics" in up.stdout, up.stdout
+        for port in (base, base + 1, base + 2):  # worker, watchdog, router: each its own
+            scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+            assert scraped.status_code == 200 and "temporal_" in scraped.text
+        status = json.loads(_actcore(env, "dev", "status", "--json").stdout)
+        for role in ("worker", "watchdog", "router", "api"):
+            assert status[role]["state"] == "running" and status[role]["ready"], status[role]
+            readyz = status["addresses"]["readiness"][role]
+            assert httpx.get(readyz, timeout=10).json()["ready"] is True
+        router_checks = status["router"]["checks"]
+        assert router_checks["nats"] == "ok" and router_checks["fetching"] == "ok"
+        os.kill(status["router"]["pid"], signal.SIGKILL)
+
+        def router_dead() -> str:
+            out = _actcore(env, "dev", "status")
+            assert out.returncode == 1, out.stdout
+            return next(x for x in out.stdout.splitlines() if x.startswith("router"))
+
+        line = ""
+        for _ in range(20):
+            line = router_dead()
+            if "dead" in line:
+                break
+            time.sleep(0.5)
+        assert "dead" in line and "router.log" in line, line
+    finally:
+        down = _actcore(env, "dev", "down")
+    assert down.returncode == 0, down.stderr
