@@ -80,7 +80,7 @@ async def publish(body: EventIn, _: Writer, context: Context) -> EventOut:
         ) from None
     try:
         js = nc.jetstream()
-        await ensure_stream(js)
+        await ensure_stream(js, context.settings.stream_replicas)
         stored = await publish_event(js, envelope)
     except (nats.errors.Error, OSError) as exc:
         raise HTTPException(

@@ -85,7 +85,7 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
         nc = await connect_nats(settings, name="actcore-cli")
         try:
             js = nc.jetstream()
-            await ensure_stream(js)
+            await ensure_stream(js, settings.stream_replicas)
             return await publish_event(js, envelope)
         finally:
             await nc.drain()

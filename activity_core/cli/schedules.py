@@ -26,10 +26,28 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "otherwise: an empty or half-copied definitions directory looks like that)",
     )
     p.add_argument("--json", action="store_true", help="print the changes as JSON")
-    p.set_defaults(func=lambda args, settings: asyncio.run(_sync(args, settings)))
+    p.set_defaults(
+        func=lambda args, settings: asyncio.run(
+            run_sync(
+                settings,
+                dry_run=args.dry_run,
+                prune=not args.no_prune,
+                prune_all=args.prune_all,
+                as_json=args.json,
+            )
+        )
+    )
 
 
-async def _sync(args: argparse.Namespace, settings: Settings) -> int:
+async def run_sync(
+    settings: Settings,
+    *,
+    dry_run: bool = False,
+    prune: bool = True,
+    prune_all: bool = False,
+    as_json: bool = False,
+) -> int:
+    """Import the files and make the schedules match; print the changes."""
     # The files are what sync imports: all or nothing, so it raises first.
     loaded = load_definitions(
         settings.definitions_dir, settings.activity_timeout_seconds, settings.egress_policy()
@@ -44,17 +62,17 @@ async def _sync(args: argparse.Namespace, settings: Settings) -> int:
             store,
             loaded,
             who=actor("actcore sync"),
-            dry_run=args.dry_run,
-            prune=not args.no_prune,
+            dry_run=dry_run,
+            prune=prune,
             require_store=True,
-            prune_all=args.prune_all,
+            prune_all=prune_all,
         )
     finally:
         if store is not None:
             await store.close()
     changes = report.changes
     rows = [c.as_dict() for c in sorted(changes, key=lambda c: (c.action == "unchanged", c.label))]
-    if args.json:
+    if as_json:
         print(json.dumps(rows, indent=2))
         for warning in report.warnings:
             print(f"warning: {warning}", file=sys.stderr)
@@ -65,7 +83,7 @@ async def _sync(args: argparse.Namespace, settings: Settings) -> int:
         keep=("schedule_id",),
     )
     written = sum(1 for c in changes if c.action != "unchanged")
-    verb = "would change" if args.dry_run else "changed"
+    verb = "would change" if dry_run else "changed"
     print(f"schedules: {written} {verb}, {len(changes) - written} unchanged")
     if report.imported is not None:
         i = report.imported

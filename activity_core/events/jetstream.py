@@ -59,13 +59,22 @@ async def connect_nats(
     )
 
 
-async def ensure_stream(js: JetStreamContext) -> None:
-    """Create ``ACTIVITY_EVENTS`` (``activity.>``, file storage) when it does not exist."""
+async def ensure_stream(js: JetStreamContext, replicas: int = 1) -> None:
+    """Create ``ACTIVITY_EVENTS`` (``activity.>``, file storage, ``replicas`` copies on a
+    cluster) when it does not exist; raise its replicas when it has fewer."""
     try:
-        await js.stream_info(STREAM)
-        return
+        info = await js.stream_info(STREAM)
     except NotFoundError:
-        pass
+        info = None
+    if info is not None:
+        have = info.config.num_replicas or 1
+        if have < replicas:
+            info.config.num_replicas = replicas
+            await js.update_stream(info.config)
+            log.info(
+                "stream replicas raised", extra={"stream": STREAM, "from": have, "to": replicas}
+            )
+        return
     await js.add_stream(
         StreamConfig(
             name=STREAM,
@@ -73,6 +82,7 @@ async def ensure_stream(js: JetStreamContext) -> None:
             storage=StorageType.FILE,
             max_age=STREAM_MAX_AGE_SECONDS,
             duplicate_window=DUPLICATE_WINDOW_SECONDS,
+            num_replicas=replicas,
         )
     )
     log.info("stream created", extra={"stream": STREAM, "subjects": list(STREAM_SUBJECTS)})
