@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 from types import FrameType
 
 import uvicorn
@@ -47,3 +48,7 @@ class DrainingServer(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self.health.drain()
         super().handle_exit(sig, frame)
+        if sig == signal.SIGTERM:
+            # uvicorn raises the captured signal again once it has shut down, which ends
+            # the process "killed by SIGTERM"; a finished drain is a clean exit (0).
+            self._captured_signals = [s for s in self._captured_signals if s != sig]

@@ -9,7 +9,9 @@ import logging
 import signal
 import time
 
+import nats.errors
 from nats.aio.client import Client as NATS
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from activity_core.catalog import Catalog
 from activity_core.domain.events import DURABLE, STREAM
@@ -26,6 +28,7 @@ from activity_core.tracing import tracing_interceptors
 
 log = logging.getLogger("activity_core.events.router")
 STALLED_AFTER_S = 60.0
+SETUP_WITHIN_S = 120.0
 
 
 async def serve_router(settings: Settings) -> None:
@@ -72,6 +75,24 @@ def add_checks(health: Health, router: Router, nc: NATS, store: Store | None) ->
         health.add("database", database)
 
 
+async def _setup_with_retries(router: Router) -> None:
+    """Create or bind the stream and the consumer, retrying while NATS is not ready for it
+    (another router is creating the replicated stream, a server is restarting); after
+    ``SETUP_WITHIN_S`` the error ends the process and the orchestrator restarts it."""
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception_type((nats.errors.Error, TimeoutError, OSError)),
+        wait=wait_exponential(multiplier=0.5, max=5),
+        stop=stop_after_delay(SETUP_WITHIN_S),
+        before_sleep=lambda state: log.warning(
+            "stream setup failed; retrying",
+            extra={"error": type(state.outcome.exception()).__name__ if state.outcome else None},
+        ),
+        reraise=True,
+    ):
+        with attempt:
+            await router.setup()
+
+
 async def _serve(settings: Settings, health: Health) -> None:
     runtime = prometheus_runtime(settings.prometheus_bind_addr)
     client = await connect(
@@ -83,7 +104,7 @@ async def _serve(settings: Settings, health: Health) -> None:
     router = Router(
         client, js, DefinitionSource(settings, Catalog(settings, store)), settings, runtime=runtime
     )
-    await router.setup()
+    await _setup_with_retries(router)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 

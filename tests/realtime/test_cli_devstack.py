@@ -114,10 +114,16 @@ def test_dev_up_trigger_and_down(cli_env: dict[str, str], tmp_path: Path) -> Non
 def test_dev_stack_files_the_triage_tasks_when_the_issue_sink_is_issue_core(
     cli_env: dict[str, str],
 ) -> None:
-    env = {**cli_env, "ACTCORE_ISSUE_SINK_TYPE": "issue_core"}
+    metrics = _three_free_ports()
+    env = {
+        **cli_env,
+        "ACTCORE_ISSUE_SINK_TYPE": "issue_core",
+        "PROMETHEUS_BIND_ADDR": f"127.0.0.1:{metrics}",
+    }
     up = _actcore(env, "dev", "up", "--detach", "--demo", "daily-statehub-wsjf-triage")
     try:
         assert up.returncode == 0, up.stdout + up.stderr
+        assert "Probes" in up.stdout and "Metrics" in up.stdout, up.stdout
         line = next(x for x in up.stdout.splitlines() if x.endswith("tasks filed"))
         assert "-issues: delivered after 1 attempt(s)" in line
         done, total = line.split(", ")[-1].removesuffix(" tasks filed").split(" of ")
@@ -129,6 +135,7 @@ def test_dev_stack_files_the_triage_tasks_when_the_issue_sink_is_issue_core(
         check = _actcore(outside, "sinks", "check", "issues")
         assert check.returncode == 0, check.stdout + check.stderr
         assert "PASS" in check.stdout
+        _roles_have_their_own_ports_and_a_killed_role_shows(env, metrics)
     finally:
         down = _actcore(cli_env, "dev", "down")
     assert down.returncode == 0, down.stderr
@@ -209,39 +216,26 @@ def _three_free_ports() -> int:
     raise AssertionError("no three consecutive free ports")
 
 
-def test_each_role_has_its_own_ports_and_a_killed_role_shows(
-    cli_env: dict[str, str],
-) -> None:
-    base = _three_free_ports()
-    env = {**cli_env, "PROMETHEUS_BIND_ADDR": f"127.0.0.1:{base}"}
-    up = _actcore(env, "dev", "up", "--detach", "--no-demo")
-    try:
-        assert up.returncode == 0, up.stdout + up.stderr
-        assert "Probes" in up.stdout and "Metrics" in up.stdout, up.stdout
-        for port in (base, base + 1, base + 2):  # worker, watchdog, router: each its own
-            scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
-            assert scraped.status_code == 200 and "temporal_" in scraped.text
-        status = json.loads(_actcore(env, "dev", "status", "--json").stdout)
-        for role in ("worker", "watchdog", "router", "api"):
-            assert status[role]["state"] == "running" and status[role]["ready"], status[role]
-            readyz = status["addresses"]["readiness"][role]
-            assert httpx.get(readyz, timeout=10).json()["ready"] is True
-        router_checks = status["router"]["checks"]
-        assert router_checks["nats"] == "ok" and router_checks["fetching"] == "ok"
-        os.kill(status["router"]["pid"], signal.SIGKILL)
-
-        def router_dead() -> str:
-            out = _actcore(env, "dev", "status")
-            assert out.returncode == 1, out.stdout
-            return next(x for x in out.stdout.splitlines() if x.startswith("router"))
-
-        line = ""
-        for _ in range(20):
-            line = router_dead()
-            if "dead" in line:
-                break
-            time.sleep(0.5)
-        assert "dead" in line and "router.log" in line, line
-    finally:
-        down = _actcore(env, "dev", "down")
-    assert down.returncode == 0, down.stderr
+def _roles_have_their_own_ports_and_a_killed_role_shows(env: dict[str, str], base: int) -> None:
+    """Each role its own metrics and health port, ready; a router killed with kill -9 is
+    ``dead`` in ``dev status`` (exit 1), not ``stopped``."""
+    for port in (base, base + 1, base + 2):  # worker, watchdog, router: each its own
+        scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+        assert scraped.status_code == 200 and "temporal_" in scraped.text
+    status = json.loads(_actcore(env, "dev", "status", "--json").stdout)
+    for role in ("worker", "watchdog", "router", "api"):
+        assert status[role]["state"] == "running" and status[role]["ready"], status[role]
+        readyz = status["addresses"]["readiness"][role]
+        assert httpx.get(readyz, timeout=10).json()["ready"] is True
+    router_checks = status["router"]["checks"]
+    assert router_checks["nats"] == "ok" and router_checks["fetching"] == "ok"
+    os.kill(status["router"]["pid"], signal.SIGKILL)
+    line = ""
+    for _ in range(20):
+        out = _actcore(env, "dev", "status")
+        assert out.returncode == 1, out.stdout
+        line = next(x for x in out.stdout.splitlines() if x.startswith("router"))
+        if "dead" in line:
+            break
+        time.sleep(0.5)
+    assert "dead" in line and "router.log" in line, line
