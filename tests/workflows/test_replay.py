@@ -287,3 +287,22 @@ async def test_record_task_filing(stack: Stack, hub: StateHub) -> None:
         await child.result()
     await _save(parent, "activity_run_with_tasks")
     await _save(child, "delivery_filing_tasks")
+
+
+@pytest.mark.skipif(not RECORD, reason="set ACTCORE_RECORD_HISTORIES=1 to re-record")
+@pytest.mark.parametrize("hub_up", [True, False], ids=["answering", "refusing"])
+async def test_record_resolvers(stack: Stack, hub: StateHub, hub_up: bool) -> None:
+    """A run with one required and two optional resolvers, the hub answering (a full
+    context) and refusing (the required one gives up: a "could not run" report)."""
+    resolvers = [
+        {"name": "work_items", "required": True, "url": hub.url, "tries": 2},
+        {"name": "recently_on_scope", "required": False, "url": hub.url, "tries": 2},
+        {"name": "consistency_sweep", "required": False, "url": hub.url, "tries": 2},
+    ]
+    name = f"recorded-resolvers-{'up' if hub_up else 'down'}"
+    stack.define(name, resolvers=resolvers)
+    hub.set_fault("none" if hub_up else "refuse")
+    with stack.env.with_time_skipping_disabled():
+        parent = await stack.start_run(name, run_id=f"{name}-run")
+        await parent.result()
+    await _save(parent, f"activity_run_resolvers_{'answering' if hub_up else 'refusing'}")
