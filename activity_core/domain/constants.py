@@ -52,6 +52,10 @@ HANDLER_NOTE_PATCH = "handler-writes-its-note"
 """The handler's activity writes the note as soon as the report exists (one task-queue
 round trip for both); histories before it ran ``persist_note`` as an activity of its own,
 which stays the path when that write fails."""
+RESOLVERS_PARALLEL_PATCH = "resolvers-in-parallel"
+"""A run's resolvers start together, and once a required one has given up the others are
+cancelled (its "could not run" note follows at once); older histories ran them one after
+another."""
 NOTE_RETRY_FIRST = timedelta(seconds=60)
 """First wait before retrying a note that could not be written; doubles up to the cap."""
 NOTE_RETRY_CAP = timedelta(hours=1)

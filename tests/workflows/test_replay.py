@@ -85,6 +85,11 @@ def test_histories_are_recorded_for_each_long_lived_workflow() -> None:
         "delivery_with_monitor_attempts_fail",
         # The monitor carrying the sink's state (patch "monitor-carries-sink-state").
         "sink_monitor_known_state",
+        # Three resolvers one after another, then together (patch "resolvers-in-parallel").
+        "activity_run_resolvers_answering",
+        "activity_run_resolvers_refusing",
+        "activity_run_resolvers_answering_parallel",
+        "activity_run_resolvers_refusing_parallel",
     } <= names
 
 
