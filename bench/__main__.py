@@ -20,6 +20,7 @@ BENCHMARKS = [
     "bench.api_board",
     "bench.events",
     "bench.encryption",
+    "bench.could_not_run",
 ]
 
 

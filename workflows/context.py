@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from activities.context import ContextActivities
@@ -43,6 +43,9 @@ async def _resolve(resolver: ResolverConfig, atq: str) -> Outcome:
         )
     except ActivityError as exc:
         cause = exc.cause
+        if isinstance(cause, CancelledError):
+            # Cancelled by the run itself once a required resolver had given up.
+            return None, f"resolver {resolver.name.value} not waited for"
         diagnostic = cause.message if isinstance(cause, ApplicationError) else str(cause)
         workflow.logger.error("resolver failed: %s", diagnostic)
         return None, diagnostic
