@@ -28,6 +28,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from temporalio.client import Client
+
 log = logging.getLogger(__name__)
 
 Check = Callable[[], Awaitable[str | None]]
@@ -54,6 +56,27 @@ def parse_bind(bind: str) -> tuple[str, int]:
 
 async def _starting() -> str:
     return "starting"
+
+
+def temporal_check(client: Callable[[], Awaitable[Client]]) -> Check:
+    """Temporal's frontend answers its health check (``client``: the client, possibly
+    connected on first use)."""
+
+    async def temporal() -> str | None:
+        connected = await client()
+        return None if await connected.service_client.check_health() else "not serving"
+
+    return temporal
+
+
+def ping_check(ping: Callable[[], Awaitable[object]]) -> Check:
+    """``ping`` returns (the database's ``SELECT 1``); its failure is the reason."""
+
+    async def check() -> str | None:
+        await ping()
+        return None
+
+    return check
 
 
 class Health:
@@ -171,11 +194,13 @@ class Health:
         writer.close()
 
     async def start(self, bind: str | None) -> None:
-        """Listen on ``bind`` (``host:port``); nothing when unset.
+        """Listen on ``bind`` (``host:port``); nothing when unset. A start after a stop
+        (an app served again) is no longer draining.
 
         Raises:
             OSError: The address is taken (the process must not start half-observable).
         """
+        self.draining = False
         if bind:
             host, port = parse_bind(bind)
             try:

@@ -37,7 +37,7 @@ from activity_core.domain.constants import (
     WATCHDOG_TQ,
 )
 from activity_core.errors import HandlerRegistryError, MassRemovalRefused
-from activity_core.health import Health
+from activity_core.health import Health, ping_check, temporal_check
 from activity_core.loader import LoadedDefinitions, load_definitions, unset_token_envs
 from activity_core.services.registry import SyncReport, actor, open_store, sync
 from activity_core.settings import Settings, get_settings
@@ -253,22 +253,17 @@ def add_checks(health: Health, client: Client, workers: Workers, store: Store | 
     """Readiness of a worker process: Temporal answers, every queue is polled, and the
     database answers when the store is on."""
 
-    async def temporal() -> str | None:
-        return None if await client.service_client.check_health() else "not serving"
-
     async def pollers() -> str | None:
         stopped = workers.not_polling()
         return f"not polling {', '.join(stopped)}" if stopped else None
 
-    health.add("temporal", temporal)
+    async def connected() -> Client:
+        return client
+
+    health.add("temporal", temporal_check(connected))
     health.add("pollers", pollers)
     if store is not None:
-
-        async def database() -> str | None:
-            await store.ping()
-            return None
-
-        health.add("database", database)
+        health.add("database", ping_check(store.ping))
 
 
 async def _serve(settings: Settings, role: str, health: Health) -> None:

@@ -10,7 +10,7 @@ from fastapi import HTTPException, Request, status
 from temporalio.client import Client
 
 from activity_core.catalog import Catalog
-from activity_core.health import Health
+from activity_core.health import Health, temporal_check
 from activity_core.settings import Settings
 from activity_core.store import Ledger, Store, migrate
 from activity_core.temporal_client import connect
@@ -36,16 +36,15 @@ class ApiContext:
     def __post_init__(self) -> None:
         self.catalog = Catalog(self.settings, self.store)
         self.health = Health("api")
-        self.health.add("temporal", self._temporal_check)
+        self.health.add("temporal", temporal_check(self._connected))
         if self.store is not None:
             self.health.add("database", self._database_check)
 
-    async def _temporal_check(self) -> str | None:
+    async def _connected(self) -> Client:
         try:
-            client = await self.temporal()
+            return await self.temporal()
         except HTTPException:
-            return "unreachable"
-        return None if await client.service_client.check_health() else "not serving"
+            raise ConnectionError("Temporal unreachable") from None
 
     async def _database_check(self) -> str | None:
         assert self.store is not None

@@ -136,6 +136,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     # Shell completion (`eval "$(register-python-argcomplete actcore)"`): answers and exits
     # only when the shell asks.
     argcomplete.autocomplete(parser)
+    if not (sys.argv[1:] if argv is None else argv):
+        # A bare `actcore`: what there is to do, not only "COMMAND is required".
+        parser.print_help(sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     try:
         settings = get_settings()

@@ -70,7 +70,16 @@ async def _trigger(args: argparse.Namespace, settings: Settings) -> int:
     if not args.wait:
         print(json.dumps({"run_id": handle.id}) if args.json else handle.id)
         return 0
-    result: RunResult = await asyncio.wait_for(handle.result(), args.timeout)
+    try:
+        result: RunResult = await asyncio.wait_for(handle.result(), args.timeout)
+    except TimeoutError:
+        print(
+            f"{handle.id}: still running after {args.timeout:g} s; it goes on without this "
+            f"command (`actcore runs list {definition.name}`, or the Web UI's workflow "
+            f"{handle.id}); wait longer with --timeout",
+            file=sys.stderr,
+        )
+        return 1
     if args.json:
         print(result.model_dump_json(indent=2))
     else:

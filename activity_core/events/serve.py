@@ -11,6 +11,7 @@ import time
 
 import nats.errors
 from nats.aio.client import Client as NATS
+from temporalio.client import Client
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from activity_core.catalog import Catalog
@@ -18,7 +19,7 @@ from activity_core.domain.events import DURABLE, STREAM
 from activity_core.events.jetstream import connect_nats
 from activity_core.events.router import Router
 from activity_core.events.sources import DefinitionSource
-from activity_core.health import Health
+from activity_core.health import Health, ping_check, temporal_check
 from activity_core.services.registry import open_store
 from activity_core.settings import Settings
 from activity_core.store import Store
@@ -59,20 +60,14 @@ def add_checks(health: Health, router: Router, nc: NATS, store: Store | None) ->
         # A batch in hand takes as long as its starts; only a loop gone quiet is a failure.
         return f"no fetch for {idle:.0f} s" if idle > STALLED_AFTER_S else None
 
-    async def temporal() -> str | None:
-        ok = await router.client.service_client.check_health()
-        return None if ok else "not serving"
+    async def connected() -> Client:
+        return router.client
 
     health.add("nats", nats)
     health.add("fetching", fetching)
-    health.add("temporal", temporal)
+    health.add("temporal", temporal_check(connected))
     if store is not None:
-
-        async def database() -> str | None:
-            await store.ping()
-            return None
-
-        health.add("database", database)
+        health.add("database", ping_check(store.ping))
 
 
 async def _setup_with_retries(router: Router) -> None:

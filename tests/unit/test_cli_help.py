@@ -81,3 +81,17 @@ def test_the_shell_completes_commands_and_options(
     )
     assert done.returncode == 0, done.stderr
     assert offered <= set(out.read_text().split()), out.read_text()
+
+
+def test_a_bare_actcore_lists_what_there_is_to_do(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "activity_core.cli"],
+        env={**os.environ, "ACTCORE_HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2
+    for group in ("worker", "status", "trigger", "deliveries", "setup", "dev", "events"):
+        assert f"\n    {group}" in out.stderr, group
+    assert "Traceback" not in out.stderr
