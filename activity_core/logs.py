@@ -46,13 +46,46 @@ class JsonFormatter(_JsonFormatter):
             log_record["span_id"] = format(span.span_id, "016x")
 
 
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+class TextFormatter(logging.Formatter):
+    """``time LEVEL logger: message key=value ...``: the same fields as the JSON lines
+    (every ``extra=``, the trace), for people reading a terminal."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        # Temporal's loggers already put their context in the message.
+        extras = {
+            k: v
+            for k, v in vars(record).items()
+            if k not in _STANDARD and not k.startswith("temporal_")
+        }
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:
+            extras["trace_id"] = format(span.trace_id, "032x")
+        if not extras:
+            return text
+        head, sep, rest = text.partition("\n")  # a traceback stays below the fields
+        fields = " ".join(f"{k}={_text(v)}" for k, v in extras.items())
+        return f"{head} {fields}{sep}{rest}"
+
+
+def _text(value: Any) -> str:
+    shown = str(value)
+    return f'"{shown}"' if not shown or any(c.isspace() for c in shown) else shown
+
+
 def configure(level: str = "INFO", fmt: str = "json") -> None:
     """Configure the root logger once for a process."""
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
