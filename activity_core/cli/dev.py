@@ -201,7 +201,24 @@ def cmd_statehub(args: argparse.Namespace, settings: Settings) -> int:
         return 0 if response.status_code == 200 else 2
     params = {"event_type": args.event_type} if args.event_type else {}
     url = args.url or settings.state_hub_url
-    response = httpx.get(f"{url.rstrip('/')}/progress/", params=params, timeout=10)
-    response.raise_for_status()
+    token = settings.state_hub_bearer()
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = httpx.get(f"{url.rstrip('/')}/progress/", params=params, headers=headers, timeout=10)
+    if response.status_code in (401, 403):
+        print(
+            f"error: the State Hub at {url} refused the request (HTTP {response.status_code}): "
+            + (
+                "its token is not the one in ACTCORE_STATE_HUB_TOKEN (or _FILE)"
+                if token
+                else "it needs a token: set ACTCORE_STATE_HUB_TOKEN (or _FILE)"
+            ),
+            file=sys.stderr,
+        )
+        return 2
+    if response.status_code >= 400:
+        print(
+            f"error: the State Hub at {url} answered HTTP {response.status_code}", file=sys.stderr
+        )
+        return 2
     print(json.dumps(response.json(), indent=2))
     return 0

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -97,3 +102,25 @@ def test_refuse_also_cuts_keep_alive_connections(hub: StateHub) -> None:
         with pytest.raises(httpx.TransportError):
             http.post(f"{hub.url}/progress/", json=EVENT)
     assert hub.events() == []
+
+
+def test_statehub_events_sends_the_token_and_says_when_one_is_needed(tmp_path: Path) -> None:
+    hub = StateHub(token="hub-tok-123").start()
+    try:
+        env = {**os.environ, "ACTCORE_HOME": str(tmp_path)}
+        env.pop("ACTCORE_STATE_HUB_TOKEN", None)
+        argv = [sys.executable, "-m", "activity_core.cli", "statehub", "events", "--url", hub.url]
+        refused = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 2
+        assert "refused the request (HTTP 401): it needs a token" in refused.stderr
+        assert "Traceback" not in refused.stderr
+        wrong = {**env, "ACTCORE_STATE_HUB_TOKEN": "not-it"}
+        out = subprocess.run(argv, env=wrong, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 2 and "not the one in ACTCORE_STATE_HUB_TOKEN" in out.stderr
+        assert "not-it" not in out.stderr
+        right = {**env, "ACTCORE_STATE_HUB_TOKEN": "hub-tok-123"}
+        ok = subprocess.run(argv, env=right, capture_output=True, text=True, timeout=60)
+        assert ok.returncode == 0, ok.stderr
+        assert ok.stdout.strip().startswith("[")
+    finally:
+        hub.stop()
