@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
@@ -165,7 +166,8 @@ def create_app(
             if own and context.store is not None:
                 await context.store.close()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from the installed package's files: nothing from a CDN.
+    app = FastAPIOffline(
         title="activity-core",
         version=__version__,
         description="Definitions, runs, deliveries and status of activity-core.",

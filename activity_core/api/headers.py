@@ -2,7 +2,8 @@
 
 The board is server-rendered HTML with one inline stylesheet and no script, so its
 pages get a strict Content-Security-Policy (no script at all, nothing loaded from
-elsewhere, no framing); the Swagger page at ``/docs`` keeps FastAPI's own assets.
+elsewhere, no framing). Swagger UI (``/docs``) and ReDoc (``/redoc``) are served from the
+installed package's files and may run scripts, but from this origin only.
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ ALWAYS = (
     (b"referrer-policy", b"no-referrer"),
     (b"cross-origin-opener-policy", b"same-origin"),
 )
-#: Pages that load FastAPI's interactive documentation (scripts from its CDN).
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+#: The interactive documentation pages (their scripts: /static-offline-docs/).
 DOC_PATHS = ("/docs", "/redoc")
 
 
@@ -40,8 +46,9 @@ class SecurityHeaders:
                 headers = list(message.get("headers", []))
                 names = {name.lower() for name, _ in headers}
                 headers += [(n, v) for n, v in ALWAYS if n not in names]
-                if not docs and b"content-security-policy" not in names:
-                    headers.append((b"content-security-policy", BOARD_CSP.encode()))
+                if b"content-security-policy" not in names:
+                    csp = DOCS_CSP if docs else BOARD_CSP
+                    headers.append((b"content-security-policy", csp.encode()))
                 message["headers"] = headers
             await send(message)
 
