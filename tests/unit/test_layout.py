@@ -4,6 +4,7 @@ floors as data (workflow types, handler names) match what is registered."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,33 @@ def test_every_handler_declares_its_params() -> None:
     from activity_core.domain.handler_params import HANDLER_PARAMS
 
     assert set(HANDLER_PARAMS) == set(constants.HANDLER_NAMES) == set(HANDLERS)
+
+
+def _documented_floors() -> dict[str, int]:
+    """The floor table of docs/architecture.md, as module names."""
+    text = (REPO / "docs" / "architecture.md").read_text()
+    table = text.split("```", 2)[1]
+    out: dict[str, int] = {}
+    last = 0
+    for line in table.splitlines():
+        match = re.match(r"\s*(\d)?\s+((?:activity_core/|activities/|workflows/)\S*)", line)
+        if not match:
+            continue
+        last = int(match.group(1)) if match.group(1) else last
+        cell = line[match.start(2) :].split("  ")[0]
+        # activity_core/{a,b}.py -> activity_core/a.py, activity_core/b.py
+        cell = re.sub(
+            r"(\S*)\{([^}]*)\}(\S*)",
+            lambda m: ", ".join(m.group(1) + n + m.group(3) for n in m.group(2).split(",")),
+            cell,
+        )
+        for item in re.split(r",\s*", cell):
+            path = item.strip().rstrip("/")
+            if "/" not in path and path not in ("activities", "workflows"):
+                path = f"activity_core/{path}"  # "alerts.py" after "activity_core/loader.py"
+            out[path.removesuffix(".py").replace("/", ".")] = last
+    return out
+
+
+def test_the_architecture_doc_draws_the_floors_the_code_is_checked_against() -> None:
+    assert _documented_floors() == FLOORS
