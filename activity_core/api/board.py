@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 
 from activity_core.api.auth import can_read
 from activity_core.api.context import ApiContext, ctx
+from activity_core.errors import DefinitionNotFound
 from activity_core.services.board import BoardView, board_view, definition_runs
 
 router = APIRouter(include_in_schema=False)
@@ -52,8 +53,16 @@ async def definition_page(
     _: Annotated[str, Depends(can_read)],
     context: Annotated[ApiContext, Depends(ctx)],
 ) -> HTMLResponse:
-    """A definition's last 30 fires from the ledger."""
-    name, runs = await definition_runs(context.catalog, key)
+    """A definition's last 30 fires from the ledger (404, a page, for an unknown one)."""
+    try:
+        name, runs = await definition_runs(context.catalog, key)
+    except DefinitionNotFound:
+        return templates.TemplateResponse(
+            request,
+            "not_found.html",
+            {"key": key, "refresh": REFRESH_S, "title": "not found: activity-core"},
+            status_code=404,
+        )
     return templates.TemplateResponse(
         request,
         "definition.html",

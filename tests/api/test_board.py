@@ -33,6 +33,10 @@ async def test_board_lists_every_definition_and_says_the_watchdog_is_stale(
     assert '<meta http-equiv="refresh"' in html and "<script" not in html
     detail = await api.get("/definitions/board-row")
     assert detail.status_code == 200 and "No runs recorded yet." in detail.text
+    unknown = await api.get("/definitions/no-such-definition")
+    assert unknown.status_code == 404
+    assert unknown.headers["content-type"].startswith("text/html")
+    assert "no-such-definition" in unknown.text and 'href="/"' in unknown.text
     for name in ("board-row", "board-other"):
         await api.delete(f"/activity-definitions/{name}")
 
