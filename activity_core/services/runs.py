@@ -109,6 +109,7 @@ async def list_deliveries(
         query += f" AND ActivityName = '{activity}'"
     rows: list[DeliveryRow] = []
     open_rows: list[DeliveryRow] = []
+    closed_rows: list[DeliveryRow] = []
     async for ex in client.list_workflows(query, limit=limit):
         attrs = ex.typed_search_attributes
         row = DeliveryRow(
@@ -121,6 +122,8 @@ async def list_deliveries(
         )
         if live and ex.status is not None and ex.status.name == "RUNNING":
             open_rows.append(row)
+        elif live and ex.status is not None and ex.status.name == "COMPLETED":
+            closed_rows.append(row)
         rows.append(row)
     gate = asyncio.Semaphore(LIVE_QUERIES)
 
@@ -136,7 +139,17 @@ async def list_deliveries(
                 # moment an operator looks) the row keeps what visibility says.
                 row.note = f"no live status: {err.message}"
 
-    await asyncio.gather(*(ask(r) for r in open_rows))
+    async def ended(row: DeliveryRow) -> None:
+        # A finished delivery's status is its result, read from its history's last event
+        # (no worker needed): how many tries it took.
+        handle = client.get_workflow_handle_for(ReportDeliveryWorkflow.run, row.workflow_id)
+        async with gate:
+            try:
+                row.live = await handle.result(follow_runs=False, rpc_timeout=LIVE_QUERY_TIMEOUT)
+            except Exception as err:  # an unreadable result leaves what visibility says
+                row.note = f"no final status: {type(err).__name__}"
+
+    await asyncio.gather(*(ask(r) for r in open_rows), *(ended(r) for r in closed_rows))
     return rows
 
 

@@ -50,3 +50,29 @@ async def test_deliveries_list_fits_100_columns_and_says_why_a_delivery_waits(
 
     bad = await stack.actcore("deliveries", "list", "--activity", "x' OR '1'='1")
     assert bad.returncode == 2 and "is not a definition name" in bad.stderr
+
+
+async def test_a_delivered_delivery_shows_how_many_tries_it_took(
+    stack: Stack, hub: StateHub
+) -> None:
+    name = "tries-after-delivery"
+    stack.define(name, sinks=[{"type": "state_hub_progress", "event_type": "t", "url": hub.url}])
+    hub.set_fault("503", after=0)
+    with stack.env.with_time_skipping_disabled():
+        result = await (await stack.start_run(name)).result()
+        delivery = stack.delivery(result.run_id, "state_hub")
+
+        async def waiting() -> None:
+            assert (await stack.status(delivery)).state == DeliveryState.WAITING
+
+        await assert_eventually(waiting, within=30)
+        hub.set_fault("none")
+        await delivery.signal("retry_now")
+        await delivery.result()
+    listed = await stack.actcore("deliveries", "list", "--activity", name, "--json")
+    assert listed.returncode == 0, listed.stderr
+    (row,) = json.loads(listed.stdout)
+    assert (row["status"], row["attempts"]) == ("delivered", 2)
+    table = await stack.actcore("deliveries", "list", "--activity", name)
+    (line,) = [x for x in table.stdout.splitlines() if "delivered" in x]
+    assert line.split()[2] == "2", table.stdout
