@@ -140,15 +140,18 @@ async def _tasks(args: argparse.Namespace, settings: Settings) -> int:
             {
                 "key": r.key,
                 "state": r.state,
+                "when": f"{r.updated_at:%m-%d %H:%M}",
+                "run": r.run_id,
                 "priority": r.priority,
-                "definition": r.activity_name,
                 "sink": f"{r.sink} ({r.backend})",
                 "issue": r.issue_id or r.error or "-",
                 "title": r.title,
             }
             for r in rows
         ],
-        ["key", "state", "priority", "definition", "sink", "issue", "title"],
-        keep=("key",),
+        # The same key comes once per run that emitted it: the run and the time tell them
+        # apart (newest first).
+        ["key", "state", "when", "run", "priority", "sink", "issue", "title"],
+        keep=("key", "run"),
     )
     return 0

@@ -63,6 +63,15 @@ async def test_null_sink_files_nothing_and_shows_the_tasks_in_note_and_ledger(
     ]
     assert hub.store.issues.all() == []
     assert hub.stats.counts["post"] == 0
+    # A second run emits the same keys: the table tells the two apart by run and time.
+    again = await stack.run("dry")
+    table = await stack.actcore("tasks", "list", "dry", columns=200)
+    assert table.returncode == 0, table.stderr
+    heading, *lines = table.stdout.splitlines()
+    assert heading.split()[:4] == ["KEY", "STATE", "WHEN", "RUN"]
+    stale = [x for x in lines if x.startswith("stale:t-2")]
+    assert len(stale) == 2
+    assert {result.run_id, again.run_id} == {x.split()[4] for x in stale}
 
 
 async def test_issue_core_files_each_task_once_and_the_next_run_files_only_new_ones(
