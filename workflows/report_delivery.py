@@ -274,9 +274,12 @@ class ReportDeliveryWorkflow:
                         f"- attempts: {p.attempts}\n- last error: {p.last_error}\n"
                         + (f"{self._filer.dead_body()}\n" if self._filer else "")
                         + f"- the report itself is safe in `{inp.note_path}`\n\n"
-                        "Fix the sink, then wake the delivery:\n\n"
-                        f"    temporal workflow signal --workflow-id "
-                        f"{workflow.info().workflow_id} --name retry_now\n"
+                        "Fix the sink, then wake the delivery (from anywhere `actcore` "
+                        "reaches this Temporal):\n\n"
+                        f"    actcore deliveries retry {workflow.info().workflow_id}\n\n"
+                        "or with the Temporal CLI (add your `--address` and `--namespace`): "
+                        f"`temporal workflow signal --workflow-id {workflow.info().workflow_id}"
+                        " --name retry_now`\n"
                     ),
                 ),
                 task_queue=inp.activity_task_queue or TASK_EXECUTION_TQ,
