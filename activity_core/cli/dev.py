@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import shlex
 import signal
 import sys
 import time
@@ -16,6 +17,7 @@ import httpx
 
 from activity_core.cli.argtypes import PORT, number, whole
 from activity_core.dev import demo
+from activity_core.dev.paths import running_stack_env
 from activity_core.dev.stack import DEMO_DEFINITIONS, PROCESSES, DevStack
 from activity_core.dev.statehub import StateHub
 from activity_core.dev.statehub_store import FAULT_MODES
@@ -39,6 +41,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     st = dev_sub.add_parser("status", help="is a detached stack running?")
     st.add_argument("--json", action="store_true", help="machine-readable output")
     dev_sub.add_parser("down", help="stop a detached stack")
+    dev_sub.add_parser(
+        "env",
+        help='the stack\'s addresses as shell exports: eval "$(actcore dev env)" (so '
+        "temporal, curl and the runbook's commands reach it on any ports)",
+    )
     dev.set_defaults(func=cmd_dev)
 
     hubp = sub.add_parser("statehub", help="the reference State Hub")
@@ -131,6 +138,17 @@ def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
         except KeyboardInterrupt:
             return 0
     stack = DevStack(settings)
+    if args.action == "env":
+        exports = running_stack_env(stack.paths.home, {})
+        if not exports:
+            print(f"error: no dev stack is running from {stack.paths.home}", file=sys.stderr)
+            return 1
+        api = stack.status().get("addresses", {}).get("api_url")
+        if api:
+            exports["ACTCORE_API_URL"] = str(api)
+        for variable, value in exports.items():
+            print(f"export {variable}={shlex.quote(value)}")
+        return 0
     if args.action == "down":
         stopped = stack.down()
         print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")

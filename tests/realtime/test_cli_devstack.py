@@ -86,6 +86,28 @@ def test_dev_up_trigger_and_down(cli_env: dict[str, str], tmp_path: Path) -> Non
         assert json.loads(found.stdout)["outcome"] == "ran"
         assert f"using the dev stack in {tmp_path / 'home'}" in found.stderr
         assert f"Temporal {cli_env['TEMPORAL_ADDRESS']}" in found.stderr
+        # `eval "$(actcore dev env)"` gives a plain shell the stack's addresses.
+        exported = _actcore(bare, "dev", "env")
+        assert exported.returncode == 0, exported.stderr
+        assert f"export TEMPORAL_ADDRESS={cli_env['TEMPORAL_ADDRESS']}" in exported.stdout
+        assert f"export ACTCORE_API_URL={api}" in exported.stdout
+        temporal = Path(sys.executable).parent / "temporal"
+        shell = subprocess.run(
+            [
+                "bash",
+                "-c",
+                f'eval "$1"; {temporal} workflow list --address "$TEMPORAL_ADDRESS"'
+                ' --limit 1 >/dev/null && echo "$ACTCORE_STATE_HUB_URL"',
+                "-",
+                exported.stdout,
+            ],
+            env=bare,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert shell.returncode == 0, shell.stderr
+        assert shell.stdout.strip() == cli_env["ACTCORE_STATE_HUB_URL"]
         digest = _actcore(bare, "statehub", "events", "--event-type", "daily_digest")
         assert digest.returncode == 0 and len(json.loads(digest.stdout)) == 1, digest.stderr
         hub_down = _actcore(bare, "statehub", "fault", "refuse")
