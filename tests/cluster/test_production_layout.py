@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -45,14 +47,19 @@ TOKEN = "cluster-write-token"
 
 
 @pytest.fixture(scope="module")
-def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def pg() -> Iterator[Any]:
     import pgserver
 
-    server = pgserver.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="stop")
+    # Not under pytest's temporary root: pytest keeps that 0700, and PostgreSQL runs as
+    # its own user, which must reach the data directory to be stopped and started again.
+    root = Path(tempfile.mkdtemp(prefix="actcore-cluster-pg-"))
+    root.chmod(0o755)
+    server = pgserver.get_server(root / "data", cleanup_mode="stop")
     try:
         yield server
     finally:
         server.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _postgres_outage(server: Any, seconds: float) -> None:
@@ -245,7 +252,7 @@ async def test_production_layout_loses_and_duplicates_nothing_under_faults(
         started_at = datetime.now(UTC)
         loader = asyncio.create_task(load())
         watcher = asyncio.create_task(readiness.watch(stop_load))
-        await asyncio.sleep(6)
+        await asyncio.sleep(4)
 
         # 1. kill -9 a worker while attempts run, the kubelet restarts it.
         a = roles["worker-a"]
@@ -254,7 +261,7 @@ async def test_production_layout_loses_and_duplicates_nothing_under_faults(
         assert not a.ready()
         a.restart()
         await asyncio.to_thread(a.wait_ready)
-        await asyncio.sleep(3)
+        await asyncio.sleep(2)
 
         # 2. SIGTERM the other: not ready at once, drains, exits 0, restarted.
         b = roles["worker-b"]
@@ -264,11 +271,11 @@ async def test_production_layout_loses_and_duplicates_nothing_under_faults(
         assert await asyncio.to_thread(b.wait_exit, 60) == 0, b.tail()
         b.restart()
         await asyncio.to_thread(b.wait_ready)
-        await asyncio.sleep(3)
+        await asyncio.sleep(2)
 
         # 3. One NATS node dies and comes back; events keep flowing through the others.
         natsc.kill(1)
-        await asyncio.sleep(4)
+        await asyncio.sleep(3)
         natsc.up(1)
         natsc.wait_healthy()
         for name in ("router-a", "router-b"):
