@@ -316,12 +316,26 @@ class RestartableServer:
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = db.with_suffix(".log")
+        self._started = False
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     async def start(self) -> Client:
+        """Start the server; a first start whose port was taken in the meantime (it was
+        free when chosen) moves to another free port. Restarts keep the port."""
+        for _ in range(3):
+            try:
+                return await self._start()
+            except Exception:
+                exited = self.proc is not None and self.proc.poll() is not None
+                if self._started or not exited:
+                    raise
+                self.port = free_port()
+        return await self._start()
+
+    async def _start(self) -> Client:
         argv = [
             temporal_binary(),
             "server",
@@ -343,7 +357,9 @@ class RestartableServer:
         deadline = time.monotonic() + 30
         while True:
             try:
-                return await connect({"TEMPORAL_ADDRESS": self.address})
+                client = await connect({"TEMPORAL_ADDRESS": self.address})
+                self._started = True
+                return client
             except Exception:
                 if time.monotonic() > deadline or self.proc.poll() is not None:
                     raise
