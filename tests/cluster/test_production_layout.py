@@ -175,14 +175,18 @@ async def test_production_layout_loses_and_duplicates_nothing_under_faults(
         env = role_env(base, ACTCORE_HOME=str(home), **extra)
         return Role(name, [*cli, *argv], env, logs)
 
-    setup = subprocess.run(
-        [*cli, "setup"],
-        env=role_env(base, ACTCORE_HOME=str(tmp_path / "setup")),
-        capture_output=True,
-        text=True,
-        timeout=180,
-        cwd=tmp_path,
-    )
+    def operator(*args: str) -> subprocess.CompletedProcess[str]:
+        """A one-off command from the wheel, as the Job or an operator runs it."""
+        return subprocess.run(
+            [*cli, *args],
+            env=role_env(base, ACTCORE_HOME=str(tmp_path / "setup")),
+            capture_output=True,
+            text=True,
+            timeout=180,
+            cwd=tmp_path,
+        )
+
+    setup = operator("setup")
     assert setup.returncode == 0, setup.stdout + setup.stderr
     assert "search attributes" in setup.stdout and "database: PostgreSQL" in setup.stdout
 
@@ -365,14 +369,7 @@ async def test_production_layout_loses_and_duplicates_nothing_under_faults(
 
         # Ledger: after the reconcile an operator runs following a database restart,
         # every run has one row.
-        rec = subprocess.run(
-            [*cli, "ledger", "reconcile", "--days", "1"],
-            env=role_env(base, ACTCORE_HOME=str(tmp_path / "setup")),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=tmp_path,
-        )
+        rec = operator("ledger", "reconcile", "--days", "1")
         assert rec.returncode == 0, rec.stdout + rec.stderr
         store = Store(db_url)
         try:
