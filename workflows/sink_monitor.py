@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         WAKE_RETRY,
         wake_timeout,
     )
+    from activity_core.domain.delivery import signal_time
 
 
 @workflow.defn(name="SinkMonitorWorkflow")
@@ -54,11 +55,18 @@ class SinkMonitorWorkflow:
     ) -> None:
         """A delivery started waiting on this sink (not to be woken before ``not_before``,
         the sink's ``Retry-After``)."""
-        self._waiting.setdefault(delivery_id, since)
+        try:
+            # Sent without ``not_before``, the times arrive as text: one type for all.
+            when = signal_time(since)
+            until = None if not_before is None else signal_time(not_before)
+        except ValueError as err:
+            workflow.logger.warning("delivery_waiting for %s ignored: %s", delivery_id, err)
+            return
+        self._waiting.setdefault(delivery_id, when)
         if workflow.now() > self._first_task:
             self._failure_heard = max(self._failure_heard, workflow.now())
-        if not_before is not None:
-            self._not_before[delivery_id] = not_before
+        if until is not None:
+            self._not_before[delivery_id] = until
 
     @workflow.signal(name="delivery_done")
     def delivery_done(self, delivery_id: str) -> None:

@@ -6,11 +6,11 @@ rename or remove one (the replay tests hold old histories to this).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter
 
 from activity_core.domain.sinks import DeliveryPolicy, DeliverySink, IssueSink, RemoteSink
 from activity_core.domain.tasks import FiledTask, Task
@@ -193,6 +193,21 @@ class FileTasksInput(BaseModel):
     """1-based attempt number of the delivery (sent as a header)."""
     fail_visibly: bool = False
     """As :attr:`DeliveryAttemptInput.fail_visibly`."""
+
+
+_INSTANT = TypeAdapter(datetime)
+
+
+def signal_time(value: datetime | str) -> datetime:
+    """A time received in a signal, as an aware datetime.
+
+    The SDK decodes a signal's arguments by the handler's types only when the sender
+    passes every parameter; a sender that leaves an optional one out (an older worker,
+    ``temporal workflow signal --input``) delivers ISO text instead. Text without a zone
+    is UTC. Raises ``ValueError`` for anything that is not a time.
+    """
+    moment = _INSTANT.validate_python(value)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class MonitorInput(BaseModel):
