@@ -142,6 +142,9 @@ class Settings(BaseSettings):
 
     web_ui_url: str | None = None
     """The Temporal Web UI's address, for links in API answers and the board."""
+    runbook_url: str | None = None
+    """Where the board's runbook links point (a section's anchor is added), e.g. your own
+    copy of ``docs/runbook.md``. Default: the runbook the API serves at ``/runbook``."""
     api_host: str = "127.0.0.1"
     """``actcore api``: address to listen on."""
     api_port: int = Field(default=8010, ge=1, le=65535)

@@ -135,7 +135,7 @@ def warm_up() -> None:
     garbage collector's reach (``gc.freeze``): a full collection otherwise walks the
     SDK's, SQLAlchemy's and Jinja's objects during a request, which put a board build's
     p99 at twice its p50 (docs/performance.md)."""
-    for name in ("board.html", "definition.html"):
+    for name in ("board.html", "definition.html", "runbook.html"):
         templates.get_template(name)
     gc.collect()
     gc.freeze()

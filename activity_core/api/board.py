@@ -4,6 +4,7 @@ refreshes itself, readable on a phone. The view is built by
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Annotated
@@ -11,14 +12,24 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
 
 from activity_core.api.auth import can_read
 from activity_core.api.context import ApiContext, ctx
+from activity_core.api.runbook import runbook_html
 from activity_core.errors import DefinitionNotFound
 from activity_core.services.board import BoardView, board_view, definition_runs
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+def _code(text: str) -> Markup:
+    """Text with its `backticked` commands as ``<code>``, everything else escaped."""
+    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", str(escape(text))))
+
+
+templates.env.filters["code"] = _code
 REFRESH_S = 30
 CACHE_S = 5.0
 
@@ -43,6 +54,22 @@ async def board(
     view = await _view(context)
     return templates.TemplateResponse(
         request, "board.html", {"view": view, "refresh": REFRESH_S, "title": "activity-core"}
+    )
+
+
+@router.get("/runbook", response_class=HTMLResponse)
+async def runbook(request: Request, _: Annotated[str, Depends(can_read)]) -> HTMLResponse:
+    """The runbook, each section at its heading's anchor (404 where it was not shipped)."""
+    html = runbook_html()
+    if html is None:
+        return templates.TemplateResponse(
+            request,
+            "not_found.html",
+            {"key": "runbook", "refresh": 0, "title": "not found: activity-core"},
+            status_code=404,
+        )
+    return templates.TemplateResponse(
+        request, "runbook.html", {"html": html, "refresh": 0, "title": "runbook: activity-core"}
     )
 
 

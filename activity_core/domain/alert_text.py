@@ -6,6 +6,21 @@ from activity_core.domain.delivery import ProgressEvent
 from activity_core.domain.watchdog import Alert
 
 RUNBOOK = "docs/runbook.md#alerting-and-failure-modes"
+RUNBOOK_SECTIONS: dict[str, str] = {
+    "pending_unclaimed": "alerting-and-failure-modes",
+    "running_too_long": "reading-a-runs-outcome",
+    "failed": "reading-a-runs-outcome",
+    "missing": "schedules-and-sync",
+    "schedule_drift": "schedules-and-sync",
+    "late": "did-todays-run-happen",
+    "skipped_by_policy": "did-todays-run-happen",
+    "delivery_dead": "a-delivery-is-dead",
+    "sink_dead": "a-delivery-is-dead",
+    "delivery_waiting": "deliveries-are-waiting-what-now",
+    "sink_waiting": "deliveries-are-waiting-what-now",
+    "event_router": "event-not-routing",
+}
+"""The runbook section (its heading's anchor) that says what to do about an alert kind."""
 _WHAT_TO_DO: dict[str, str] = {
     "pending_unclaimed": "No worker is polling: check `actcore dev status` or the worker "
     "deployment; runs start as soon as a worker is back (their misfire policy then applies).",
@@ -33,6 +48,22 @@ _WHAT_TO_DO: dict[str, str] = {
     "or check that NATS and Temporal answer. Events wait in the stream: none is lost. "
     "See the runbook's 'Event not routing'.",
 }
+
+
+def runbook_section(kind: str) -> str:
+    """The anchor of the runbook section for an alert kind (the alerting overview when
+    the kind has no section of its own)."""
+    return RUNBOOK_SECTIONS.get(kind, "alerting-and-failure-modes")
+
+
+def what_to_do(alert: Alert) -> str | None:
+    """The alert's next step, with the definition's name in its commands."""
+    todo = _WHAT_TO_DO.get(alert.kind)
+    if todo is None:
+        return None
+    if alert.kind not in ("sink_dead", "sink_waiting", "event_router"):
+        todo = todo.replace("actcore trigger NAME", f"actcore trigger {alert.activity_name}")
+    return todo
 
 
 def alert_markdown(alert: Alert) -> str:
@@ -68,10 +99,11 @@ def alert_markdown(alert: Alert) -> str:
         for f in alert.fires:
             run = f"`{f.run_id}`" if f.run_id else "-"
             lines.append(f"| {f.fire.isoformat()} | {f.kind.value} | {run} | {f.detail} |")
-    todo = _WHAT_TO_DO.get(alert.kind)
+    todo = what_to_do(alert)
     if todo:
         lines += ["", f"**What to do:** {todo}"]
-    lines += ["", f"- alert id: `{alert.alert_id}`", f"- runbook: {RUNBOOK}"]
+    runbook = f"docs/runbook.md#{runbook_section(alert.kind)}"
+    lines += ["", f"- alert id: `{alert.alert_id}`", f"- runbook: {runbook}"]
     return "\n".join(lines) + "\n"
 
 
@@ -92,6 +124,6 @@ def alert_event(alert: Alert, note_path: str | None) -> ProgressEvent:
             "detail": alert.detail,
             "note_path": note_path,
             "report_markdown": alert_markdown(alert),
-            "runbook": RUNBOOK,
+            "runbook": f"docs/runbook.md#{runbook_section(alert.kind)}",
         },
     )

@@ -236,13 +236,26 @@ class Ledger:
 
     async def deliveries(self, run_id: str) -> list[DeliveryRecord]:
         """The deliveries of one run."""
-        stmt = select(DeliveryRow).where(DeliveryRow.run_id == run_id)
+        return (await self.deliveries_of([run_id])).get(run_id, [])
+
+    async def deliveries_of(self, run_ids: Sequence[str]) -> dict[str, list[DeliveryRecord]]:
+        """The deliveries of several runs, by run id (one query)."""
+        if not run_ids:
+            return {}
+        stmt = (
+            select(DeliveryRow)
+            .where(DeliveryRow.run_id.in_(list(run_ids)))
+            .order_by(DeliveryRow.sink)
+        )
         async with self._store.sessions() as session:
             rows = (await session.scalars(stmt)).all()
-        return [
-            DeliveryRecord.model_validate({f: getattr(r, f) for f in DeliveryRecord.model_fields})
-            for r in rows
-        ]
+        found: dict[str, list[DeliveryRecord]] = {}
+        for r in rows:
+            record = DeliveryRecord.model_validate(
+                {f: getattr(r, f) for f in DeliveryRecord.model_fields}
+            )
+            found.setdefault(r.run_id, []).append(record)
+        return found
 
     async def record_alerts(self, alerts: Sequence[Alert], at: datetime) -> int:
         """Upsert open alerts as they stand at ``at`` (fires gained since are added)."""

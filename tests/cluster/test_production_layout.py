@@ -307,6 +307,10 @@ async def test_production_layout_loses_and_duplicates_nothing_under_faults(
         assert not api.ready()
         api.restart()
         await asyncio.to_thread(api.wait_ready)
+        # The wheel ships the runbook the board's "what to do" links open.
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+            book = await http.get(f"http://127.0.0.1:{api_ports[1]}/runbook")
+        assert book.status_code == 200 and 'id="a-delivery-is-dead"' in book.text
         await asyncio.sleep(4)
 
         stop_load.set()
