@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +14,7 @@ import nats
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from activity_core.domain.events import DURABLE, STREAM
+from activity_core.domain.events import DURABLE, STREAM, UNMATCHED_PREFIX
 from activity_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,8 @@ class ConsumerLag:
     """Pull requests waiting: 0 means no router replica is polling."""
     oldest_unacked_seconds: float | None
     """Age of the oldest event not yet handled, when there is one."""
+    unmatched: dict[str, int] = field(default_factory=dict)
+    """Events that matched no definition, per type, over the stream's retention."""
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -67,7 +69,19 @@ async def consumer_lag(js: JetStreamContext) -> ConsumerLag:
         redelivered=int(info.num_redelivered or 0),
         waiting=int(info.num_waiting or 0),
         oldest_unacked_seconds=oldest,
+        unmatched=await unmatched_counts(js),
     )
+
+
+async def unmatched_counts(js: JetStreamContext) -> dict[str, int]:
+    """Events that matched no definition, per type (what the router recorded at
+    ``activity.unmatched.<type>``, kept as long as the stream keeps events)."""
+    info = await js.stream_info(STREAM, subjects_filter=f"{UNMATCHED_PREFIX}>")
+    subjects = info.state.subjects or {}
+    return {
+        subject.removeprefix(UNMATCHED_PREFIX): int(count)
+        for subject, count in sorted(subjects.items())
+    }
 
 
 async def router_health(settings: Settings, connect_seconds: float = 3.0) -> dict[str, Any]:

@@ -124,6 +124,12 @@ def cmd_lag(args: argparse.Namespace, settings: Settings) -> int:
             f"redelivered {lag['redelivered']}, routers polling {lag['waiting']}, "
             f"oldest unhandled {'-' if oldest is None else f'{oldest:.0f} s'}"
         )
+        unmatched = lag.get("unmatched") or {}
+        if unmatched:
+            counts = ", ".join(f"{t} {n}" for t, n in unmatched.items())
+            print(f"matched no definition (kept with the events): {counts}")
+        else:
+            print("matched no definition: none")
     return 0 if lag["waiting"] else 1
 
 

@@ -25,6 +25,10 @@ STREAM_SUBJECTS = ("activity.>",)
 """What the stream captures (dead letters included: they are kept with the events)."""
 DLQ_PREFIX = "activity.dlq."
 """Dead letters go to ``activity.dlq.<reason>``."""
+UNMATCHED_PREFIX = "activity.unmatched."
+"""An event that matched no definition is recorded at ``activity.unmatched.<type>``."""
+RESERVED_TYPE_PREFIXES = ("dlq.", "unmatched.")
+"""Event types may not start with these: their subjects are the router's own records."""
 DURABLE = "activity-core-event-router"
 """The durable pull consumer all router replicas share."""
 ROUTER_ALERT_SUBJECT = "event-router"
@@ -74,6 +78,11 @@ class EventEnvelope(BaseModel):
     payload: dict[str, Any]
     """Type-specific body; definition ``filters`` match its top-level keys."""
 
+    @field_validator("type")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        return not_reserved_type(value)
+
     @field_validator("subject", "source", "trace_id")
     @classmethod
     def _printable(cls, value: str) -> str:
@@ -85,6 +94,21 @@ class EventEnvelope(BaseModel):
     @classmethod
     def _w3c(cls, value: str) -> str:
         return valid_trace_id(value)
+
+
+def not_reserved_type(value: str) -> str:
+    """An event type that is not one of the router's own subjects.
+
+    Raises:
+        ValueError: It starts with ``dlq.`` or ``unmatched.`` (its events would be taken
+            for dead letters or unmatched records and never routed).
+    """
+    if value.startswith(RESERVED_TYPE_PREFIXES):
+        raise ValueError(
+            f"must not start with {' or '.join(RESERVED_TYPE_PREFIXES)}: those subjects "
+            "hold the router's dead letters and unmatched events; rename the type"
+        )
+    return value
 
 
 def valid_trace_id(value: str) -> str:
@@ -113,6 +137,11 @@ class EventType(BaseModel):
     payload_schema: dict[str, Any] | None = Field(default=None, alias="schema")
     """Optional JSON Schema the payload must satisfy (else: dead letter ``schema``)."""
 
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        return not_reserved_type(value)
+
 
 def event_subject(event_type: str) -> str:
     """``activity.<type>``."""
@@ -122,6 +151,11 @@ def event_subject(event_type: str) -> str:
 def dead_letter_subject(reason: str) -> str:
     """``activity.dlq.<reason>``."""
     return f"{DLQ_PREFIX}{reason}"
+
+
+def unmatched_subject(event_type: str) -> str:
+    """``activity.unmatched.<type>``."""
+    return f"{UNMATCHED_PREFIX}{event_type}"
 
 
 def event_run_id(definition: ActivityDefinition, event_id: str) -> str:

@@ -51,12 +51,14 @@ from activity_core.domain.events import (
     SUBJECT_MISMATCH,
     TOO_LARGE,
     UNKNOWN_TYPE,
+    UNMATCHED_PREFIX,
     EventEnvelope,
     dead_letter_subject,
     envelope_errors,
     event_run_id,
     event_subject,
     matches,
+    unmatched_subject,
 )
 from activity_core.events.jetstream import ensure_consumer, ensure_stream
 from activity_core.events.sources import Catalogue, DefinitionSource
@@ -218,6 +220,9 @@ class Router:
         if msg.subject.startswith(DLQ_PREFIX):
             await msg.ack()
             return RouteResult("skipped", reason="dead letter")
+        if msg.subject.startswith(UNMATCHED_PREFIX):
+            await msg.ack()
+            return RouteResult("skipped", reason="unmatched record")
         self._count("received")
         if msg.metadata.num_delivered > 1:
             self._count("redelivered")
@@ -296,11 +301,7 @@ class Router:
     ) -> RouteResult:
         targets = [d for d in catalogue.by_type.get(envelope.type, []) if matches(d, envelope)]
         if not targets:
-            self._count("no_match")
-            log.info(
-                "matched no definitions",
-                extra={"event_id": envelope.event_id, "type": envelope.type},
-            )
+            await self._unmatched(msg, envelope, catalogue)
             return RouteResult("no_match", envelope.event_id)
         self._count("matched", len(targets))
         with tracer.start_as_current_span(
@@ -372,6 +373,32 @@ class Router:
                 ) from None
             raise
         return True
+
+    async def _unmatched(self, msg: Msg, envelope: EventEnvelope, catalogue: Catalogue) -> None:
+        """Record an event no definition took at ``activity.unmatched.<type>`` (counted per
+        type by ``events lag`` and ``GET /events/router``), once per stream sequence."""
+        seq = msg.metadata.sequence.stream if msg.metadata.sequence is not None else None
+        listening = [d.name for d in catalogue.by_type.get(envelope.type, [])]
+        body = {
+            "event_id": envelope.event_id,
+            "stream_sequence": seq,
+            "recorded_at": datetime.now(UTC).isoformat(),
+            "definitions_of_type": listening,
+        }
+        self._count("no_match")
+        try:
+            await self.js.publish(
+                unmatched_subject(envelope.type),
+                json.dumps(body).encode(),
+                stream=STREAM,
+                headers={"Nats-Msg-Id": f"unmatched-{seq}"},
+            )
+        except Exception as exc:  # the count and the log line still say it
+            log.warning("unmatched event not recorded", extra={"error": type(exc).__name__})
+        log.info(
+            "matched no definitions",
+            extra={"event_id": envelope.event_id, "type": envelope.type, "of_type": len(listening)},
+        )
 
     async def _dead(
         self, msg: Msg, reason: str, errors: list[str], event_id: str | None = None

@@ -211,3 +211,37 @@ async def test_two_replicas_share_the_stream_and_one_carries_on_alone(
     assert a.counts["started"] + b.counts["started"] <= len(events)
     info = await js.consumer_info(STREAM, DURABLE)
     assert info.num_pending == 0
+
+
+async def test_events_that_match_no_definition_are_counted_per_type(
+    stack: Stack, nc: NATS, start_router: RouterFactory
+) -> None:
+    """An event no definition takes is recorded (not only logged): ``events lag`` and
+    ``GET /events/router`` count them per type, whether no definition has the type or
+    their filters did not match; the records themselves start nothing."""
+    tag = uuid.uuid4().hex[:6]
+    filtered, orphan = f"invoice.sent-{tag}", f"invoice.void-{tag}"
+    define_event_type(stack, filtered)
+    define_event_type(stack, orphan)
+    name = f"big-invoices-{tag}"
+    listen(stack, name, filtered, currency="EUR")
+    router, _, _ = await start_router()
+    js = nc.jetstream()
+    events = [
+        (filtered, {"currency": "USD"}),
+        (filtered, {"currency": "EUR"}),
+        (filtered, {"currency": "GBP"}),
+        (orphan, {"currency": "EUR"}),
+    ]
+    for kind, payload in events:
+        await js.publish(f"activity.{kind}", json.dumps(envelope(kind, **payload)).encode())
+
+    async def counted() -> None:
+        lag = await consumer_lag(js)
+        assert lag.unmatched.get(filtered) == 2, lag.unmatched
+        assert lag.unmatched.get(orphan) == 1, lag.unmatched
+
+    await assert_eventually(counted, within=20)
+    await asyncio.sleep(1.0)  # the router has seen its own records by now: they start nothing
+    assert router.counts["started"] == 1 and router.counts["no_match"] == 3, router.counts
+    assert len(await runs_of(stack, name)) == 1

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from temporalio.testing import WorkflowEnvironment
 
 from activities import notes
@@ -107,3 +108,23 @@ def test_sync_writes_nothing_when_any_file_is_bad(env: WorkflowEnvironment, tmp_
     assert listed.returncode == 0, listed.stderr
     written = [sid for sid in wanted if sid in listed.stdout]
     assert written == []
+
+
+@pytest.mark.parametrize("name", ["dlq.schema", "unmatched.user.created"])
+def test_event_types_may_not_take_the_routers_own_subjects(name: str) -> None:
+    from activity_core.domain.events import EventEnvelope, EventType
+
+    with pytest.raises(ValidationError, match="rename the type"):
+        EventType.model_validate({"name": name})
+    with pytest.raises(ValidationError, match="dead letters and unmatched"):
+        EventEnvelope.model_validate(
+            {
+                "event_id": "e1",
+                "type": name,
+                "source": "s",
+                "occurred_at": "2026-12-03T07:00:00Z",
+                "subject": "x",
+                "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+                "payload": {},
+            }
+        )
