@@ -21,6 +21,7 @@ BENCHMARKS = [
     "bench.events",
     "bench.encryption",
     "bench.could_not_run",
+    "bench.top_of_hour",
 ]
 
 

@@ -1,0 +1,210 @@
+"""The top of the hour: N definitions share one cron minute (100, or 1,000), each with a
+working-memory note and a State Hub sink paced at PACE/s. From the fire: until the last
+run started, completed, and the last report was delivered; the sink's busiest second; the
+worker's CPU seconds per run and peak RSS; how many runs the misfire guard judged late.
+Beside it, in the same run, the same N runs of the minimal shape (one workflow, one
+activity POSTing to the same hub) started by a bare ``start_workflow`` loop.
+
+Times come from the server's visibility records (start and close times), not from polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import shutil
+import tempfile
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activity_core.dev.statehub import StateHub
+from activity_core.domain import search_attributes as sa
+from activity_core.loader import load_definitions
+from activity_core.services.schedules import sync_schedules
+from activity_core.settings import Settings
+from activity_core.worker import build_workers
+from bench.baseline import InlineDeliveryWorkflow, inline_deliver
+from bench.harness import dev_server, report, run_alone
+
+PACE = 50.0
+"""The sink's pace (deliveries per second): 1,000 reports take at least 20 s to land."""
+
+
+def _definition(i: int, fire: datetime, hub_url: str) -> dict[str, Any]:
+    return {
+        "name": f"top-{i:04d}",
+        "handler": "static_report",
+        "params": {"title": f"top {i}", "body": "aligned fire"},
+        "trigger_config": {
+            "trigger_type": "cron",
+            "cron_expression": f"{fire.minute} {fire.hour} * * *",
+            "timezone": "UTC",
+            "misfire_policy": "skip",
+        },
+        "sinks": [
+            {"type": "working_memory"},
+            {
+                "type": "state_hub_progress",
+                "event_type": "top",
+                "url": hub_url,
+                "pace_per_second": PACE,
+            },
+        ],
+    }
+
+
+async def _closed(client: Client, query: str, n: int, within: float) -> list[Any]:
+    """The executions of ``query`` once ``n`` of them are closed (visibility records)."""
+    deadline = time.monotonic() + within
+    while True:
+        done = (await client.count_workflows(f"{query} AND ExecutionStatus != 'Running'")).count
+        if done >= n or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(1.0)
+    return [ex async for ex in client.list_workflows(query)]
+
+
+def _seconds_after(at: datetime, times: list[datetime | None]) -> float | None:
+    known = [t for t in times if t is not None]
+    return max((t - at).total_seconds() for t in known) if known else None
+
+
+async def _ours(client: Client, n: int, hub: StateHub, home: Path) -> dict[str, Any]:
+    settings = Settings(
+        definitions_dir=home / "definitions",
+        working_memory_dir=home / "notes",
+        state_hub_url=hub.url,
+        db_url="none",
+    )
+    settings.definitions_dir.mkdir(parents=True)
+    # The fire: the next whole minute at least 45 s away (time to sync N schedules).
+    now = datetime.now(UTC)
+    fire = (now + timedelta(seconds=105)).replace(second=0, microsecond=0)
+    for i in range(n):
+        body = yaml.safe_dump(_definition(i, fire, hub.url))
+        (settings.definitions_dir / f"top-{i:04d}.yaml").write_text(body)
+    defs = load_definitions(settings.definitions_dir)
+    workers = build_workers(client, settings)
+    stop = asyncio.Event()
+    running = asyncio.create_task(workers.run_until(stop))
+    try:
+        await sync_schedules(client, defs.definitions)
+        posts_before = len(hub.stats.post_times)
+        wait = (fire - datetime.now(UTC)).total_seconds()
+        assert wait > 0, "the sync took past the fire: raise the lead time"
+        await asyncio.sleep(wait)
+        cpu0, wall0 = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
+        runs_q = "WorkflowType = 'ActivityRunWorkflow'"
+        runs = await _closed(client, runs_q, n, within=600)
+        deliveries_q = "WorkflowType = 'ReportDeliveryWorkflow'"
+        deliveries = await _closed(client, deliveries_q, n, within=600)
+        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+        wall = time.monotonic() - wall0
+        outcomes: Counter[str] = Counter()
+        for ex in runs:
+            outcomes[str(ex.typed_search_attributes.get(sa.RUN_OUTCOME))] += 1
+    finally:
+        stop.set()
+        await asyncio.gather(running, return_exceptions=True)
+    cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
+    return {
+        "fire": fire,
+        "runs": len(runs),
+        "delivered": sum(
+            1 for d in deliveries if str(d.status) == "WorkflowExecutionStatus.COMPLETED"
+        ),
+        "last_started_s": _seconds_after(fire, [ex.start_time for ex in runs]),
+        "last_completed_s": _seconds_after(fire, [ex.close_time for ex in runs]),
+        "last_delivered_s": _seconds_after(fire, [d.close_time for d in deliveries]),
+        "sink_busiest_second": hub.stats.peak_rate(1.0),
+        "sink_posts": len(hub.stats.post_times) - posts_before,
+        "worker_cpu_s_per_run": cpu / max(1, len(runs)),
+        "measured_over_s": wall,
+        "outcomes": dict(outcomes),
+    }
+
+
+async def _minimal(client: Client, n: int, hub: StateHub) -> dict[str, Any]:
+    queue = f"top-minimal-{uuid.uuid4().hex[:6]}"
+    async with Worker(
+        client, task_queue=queue, workflows=[InlineDeliveryWorkflow], activities=[inline_deliver]
+    ):
+        started = datetime.now(UTC)
+        for i in range(n):
+            await client.start_workflow(
+                InlineDeliveryWorkflow.run,
+                f"{hub.url}/progress",
+                id=f"minimal-{queue}-{i}",
+                task_queue=queue,
+            )
+        runs = await _closed(client, "WorkflowType = 'BenchInlineDeliveryWorkflow'", n, 600)
+    return {
+        "runs": len(runs),
+        "last_started_s": _seconds_after(started, [ex.start_time for ex in runs]),
+        "last_completed_s": _seconds_after(started, [ex.close_time for ex in runs]),
+    }
+
+
+async def _bench(quick: bool) -> None:
+    sizes = [100] if quick else [100, 1000]
+    rows: list[dict[str, Any]] = []
+    extra: dict[str, Any] = {"sink_pace_per_s": PACE, "target": "1,000 completed <= 120 s"}
+    for n in sizes:
+        home = Path(tempfile.mkdtemp(prefix="actcore-top-"))
+        hub = StateHub().start()
+        try:
+            async with dev_server() as client:
+                ours = await _ours(client, n, hub, home)
+            async with dev_server() as client:
+                minimal = await _minimal(client, n, hub)
+        finally:
+            hub.stop()
+            shutil.rmtree(home, ignore_errors=True)
+        rows.append(
+            {
+                "case": f"{n} aligned definitions",
+                "runs": ours["runs"],
+                "delivered": ours["delivered"],
+                "last_started_s": ours["last_started_s"],
+                "last_completed_s": ours["last_completed_s"],
+                "last_delivered_s": ours["last_delivered_s"],
+                "sink_busiest_s": ours["sink_busiest_second"],
+                "cpu_s_per_run": ours["worker_cpu_s_per_run"],
+            }
+        )
+        rows.append(
+            {
+                "case": f"{n} minimal runs, start loop",
+                "runs": minimal["runs"],
+                "delivered": minimal["runs"],
+                "last_started_s": minimal["last_started_s"],
+                "last_completed_s": minimal["last_completed_s"],
+                "last_delivered_s": minimal["last_completed_s"],
+                "sink_busiest_s": "-",
+                "cpu_s_per_run": "-",
+            }
+        )
+        extra[f"outcomes_{n}"] = ours["outcomes"]
+        if minimal["last_completed_s"] and ours["last_completed_s"]:
+            extra[f"ratio_completed_ours_vs_minimal_{n}"] = (
+                ours["last_completed_s"] / minimal["last_completed_s"]
+            )
+    extra["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    report("top_of_hour", rows, extra)
+
+
+def main(quick: bool = False) -> int:
+    asyncio.run(_bench(quick))
+    return 0
+
+
+if __name__ == "__main__":
+    run_alone(main)
