@@ -24,6 +24,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -139,6 +141,18 @@ def _from_files(loaded: LoadedDefinitions, reason: str) -> View:
     )
 
 
+def _directory_signature(directory: Path) -> tuple[tuple[str, int, int], ...]:
+    """Every file under ``directory`` with its modification time and size."""
+    found = []
+    for root, _dirs, files in os.walk(directory):
+        for name in files:
+            path = os.path.join(root, name)
+            with contextlib.suppress(OSError):
+                st = os.stat(path)
+                found.append((path, st.st_mtime_ns, st.st_size))
+    return tuple(sorted(found))
+
+
 class Catalog:
     """The definitions in force for one process (see the module docstring for the rule).
 
@@ -170,6 +184,8 @@ class Catalog:
             self._absent = ""
         self._last: View | None = None
         self._last_at: datetime | None = None
+        self._files: tuple[tuple[tuple[str, int, int], ...], LoadedDefinitions] | None = None
+        self._files_lock = threading.Lock()
         self.degraded: str | None = None
         """Why the last answer did not come from the registry (None: it did)."""
 
@@ -187,15 +203,27 @@ class Catalog:
         self.degraded = reason
 
     async def _directory(self, reason: str) -> View:
-        loaded = await asyncio.to_thread(
-            read_definitions,
-            self._settings.definitions_dir,
-            self._settings.activity_timeout_seconds,
-            self._settings.egress_policy(),
-        )
+        loaded = await asyncio.to_thread(self._read_directory)
         return _from_files(
             loaded, f"{reason}: definitions read from {self._settings.definitions_dir}"
         )
+
+    def _read_directory(self) -> LoadedDefinitions:
+        """The directory's definitions, parsed again only when a file changed (every run
+        looks its definition up: a thousand runs at the top of the hour each re-reading a
+        thousand files saturated the worker)."""
+        directory = self._settings.definitions_dir
+        # One reader at a time: lookups arriving together wait for one parse, not N.
+        with self._files_lock:
+            signature = _directory_signature(directory)
+            cached = self._files
+            if cached is not None and cached[0] == signature:
+                return cached[1]
+            loaded = read_definitions(
+                directory, self._settings.activity_timeout_seconds, self._settings.egress_policy()
+            )
+            self._files = (signature, loaded)
+            return loaded
 
     async def view(self) -> View:
         """Every definition in force and the event types, by the rule."""

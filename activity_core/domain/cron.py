@@ -24,6 +24,7 @@ Pure functions, no I/O.
 from __future__ import annotations
 
 import calendar
+import functools
 from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -247,11 +248,20 @@ def largest_gap(expression: str, zone: str, start: datetime | None = None) -> ti
     return max(b - a for a, b in pairwise(f.astimezone(UTC) for f in fires))
 
 
-def _transitions(zone: str, start: datetime, days: int) -> list[datetime]:
+def _transitions(zone: str, start: datetime, days: int) -> tuple[datetime, ...]:
     """UTC instants (to the minute) where ``zone``'s offset changes."""
+    return _transitions_from(
+        zone, start.astimezone(UTC).replace(minute=0, second=0, microsecond=0), days
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _transitions_from(zone: str, hour: datetime, days: int) -> tuple[datetime, ...]:
+    """:func:`_transitions` from a whole hour: every definition of a zone checked in the
+    same hour walks the year once (a directory of 1,000 definitions read per lookup)."""
     tz = ZoneInfo(zone)
     out = []
-    t = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    t = hour
     prev = t.astimezone(tz).utcoffset()
     for _ in range(days * 24):
         nxt = t + _HOUR
@@ -266,7 +276,7 @@ def _transitions(zone: str, start: datetime, days: int) -> list[datetime]:
                     hi = mid
             out.append(hi.replace(second=0, microsecond=0))
         prev, t = off, nxt
-    return out
+    return tuple(out)
 
 
 def _times(walls: list[datetime]) -> str:
