@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -302,10 +303,37 @@ def actcore_cli(
     )
 
 
+_PORTS_PER_PROCESS = 5000
+_PORT_BASE = 20000
+_handed_out: set[int] = set()
+
+
+def _port_range() -> range:
+    """This test process's ports: below the kernel's ephemeral range (32768 and up, where
+    ``bind(0)`` picks, for us and for every server we start), and disjoint from the other
+    pytest-xdist process's, so a port probed free here cannot be taken by the other
+    process before the server that was given it binds it."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker.removeprefix("gw") or 0) % 2
+    start = _PORT_BASE + index * _PORTS_PER_PROCESS
+    return range(start, start + _PORTS_PER_PROCESS - 10)  # room for a port + 2
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port free now and not handed out before by this process."""
+    ports = _port_range()
+    for _ in range(500):
+        port = random.choice(ports)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise AssertionError(f"no free port in {ports.start}-{ports.stop - 1}")
 
 
 class RestartableServer:
