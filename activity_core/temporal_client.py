@@ -44,6 +44,13 @@ def connect_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     return config
 
 
+def configured_namespace(env: Mapping[str, str] | None = None) -> str:
+    """The namespace :func:`connect` uses (``TEMPORAL_NAMESPACE`` or the profile's)."""
+    environ = dict(os.environ if env is None else env)
+    config = ClientConfig.load_client_connect_config(override_env_vars=environ)
+    return str(config.get("namespace") or "default")
+
+
 async def connect(
     env: Mapping[str, str] | None = None,
     interceptors: Sequence[Interceptor] = (),

@@ -18,7 +18,7 @@ from activity_core.api.auth import can_read
 from activity_core.api.context import ApiContext, ctx
 from activity_core.api.runbook import runbook_html
 from activity_core.errors import DefinitionNotFound
-from activity_core.services.board import BoardView, board_view, definition_runs
+from activity_core.services.board import BoardView, board_view, definition_runs, workflows_url
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -98,6 +98,6 @@ async def definition_page(
             "runs": runs,
             "refresh": REFRESH_S,
             "title": f"{name}: activity-core",
-            "web_ui": context.settings.web_ui_url,
+            "workflows": workflows_url(context.settings, context.namespace()),
         },
     )

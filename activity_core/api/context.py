@@ -13,7 +13,7 @@ from activity_core.catalog import Catalog
 from activity_core.health import Health, temporal_check
 from activity_core.settings import Settings
 from activity_core.store import Ledger, Store, migrate
-from activity_core.temporal_client import connect
+from activity_core.temporal_client import configured_namespace, connect
 
 CONNECT_TIMEOUT_S = 5.0
 
@@ -69,6 +69,10 @@ class ApiContext:
                         detail=f"Temporal unreachable ({type(exc).__name__}); try again",
                     ) from None
             return self.client
+
+    def namespace(self) -> str:
+        """The Temporal namespace this API reads (without connecting)."""
+        return self.client.namespace if self.client is not None else configured_namespace()
 
     def need_store(self) -> Store:
         """The store, or 503 when it is turned off."""

@@ -143,9 +143,12 @@ def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
         if not exports:
             print(f"error: no dev stack is running from {stack.paths.home}", file=sys.stderr)
             return 1
-        api = stack.status().get("addresses", {}).get("api_url")
-        if api:
-            exports["ACTCORE_API_URL"] = str(api)
+        addresses = stack.status().get("addresses", {})
+        if addresses.get("api_url"):
+            exports["ACTCORE_API_URL"] = str(addresses["api_url"])
+        if addresses.get("codec_keys_file") and addresses.get("codec_url"):
+            # The temporal CLI decodes the stack's sealed payloads (summaries, inputs).
+            exports["TEMPORAL_CODEC_ENDPOINT"] = str(addresses["codec_url"])
         for variable, value in exports.items():
             print(f"export {variable}={shlex.quote(value)}")
         return 0

@@ -62,6 +62,8 @@ ADOPTED = (
         "ACTCORE_CODEC_KEYS_FILE",
         "codec_keys_file",
     ),
+    (("ACTCORE_EGRESS_ALLOW",), "ACTCORE_EGRESS_ALLOW", "egress_allow"),
+    (("ACTCORE_DEFINITIONS_DIR",), "ACTCORE_DEFINITIONS_DIR", "definitions_dir"),
 )
 """What a command takes from a running dev stack when its environment does not say:
 (variables that already say it, variable to set, key in ``dev-stack.json``)."""

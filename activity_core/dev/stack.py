@@ -318,6 +318,8 @@ class DevStack:
                     "nats_monitor_url": self.nats_monitor_url if self.own_nats else None,
                     "codec_url": self.codec_url,
                     "codec_keys_file": str(self.paths.codec_keys) if self.own_codec else None,
+                    "egress_allow": s.egress_allow,
+                    "definitions_dir": str(s.definitions_dir.resolve()),
                     "readiness": {r: self.roles.readyz(r) for r in ROLES},
                     "metrics": self.roles.metrics_urls(),
                 },

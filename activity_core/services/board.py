@@ -123,6 +123,8 @@ class BoardView:
     watchdog_stale: bool
     web_ui: str | None
     ledger: str
+    workflows: str = ""
+    """The Web UI's workflow list of the client's namespace (a run's page is ``/<id>``)."""
     problems: list[str] = field(default_factory=list)
     last_pass_ago: str = ""
 
@@ -165,10 +167,15 @@ def freshest_verdict(
     return judged
 
 
+def workflows_url(settings: Settings, namespace: str) -> str:
+    """The Web UI's workflow list of ``namespace`` ("" without a Web UI address)."""
+    ui = (settings.web_ui_url or "").rstrip("/")
+    return f"{ui}/namespaces/{quote(namespace, safe='')}/workflows" if ui else ""
+
+
 def board_alert(alert: Alert, now: datetime, settings: Settings, namespace: str) -> BoardAlert:
     """An open alert with its next step and links."""
-    ui = (settings.web_ui_url or "").rstrip("/")
-    base = f"{ui}/namespaces/{namespace}/workflows" if ui else ""
+    base = workflows_url(settings, namespace)
     runbook = f"{settings.runbook_url or 'runbook'}#{runbook_section(alert.kind)}"
     about_definition = alert.kind not in _DEFINITION_KINDS_WITHOUT_ROW
     runs = [(f.run_id, f"{base}/{f.run_id}" if base else "") for f in alert.fires if f.run_id]
@@ -291,6 +298,7 @@ async def board_view(client: Client, catalog: Catalog, settings: Settings) -> Bo
         watchdog_stale=stale,
         web_ui=settings.web_ui_url,
         ledger=where,
+        workflows=workflows_url(settings, client.namespace),
         problems=problems,
         last_pass_ago=ago(passed.at if passed is not None else None, now),
     )

@@ -2,8 +2,24 @@
 
 from __future__ import annotations
 
-import httpx
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
 
+import httpx
+import yaml
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from activity_core.api import create_app
+from activity_core.domain import RunRecord
+from activity_core.loader import load_definitions
+from activity_core.settings import Settings
+from activity_core.store import Ledger, Store, migrate
 from tests.api.conftest import ApiFactory
 
 BODY = {
@@ -46,3 +62,63 @@ async def test_board_needs_a_token_unless_reads_are_open(api_factory: ApiFactory
         assert (await http.get("/")).status_code == 401
     async with api_factory(api_read_open=True) as http:
         assert (await http.get("/")).status_code == 200
+
+
+async def test_board_links_open_runs_in_the_clients_own_namespace(
+    env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """A board on another namespace than `default` links to that namespace's Web UI pages."""
+    namespace = f"board-ops-{uuid.uuid4().hex[:6]}"
+    await env.client.workflow_service.register_namespace(
+        RegisterNamespaceRequest(
+            namespace=namespace, workflow_execution_retention_period=Duration(seconds=86400)
+        )
+    )
+    client = await Client.connect(
+        env.client.service_client.config.target_host,
+        namespace=namespace,
+        data_converter=pydantic_data_converter,
+    )
+    store = Store(f"sqlite+aiosqlite:///{tmp_path / 'ns.db'}")
+    await migrate.upgrade(store)
+    defs = tmp_path / "definitions"
+    defs.mkdir()
+    (defs / "ns-row.yaml").write_text(yaml.safe_dump(BODY | {"name": "ns-row"}))
+    definition = load_definitions(defs).by_name("ns-row")
+    fire = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
+    run_id = f"activity-run-ns-row-{fire:%H%M%S}"
+    await Ledger(store).record_runs(
+        [
+            RunRecord(
+                run_id=run_id,
+                activity_id=str(definition.id),
+                activity_name="ns-row",
+                state="completed",
+                outcome="ran",
+                scheduled_for=fire,
+                started_at=fire,
+                finished_at=fire + timedelta(seconds=5),
+                updated_at=fire + timedelta(seconds=5),
+            )
+        ]
+    )
+    settings = Settings(
+        home=tmp_path / ".actcore",
+        definitions_dir=defs,
+        working_memory_dir=tmp_path / "notes",
+        api_read_open=True,
+        web_ui_url="http://ui.example/",
+    )
+    wanted = f'href="http://ui.example/namespaces/{quote(namespace, safe="")}/workflows/{run_id}"'
+    try:
+        app = create_app(settings, store=store, client=client)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+                board = await http.get("/")
+                detail = await http.get("/definitions/ns-row")
+    finally:
+        await store.close()
+    assert board.status_code == 200 and wanted in board.text
+    assert detail.status_code == 200 and wanted in detail.text
+    assert "/namespaces/default/" not in board.text + detail.text
