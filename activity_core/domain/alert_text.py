@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from activity_core.domain.constants import SCHEDULE_ID_PREFIX
 from activity_core.domain.delivery import ProgressEvent
 from activity_core.domain.watchdog import Alert
 
@@ -21,15 +22,15 @@ RUNBOOK_SECTIONS: dict[str, str] = {
     "event_router": "event-not-routing",
 }
 """The runbook section (its heading's anchor) that says what to do about an alert kind."""
-_WHAT_TO_DO: dict[str, str] = {
+WHAT_TO_DO: dict[str, str] = {
     "pending_unclaimed": "No worker is polling: check `actcore dev status` or the worker "
     "deployment; runs start as soon as a worker is back (their misfire policy then applies).",
     "running_too_long": "Open the run in the Web UI: a pending activity shows where it is stuck.",
     "failed": "Open the run in the Web UI (or its note for `could not run`), fix the cause, "
     "then `actcore trigger NAME` if the report is still wanted.",
-    "missing": "Check the schedule (`temporal schedule describe --schedule-id ...`): unpause "
-    "it or run `actcore sync`; if the server was down, its catchup window was shorter than "
-    "the outage. `actcore trigger NAME` runs the job now.",
+    "missing": 'Check the schedule (`temporal schedule describe --address "$TEMPORAL_ADDRESS" '
+    "--schedule-id SCHEDULE_ID`): unpause it or run `actcore sync`; if the server was down, "
+    "its catchup window was shorter than the outage. `actcore trigger NAME` runs the job now.",
     "delivery_dead": "`actcore deliveries list --status dead`, fix the sink, then "
     "`actcore deliveries retry --all`.",
     "delivery_waiting": "The report is safe in working memory and is being retried; "
@@ -58,12 +59,14 @@ def runbook_section(kind: str) -> str:
 
 def what_to_do(alert: Alert) -> str | None:
     """The alert's next step, with the definition's name in its commands."""
-    todo = _WHAT_TO_DO.get(alert.kind)
+    todo = WHAT_TO_DO.get(alert.kind)
     if todo is None:
         return None
-    if alert.kind not in ("sink_dead", "sink_waiting", "event_router"):
+    if alert.kind in ("sink_dead", "sink_waiting"):  # a sink's alert: its name is the sink's
+        todo = todo.replace("--sink NAME", f"--sink {alert.activity_name}")
+    elif alert.kind != "event_router":
         todo = todo.replace("actcore trigger NAME", f"actcore trigger {alert.activity_name}")
-    return todo
+    return todo.replace("SCHEDULE_ID", f"{SCHEDULE_ID_PREFIX}{alert.activity_id}")
 
 
 def alert_markdown(alert: Alert) -> str:

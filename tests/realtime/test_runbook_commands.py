@@ -12,10 +12,13 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
 
+from activity_core.domain import Alert, Severity
+from activity_core.domain.alert_text import WHAT_TO_DO, what_to_do
 from tests.helpers import actcore_cli, free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -185,6 +188,37 @@ def _run_the_runbook(env: dict[str, str], tmp_path: Path) -> None:
             ran.append(command)
     assert len(left_out) == len(NOT_RUN), left_out
     assert len(ran) >= 20, ran
+    # The fixes the board and the alert notes print, for every kind of alert.
+    fixes = {}
+    for kind in WHAT_TO_DO:
+        sink_kind = kind.startswith("sink_")
+        alert = Alert(
+            alert_id=kind,
+            activity_id=heartbeat_id,
+            activity_name="state_hub" if sink_kind else "hourly-heartbeat",
+            kind=kind,
+            severity=Severity.PAGE,
+            opened_at=datetime.now(UTC),
+        )
+        todo = what_to_do(alert) or ""
+        for fix in re.findall(r"`((?:actcore|temporal) [^`]+)`", todo):
+            fixes.setdefault(fix, kind)
+    assert len(fixes) >= 8, fixes
+    for fix, kind in fixes.items():
+        if any(fix.endswith(tail) for tail in (*NOT_RUN, "actcore router")):
+            continue
+        assert not re.search(r"\b[A-Z_]{4,}\b", fix.replace("$TEMPORAL_ADDRESS", "")), fix
+        done = subprocess.run(
+            ["bash", "-c", f'eval "$1"\n{fix}', "-", exported.stdout],
+            env=shell_env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        said = f"the {kind} fix `{fix}` exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+        assert done.returncode in ({0, 1} if fix.startswith(MAY_EXIT_1) else {0}), said
+        assert "Traceback" not in done.stderr, said
 
 
 def _run_sql(db: Path, query: str) -> None:

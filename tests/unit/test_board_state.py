@@ -10,7 +10,7 @@ import pytest
 from activity_core.api.board import _code
 from activity_core.api.runbook import anchors, heading_anchor, runbook_source
 from activity_core.domain import Alert, RunRecord, Severity
-from activity_core.domain.alert_text import _WHAT_TO_DO, RUNBOOK_SECTIONS, what_to_do
+from activity_core.domain.alert_text import RUNBOOK_SECTIONS, WHAT_TO_DO, what_to_do
 from activity_core.services.board import ago, freshest_verdict, row_state
 
 NOW = datetime(2026, 12, 3, 7, 30, tzinfo=UTC)
@@ -75,7 +75,7 @@ def test_every_alert_kind_has_a_runbook_section_that_exists() -> None:
     source = runbook_source()
     assert source is not None
     headings = anchors(source)
-    assert set(_WHAT_TO_DO) <= set(RUNBOOK_SECTIONS), set(_WHAT_TO_DO) - set(RUNBOOK_SECTIONS)
+    assert set(WHAT_TO_DO) <= set(RUNBOOK_SECTIONS), set(WHAT_TO_DO) - set(RUNBOOK_SECTIONS)
     missing = {k: v for k, v in RUNBOOK_SECTIONS.items() if v not in headings}
     assert not missing, f"runbook sections gone: {missing}"
 
