@@ -50,6 +50,10 @@ log = logging.getLogger(__name__)
 MAX_LOOKBACK = timedelta(days=8)
 """A watchdog down longer than this loses sight of the oldest fires."""
 CONCURRENCY = 8
+_RESULT_READ = frozenset(
+    o.value for o in (RunOutcome.RAN_LATE, RunOutcome.RAN_AS_LATEST, RunOutcome.SKIPPED_TOO_LATE)
+)
+"""Outcomes whose result says more than the search attributes (lateness, covered fires)."""
 
 
 def watched(definitions: Sequence[ActivityDefinition], names: Sequence[str] = ()) -> list[Any]:
@@ -181,6 +185,8 @@ class Observer:
             deliveries=deliveries,
             schedule=schedule,
             recover_after=d.watch.recover_after,
+            alert_after=d.watch.alert_after,
+            min_runtime_s=d.watch.min_runtime_seconds,
             paused_by_hand=by_hand,
         )
 
@@ -260,7 +266,7 @@ class Observer:
         )
         if status == "running":
             run.unclaimed_since, run.failing = await self._pending(ex, now)
-        elif run.outcome in (RunOutcome.RAN_LATE.value, RunOutcome.RAN_AS_LATEST.value):
+        elif run.outcome in _RESULT_READ:
             result = await self._result(ex)
             if result:
                 run.lateness_s = float(result.get("lateness_seconds") or 0.0)

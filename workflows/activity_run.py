@@ -316,6 +316,7 @@ class ActivityRunWorkflow:
             later_fires=plan.later_fires,
             fires_with_own_run=plan.fires_with_own_run,
             unstarted_before=plan.unstarted_before,
+            max_lateness_s=trig.max_lateness_seconds,
         )
         workflow.logger.info("misfire guard: %s", decision.describe())
         return decision

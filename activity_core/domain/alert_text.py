@@ -15,6 +15,8 @@ RUNBOOK_SECTIONS: dict[str, str] = {
     "schedule_drift": "schedules-and-sync",
     "late": "did-todays-run-happen",
     "skipped_by_policy": "did-todays-run-happen",
+    "skipped_too_late": "did-todays-run-happen",
+    "too_fast": "reading-a-runs-outcome",
     "delivery_dead": "a-delivery-is-dead",
     "sink_dead": "a-delivery-is-dead",
     "delivery_waiting": "deliveries-are-waiting-what-now",
@@ -38,6 +40,12 @@ WHAT_TO_DO: dict[str, str] = {
     "late": "The worker or server was slow or down around fire time; nothing was lost.",
     "skipped_by_policy": "The misfire policy chose not to run these fires; "
     "`actcore trigger NAME` runs the job now if needed.",
+    "skipped_too_late": "The fire came later than the trigger's max_lateness_seconds (the "
+    "worker or server was down), so it was recorded and not run; `actcore trigger NAME` "
+    "runs the job now if the report is still wanted.",
+    "too_fast": "The run completed faster than watch.min_runtime_seconds: read its note "
+    "(`actcore runs list NAME`), fix what made it do nothing (params, the source it reads), "
+    "then `actcore trigger NAME`.",
     "schedule_drift": "Run `actcore sync` to put the schedule back as the definition says.",
     "sink_dead": "`actcore deliveries list --status dead` shows the deliveries and their last "
     "error; fix the sink (token, URL, contract), then `actcore deliveries retry --all "
@@ -65,7 +73,8 @@ def what_to_do(alert: Alert) -> str | None:
     if alert.kind in ("sink_dead", "sink_waiting"):  # a sink's alert: its name is the sink's
         todo = todo.replace("--sink NAME", f"--sink {alert.activity_name}")
     elif alert.kind != "event_router":
-        todo = todo.replace("actcore trigger NAME", f"actcore trigger {alert.activity_name}")
+        for command in ("actcore trigger NAME", "actcore runs list NAME"):
+            todo = todo.replace(command, command.replace("NAME", alert.activity_name))
     return todo.replace("SCHEDULE_ID", f"{SCHEDULE_ID_PREFIX}{alert.activity_id}")
 
 

@@ -169,6 +169,8 @@ def _run_verdict(seen: DefinitionSeen, fire: datetime, run: RunSeen, now: dateti
             lateness_s=run.lateness_s,
             detail=f"started beyond the catchup window; skipped by policy {seen.policy}",
         )
+    if outcome == RunOutcome.SKIPPED_TOO_LATE.value:
+        return _too_late(fire, run)
     if outcome == RunOutcome.SUPERSEDED.value:
         return FireVerdict(
             fire=fire, kind=FireKind.COVERED, run_id=rid, detail="a later fire has its own run"
@@ -187,7 +189,39 @@ def _run_verdict(seen: DefinitionSeen, fire: datetime, run: RunSeen, now: dateti
             lateness_s=late,
             detail=f"started {late:.0f} s late" if late is not None else "started late",
         )
+    if seen.min_runtime_s is not None and run.closed_at is not None:
+        took = (run.closed_at - run.started_at).total_seconds()
+        if took < seen.min_runtime_s:
+            return FireVerdict(
+                fire=fire,
+                kind=FireKind.TOO_FAST,
+                run_id=rid,
+                lateness_s=run.lateness_s,
+                detail=f"completed in {took:.1f} s (min_runtime_seconds "
+                f"{seen.min_runtime_s:.0f}): it probably did nothing; read its note",
+            )
     return FireVerdict(fire=fire, kind=FireKind.OK, run_id=rid, lateness_s=run.lateness_s)
+
+
+def _too_late(fire: datetime, run: RunSeen) -> FireVerdict:
+    late = f" ({run.lateness_s:.0f} s late)" if run.lateness_s is not None else ""
+    return FireVerdict(
+        fire=fire,
+        kind=FireKind.SKIPPED_TOO_LATE,
+        run_id=run.workflow_id,
+        lateness_s=run.lateness_s,
+        detail=f"not run: later than max_lateness_seconds{late}",
+    )
+
+
+def _too_late_cover(fire: datetime, runs: list[RunSeen]) -> RunSeen | None:
+    """A ``skipped_too_late`` run whose covered fires include ``fire``."""
+    for run in runs:
+        if run.outcome == RunOutcome.SKIPPED_TOO_LATE.value and any(
+            abs((c - fire).total_seconds()) < 1.0 for c in run.covered_fires
+        ):
+            return run
+    return None
 
 
 def _counted(now: int, before: int | None, what: str) -> str:
@@ -246,6 +280,8 @@ def classify(seen: DefinitionSeen, now: datetime) -> DefinitionStatus:
                 run_id=cover.workflow_id,
                 detail="covered by a catchup_latest run",
             )
+        elif (late := _too_late_cover(fire, scheduled)) is not None:
+            verdict = _too_late(fire, late)
         elif (now - fire).total_seconds() <= seen.tolerance_s + SETTLE_S:
             verdict = FireVerdict(fire=fire, kind=FireKind.DUE, detail="just due")
         elif (block := _blocking_run(fire, scheduled, now)) is not None:
@@ -275,6 +311,7 @@ def classify(seen: DefinitionSeen, now: datetime) -> DefinitionStatus:
         deliveries_waiting=sum(1 for d in seen.deliveries if d.state in ("pending", "waiting")),
         deliveries_dead=sum(1 for d in seen.deliveries if d.state == "dead"),
         recover_after=seen.recover_after,
+        alert_after=seen.alert_after,
     )
 
 
@@ -338,6 +375,8 @@ def _latest_behind(fire: datetime, block: RunSeen, why: str) -> FireVerdict:
             run_id=rid,
             detail=f"not started: {why}; that run has not decided yet and may stand for it",
         )
+    if block.outcome == RunOutcome.SKIPPED_TOO_LATE.value:
+        return _too_late(fire, block)
     if block.outcome == RunOutcome.SKIPPED_MISSED.value:
         return FireVerdict(
             fire=fire,

@@ -82,11 +82,25 @@ class _ScheduledTrigger(Strict):
     """How late a fire may still run. Default depends on the policy."""
     jitter_seconds: Annotated[int, Field(ge=0, le=DAY)] = 0
     """Random delay added to each fire by the schedule, to spread load."""
+    max_lateness_seconds: Annotated[int, Field(ge=1, le=MAX_SECONDS)] | None = None
+    """``catchup_all`` / ``catchup_latest``: a fire that would start later than this is
+    recorded ``skipped_too_late`` instead of running (a 07:20 briefing is noise at 23:00).
+    Unset: the catchup window alone limits lateness."""
 
     @field_validator("misfire_policy", mode="before")
     @classmethod
     def _alias(cls, value: Any) -> Any:
         return _canonical_policy(value)
+
+    @model_validator(mode="after")
+    def _lateness_needs_catchup(self) -> _ScheduledTrigger:
+        if self.max_lateness_seconds is not None and self.misfire_policy == MisfirePolicy.SKIP:
+            raise ValueError(
+                "max_lateness_seconds applies to catchup_all and catchup_latest; a skip "
+                "definition already skips fires later than its catchup_window_seconds "
+                "(remove max_lateness_seconds or set catchup_window_seconds)"
+            )
+        return self
 
 
 class CronTrigger(_ScheduledTrigger):
@@ -235,6 +249,13 @@ class WatchConfig(Strict):
     recover_after: Annotated[int, Field(ge=1, le=100)] = 1
     """Fires that must run ok after the last problem fire before an alert sends its
     recovery notice (judged in a later pass than the one that raised it)."""
+    alert_after: Annotated[int, Field(ge=1, le=100)] = 1
+    """Consecutive problem fires (failed, missing, unclaimed, too long, too fast) before
+    a page: with 2, one bad fire followed by a good one pages nobody (its verdict is still
+    recorded and shown)."""
+    min_runtime_seconds: Annotated[int, Field(ge=1, le=MAX_SECONDS)] | None = None
+    """A run that completes faster than this (from its creation) is ``too_fast``: a job
+    that returns at once usually did nothing (an empty query, a wrong path)."""
 
 
 # --------------------------------------------------------------------------------------

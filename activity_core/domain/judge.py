@@ -28,6 +28,8 @@ from activity_core.domain.watchdog import (
 )
 
 _RANK = {Severity.NOTE: 0, Severity.PAGE: 1}
+_GOOD = frozenset({*RECOVERED_BY, FireKind.LATE, FireKind.COVERED})
+"""Fires that ran: they end a streak of problem fires (``watch.alert_after``)."""
 
 
 def _same_fire(a: datetime, b: datetime) -> bool:
@@ -95,10 +97,16 @@ def advance(
         done = accounted.setdefault(aid, [])
         if window_start and aid in window_start:
             done[:] = [f for f in done if f >= window_start[aid]]
+        held: list[FireVerdict] = []  # page fires short of alert_after in a row
+        streak = 0
         for verdict in status.verdicts:
+            if verdict.kind in _GOOD:
+                streak = 0
+                held.clear()
+            elif verdict.severity == Severity.PAGE:
+                streak += 1
             if verdict.severity is None or any(_same_fire(verdict.fire, f) for f in done):
                 continue
-            done.append(verdict.fire)
             entry = verdict.model_copy()
             # Join the definition's open alert unless that would hide a page in a note.
             group = next(
@@ -110,17 +118,25 @@ def advance(
                 None,
             )
             if group is not None:
+                done.append(verdict.fire)
                 group.fires.append(entry)
                 if group not in out.raised and group not in out.updated:
                     out.updated.append(group)
                 continue
+            if verdict.severity == Severity.PAGE and streak < status.alert_after:
+                held.append(entry)  # not accounted: judged again until the streak ends
+                continue
+            fires = [*held, entry] if verdict.severity == Severity.PAGE else [entry]
+            held.clear()
+            done.extend(f.fire for f in fires)
+            first = fires[0]
             alert = Alert(
-                alert_id=alert_id(status.name, verdict.kind.value, verdict.fire.isoformat()),
+                alert_id=alert_id(status.name, first.kind.value, first.fire.isoformat()),
                 activity_id=aid,
                 activity_name=status.name,
-                kind=verdict.kind.value,
+                kind=first.kind.value,
                 severity=verdict.severity,
-                fires=[entry],
+                fires=fires,
                 opened_at=now,
             )
             open_alerts.append(alert)

@@ -93,6 +93,11 @@ class GuardDecision:
             return f"superseded: the later fire {self.effective_fire.isoformat()} has its own run"
         if self.outcome == RunOutcome.SKIPPED_MISSED:
             return f"skipped: fire {self.effective_fire.isoformat()} started {late}"
+        if self.outcome == RunOutcome.SKIPPED_TOO_LATE:
+            return (
+                f"skipped_too_late: fire {self.effective_fire.isoformat()} started {late}, "
+                "past max_lateness_seconds"
+            )
         if self.outcome == RunOutcome.RAN_AS_LATEST:
             return (
                 f"running as the latest due fire {self.effective_fire.isoformat()}, "
@@ -111,6 +116,7 @@ def decide(
     later_fires: list[datetime] | None = None,
     fires_with_own_run: list[datetime] | None = None,
     unstarted_before: list[datetime] | None = None,
+    max_lateness_s: float | None = None,
 ) -> GuardDecision:
     """Decide what a scheduled run does.
 
@@ -126,6 +132,8 @@ def decide(
             ``catchup_latest`` run then leaves the report to that run (``superseded``).
         unstarted_before: Earlier fires the server never started (it was down past
             their catchup window); a ``catchup_latest`` run stands for them too.
+        max_lateness_s: ``catchup_all`` / ``catchup_latest``: a fire later than this
+            (for ``catchup_latest``, the latest due fire) is ``skipped_too_late``.
 
     Returns:
         The decision.
@@ -145,9 +153,13 @@ def decide(
             covered = [*before, nominal, *due]
             if late_latest > window_s:
                 return GuardDecision(False, RunOutcome.SKIPPED_MISSED, latest, lateness, covered)
+            if max_lateness_s is not None and late_latest > max_lateness_s:
+                return GuardDecision(False, RunOutcome.SKIPPED_TOO_LATE, latest, lateness, covered)
             return GuardDecision(True, RunOutcome.RAN_AS_LATEST, latest, lateness, covered)
     if lateness > window_s:
         return GuardDecision(False, RunOutcome.SKIPPED_MISSED, nominal, lateness, [nominal])
+    if policy != MisfirePolicy.SKIP and max_lateness_s is not None and lateness > max_lateness_s:
+        return GuardDecision(False, RunOutcome.SKIPPED_TOO_LATE, nominal, lateness, [nominal])
     outcome = RunOutcome.RAN if lateness <= tolerance_s else RunOutcome.RAN_LATE
     return GuardDecision(True, outcome, nominal, lateness, [nominal])
 

@@ -150,6 +150,8 @@ class RunOutcome(StrEnum):
     RAN_LATE = "ran_late"
     RAN_AS_LATEST = "ran_as_latest"
     SKIPPED_MISSED = "skipped_missed"
+    SKIPPED_TOO_LATE = "skipped_too_late"
+    """Later than the trigger's ``max_lateness_seconds``: recorded, not run (by choice)."""
     SUPERSEDED = "superseded"
     """catchup_latest: a later fire has its own run, which stands for this one."""
     COULD_NOT_RUN = "could_not_run"

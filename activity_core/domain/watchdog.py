@@ -29,6 +29,10 @@ class FireKind(StrEnum):
     """No run of its own: a ``catchup_latest`` run stood for it (by policy)."""
     SKIPPED_BY_POLICY = "skipped_by_policy"
     """Not run, as the misfire or overlap policy says (the run recorded why)."""
+    SKIPPED_TOO_LATE = "skipped_too_late"
+    """Not run: it would have started later than the trigger's ``max_lateness_seconds``."""
+    TOO_FAST = "too_fast"
+    """The run completed in less than the definition's ``min_runtime_seconds``."""
     PENDING_UNCLAIMED = "pending_unclaimed"
     """The run exists but no worker has picked it up: the worker is down."""
     RUNNING_TOO_LONG = "running_too_long"
@@ -68,6 +72,7 @@ PAGE_KINDS = frozenset(
         FireKind.FAILED,
         FireKind.MISSING,
         FireKind.DELIVERY_DEAD,
+        FireKind.TOO_FAST,
     }
 )
 SETTLE_S = 5.0
@@ -169,6 +174,10 @@ class DefinitionSeen(BaseModel):
     schedule: ScheduleSeen
     recover_after: int = 1
     """Fires that must run ok, after the last problem, before an alert recovers."""
+    alert_after: int = 1
+    """Consecutive problem fires before a page."""
+    min_runtime_s: float | None = None
+    """A completed run shorter than this is ``too_fast``."""
     paused_by_hand: list[tuple[datetime, datetime]] = Field(default_factory=list)
     """Stretches the journal shows the schedule was paused by hand (a sync unpaused it
     with no sync pause before): the cause of their fires that did not run."""
@@ -210,6 +219,8 @@ class DefinitionStatus(BaseModel):
     deliveries_dead: int = 0
     recover_after: int = 1
     """Fires that must run ok, after the last problem, before an alert recovers."""
+    alert_after: int = 1
+    """Consecutive problem fires before a page (fewer are held: recorded, not paged)."""
 
     def last_judged(self) -> FireVerdict | None:
         """The latest fire that has a verdict other than ``due``."""

@@ -218,6 +218,8 @@ def recorded_verdict(row: RunRecord | None, *, scheduled: bool) -> str:
         RunOutcome.SUPERSEDED.value,
     ):
         return "skipped_by_policy"
+    if row.state == "completed" and outcome == RunOutcome.SKIPPED_TOO_LATE.value:
+        return "skipped_too_late"
     return "failed"
 
 

@@ -40,7 +40,7 @@ LOOKBACK_S = 120.0
 class Watched:
     """One definition, a stoppable run worker, an always-on watchdog worker, a hub."""
 
-    def __init__(self, tmp_path: Path, **trigger: Any) -> None:
+    def __init__(self, tmp_path: Path, watch: dict[str, Any] | None = None, **trigger: Any) -> None:
         self.server = RestartableServer(tmp_path / "temporal.db")
         self.hub = StateHub().start()
         defs = tmp_path / "definitions"
@@ -54,7 +54,7 @@ class Watched:
                 "catchup_window_seconds": 10,
                 **trigger,
             },
-            "watch": {"late_after_seconds": TOLERANCE_S},
+            "watch": {"late_after_seconds": TOLERANCE_S, **(watch or {})},
         }
         (defs / "wd-demo.yaml").write_text(yaml.safe_dump(body))
         self.definition: ActivityDefinition = load_definitions(defs).definitions[0]
@@ -464,3 +464,81 @@ async def test_five_short_server_restarts_raise_no_page(watched: Watched) -> Non
     assert w.notes("missing") == [] and w.notes("pending_unclaimed") == []
     last = passes[-1].summaries[0]
     assert last.counts.get("ok", 0) + last.counts.get("late", 0) >= 10, last
+
+
+@pytest.mark.parametrize(
+    "watched",
+    [{"misfire_policy": "catchup_all", "watch": {"alert_after": 2, "min_runtime_seconds": 60}}],
+    indirect=True,
+)
+async def test_alert_after_two_one_bad_fire_pages_nobody_the_second_pages_once(
+    watched: Watched,
+) -> None:
+    """Every run ends far faster than min_runtime_seconds (too_fast, a page verdict); with
+    alert_after 2 the first such fire is recorded and shown, the second pages, once."""
+    w = watched
+    assert w.client is not None
+    w.start_runs()
+    w.start_watchdog()
+    await w.sync()
+    held_passes = 0
+
+    async def paged() -> WatchdogPassResult:
+        nonlocal held_passes
+        result = await w.watchdog_pass()
+        summary = only(result.summaries)
+        judged = summary.counts.get("too_fast", 0)
+        if judged == 1:
+            assert result.raised == [] and result.state.open_alerts == [], result
+            assert summary.last is not None and summary.last.kind.value == "too_fast"
+            held_passes += 1
+        assert judged >= 2, f"{judged} too_fast fires so far"
+        return result
+
+    second = await assert_eventually(paged, within=40, interval=0.5)
+    assert held_passes >= 1  # a pass saw the first bad fire and paged nobody
+    alert = only(second.state.open_alerts)
+    assert (alert.kind, alert.severity.value) == ("too_fast", "page")
+    assert second.raised == [alert.alert_id] and len(alert.fires) >= 2
+    again = await w.watchdog_pass()
+    assert again.raised == [] and [a.alert_id for a in again.state.open_alerts] == [alert.alert_id]
+    only(w.notes("too_fast"))
+
+
+@pytest.mark.parametrize(
+    "watched", [{"misfire_policy": "catchup_all", "max_lateness_seconds": 6}], indirect=True
+)
+async def test_max_lateness_after_a_worker_outage_records_the_stale_fires_as_a_note(
+    watched: Watched,
+) -> None:
+    w = watched
+    assert w.client is not None
+    await w.healthy_then_stop_runs()
+    await asyncio.sleep(14)  # the waiting run is now 14 s late: past max_lateness 6 s
+    w.start_runs()
+
+    async def too_late_recorded() -> None:
+        assert w.client is not None
+        n = await w.client.count_workflows(
+            f"ActivityId = '{w.definition.id}' AND RunOutcome = 'skipped_too_late'"
+        )
+        assert n.count >= 1
+
+    await assert_eventually(too_late_recorded, within=30, interval=0.2)
+    later = await w.client.count_workflows(
+        f"ActivityId = '{w.definition.id}' AND RunOutcome IN ('ran', 'ran_late')"
+    )
+    assert later.count >= 2  # the fires before the outage (and the fresh ones after) ran
+
+    async def noted() -> WatchdogPassResult:
+        result = await w.watchdog_pass()
+        kinds = {f.kind.value for a in result.state.open_alerts for f in a.fires}
+        assert "skipped_too_late" in kinds, kinds
+        return result
+
+    result = await assert_eventually(noted, within=30, interval=1)
+    assert all(a.severity.value == "note" for a in result.state.open_alerts), [
+        (a.kind, a.severity) for a in result.state.open_alerts
+    ]
+    report = await status_report(w.client, w.settings)
+    assert report.exit_code() == 0  # nothing pages: the skip was the definition's choice
