@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from activities.event_lag import router_health
 from activities.sink_health import open_deliveries
@@ -19,6 +20,7 @@ from activity_core.alerts import load_alert_sinks
 from activity_core.catalog import Catalog
 from activity_core.domain import (
     ActivityDefinition,
+    DefinitionStatus,
     DefinitionSummary,
     EventTrigger,
     FireKind,
@@ -43,6 +45,30 @@ from activity_core.store import Ledger, Store
 from activity_core.store.errors import STORE_ERRORS
 
 log = logging.getLogger(__name__)
+
+
+def blind_problem(
+    statuses: Sequence[DefinitionStatus],
+    since: dict[str, datetime],
+    now: datetime,
+    settings: Settings,
+) -> str | None:
+    """ "watchdog blind" text when some definitions have been unseen past the setting."""
+    limit = settings.watchdog_blind_after_seconds
+    long_blind = [
+        st
+        for st in statuses
+        if st.blind is not None and (now - since[st.activity_id]).total_seconds() >= limit
+    ]
+    if not long_blind:
+        return None
+    oldest = min(since[st.activity_id] for st in long_blind)
+    names = ", ".join(st.name for st in long_blind[:10])
+    more = f" and {len(long_blind) - 10} more" if len(long_blind) > 10 else ""
+    return (
+        f"{len(long_blind)} definition(s) not seen for {(now - oldest).total_seconds():.0f} s "
+        f"({names}{more}): {long_blind[0].blind}; their fires are unknown, not judged"
+    )
 
 
 async def last_pass(client: Client, exclude: str | None = None) -> WatchdogPassResult | None:
@@ -150,14 +176,24 @@ async def judge(
             settings.router_alert_age_seconds,
         )
     # Sinks: every open delivery, whatever started its run (schedule, manual, event, alert).
-    deliveries = await open_deliveries(client)
-    counts = per_definition(deliveries)
-    for st in statuses:
-        mine = counts.get(st.activity_id, Counter())
-        st.deliveries_waiting = mine["pending"] + mine["waiting"]
-        st.deliveries_dead = mine["dead"]
-    thresholds = {str(d.id): float(d.watch.delivery_alert_after_seconds) for d in everything}
-    problems = None if names else sink_problems(deliveries, thresholds, now)
+    problems = None
+    try:
+        deliveries = await open_deliveries(client)
+    except (RPCError, TimeoutError) as err:  # sinks not seen: their alerts stay as they are
+        log.warning("open deliveries not seen", extra={"error": type(err).__name__})
+    else:
+        counts = per_definition(deliveries)
+        for st in statuses:
+            mine = counts.get(st.activity_id, Counter())
+            st.deliveries_waiting = mine["pending"] + mine["waiting"]
+            st.deliveries_dead = mine["dead"]
+        thresholds = {str(d.id): float(d.watch.delivery_alert_after_seconds) for d in everything}
+        problems = None if names else sink_problems(deliveries, thresholds, now)
+    blind_since = {
+        st.activity_id: state.blind_since.get(st.activity_id, now)
+        for st in statuses
+        if st.blind is not None
+    }
     folded = advance(
         state,
         statuses,
@@ -166,7 +202,9 @@ async def judge(
         complete=not names,
         router_problem=problem,
         sink_problems=problems,
+        blind_problem=blind_problem(statuses, blind_since, now, settings),
     )
+    folded.state.blind_since = blind_since
     folded.state.unrun_since = {
         st.activity_id: state.unrun_since.get(st.activity_id, now)
         for st in statuses

@@ -97,6 +97,30 @@ def _trigger_fires(trigger: dict[str, Any], start: datetime, end: datetime) -> l
     return misfire.fires_between(model.model_validate(trigger), start, end)
 
 
+def blind(d: ActivityDefinition, now: datetime, start: datetime, why: str) -> DefinitionSeen:
+    """What a pass knows of a definition it could not see: its fires, computed here."""
+    trig = d.trigger_config
+    assert isinstance(trig, CronTrigger | IntervalTrigger)
+    desired = build_schedule(d)
+    return DefinitionSeen(
+        activity_id=str(d.id),
+        name=d.name,
+        policy=trig.misfire_policy.value,
+        enabled=d.enabled,
+        zone=d.zone,
+        overlap=desired.overlap,
+        catchup_window_s=desired.catchup_window.total_seconds(),
+        tolerance_s=misfire.on_time_tolerance_seconds(trig, d.watch),
+        page_late_s=d.watch.page_late_after_seconds,
+        max_runtime_s=d.watch.max_runtime_seconds,
+        delivery_alert_s=d.watch.delivery_alert_after_seconds,
+        window_start=start,
+        expected_fires=misfire.fires_between(trig, start, now) if d.enabled else [],
+        schedule=ScheduleSeen(exists=True, fires_from="local"),
+        blind=why,
+    )
+
+
 class Observer:
     """Gathers :class:`DefinitionSeen` for definitions, with a bounded number of calls."""
 
@@ -124,10 +148,20 @@ class Observer:
         """Observe every definition (enabled or not: a disabled one is checked for health)."""
 
         async def one(d: ActivityDefinition) -> DefinitionSeen:
+            start = window_start(d, now, lookback_s, last_pass_at)
             async with self._gate:
-                return await self.observe_one(
-                    d, now, window_start(d, now, lookback_s, last_pass_at)
-                )
+                try:
+                    return await self.observe_one(d, now, start)
+                except (RPCError, TimeoutError) as err:
+                    # Never "missing" for what could not be seen: the fires are unknown
+                    # and judged by the next pass that sees them.
+                    why = (
+                        f"{err.status.name if err.status else 'error'}: {err.message[:160]}"
+                        if isinstance(err, RPCError)
+                        else "timed out"
+                    )
+                    log.warning("definition not seen", extra={"definition": d.name, "why": why})
+                    return blind(d, now, start, why)
 
         return list(await asyncio.gather(*(one(d) for d in definitions)))
 

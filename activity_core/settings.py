@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     """Schedule ``activity-core-watchdog`` runs a watchdog pass this often (0: no schedule)."""
     watchdog_lookback_seconds: float = Field(default=3600.0, ge=60)
     """Shortest look-back of a pass (longer for sparse schedules and after a gap)."""
+    watchdog_blind_after_seconds: float = Field(default=900.0, ge=0)
+    """A definition the passes cannot see (its fires ``unknown``) this long pages once as
+    "watchdog blind" (0: at the first such pass)."""
     watchdog_ping_url: SecretStr | None = None
     """Dead-man's switch: POSTed after each successful pass (healthchecks.io style)."""
     alerts_file: Path | None = None

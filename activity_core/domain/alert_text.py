@@ -22,6 +22,7 @@ RUNBOOK_SECTIONS: dict[str, str] = {
     "delivery_waiting": "deliveries-are-waiting-what-now",
     "sink_waiting": "deliveries-are-waiting-what-now",
     "event_router": "event-not-routing",
+    "watchdog_blind": "alerting-and-failure-modes",
 }
 """The runbook section (its heading's anchor) that says what to do about an alert kind."""
 WHAT_TO_DO: dict[str, str] = {
@@ -53,6 +54,10 @@ WHAT_TO_DO: dict[str, str] = {
     "sink_waiting": "The sink is down or refusing; every delivery waits durably and is "
     "retried (and woken when the sink answers again). `actcore deliveries list --status "
     "waiting` shows why; nothing is lost.",
+    "watchdog_blind": "The watchdog's calls to Temporal fail for these definitions (its log "
+    "says which and why: `definition not seen`); their fires are unknown, neither ok nor "
+    "missing. Check the server's visibility store and `actcore status`; the next pass that "
+    "sees them judges every fire it missed.",
     "event_router": "`actcore events lag` shows the backlog; start a router (`actcore router`) "
     "or check that NATS and Temporal answer. Events wait in the stream: none is lost. "
     "See the runbook's 'Event not routing'.",
@@ -72,7 +77,7 @@ def what_to_do(alert: Alert) -> str | None:
         return None
     if alert.kind in ("sink_dead", "sink_waiting"):  # a sink's alert: its name is the sink's
         todo = todo.replace("--sink NAME", f"--sink {alert.activity_name}")
-    elif alert.kind != "event_router":
+    elif alert.kind not in ("event_router", "watchdog_blind"):
         for command in ("actcore trigger NAME", "actcore runs list NAME"):
             todo = todo.replace(command, command.replace("NAME", alert.activity_name))
     return todo.replace("SCHEDULE_ID", f"{SCHEDULE_ID_PREFIX}{alert.activity_id}")
@@ -94,6 +99,8 @@ def alert_markdown(alert: Alert) -> str:
         lines.append(f"The schedule of `{alert.activity_name}` differs: {alert.detail}.")
     elif alert.kind == "event_router":
         lines.append(f"Severity **{alert.severity.value}**. The event router: {alert.detail}.")
+    elif alert.kind == "watchdog_blind":
+        lines.append(f"Severity **{alert.severity.value}**. The watchdog is blind: {alert.detail}.")
     elif alert.kind in ("sink_dead", "sink_waiting"):
         lines.append(
             f"Severity **{alert.severity.value}**. Deliveries to sink `{alert.activity_name}` "

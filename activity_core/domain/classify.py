@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from activity_core.domain.constants import SCHEDULE_ID_PREFIX
 from activity_core.domain.run import RunOutcome
 from activity_core.domain.watchdog import (
     PAGE_KINDS,
@@ -233,12 +234,23 @@ def _counted(now: int, before: int | None, what: str) -> str:
     return f"; the server counts {n} {what} {when}"
 
 
-def _missing_cause(seen: DefinitionSeen, fire: datetime) -> str:
+def _missing_cause(seen: DefinitionSeen, fire: datetime, now: datetime) -> str:
     s = seen.schedule
     if not s.exists:
         return "schedule deleted (run `actcore sync`)"
     if s.paused:
         return "schedule paused"
+    stalled_s = (now - s.next_fire).total_seconds() if s.next_fire is not None else 0.0
+    if stalled_s > seen.tolerance_s + SETTLE_S:
+        assert s.next_fire is not None
+        return (
+            f"scheduler stalled: the schedule's next action time {s.next_fire:%H:%M:%S} UTC "
+            f"passed {stalled_s:.0f} s ago without an action while the server answered; "
+            'restart its scheduler: `temporal schedule toggle --address "$TEMPORAL_ADDRESS" '
+            f"--schedule-id {SCHEDULE_ID_PREFIX}{seen.activity_id} --pause --reason stalled`, "
+            "then the same with `--unpause`, and `actcore trigger "
+            f"{seen.name}` for the report now"
+        )
     for lo, until in seen.paused_by_hand:
         if lo <= fire < until:
             return (
@@ -268,6 +280,11 @@ def classify(seen: DefinitionSeen, now: datetime) -> DefinitionStatus:
     for fire in sorted(seen.expected_fires):
         if fire > now:
             continue
+        if seen.blind is not None:
+            verdicts.append(
+                FireVerdict(fire=fire, kind=FireKind.UNKNOWN, detail=f"not seen: {seen.blind}")
+            )
+            continue
         run = _match_run(fire, scheduled)
         if run is not None:
             # Deliveries are judged per sink (activity_core.domain.sink_alerts), not per
@@ -294,7 +311,7 @@ def classify(seen: DefinitionSeen, now: datetime) -> DefinitionStatus:
             verdict = FireVerdict(fire=fire, kind=FireKind.DUE, detail=why)
         else:
             verdict = FireVerdict(
-                fire=fire, kind=FireKind.MISSING, detail=_missing_cause(seen, fire)
+                fire=fire, kind=FireKind.MISSING, detail=_missing_cause(seen, fire, now)
             )
         verdict.severity = severity_of(verdict.kind, verdict.lateness_s, seen.page_late_s)
         verdicts.append(verdict)
@@ -312,6 +329,7 @@ def classify(seen: DefinitionSeen, now: datetime) -> DefinitionStatus:
         deliveries_dead=sum(1 for d in seen.deliveries if d.state == "dead"),
         recover_after=seen.recover_after,
         alert_after=seen.alert_after,
+        blind=seen.blind,
     )
 
 

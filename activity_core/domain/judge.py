@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from activity_core.domain.events import ROUTER_ALERT_SUBJECT
@@ -69,6 +70,7 @@ def advance(
     complete: bool = True,
     router_problem: str | None = None,
     sink_problems: dict[str, SinkProblem] | None = None,
+    blind_problem: str | None = None,
 ) -> Advance:
     """Fold one pass's verdicts into the alert state.
 
@@ -85,6 +87,8 @@ def advance(
             however its numbers change in between.
         sink_problems: Sink name -> what is wrong there now, over every open delivery
             (None: sinks were not looked at; their alerts stay as they are).
+        blind_problem: What the watchdog has been unable to see for too long (None:
+            nothing); one page while it lasts, one recovery notice when it ends.
     """
     open_alerts = [a.model_copy(deep=True) for a in state.open_alerts]
     accounted = {k: list(v) for k, v in state.accounted.items()}
@@ -170,10 +174,15 @@ def advance(
         elif not drift_text:
             drift.pop(aid, None)
 
-    router_alert = _advance_router(state, open_alerts, out, router_problem, now, complete)
+    router_alert = _advance_cause(
+        _ROUTER, state.router_alert, open_alerts, out, router_problem, now, complete
+    )
+    blind_alert = _advance_cause(
+        _BLIND, state.blind_alert, open_alerts, out, blind_problem, now, complete
+    )
     sink_alerts = advance_sinks(state.sink_alerts, open_alerts, out, sink_problems, now)
     if complete:
-        keep = {router_alert, *sink_alerts.values()}
+        keep = {router_alert, blind_alert, *sink_alerts.values()}
         open_alerts = [a for a in open_alerts if a.activity_id in seen_ids or a.alert_id in keep]
         accounted = {k: v for k, v in accounted.items() if k in seen_ids}
     out.state = WatchdogState(
@@ -182,6 +191,8 @@ def advance(
         drift_alerted=drift,
         last_pass_at=now,
         router_alert=router_alert,
+        blind_alert=blind_alert,
+        blind_since=dict(state.blind_since),
         sink_alerts=sink_alerts,
         missed_catchup=dict(state.missed_catchup),
         buffer_dropped=dict(state.buffer_dropped),
@@ -189,25 +200,44 @@ def advance(
     return out
 
 
-def _advance_router(
-    state: WatchdogState,
+@dataclass(frozen=True)
+class _Cause:
+    """A problem outside any one definition: one page while it lasts."""
+
+    subject: str
+    kind: str
+    recovered: str
+    """The recovery notice's text (``{was}``: what the problem was)."""
+
+
+_ROUTER = _Cause(
+    ROUTER_ALERT_SUBJECT, "event_router", "the event router is keeping up again (was: {was})"
+)
+_BLIND = _Cause(
+    "watchdog", "watchdog_blind", "the watchdog sees every definition again (was: {was})"
+)
+
+
+def _advance_cause(
+    cause: _Cause,
+    current_id: str | None,
     open_alerts: list[Alert],
     out: Advance,
     problem: str | None,
     now: datetime,
     complete: bool,
 ) -> str | None:
-    """Open, keep or close the router alert; returns the id of the one left open."""
-    current = next((a for a in open_alerts if a.alert_id == state.router_alert), None)
+    """Open, keep or close the alert of one cause; returns the id of the one left open."""
+    current = next((a for a in open_alerts if a.alert_id == current_id), None)
     if problem is not None:
         if current is not None:
             current.detail = problem
             return current.alert_id
         alert = Alert(
-            alert_id=alert_id(ROUTER_ALERT_SUBJECT, "event_router", now.isoformat()),
-            activity_id=ROUTER_ALERT_SUBJECT,
-            activity_name=ROUTER_ALERT_SUBJECT,
-            kind="event_router",
+            alert_id=alert_id(cause.subject, cause.kind, now.isoformat()),
+            activity_id=cause.subject,
+            activity_name=cause.subject,
+            kind=cause.kind,
             severity=Severity.PAGE,
             opened_at=now,
             detail=problem,
@@ -217,10 +247,8 @@ def _advance_router(
         return alert.alert_id
     if current is None:
         return None
-    if not complete:  # a pass over some definitions only says nothing about the router
+    if not complete:  # a pass over some definitions only says nothing about the cause
         return current.alert_id
     open_alerts.remove(current)
-    out.recovered.append(
-        current.recovery(now, f"the event router is keeping up again (was: {current.detail})")
-    )
+    out.recovered.append(current.recovery(now, cause.recovered.format(was=current.detail)))
     return None

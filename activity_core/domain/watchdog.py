@@ -45,6 +45,9 @@ class FireKind(StrEnum):
     """The run is fine but its report has not reached a sink past the threshold."""
     DELIVERY_DEAD = "delivery_dead"
     """The run is fine but a delivery of its report was parked as dead."""
+    UNKNOWN = "unknown"
+    """The pass could not see this definition (a visibility or describe call failed):
+    never ``missing``; judged again by the next pass that sees it."""
     RUNNING = "running"
     """In progress, within its limits (not judged yet)."""
     DUE = "due"
@@ -61,7 +64,7 @@ class Severity(StrEnum):
 
 
 #: Kinds that are never alerted (the fire is fine, or not judged yet).
-QUIET = frozenset({FireKind.OK, FireKind.COVERED, FireKind.RUNNING, FireKind.DUE})
+QUIET = frozenset({FireKind.OK, FireKind.COVERED, FireKind.RUNNING, FireKind.DUE, FireKind.UNKNOWN})
 #: Kinds that count as "ran ok" and close an open alert group.
 RECOVERED_BY = frozenset({FireKind.OK})
 #: Kinds that always page (an unintended miss, a failure, a dead delivery).
@@ -184,6 +187,8 @@ class DefinitionSeen(BaseModel):
     unrun_grace_until: datetime | None = None
     """Until then, a fire without a run (and no later fire with one) is not judged yet:
     the server may just be back and about to act on it."""
+    blind: str | None = None
+    """Why the pass could not see this definition (its fires are ``unknown``)."""
 
 
 # --------------------------------------------------------------------------------------
@@ -221,6 +226,8 @@ class DefinitionStatus(BaseModel):
     """Fires that must run ok, after the last problem, before an alert recovers."""
     alert_after: int = 1
     """Consecutive problem fires before a page (fewer are held: recorded, not paged)."""
+    blind: str | None = None
+    """Why the pass could not see this definition (its fires are ``unknown``)."""
 
     def last_judged(self) -> FireVerdict | None:
         """The latest fire that has a verdict other than ``due``."""
@@ -284,6 +291,8 @@ class Alert(BaseModel):
             return f"{self.activity_name}: schedule drift"
         if self.kind == "event_router":
             return f"event router: {self.detail} [{self.severity.value}]"
+        if self.kind == "watchdog_blind":
+            return f"watchdog blind: {self.detail} [{self.severity.value}]"
         if self.kind in ("sink_dead", "sink_waiting"):
             return f"sink {self.activity_name}: {self.detail} [{self.severity.value}]"
         first = self.fires[0].fire.strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -315,6 +324,10 @@ class WatchdogState(BaseModel):
     server may still act on (the grace counts from there)."""
     buffer_dropped: dict[str, int] = Field(default_factory=dict)
     """Definition id -> the server's buffer-dropped counter before the current outage."""
+    blind_since: dict[str, datetime] = Field(default_factory=dict)
+    """Definition id -> since when passes could not see it (while they cannot)."""
+    blind_alert: str | None = None
+    """Id of the open "watchdog blind" alert, if one is open."""
     missed_catchup: dict[str, int] = Field(default_factory=dict)
     """Definition id -> the server's missed-catchup counter at this pass (so the next pass
     reports how many this outage missed, not the schedule's lifetime count)."""

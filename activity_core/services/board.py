@@ -38,7 +38,9 @@ VERDICT_TONE = {
 _RANK = {"good": 0, "info": 1, "warn": 2, "bad": 3}
 # Verdicts of a fire still in progress: a newer ledger record of the same fire wins.
 _IN_PROGRESS = frozenset({"running", "due", "pending_unclaimed", "running_too_long"})
-_DEFINITION_KINDS_WITHOUT_ROW = frozenset({"sink_dead", "sink_waiting", "event_router"})
+_DEFINITION_KINDS_WITHOUT_ROW = frozenset(
+    {"sink_dead", "sink_waiting", "event_router", "watchdog_blind"}
+)
 
 
 def ago(at: datetime | None, now: datetime) -> str:
@@ -189,6 +191,8 @@ def board_alert(alert: Alert, now: datetime, settings: Settings, namespace: str)
         deliveries = f"{base}?query={quote(query)}"
     if alert.kind == "event_router":
         affects = "the event router"
+    elif alert.kind == "watchdog_blind":
+        affects = "the watchdog's view of the definitions it names"
     elif about_definition:
         affects = f"definition {alert.activity_name}"
     else:

@@ -17,9 +17,18 @@ from typing import Any
 
 import pytest
 import yaml
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Interceptor,
+    ListWorkflowsInput,
+    OutboundInterceptor,
+    WorkflowExecutionAsyncIterator,
+)
+from temporalio.service import RPCError, RPCStatusCode
 
+from activities.watchdog_judge import judge
 from activities.watchdog_observe import Observer
+from activity_core.catalog import Catalog
 from activity_core.dev.statehub import StateHub
 from activity_core.domain import ActivityDefinition, WatchdogInput, WatchdogPassResult
 from activity_core.domain.constants import WATCHDOG_SCHEDULE_ID, WATCHDOG_TQ
@@ -542,3 +551,82 @@ async def test_max_lateness_after_a_worker_outage_records_the_stale_fires_as_a_n
     ]
     report = await status_report(w.client, w.settings)
     assert report.exit_code() == 0  # nothing pages: the skip was the definition's choice
+
+
+class _VisibilityFault(Interceptor):
+    """The server answers, but listing this definition's runs fails (as when the
+    visibility store is down): a fault a proxy would inject, on the client side."""
+
+    def __init__(self, activity_id: str) -> None:
+        self.activity_id = activity_id
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        fault = self
+
+        class Failing(OutboundInterceptor):
+            def list_workflows(self, input: ListWorkflowsInput) -> WorkflowExecutionAsyncIterator:
+                if fault.activity_id in (input.query or ""):
+                    raise RPCError("visibility store unavailable", RPCStatusCode.UNAVAILABLE, b"")
+                return super().list_workflows(input)
+
+        return Failing(next)
+
+
+@pytest.mark.parametrize("watched", [{"misfire_policy": "skip"}], indirect=True)
+async def test_a_definition_the_watchdog_cannot_see_is_unknown_then_blind_never_missing(
+    watched: Watched,
+) -> None:
+    w = watched
+    assert w.client is not None
+    w.start_runs()
+    await w.sync()
+    await asyncio.sleep(INTERVAL_S * 2 + 2)
+    faulty = await Client.connect(
+        w.server.address,
+        interceptors=[_VisibilityFault(str(w.definition.id))],
+        data_converter=w.client.data_converter,
+    )
+    await w.stop("runs")  # fires from now on have no run: they would be missing if judged
+    await asyncio.sleep(INTERVAL_S * 2)
+    catalog = Catalog(w.settings, None)
+    first = await judge(
+        faulty, w.settings, names=[], lookback_seconds=60, state=None, catalog=catalog
+    )
+    summary = only(first.summaries)
+    assert summary.counts.get("unknown", 0) >= 3 and "missing" not in summary.counts
+    assert summary.last is not None and "visibility store unavailable" in summary.last.detail
+    assert first.advance.raised == []  # unknown pages nobody ...
+    blind_settings = w.settings.model_copy(update={"watchdog_blind_after_seconds": 1.0})
+    await asyncio.sleep(1.5)
+    second = await judge(
+        faulty,
+        blind_settings,
+        names=[],
+        lookback_seconds=60,
+        state=first.advance.state,
+        catalog=catalog,
+    )
+    page = only(second.advance.raised)  # ... until it lasts: one "watchdog blind" page
+    assert (page.kind, page.severity.value) == ("watchdog_blind", "page")
+    assert "wd-demo" in page.detail and "unknown" in page.detail
+    third = await judge(
+        faulty,
+        blind_settings,
+        names=[],
+        lookback_seconds=60,
+        state=second.advance.state,
+        catalog=catalog,
+    )
+    assert third.advance.raised == []  # still blind: the same page, not a second one
+    seeing = await judge(
+        w.client,
+        blind_settings,
+        names=[],
+        lookback_seconds=60,
+        state=third.advance.state,
+        catalog=catalog,
+    )
+    assert [r.resolves for r in seeing.advance.recovered] == [page.alert_id]
+    # Seen again, the fires are judged for what they are: no worker ran them.
+    judged = only([a for a in seeing.advance.raised if a.activity_name == "wd-demo"])
+    assert (judged.kind, judged.severity.value) == ("pending_unclaimed", "page")

@@ -17,6 +17,7 @@ from activity_core.domain import (
     MisfirePolicy,
     RunOutcome,
     RunSeen,
+    ScheduleSeen,
     Severity,
     WatchdogState,
     advance,
@@ -24,7 +25,7 @@ from activity_core.domain import (
 )
 from activity_core.domain.alert_text import what_to_do
 from activity_core.domain.misfire import decide
-from tests.unit.test_watchdog_judge import fire, run, seen
+from tests.unit.test_watchdog_judge import EVERY, fire, run, seen
 
 FAILED = {"outcome": None, "status": "failed"}
 
@@ -169,3 +170,39 @@ def test_max_lateness_on_a_skip_definition_names_the_field_and_the_fix() -> None
             }
         )
     assert "catchup_window_seconds" in str(caught.value)
+
+
+def test_fires_of_a_definition_not_seen_are_unknown_and_raise_nothing() -> None:
+    folded, status = _pass(WatchdogState(), 3, [], blind="UNAVAILABLE: visibility down")
+    assert [v.kind for v in status.verdicts] == [FireKind.UNKNOWN] * 3
+    assert all("visibility down" in v.detail for v in status.verdicts)
+    assert folded.raised == [] and folded.state.accounted.get("id-demo", []) == []
+
+
+def test_watchdog_blind_is_one_page_while_it_lasts_and_one_recovery() -> None:
+    now = fire(3)
+    _, status = _pass(WatchdogState(), 3, [], blind="UNAVAILABLE")
+    first = advance(WatchdogState(), [status], now, blind_problem="1 definition(s) not seen")
+    (page,) = first.raised
+    assert (page.kind, page.severity) == ("watchdog_blind", Severity.PAGE)
+    assert page.title().startswith("watchdog blind: 1 definition(s) not seen")
+    todo = what_to_do(page) or ""
+    assert "definition not seen" in todo and "NAME" not in todo
+    again = advance(first.state, [status], now, blind_problem="1 definition(s) not seen")
+    assert again.raised == [] and again.state.blind_alert == page.alert_id
+    seen_again = advance(again.state, [status], now)
+    assert [r.resolves for r in seen_again.recovered] == [page.alert_id]
+    assert seen_again.state.blind_alert is None
+
+
+def test_a_schedule_whose_next_action_passed_unacted_is_scheduler_stalled() -> None:
+    stuck = ScheduleSeen(exists=True, overlap="SKIP", catchup_window_s=EVERY, next_fire=fire(1))
+    _, status = _pass(WatchdogState(), 3, [run(0)], schedule=stuck)
+    missing = [v for v in status.verdicts if v.kind == FireKind.MISSING]
+    assert missing and all("scheduler stalled" in v.detail for v in missing)
+    assert "temporal schedule toggle" in missing[0].detail
+    assert "--schedule-id activity-schedule-id-demo" in missing[0].detail
+    # A next action time still ahead is a plain missing fire.
+    ahead = ScheduleSeen(exists=True, overlap="SKIP", catchup_window_s=EVERY, next_fire=fire(5))
+    _, plain = _pass(WatchdogState(), 3, [run(0)], schedule=ahead)
+    assert all("stalled" not in v.detail for v in plain.verdicts if v.kind == FireKind.MISSING)
