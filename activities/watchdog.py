@@ -90,7 +90,8 @@ class WatchdogActivities:
         try:
             folded = plan.advance
             await Reconciler(self._client, self._ledger).run(plan.now - lookback)
-            await self._ledger.record_alerts([*folded.raised, *folded.updated], plan.now)
+            held = [a for a in folded.held if a.kind != "recovered"]
+            await self._ledger.record_alerts([*folded.raised, *folded.updated, *held], plan.now)
             await self._ledger.close_alerts(
                 [r.resolves for r in folded.recovered if r.resolves], plan.now
             )

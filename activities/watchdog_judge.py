@@ -38,13 +38,32 @@ from activity_core.domain.constants import (
 )
 from activity_core.domain.events import router_problem
 from activity_core.domain.ledger import ScheduleChange
+from activity_core.domain.mute import ALL, muted_targets
 from activity_core.domain.sink_alerts import per_definition, sink_problems
 from activity_core.domain.watchdog import UNRUN_GRACE_S
 from activity_core.settings import Settings
 from activity_core.store import Ledger, Store
 from activity_core.store.errors import STORE_ERRORS
+from activity_core.store.mutes import Mutes
 
 log = logging.getLogger(__name__)
+
+
+async def _muted(
+    store: Store | None, definitions: Sequence[ActivityDefinition], now: datetime
+) -> dict[str, str]:
+    """Mute key (definition id, or ``*``) -> why its pages are held back now: the stored
+    mutes and the definitions' maintenance windows."""
+    mutes = []
+    if store is not None:
+        try:
+            mutes = await Mutes(store).current(now)
+        except STORE_ERRORS as exc:
+            log.warning("mutes unavailable", extra={"error": type(exc).__name__})
+    windows = {d.name: d.watch.maintenance for d in definitions if d.watch.maintenance}
+    by_name = muted_targets(mutes, windows, now)
+    ids = {d.name: str(d.id) for d in definitions}
+    return {ids.get(target, target): why for target, why in by_name.items()}
 
 
 def blind_problem(
@@ -189,6 +208,7 @@ async def judge(
             st.deliveries_dead = mine["dead"]
         thresholds = {str(d.id): float(d.watch.delivery_alert_after_seconds) for d in everything}
         problems = None if names else sink_problems(deliveries, thresholds, now)
+    muted = await _muted(catalog.store, everything, now)
     blind_since = {
         st.activity_id: state.blind_since.get(st.activity_id, now)
         for st in statuses
@@ -203,6 +223,8 @@ async def judge(
         router_problem=problem,
         sink_problems=problems,
         blind_problem=blind_problem(statuses, blind_since, now, settings),
+        muted=muted,
+        names={str(d.id): d.name for d in everything},
     )
     folded.state.blind_since = blind_since
     folded.state.unrun_since = {
@@ -220,9 +242,12 @@ async def judge(
         {s.activity_id: s.schedule.missed_catchup_window for s in calm}
     )
     folded.state.buffer_dropped.update({s.activity_id: s.schedule.buffer_dropped for s in calm})
+    summaries = [DefinitionSummary.of(s) for s in statuses]
+    for summary in summaries:
+        summary.muted = muted.get(summary.activity_id) or muted.get(ALL)
     return WatchdogPlan(
         now=now,
-        summaries=[DefinitionSummary.of(s) for s in statuses],
+        summaries=summaries,
         advance=folded,
         alerts=alerts,
     )

@@ -59,6 +59,7 @@ from activity_core.cli import (
     definitions,
     dev,
     events,
+    mutes,
     runs,
     schedules,
     setup,
@@ -75,6 +76,7 @@ from activity_core.temporal_client import connect_config
 GROUPS = (
     worker,
     status,
+    mutes,
     dev,
     runs,
     definitions,

@@ -23,6 +23,7 @@ RUNBOOK_SECTIONS: dict[str, str] = {
     "sink_waiting": "deliveries-are-waiting-what-now",
     "event_router": "event-not-routing",
     "watchdog_blind": "alerting-and-failure-modes",
+    "mute_ended": "mutes-and-maintenance-windows",
 }
 """The runbook section (its heading's anchor) that says what to do about an alert kind."""
 WHAT_TO_DO: dict[str, str] = {
@@ -54,6 +55,8 @@ WHAT_TO_DO: dict[str, str] = {
     "sink_waiting": "The sink is down or refusing; every delivery waits durably and is "
     "retried (and woken when the sink answers again). `actcore deliveries list --status "
     "waiting` shows why; nothing is lost.",
+    "mute_ended": "The mute is over: the alerts it held back are listed; those still open "
+    "page from now on as usual. `actcore status` shows where things stand.",
     "watchdog_blind": "The watchdog's calls to Temporal fail for these definitions (its log "
     "says which and why: `definition not seen`); their fires are unknown, neither ok nor "
     "missing. Check the server's visibility store and `actcore status`; the next pass that "
@@ -77,7 +80,7 @@ def what_to_do(alert: Alert) -> str | None:
         return None
     if alert.kind in ("sink_dead", "sink_waiting"):  # a sink's alert: its name is the sink's
         todo = todo.replace("--sink NAME", f"--sink {alert.activity_name}")
-    elif alert.kind not in ("event_router", "watchdog_blind"):
+    elif alert.kind not in ("event_router", "watchdog_blind", "mute_ended"):
         for command in ("actcore trigger NAME", "actcore runs list NAME"):
             todo = todo.replace(command, command.replace("NAME", alert.activity_name))
     return todo.replace("SCHEDULE_ID", f"{SCHEDULE_ID_PREFIX}{alert.activity_id}")
@@ -99,6 +102,12 @@ def alert_markdown(alert: Alert) -> str:
         lines.append(f"The schedule of `{alert.activity_name}` differs: {alert.detail}.")
     elif alert.kind == "event_router":
         lines.append(f"Severity **{alert.severity.value}**. The event router: {alert.detail}.")
+    elif alert.kind == "mute_ended":
+        lines.append(
+            f"Severity **{alert.severity.value}**. The mute of {alert.activity_name} ended:"
+        )
+        lines.append("")
+        lines.append(alert.detail)
     elif alert.kind == "watchdog_blind":
         lines.append(f"Severity **{alert.severity.value}**. The watchdog is blind: {alert.detail}.")
     elif alert.kind in ("sink_dead", "sink_waiting"):

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
 
 from pydantic import Field, field_validator, model_validator
 
-from activity_core.domain.cron import CronError, CronSpec, fires_ever
+from activity_core.domain.cron import CronError, CronSpec, fire_times, fires_ever
 from activity_core.domain.fields import (
     DAY,
     MAX_SECONDS,
@@ -234,6 +235,38 @@ class ResolverConfig(Strict):
 # --------------------------------------------------------------------------------------
 
 
+class MaintenanceWindow(Strict):
+    """A recurring window (``watch.maintenance`` of a definition)."""
+
+    cron: str = Field(max_length=200)
+    """When each window opens, a five-field cron expression."""
+    duration_seconds: int = Field(ge=60, le=7 * 86400)
+    """How long each window lasts."""
+    timezone: str = "UTC"
+    """IANA zone the cron expression is read in."""
+
+    @model_validator(mode="after")
+    def _valid_window(self) -> MaintenanceWindow:
+        # The same checks as a cron trigger's (five fields, fires ever, a known zone).
+        CronTrigger(
+            trigger_type="cron",
+            cron_expression=self.cron,
+            timezone=self.timezone,
+            misfire_policy=MisfirePolicy.SKIP,
+        )
+        return self
+
+    def open_at(self, at: datetime) -> datetime | None:
+        """The start of the window in force at ``at`` (None: none is)."""
+        span = timedelta(seconds=self.duration_seconds)
+        for start in fire_times(self.cron, self.timezone, at - span, limit=50):
+            if start > at:
+                return None
+            if at < start + span:
+                return start.astimezone(UTC)
+        return None
+
+
 class WatchConfig(Strict):
     """Thresholds the missed-fire watchdog judges a scheduled definition's fires by."""
 
@@ -256,6 +289,9 @@ class WatchConfig(Strict):
     min_runtime_seconds: Annotated[int, Field(ge=1, le=MAX_SECONDS)] | None = None
     """A run that completes faster than this (from its creation) is ``too_fast``: a job
     that returns at once usually did nothing (an empty query, a wrong path)."""
+    maintenance: list[MaintenanceWindow] = Field(default_factory=list, max_length=20)
+    """Recurring windows in which the watchdog judges but holds back pages and recovery
+    notices; one summary goes out as each window ends."""
 
 
 # --------------------------------------------------------------------------------------

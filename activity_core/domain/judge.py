@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from activity_core.domain.events import ROUTER_ALERT_SUBJECT
+from activity_core.domain.mute import hold_muted
 from activity_core.domain.sink_alerts import SinkProblem, advance_sinks
 from activity_core.domain.watchdog import (
     RECOVERED_BY,
@@ -71,6 +72,8 @@ def advance(
     router_problem: str | None = None,
     sink_problems: dict[str, SinkProblem] | None = None,
     blind_problem: str | None = None,
+    muted: dict[str, str] | None = None,
+    names: dict[str, str] | None = None,
 ) -> Advance:
     """Fold one pass's verdicts into the alert state.
 
@@ -89,6 +92,10 @@ def advance(
             (None: sinks were not looked at; their alerts stay as they are).
         blind_problem: What the watchdog has been unable to see for too long (None:
             nothing); one page while it lasts, one recovery notice when it ends.
+        muted: Mute key (definition id, or ``*`` for everything) -> why its pages are
+            held back now (None: mutes were not read; spans stay as they are). Held
+            alerts stay open; each mute that ended sends one summary.
+        names: Definition id -> name, for the mute summaries.
     """
     open_alerts = [a.model_copy(deep=True) for a in state.open_alerts]
     accounted = {k: list(v) for k, v in state.accounted.items()}
@@ -181,6 +188,9 @@ def advance(
         _BLIND, state.blind_alert, open_alerts, out, blind_problem, now, complete
     )
     sink_alerts = advance_sinks(state.sink_alerts, open_alerts, out, sink_problems, now)
+    spans = state.mute_spans
+    if muted is not None and complete:
+        spans = hold_muted(out, open_alerts, state.mute_spans, muted, names or {}, now)
     if complete:
         keep = {router_alert, blind_alert, *sink_alerts.values()}
         open_alerts = [a for a in open_alerts if a.activity_id in seen_ids or a.alert_id in keep]
@@ -193,6 +203,7 @@ def advance(
         router_alert=router_alert,
         blind_alert=blind_alert,
         blind_since=dict(state.blind_since),
+        mute_spans=spans,
         sink_alerts=sink_alerts,
         missed_catchup=dict(state.missed_catchup),
         buffer_dropped=dict(state.buffer_dropped),

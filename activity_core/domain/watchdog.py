@@ -258,6 +258,9 @@ class Alert(BaseModel):
     """For a recovery notice: the fire that ran ok."""
     detail: str = ""
     """For schedule drift: what differs."""
+    muted: str | None = None
+    """Why this alert is held back (a mute or maintenance window in force): it is open
+    and recorded but not sent; the mute's end summary reports it."""
 
     def recovery(
         self, now: datetime, detail: str = "", recovered_by: FireVerdict | None = None
@@ -295,6 +298,10 @@ class Alert(BaseModel):
             return f"watchdog blind: {self.detail} [{self.severity.value}]"
         if self.kind in ("sink_dead", "sink_waiting"):
             return f"sink {self.activity_name}: {self.detail} [{self.severity.value}]"
+        if self.kind == "mute_ended":
+            return f"{self.activity_name}: mute ended, {self.detail} [{self.severity.value}]"
+        if not self.fires:
+            return f"{self.activity_name}: {self.kind} [{self.severity.value}]"
         first = self.fires[0].fire.strftime("%Y-%m-%d %H:%M:%S UTC")
         more = f" and {len(self.fires) - 1} more" if len(self.fires) > 1 else ""
         return f"{self.activity_name}: {self.kind} at {first}{more} [{self.severity.value}]"
@@ -304,6 +311,19 @@ def alert_id(activity_name: str, kind: str, key: str) -> str:
     """``alert-<definition>-<kind>-<12 hex>``: the same inputs always give the same id."""
     digest = hashlib.sha256(f"{activity_name}|{kind}|{key}".encode()).hexdigest()[:12]
     return f"alert-{activity_name}-{kind.replace('_', '-')}-{digest}"
+
+
+class MuteSpan(BaseModel):
+    """A mute in force, as the passes saw it: what it held back so far."""
+
+    since: datetime
+    reason: str
+    name: str
+    """The definition, or ``everything``."""
+    held: list[str] = Field(default_factory=list)
+    """Titles of the alerts and notices held back."""
+    held_ids: list[str] = Field(default_factory=list)
+    """Ids of the alerts held back (still open ones are listed in the summary)."""
 
 
 class WatchdogState(BaseModel):
@@ -328,6 +348,8 @@ class WatchdogState(BaseModel):
     """Definition id -> since when passes could not see it (while they cannot)."""
     blind_alert: str | None = None
     """Id of the open "watchdog blind" alert, if one is open."""
+    mute_spans: dict[str, MuteSpan] = Field(default_factory=dict)
+    """Mute key (definition id, or ``*``) -> the mute in force and what it held back."""
     missed_catchup: dict[str, int] = Field(default_factory=dict)
     """Definition id -> the server's missed-catchup counter at this pass (so the next pass
     reports how many this outage missed, not the schedule's lifetime count)."""
@@ -342,7 +364,10 @@ class Advance(BaseModel):
     updated: list[Alert] = Field(default_factory=list)
     """Open alerts that gained fires this pass (listed in status; not sent again)."""
     recovered: list[Alert] = Field(default_factory=list)
-    """Recovery notices to send (page alerts only); note alerts close silently."""
+    """Notices to send: recoveries (page alerts only; note alerts close silently) and the
+    summary of a mute that ended."""
+    held: list[Alert] = Field(default_factory=list)
+    """Alerts and notices a mute holds back this pass (recorded, not sent)."""
 
 
 # --------------------------------------------------------------------------------------
@@ -387,6 +412,8 @@ class DefinitionSummary(BaseModel):
     deliveries_waiting: int = 0
     deliveries_dead: int = 0
     """Open deliveries of the definition's runs, whatever started them."""
+    muted: str | None = None
+    """Why the definition's pages are held back now (a mute or maintenance window)."""
 
     @classmethod
     def of(cls, status: DefinitionStatus) -> DefinitionSummary:

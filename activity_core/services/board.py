@@ -285,7 +285,8 @@ async def board_view(client: Client, catalog: Catalog, settings: Settings) -> Bo
                 dead=dead,
                 pages=len(page_kinds),
                 notes=len(mine) - len(page_kinds),
-                health=summary.health if summary is not None else [],
+                health=(summary.health if summary is not None else [])
+                + ([f"pages held back: {summary.muted}"] if summary and summary.muted else []),
                 last_run=run,
                 last_fire_ago=ago(last.fire if last is not None else None, now),
                 next_fire_in=ago(next_fire, now),

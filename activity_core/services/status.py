@@ -181,7 +181,10 @@ class StatusReport:
         pages = sum(1 for a in mine if a.severity == Severity.PAGE)
         alerts = f"alerts {pages} page, {len(mine) - pages} note" if mine else "alerts none"
         deliveries = f"deliveries waiting {s.deliveries_waiting}, dead {s.deliveries_dead}"
-        return f"{head}\n    {what} · {nxt} · {alerts}\n    {deliveries} · {self._recorded(s)}"
+        muted = f"\n    muted: {s.muted}" if s.muted else ""
+        return (
+            f"{head}\n    {what} · {nxt} · {alerts}\n    {deliveries} · {self._recorded(s)}{muted}"
+        )
 
     def _other(self, d: ActivityDefinition) -> str:
         """An event or manual definition: nothing is due, the latest run answers."""

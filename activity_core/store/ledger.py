@@ -271,6 +271,7 @@ class Ledger:
                 "fires": [f.model_dump(mode="json") for f in a.fires],
                 "detail": a.detail,
                 "updated_at": at,
+                "muted": a.muted,
             }
             for a in alerts
         ]

@@ -136,6 +136,8 @@ class AlertRow(Base):
     fires: Mapped[list[Any]]
     detail: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime]
+    muted: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """Why the alert is held back (a mute in force when it opened), if it is."""
 
 
 class ScheduleChangeRow(Base):
@@ -211,3 +213,18 @@ class SinkCheckRow(Base):
     last_passed_at: Mapped[datetime | None]
     """When a check of this endpoint last passed (kept through later failures)."""
     updated_at: Mapped[datetime]
+
+
+class MuteRow(Base):
+    """``mutes``: pages held back for a definition (or ``*``: everything) for a while."""
+
+    __tablename__ = "mutes"
+
+    mute_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    target: Mapped[str] = mapped_column(String(63), index=True)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime] = mapped_column(index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+    ended_early_at: Mapped[datetime | None]

@@ -37,6 +37,8 @@ from activity_core.loader import load_definitions
 from activity_core.services.schedules import sync_schedules
 from activity_core.services.status import status_report
 from activity_core.settings import Settings
+from activity_core.store import Store, migrate
+from activity_core.store.mutes import Mutes
 from activity_core.worker import Workers, build_workers
 from tests.helpers import RestartableServer, assert_eventually
 from workflows.watchdog import MissedFireWatchdogWorkflow
@@ -74,6 +76,8 @@ class Watched:
             watchdog_lookback_seconds=LOOKBACK_S,
         )
         self.client: Client | None = None
+        self.store: Store | None = None
+        """The watchdog's registry (mutes), when a test gives it one."""
         self._workers: dict[str, tuple[asyncio.Event, asyncio.Task[None]]] = {}
         self._passes = 0
 
@@ -92,7 +96,11 @@ class Watched:
     def start_watchdog(self) -> None:
         assert self.client is not None
         workers = build_workers(
-            self.client, self.settings, runs=False, watchdog_task_queue=WATCHDOG_TQ
+            self.client,
+            self.settings,
+            runs=False,
+            watchdog_task_queue=WATCHDOG_TQ,
+            store=self.store,
         )
         self._start("watchdog", workers)
 
@@ -174,6 +182,8 @@ class Watched:
             await self.stop(role)
         self.server.stop()
         self.hub.stop()
+        if self.store is not None:
+            await self.store.close()
 
 
 @pytest.fixture
@@ -630,3 +640,51 @@ async def test_a_definition_the_watchdog_cannot_see_is_unknown_then_blind_never_
     # Seen again, the fires are judged for what they are: no worker ran them.
     judged = only([a for a in seeing.advance.raised if a.activity_name == "wd-demo"])
     assert (judged.kind, judged.severity.value) == ("pending_unclaimed", "page")
+
+
+@pytest.mark.parametrize(
+    "watched",
+    [{"misfire_policy": "catchup_all", "watch": {"min_runtime_seconds": 60}}],
+    indirect=True,
+)
+async def test_a_mute_holds_pages_keeps_judging_and_sends_one_summary_at_its_end(
+    watched: Watched, tmp_path: Path
+) -> None:
+    """Every run is too_fast (a page verdict). Muted, passes judge it and page nobody;
+    the first pass after the mute ends sends one summary, a page as the problem lasts."""
+    w = watched
+    assert w.client is not None
+    w.store = Store(f"sqlite+aiosqlite:///{tmp_path / 'mutes.db'}")
+    await migrate.upgrade(w.store)
+    now = datetime.now(UTC)
+    mute_s = 14
+    await Mutes(w.store).add("wd-demo", now, now + timedelta(seconds=mute_s), "deploy", "t", now)
+    w.start_runs()
+    w.start_watchdog()
+    await w.sync()
+    muted_passes: list[WatchdogPassResult] = []
+    while datetime.now(UTC) < now + timedelta(seconds=mute_s - 1.5):
+        result = await w.watchdog_pass()
+        muted_passes.append(result)
+        await asyncio.sleep(1)
+    judged = [p for p in muted_passes if only(p.summaries).counts.get("too_fast")]
+    assert judged, "no pass judged a fire during the mute"
+    assert all(p.raised == [] and p.recovered == [] for p in muted_passes)
+    held = only(judged[-1].state.open_alerts)  # recorded, open, flagged ...
+    assert held.kind == "too_fast" and held.muted and "deploy" in held.muted
+    assert "deploy" in (only(judged[-1].summaries).muted or "")
+    assert w.notes("too_fast") == [] and w.hub_alerts() == []  # ... but nobody was paged
+    await asyncio.sleep(
+        max(0.0, (now + timedelta(seconds=mute_s + 1) - datetime.now(UTC)).total_seconds())
+    )
+    after = await w.watchdog_pass()
+    (summary_id,) = after.recovered
+    assert after.raised == []
+    summary_note = only(w.notes("mute_ended"))
+    text = summary_note.read_text()
+    assert "deploy" in text and "held back" in text and "still open" in text
+    assert "[page]" in text  # the problem outlived the mute
+    again = await w.watchdog_pass()
+    assert again.raised == [] and again.recovered == []
+    assert only(again.state.open_alerts).muted is None
+    assert summary_id.startswith("alert-wd-demo-mute-ended-")

@@ -18,6 +18,7 @@ TABLES = {
     "event_types",
     "emitted_tasks",
     "sink_checks",
+    "mutes",
 }
 
 
@@ -42,14 +43,22 @@ async def test_upgrade_from_empty_then_down_one_step_and_up_again(store_url: str
         assert await _tables(store) == TABLES
         assert "ix_activity_runs_activity_fire" in await _run_indexes(store)
         await migrate.downgrade(store, "-1")
+        assert await migrate.current(store) == "0005"
+        assert await _tables(store) == TABLES - {"mutes"}
+        await migrate.downgrade(store, "-1")
         assert await migrate.current(store) == "0004"
-        assert await _tables(store) == TABLES
+        assert await _tables(store) == TABLES - {"mutes"}
         await migrate.downgrade(store, "-1")
         assert await migrate.current(store) == "0003"
-        assert await _tables(store) == TABLES - {"emitted_tasks", "sink_checks"}
+        assert await _tables(store) == TABLES - {"emitted_tasks", "sink_checks", "mutes"}
         await migrate.downgrade(store, "-1")
         assert await migrate.current(store) == "0002"
-        assert await _tables(store) == TABLES - {"event_types", "emitted_tasks", "sink_checks"}
+        assert await _tables(store) == TABLES - {
+            "event_types",
+            "emitted_tasks",
+            "sink_checks",
+            "mutes",
+        }
         await migrate.downgrade(store, "-1")
         assert await migrate.current(store) == "0001"
         assert "ix_activity_runs_activity_fire" not in await _run_indexes(store)
