@@ -33,9 +33,8 @@ from activity_core.domain import (
 )
 from activity_core.domain import search_attributes as sa
 from activity_core.domain.classify import AWAITING_SERVER
-from activity_core.domain.constants import (
-    WATCHDOG_WORKFLOW,
-)
+from activity_core.domain.constants import ACTIVITY_RUN_WORKFLOW, WATCHDOG_WORKFLOW
+from activity_core.domain.deadlines import event_status, expects_events
 from activity_core.domain.events import router_problem
 from activity_core.domain.ledger import ScheduleChange
 from activity_core.domain.mute import ALL, muted_targets
@@ -47,6 +46,40 @@ from activity_core.store.errors import STORE_ERRORS
 from activity_core.store.mutes import Mutes
 
 log = logging.getLogger(__name__)
+
+
+async def _event_statuses(
+    client: Client,
+    ledger: Ledger | None,
+    definitions: Sequence[ActivityDefinition],
+    watch_since: dict[str, datetime],
+    now: datetime,
+) -> list[DefinitionStatus]:
+    """The deadline verdict of each event definition that expects events: its latest
+    run from visibility (one call each), else from the ledger (past retention)."""
+    if not definitions:
+        return []
+    recorded = {}
+    if ledger is not None:
+        try:
+            recorded = await ledger.latest_runs([str(d.id) for d in definitions])
+        except STORE_ERRORS as exc:
+            log.warning("ledger unavailable to the watchdog", extra={"error": type(exc).__name__})
+    out: list[DefinitionStatus] = []
+    for d in definitions:
+        query = f"WorkflowType = '{ACTIVITY_RUN_WORKFLOW}' AND ActivityId = '{d.id}'"
+        try:
+            latest = [ex.start_time async for ex in client.list_workflows(query, limit=1)]
+        except (RPCError, TimeoutError) as err:
+            why = str(err)[:160] or type(err).__name__
+            log.warning("definition not seen", extra={"definition": d.name, "why": why})
+            unseen = event_status(d, None, now, now)  # no verdict: the next pass judges it
+            out.append(unseen.model_copy(update={"verdicts": [], "blind": why}))
+            continue
+        row = recorded.get(str(d.id))
+        known = [t for t in (*latest, row.started_at if row else None) if t is not None]
+        out.append(event_status(d, max(known, default=None), watch_since[str(d.id)], now))
+    return out
 
 
 async def _muted(
@@ -184,6 +217,9 @@ async def judge(
         s.schedule.buffer_dropped_before = state.buffer_dropped.get(s.activity_id)
         s.unrun_grace_until = state.unrun_since.get(s.activity_id, now) + grace
     statuses = [classify(s, now) for s in seen]
+    expecting = [d for d in everything if expects_events(d) and (not names or d.name in names)]
+    watch_since = {str(d.id): state.event_watch_since.get(str(d.id), now) for d in expecting}
+    statuses += await _event_statuses(client, ledger, expecting, watch_since, now)
     starts = {s.activity_id: s.window_start for s in seen}
     problem = None
     if not names and any(
@@ -227,6 +263,7 @@ async def judge(
         names={str(d.id): d.name for d in everything},
     )
     folded.state.blind_since = blind_since
+    folded.state.event_watch_since = watch_since
     folded.state.unrun_since = {
         st.activity_id: state.unrun_since.get(st.activity_id, now)
         for st in statuses

@@ -24,6 +24,7 @@ RUNBOOK_SECTIONS: dict[str, str] = {
     "event_router": "event-not-routing",
     "watchdog_blind": "alerting-and-failure-modes",
     "mute_ended": "mutes-and-maintenance-windows",
+    "no_events": "event-not-routing",
 }
 """The runbook section (its heading's anchor) that says what to do about an alert kind."""
 WHAT_TO_DO: dict[str, str] = {
@@ -55,6 +56,9 @@ WHAT_TO_DO: dict[str, str] = {
     "sink_waiting": "The sink is down or refusing; every delivery waits durably and is "
     "retried (and woken when the sink answers again). `actcore deliveries list --status "
     "waiting` shows why; nothing is lost.",
+    "no_events": "No matching event arrived in time: is the producer publishing? "
+    "`actcore events lag` shows the stream, the router, dead letters and unmatched events by "
+    "type; the alert closes at the next matching event.",
     "mute_ended": "The mute is over: the alerts it held back are listed; those still open "
     "page from now on as usual. `actcore status` shows where things stand.",
     "watchdog_blind": "The watchdog's calls to Temporal fail for these definitions (its log "

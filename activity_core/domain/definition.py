@@ -289,6 +289,9 @@ class WatchConfig(Strict):
     min_runtime_seconds: Annotated[int, Field(ge=1, le=MAX_SECONDS)] | None = None
     """A run that completes faster than this (from its creation) is ``too_fast``: a job
     that returns at once usually did nothing (an empty query, a wrong path)."""
+    expect_within_seconds: Annotated[int, Field(ge=60, le=MAX_SECONDS)] | None = None
+    """Event-triggered definitions: no matching event (no run) in this long is a verdict,
+    ``no_events``, and a page ("no user.created with tier=pro since ...")."""
     maintenance: list[MaintenanceWindow] = Field(default_factory=list, max_length=20)
     """Recurring windows in which the watchdog judges but holds back pages and recovery
     notices; one summary goes out as each window ends."""
@@ -353,6 +356,13 @@ class ActivityDefinition(Strict):
             )
         if sum(1 for s in self.sinks if isinstance(s, WorkingMemorySink)) > 1:
             raise ValueError("at most one working_memory sink is allowed")
+        if self.watch.expect_within_seconds is not None and not isinstance(
+            self.trigger_config, EventTrigger
+        ):
+            raise ValueError(
+                "watch.expect_within_seconds applies to event-triggered definitions; a "
+                "scheduled one is judged fire by fire (remove it)"
+            )
         return self
 
     @property

@@ -31,6 +31,8 @@ class FireKind(StrEnum):
     """Not run, as the misfire or overlap policy says (the run recorded why)."""
     SKIPPED_TOO_LATE = "skipped_too_late"
     """Not run: it would have started later than the trigger's ``max_lateness_seconds``."""
+    NO_EVENTS = "no_events"
+    """Event-triggered: no matching event (no run) within ``watch.expect_within_seconds``."""
     TOO_FAST = "too_fast"
     """The run completed in less than the definition's ``min_runtime_seconds``."""
     PENDING_UNCLAIMED = "pending_unclaimed"
@@ -76,6 +78,7 @@ PAGE_KINDS = frozenset(
         FireKind.MISSING,
         FireKind.DELIVERY_DEAD,
         FireKind.TOO_FAST,
+        FireKind.NO_EVENTS,
     }
 )
 SETTLE_S = 5.0
@@ -348,6 +351,9 @@ class WatchdogState(BaseModel):
     """Definition id -> since when passes could not see it (while they cannot)."""
     blind_alert: str | None = None
     """Id of the open "watchdog blind" alert, if one is open."""
+    event_watch_since: dict[str, datetime] = Field(default_factory=dict)
+    """Event definition id -> when passes started expecting its events (a definition
+    that never had a run is judged from there)."""
     mute_spans: dict[str, MuteSpan] = Field(default_factory=dict)
     """Mute key (definition id, or ``*``) -> the mute in force and what it held back."""
     missed_catchup: dict[str, int] = Field(default_factory=dict)

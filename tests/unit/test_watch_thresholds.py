@@ -24,6 +24,7 @@ from activity_core.domain import (
     classify,
 )
 from activity_core.domain.alert_text import what_to_do
+from activity_core.domain.deadlines import event_status, expects_events
 from activity_core.domain.misfire import decide
 from tests.unit.test_watchdog_judge import EVERY, fire, run, seen
 
@@ -206,3 +207,58 @@ def test_a_schedule_whose_next_action_passed_unacted_is_scheduler_stalled() -> N
     ahead = ScheduleSeen(exists=True, overlap="SKIP", catchup_window_s=EVERY, next_fire=fire(5))
     _, plain = _pass(WatchdogState(), 3, [run(0)], schedule=ahead)
     assert all("stalled" not in v.detail for v in plain.verdicts if v.kind == FireKind.MISSING)
+
+
+def _event_definition(**watch: Any) -> ActivityDefinition:
+    return ActivityDefinition.model_validate(
+        {
+            "name": "welcome-pro",
+            "handler": "static_report",
+            "trigger_config": {
+                "trigger_type": "event",
+                "event_type": "user.created",
+                "filters": {"tier": "pro"},
+            },
+            "watch": watch,
+        }
+    )
+
+
+def test_an_event_deadline_passes_without_a_matching_run_then_an_event_closes_it() -> None:
+    d = _event_definition(expect_within_seconds=86400)
+    began = fire(0)
+    quiet = event_status(d, None, began, began + timedelta(hours=23))
+    assert quiet.verdicts == []  # within the deadline: nothing to say yet
+    late = event_status(d, None, began, began + timedelta(hours=25))
+    (verdict,) = late.verdicts
+    assert verdict.kind == FireKind.NO_EVENTS and verdict.fire == began + timedelta(days=1)
+    assert "no user.created with tier=pro since the watchdog began (1 d" in verdict.detail
+    folded = advance(WatchdogState(), [late], began + timedelta(hours=25))
+    (page,) = folded.raised
+    assert page.severity == Severity.PAGE and "actcore events lag" in (what_to_do(page) or "")
+    arrived = began + timedelta(hours=26)
+    back = event_status(d, arrived, began, arrived + timedelta(minutes=5))
+    recovered = advance(folded.state, [back], arrived + timedelta(minutes=5))
+    assert [r.resolves for r in recovered.recovered] == [page.alert_id]
+    # The next silence is measured from the last event.
+    again = event_status(d, arrived, began, arrived + timedelta(hours=25))
+    assert [v.kind for v in again.verdicts] == [FireKind.OK, FireKind.NO_EVENTS]
+    assert "since " + f"{arrived:%Y-%m-%d %H:%M}" in again.verdicts[1].detail
+
+
+def test_expect_within_on_a_scheduled_definition_is_refused_with_the_fix() -> None:
+    with pytest.raises(ValidationError, match="event-triggered"):
+        ActivityDefinition.model_validate(
+            {
+                "name": "x",
+                "handler": "static_report",
+                "trigger_config": {
+                    "trigger_type": "interval",
+                    "every_seconds": 60,
+                    "misfire_policy": "skip",
+                },
+                "watch": {"expect_within_seconds": 3600},
+            }
+        )
+    assert expects_events(_event_definition(expect_within_seconds=60))
+    assert not expects_events(_event_definition())
