@@ -10,6 +10,9 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -33,7 +36,11 @@ from activity_core.domain import (
 )
 from activity_core.domain import search_attributes as sa
 from activity_core.domain.classify import AWAITING_SERVER
-from activity_core.domain.constants import ACTIVITY_RUN_WORKFLOW, WATCHDOG_WORKFLOW
+from activity_core.domain.constants import (
+    ACTIVITY_RUN_WORKFLOW,
+    POLLER_SEEN_WITHIN,
+    WATCHDOG_WORKFLOW,
+)
 from activity_core.domain.deadlines import event_status, expects_events
 from activity_core.domain.events import router_problem
 from activity_core.domain.ledger import ScheduleChange
@@ -46,6 +53,43 @@ from activity_core.store.errors import STORE_ERRORS
 from activity_core.store.mutes import Mutes
 
 log = logging.getLogger(__name__)
+
+
+async def _queues_without_pollers(
+    client: Client, statuses: Sequence[DefinitionStatus], now: datetime
+) -> dict[str, list[str]]:
+    """Task queue -> the definitions whose runs wait on it, for each queue of an
+    unclaimed run that no live worker polls. A poller the server last saw before the
+    oldest waiting task was scheduled is gone: a live, idle one would have taken it."""
+    waiting: dict[str, list[str]] = {}
+    since: dict[str, datetime] = {}
+    for st in statuses:
+        if any(v.kind == FireKind.PENDING_UNCLAIMED for v in st.verdicts):
+            for queue, at in st.unclaimed_queues.items():
+                waiting.setdefault(queue, []).append(st.activity_id)
+                since[queue] = min(since.get(queue, at), at)
+    out: dict[str, list[str]] = {}
+    for queue, affected in waiting.items():
+        try:
+            found = await client.workflow_service.describe_task_queue(
+                DescribeTaskQueueRequest(
+                    namespace=client.namespace,
+                    task_queue=TaskQueue(name=queue),
+                    task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+                )
+            )
+        except RPCError as err:  # not known: the definitions' own alerts stand
+            log.warning("task queue not described", extra={"queue": queue, "error": err.message})
+            continue
+        recent = [
+            p
+            for p in found.pollers
+            if p.last_access_time.ToDatetime(UTC) > since[queue]
+            and now - p.last_access_time.ToDatetime(UTC) <= POLLER_SEEN_WITHIN
+        ]
+        if not recent:
+            out[queue] = sorted(set(affected))
+    return out
 
 
 async def _event_statuses(
@@ -245,6 +289,7 @@ async def judge(
         thresholds = {str(d.id): float(d.watch.delivery_alert_after_seconds) for d in everything}
         problems = None if names else sink_problems(deliveries, thresholds, now)
     muted = await _muted(catalog.store, everything, now)
+    queues = None if names else await _queues_without_pollers(client, statuses, now)
     blind_since = {
         st.activity_id: state.blind_since.get(st.activity_id, now)
         for st in statuses
@@ -261,6 +306,7 @@ async def judge(
         blind_problem=blind_problem(statuses, blind_since, now, settings),
         muted=muted,
         names={str(d.id): d.name for d in everything},
+        queue_problems=queues,
     )
     folded.state.blind_since = blind_since
     folded.state.event_watch_since = watch_since

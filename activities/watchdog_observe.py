@@ -297,6 +297,7 @@ class Observer:
             status=status,
             started_at=ex.start_time,
             closed_at=ex.close_time,
+            task_queue=ex.task_queue or None,
         )
         if status == "running":
             run.unclaimed_since, run.failing = await self._pending(ex, now)

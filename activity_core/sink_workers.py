@@ -34,6 +34,7 @@ from temporalio.worker import Worker
 from activity_core.alerts import load_alert_sinks
 from activity_core.catalog import Catalog
 from activity_core.domain import IssueSink, StateHubProgressSink, WebhookSink
+from activity_core.domain.constants import POLLER_SEEN_WITHIN
 from activity_core.domain.report import sink_origin, sink_task_queue
 from activity_core.settings import Settings
 
@@ -46,10 +47,6 @@ POLLERS_PER_QUEUE = 2
 """Long polls per sink queue and worker: enough for hundreds of attempts a second."""
 SHARE_REFRESH_S = 5.0
 """How often a worker counts the processes polling its sink queues (its share of a pace)."""
-POLLER_SEEN_WITHIN = timedelta(seconds=75)
-"""A poller the server saw this recently still counts (an idle long poll lasts about a
-minute); a worker that stopped is counted this long after, which only slows the others
-for that time, never speeds them up."""
 
 
 @dataclass

@@ -25,6 +25,7 @@ RUNBOOK_SECTIONS: dict[str, str] = {
     "watchdog_blind": "alerting-and-failure-modes",
     "mute_ended": "mutes-and-maintenance-windows",
     "no_events": "event-not-routing",
+    "no_pollers": "alerting-and-failure-modes",
 }
 """The runbook section (its heading's anchor) that says what to do about an alert kind."""
 WHAT_TO_DO: dict[str, str] = {
@@ -56,6 +57,10 @@ WHAT_TO_DO: dict[str, str] = {
     "sink_waiting": "The sink is down or refusing; every delivery waits durably and is "
     "retried (and woken when the sink answers again). `actcore deliveries list --status "
     "waiting` shows why; nothing is lost.",
+    "no_pollers": "No worker polls this task queue, so every run listed waits: start or fix "
+    "the run workers (`actcore dev status`, the worker deployment, `temporal task-queue "
+    'describe --address "$TEMPORAL_ADDRESS" --task-queue QUEUE`). Runs start as soon as '
+    "one polls; their misfire policies then apply. One recovery notice follows.",
     "no_events": "No matching event arrived in time: is the producer publishing? "
     "`actcore events lag` shows the stream, the router, dead letters and unmatched events by "
     "type; the alert closes at the next matching event.",
@@ -84,9 +89,11 @@ def what_to_do(alert: Alert) -> str | None:
         return None
     if alert.kind in ("sink_dead", "sink_waiting"):  # a sink's alert: its name is the sink's
         todo = todo.replace("--sink NAME", f"--sink {alert.activity_name}")
-    elif alert.kind not in ("event_router", "watchdog_blind", "mute_ended"):
+    elif alert.kind not in ("event_router", "watchdog_blind", "mute_ended", "no_pollers"):
         for command in ("actcore trigger NAME", "actcore runs list NAME"):
             todo = todo.replace(command, command.replace("NAME", alert.activity_name))
+    if alert.kind == "no_pollers":
+        todo = todo.replace("--task-queue QUEUE", f"--task-queue {alert.activity_name}")
     return todo.replace("SCHEDULE_ID", f"{SCHEDULE_ID_PREFIX}{alert.activity_id}")
 
 
@@ -106,6 +113,11 @@ def alert_markdown(alert: Alert) -> str:
         lines.append(f"The schedule of `{alert.activity_name}` differs: {alert.detail}.")
     elif alert.kind == "event_router":
         lines.append(f"Severity **{alert.severity.value}**. The event router: {alert.detail}.")
+    elif alert.kind == "no_pollers":
+        lines.append(
+            f"Severity **{alert.severity.value}**. Task queue `{alert.activity_name}`: "
+            f"{alert.detail}. Their own `pending_unclaimed` alerts joined this incident."
+        )
     elif alert.kind == "mute_ended":
         lines.append(
             f"Severity **{alert.severity.value}**. The mute of {alert.activity_name} ended:"

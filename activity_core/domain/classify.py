@@ -330,7 +330,17 @@ def classify(seen: DefinitionSeen, now: datetime) -> DefinitionStatus:
         recover_after=seen.recover_after,
         alert_after=seen.alert_after,
         blind=seen.blind,
+        unclaimed_queues=_unclaimed_queues(seen.runs),
     )
+
+
+def _unclaimed_queues(runs: list[RunSeen]) -> dict[str, datetime]:
+    """Task queue -> the oldest time a run has waited on it for a worker."""
+    out: dict[str, datetime] = {}
+    for r in runs:
+        if r.unclaimed_since is not None and r.task_queue:
+            out[r.task_queue] = min(out.get(r.task_queue, r.unclaimed_since), r.unclaimed_since)
+    return out
 
 
 def _nominal(run: RunSeen) -> datetime:

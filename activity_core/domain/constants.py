@@ -165,3 +165,7 @@ WATCHDOG_OBSERVE_RETRY = RetryPolicy(
 WATCHDOG_PING_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=3)
 SINK_PROBE_RETRY = RetryPolicy(maximum_attempts=2)
 WAKE_RETRY = RetryPolicy(maximum_attempts=3)
+
+POLLER_SEEN_WITHIN = timedelta(seconds=75)
+"""A task queue poller the server saw this recently still counts (an idle long poll lasts
+about a minute); one that stopped still counts this long after."""

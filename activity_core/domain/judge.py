@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from activity_core.domain.events import ROUTER_ALERT_SUBJECT
+from activity_core.domain.incidents import advance_queues
 from activity_core.domain.mute import hold_muted
 from activity_core.domain.sink_alerts import SinkProblem, advance_sinks
 from activity_core.domain.watchdog import (
@@ -74,6 +75,7 @@ def advance(
     blind_problem: str | None = None,
     muted: dict[str, str] | None = None,
     names: dict[str, str] | None = None,
+    queue_problems: dict[str, list[str]] | None = None,
 ) -> Advance:
     """Fold one pass's verdicts into the alert state.
 
@@ -95,7 +97,10 @@ def advance(
         muted: Mute key (definition id, or ``*`` for everything) -> why its pages are
             held back now (None: mutes were not read; spans stay as they are). Held
             alerts stay open; each mute that ended sends one summary.
-        names: Definition id -> name, for the mute summaries.
+        names: Definition id -> name, for the mute summaries and incidents.
+        queue_problems: Task queue -> ids of the definitions whose runs wait on it, for
+            each queue no worker polls (None: not checked). One incident per queue; the
+            definitions' ``pending_unclaimed`` alerts join it instead of paging.
     """
     open_alerts = [a.model_copy(deep=True) for a in state.open_alerts]
     accounted = {k: list(v) for k, v in state.accounted.items()}
@@ -124,7 +129,11 @@ def advance(
                 (
                     a
                     for a in open_alerts
-                    if a.activity_id == aid and _RANK[a.severity] >= _RANK[verdict.severity]
+                    if a.activity_id == aid
+                    and _RANK[a.severity] >= _RANK[verdict.severity]
+                    # An alert inside an incident takes only more of the same: a failure
+                    # must not hide in it.
+                    and (a.incident is None or verdict.kind == FireKind.PENDING_UNCLAIMED)
                 ),
                 None,
             )
@@ -188,11 +197,21 @@ def advance(
         _BLIND, state.blind_alert, open_alerts, out, blind_problem, now, complete
     )
     sink_alerts = advance_sinks(state.sink_alerts, open_alerts, out, sink_problems, now)
+    joined_before = {a.alert_id for a in state.open_alerts if a.incident is not None}
+    queue_alerts = advance_queues(
+        state.queue_alerts,
+        open_alerts,
+        out,
+        queue_problems if complete else None,
+        names or {},
+        now,
+        joined_before,
+    )
     spans = state.mute_spans
     if muted is not None and complete:
         spans = hold_muted(out, open_alerts, state.mute_spans, muted, names or {}, now)
     if complete:
-        keep = {router_alert, blind_alert, *sink_alerts.values()}
+        keep = {router_alert, blind_alert, *sink_alerts.values(), *queue_alerts.values()}
         open_alerts = [a for a in open_alerts if a.activity_id in seen_ids or a.alert_id in keep]
         accounted = {k: v for k, v in accounted.items() if k in seen_ids}
     out.state = WatchdogState(
@@ -204,6 +223,7 @@ def advance(
         blind_alert=blind_alert,
         blind_since=dict(state.blind_since),
         mute_spans=spans,
+        queue_alerts=queue_alerts,
         sink_alerts=sink_alerts,
         missed_catchup=dict(state.missed_catchup),
         buffer_dropped=dict(state.buffer_dropped),

@@ -117,6 +117,8 @@ class RunSeen(BaseModel):
     """From the run's result, for late runs."""
     covered_fires: list[datetime] = Field(default_factory=list)
     """From the run's result, for ``ran_as_latest`` runs."""
+    task_queue: str | None = None
+    """The run's workflow task queue (where a worker must poll for it to proceed)."""
 
 
 class DeliverySeen(BaseModel):
@@ -231,6 +233,9 @@ class DefinitionStatus(BaseModel):
     """Consecutive problem fires before a page (fewer are held: recorded, not paged)."""
     blind: str | None = None
     """Why the pass could not see this definition (its fires are ``unknown``)."""
+    unclaimed_queues: dict[str, datetime] = Field(default_factory=dict)
+    """Task queue -> since when a run of this definition waits on it for a worker
+    (checked for pollers by the pass)."""
 
     def last_judged(self) -> FireVerdict | None:
         """The latest fire that has a verdict other than ``due``."""
@@ -264,6 +269,8 @@ class Alert(BaseModel):
     muted: str | None = None
     """Why this alert is held back (a mute or maintenance window in force): it is open
     and recorded but not sent; the mute's end summary reports it."""
+    incident: str | None = None
+    """The incident (one alert for a shared cause) this alert joined instead of paging."""
 
     def recovery(
         self, now: datetime, detail: str = "", recovered_by: FireVerdict | None = None
@@ -297,6 +304,8 @@ class Alert(BaseModel):
             return f"{self.activity_name}: schedule drift"
         if self.kind == "event_router":
             return f"event router: {self.detail} [{self.severity.value}]"
+        if self.kind == "no_pollers":
+            return f"task queue {self.activity_name}: {self.detail} [{self.severity.value}]"
         if self.kind == "watchdog_blind":
             return f"watchdog blind: {self.detail} [{self.severity.value}]"
         if self.kind in ("sink_dead", "sink_waiting"):
@@ -354,6 +363,8 @@ class WatchdogState(BaseModel):
     event_watch_since: dict[str, datetime] = Field(default_factory=dict)
     """Event definition id -> when passes started expecting its events (a definition
     that never had a run is judged from there)."""
+    queue_alerts: dict[str, str] = Field(default_factory=dict)
+    """Task queue -> id of its open "no worker polls" incident."""
     mute_spans: dict[str, MuteSpan] = Field(default_factory=dict)
     """Mute key (definition id, or ``*``) -> the mute in force and what it held back."""
     missed_catchup: dict[str, int] = Field(default_factory=dict)

@@ -39,7 +39,7 @@ _RANK = {"good": 0, "info": 1, "warn": 2, "bad": 3}
 # Verdicts of a fire still in progress: a newer ledger record of the same fire wins.
 _IN_PROGRESS = frozenset({"running", "due", "pending_unclaimed", "running_too_long"})
 _DEFINITION_KINDS_WITHOUT_ROW = frozenset(
-    {"sink_dead", "sink_waiting", "event_router", "watchdog_blind"}
+    {"sink_dead", "sink_waiting", "event_router", "watchdog_blind", "no_pollers"}
 )
 
 
@@ -193,6 +193,8 @@ def board_alert(alert: Alert, now: datetime, settings: Settings, namespace: str)
         affects = "the event router"
     elif alert.kind == "watchdog_blind":
         affects = "the watchdog's view of the definitions it names"
+    elif alert.kind == "no_pollers":
+        affects = f"task queue {alert.activity_name}: {alert.detail}"
     elif about_definition:
         affects = f"definition {alert.activity_name}"
     else:

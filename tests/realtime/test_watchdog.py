@@ -69,6 +69,8 @@ class Watched:
         }
         (defs / "wd-demo.yaml").write_text(yaml.safe_dump(body))
         self.definition: ActivityDefinition = load_definitions(defs).definitions[0]
+        self.definitions = [self.definition]
+        """What sync schedules (a test may add to it)."""
         self.settings = Settings(
             definitions_dir=defs,
             working_memory_dir=tmp_path / "notes",
@@ -112,7 +114,7 @@ class Watched:
     async def sync(self, watchdog_every: int | None = None) -> None:
         assert self.client is not None
         extras = [watchdog_schedule(watchdog_every)] if watchdog_every else []
-        await sync_schedules(self.client, [self.definition], extras=extras)
+        await sync_schedules(self.client, self.definitions, extras=extras)
 
     async def watchdog_pass(self) -> WatchdogPassResult:
         """One pass, started by hand; waits until visibility lists it as completed."""
@@ -688,3 +690,41 @@ async def test_a_mute_holds_pages_keeps_judging_and_sends_one_summary_at_its_end
     assert again.raised == [] and again.recovered == []
     assert only(again.state.open_alerts).muted is None
     assert summary_id.startswith("alert-wd-demo-mute-ended-")
+
+
+@pytest.mark.parametrize("watched", [{"misfire_policy": "catchup_latest"}], indirect=True)
+async def test_two_definitions_on_a_queue_nobody_polls_page_once_as_one_incident(
+    watched: Watched,
+) -> None:
+    w = watched
+    assert w.client is not None
+    defs = w.settings.definitions_dir
+    body = yaml.safe_load((defs / "wd-demo.yaml").read_text())
+    (defs / "wd-other.yaml").write_text(yaml.safe_dump({**body, "name": "wd-other"}))
+    w.definitions = load_definitions(defs).definitions
+    assert sorted(d.name for d in w.definitions) == ["wd-demo", "wd-other"]
+    await w.healthy_then_stop_runs()
+
+    async def incident() -> WatchdogPassResult:
+        result = await w.watchdog_pass()
+        assert result.raised, "nothing raised yet"
+        return result
+
+    first = await assert_eventually(incident, within=40, interval=1)
+    raised = [a for a in first.state.open_alerts if a.alert_id in first.raised]
+    (page,) = raised  # one page, not one per definition
+    assert page.kind == "no_pollers" and "orchestrator-tq" in page.title()
+    waiting = page.detail
+    if "2 definition(s)" not in waiting:  # the second may join a pass later
+        second = await w.watchdog_pass()
+        assert second.raised == []
+        waiting = next(a for a in second.state.open_alerts if a.kind == "no_pollers").detail
+    assert "wd-demo" in waiting and "wd-other" in waiting
+    only(w.notes("no_pollers"))
+    assert w.notes("pending_unclaimed") == []  # their own alerts joined the incident
+    w.start_runs()
+    back = await w.pass_until("recovered", within=40)
+    assert back.recovered == [f"{page.alert_id}-recovered"]
+    settle = await w.watchdog_pass()
+    assert settle.raised == [] and settle.recovered == []
+    assert w.notes("recovered") and len(w.notes("recovered")) == 1
