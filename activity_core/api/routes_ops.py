@@ -159,12 +159,16 @@ async def retry_all(body: RetryAll, _: Writer, context: Context) -> RetryOut:
 
 @router.get("/status", tags=["status"])
 async def status_json(
-    _: Reader, context: Context, name: Annotated[list[str] | None, Query()] = None
+    _: Reader,
+    context: Context,
+    name: Annotated[list[str] | None, Query()] = None,
+    live: Annotated[bool, Query(description="judge every definition now")] = False,
 ) -> dict[str, Any]:
-    """What ``actcore status --json`` prints: every scheduled definition judged now."""
+    """What ``actcore status --json`` prints: the last watchdog pass's verdicts and the
+    ledger (``judged: "last pass"``); ``live=true`` or a ``name`` judges now."""
     ledger = Ledger(context.store) if context.store is not None else None
     report = await status_report(
-        await context.temporal(), context.settings, name, ledger, context.catalog
+        await context.temporal(), context.settings, name, ledger, context.catalog, live=live
     )
     body = report.as_json()
     body["event_router"] = await event_router_status(context.settings, context.catalog)

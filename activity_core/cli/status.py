@@ -24,6 +24,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     st = sub.add_parser("status", help="every definition: last fire, next fire, open alerts")
     st.add_argument("name", nargs="?", help="only this definition")
     st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.add_argument(
+        "--live",
+        action="store_true",
+        help="judge every definition now (default: the last watchdog pass and the ledger)",
+    )
     st.set_defaults(func=lambda args, settings: asyncio.run(_status(args, settings)))
 
     ve = sub.add_parser(
@@ -52,7 +57,9 @@ async def _status(args: argparse.Namespace, settings: Settings) -> int:
         store = catalog.store
         ledger = Ledger(store) if store is not None else None
         names = [args.name] if args.name else None
-        report = await status_report(await connect(), settings, names, ledger, catalog)
+        report = await status_report(
+            await connect(), settings, names, ledger, catalog, live=args.live
+        )
         router = await event_router_status(settings, catalog)
     code = report.exit_code()
     if router is not None and router["state"] != "ok":

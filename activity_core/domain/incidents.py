@@ -10,6 +10,9 @@ from datetime import datetime
 
 from activity_core.domain.watchdog import Advance, Alert, FireKind, Severity, alert_id
 
+MIN_AFFECTED = 2
+"""An incident opens when this many definitions share the cause (it stays open while
+any is still affected)."""
 QUEUE_PREFIX = "queue:"
 """``activity_id`` of a task queue's incident (``queue:<name>``)."""
 
@@ -51,6 +54,8 @@ def advance_queues(
             f"no worker polls it (down, or all busy); {len(affected)} definition(s) wait: {listed}"
         )
         incident = by_id.get(current.get(queue, ""))
+        if incident is None and len(affected) < MIN_AFFECTED:
+            continue  # one definition: its own pending_unclaimed alert says it all
         if incident is None:
             incident = Alert(
                 alert_id=alert_id(f"{QUEUE_PREFIX}{queue}", "no_pollers", now.isoformat()),

@@ -8,7 +8,7 @@ not alerted yet. Exit code 1 when any ``page`` alert is open or the watchdog is 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -55,6 +55,8 @@ class StatusReport:
     """The event and manual definitions (no fire to judge: their latest run answers)."""
     degraded: str | None = None
     """Why the definitions did not come from the registry (None: they did)."""
+    live: bool = True
+    """The verdicts were judged now (False: they are the last pass's)."""
 
     @property
     def watchdog_stale(self) -> bool:
@@ -76,6 +78,7 @@ class StatusReport:
         """Machine-readable form of the report."""
         return {
             "at": self.at.isoformat(),
+            "judged": "now" if self.live else "last pass",
             "watchdog": {
                 "last_pass_at": self.last_pass_at.isoformat() if self.last_pass_at else None,
                 "interval_seconds": self.interval_s,
@@ -149,6 +152,8 @@ class StatusReport:
                 f" STALE: more than {STALE_AFTER_PASSES} intervals of {self.interval_s} s; "
                 "is a worker polling watchdog-tq?"
             )
+        if not self.live:
+            line += "; verdicts below are that pass's (`--live` judges now)"
         return line
 
     def _recorded(self, s: DefinitionSummary) -> str:
@@ -249,37 +254,51 @@ async def status_report(
     names: list[str] | None = None,
     ledger: Ledger | None = None,
     catalog: Catalog | None = None,
+    *,
+    live: bool = False,
 ) -> StatusReport:
-    """Judge every (or the named) scheduled definition now; add each one's latest run
+    """Every (or the named) scheduled definition's verdicts, with each one's latest run
     from the ledger. ``catalog``: the definitions in force (default: over the ledger's
-    store)."""
+    store).
+
+    Without ``names`` the verdicts are the last completed pass's (a handful of reads at
+    any scale); ``live``, a name, or no pass yet judges now."""
     catalog = catalog or Catalog(settings, ledger.store if ledger is not None else None)
     previous = await last_pass(client)
-    state = previous.state if previous is not None else WatchdogState()
-    plan = await judge(
-        client,
-        settings,
-        names=names or [],
-        lookback_seconds=None,
-        state=state,
-        catalog=catalog,
-    )
-    folded = plan.advance
     view = await catalog.view()
+    if previous is not None and not live and not names:
+        # The last pass plus the ledger: a few reads whatever the number of definitions.
+        scheduled = {str(d.id) for d in view.definitions if is_scheduled(d)}
+        summaries = [s for s in previous.summaries if s.activity_id in scheduled]
+        open_alerts, unraised, now = previous.state.open_alerts, [], datetime.now(UTC)
+    else:
+        state = previous.state if previous is not None else WatchdogState()
+        plan = await judge(
+            client,
+            settings,
+            names=names or [],
+            lookback_seconds=None,
+            state=state,
+            catalog=catalog,
+        )
+        summaries, now = plan.summaries, plan.now
+        open_alerts = plan.advance.state.open_alerts
+        unraised = [a.alert_id for a in plan.advance.raised]
     others = [d for d in view.definitions if not is_scheduled(d) and (not names or d.name in names)]
-    wanted = {s.activity_id for s in plan.summaries} | {str(d.id) for d in others}
+    wanted = {s.activity_id for s in summaries} | {str(d.id) for d in others}
     recorded, where = await _recorded(ledger, sorted(wanted))
     return StatusReport(
-        at=plan.now,
+        at=now,
         last_pass_at=previous.at if previous is not None else None,
         interval_s=settings.watchdog_interval_seconds,
-        summaries=plan.summaries,
+        summaries=summaries,
         # Alerts about sinks and the router concern every definition: shown unless names
         # narrow the report.
-        open_alerts=[a for a in folded.state.open_alerts if a.activity_id in wanted or not names],
-        unraised=[a.alert_id for a in folded.raised],
+        open_alerts=[a for a in open_alerts if a.activity_id in wanted or not names],
+        unraised=unraised,
         recorded=recorded,
         ledger=where,
         others=others,
         degraded=view.degraded,
+        live=previous is None or live or bool(names),
     )

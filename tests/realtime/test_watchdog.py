@@ -244,6 +244,11 @@ async def test_worker_down_pages_once_then_a_recovery_notice_follows(watched: Wa
     report = await status_report(w.client, w.settings)
     assert report.exit_code() == 1
     assert [a.alert_id for a in report.pages()] == [alert.alert_id]
+    # By default the last pass answers (cheap at any scale) and says so; --live judges now.
+    assert not report.live and "verdicts below are that pass's" in report.render()
+    assert report.as_json()["judged"] == "last pass"
+    live = await status_report(w.client, w.settings, live=True)
+    assert live.live and [a.alert_id for a in live.pages()] == [alert.alert_id]
 
     w.start_runs()
 

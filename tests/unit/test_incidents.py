@@ -56,11 +56,21 @@ def test_two_definitions_on_a_queue_nobody_polls_are_one_incident_then_one_recov
     assert back.state.open_alerts == [] and back.state.queue_alerts == {}
 
 
-def test_a_failure_never_hides_inside_an_incident() -> None:
-    names = {"id-a": "a"}
+def test_one_waiting_definition_is_its_own_page_not_an_incident() -> None:
     now = fire(1) + timedelta(seconds=30)
     problem = {QUEUE: ["id-a"]}
-    first = advance(WatchdogState(), [_waiting("a", 2)], now, names=names, queue_problems=problem)
+    alone = advance(
+        WatchdogState(), [_waiting("a", 2)], now, names={"id-a": "a"}, queue_problems=problem
+    )
+    assert [a.kind for a in alone.raised] == ["pending_unclaimed"]
+
+
+def test_a_failure_never_hides_inside_an_incident() -> None:
+    names = {"id-a": "a", "id-b": "b"}
+    now = fire(1) + timedelta(seconds=30)
+    problem = {QUEUE: ["id-a", "id-b"]}
+    waiting = [_waiting("a", 2), _waiting("b", 2)]
+    first = advance(WatchdogState(), waiting, now, names=names, queue_problems=problem)
     failed = classify(
         seen(
             3,
@@ -71,7 +81,11 @@ def test_a_failure_never_hides_inside_an_incident() -> None:
         fire(2) + timedelta(seconds=30),
     )
     after = advance(
-        first.state, [failed], fire(2) + timedelta(seconds=30), names=names, queue_problems=problem
+        first.state,
+        [failed, _waiting("b", 3)],
+        fire(2) + timedelta(seconds=30),
+        names=names,
+        queue_problems=problem,
     )
     assert [a.kind for a in after.raised] == ["failed"]
 
