@@ -22,6 +22,7 @@ BENCHMARKS = [
     "bench.encryption",
     "bench.could_not_run",
     "bench.top_of_hour",
+    "bench.watchdog_scale",
 ]
 
 
