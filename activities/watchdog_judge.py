@@ -46,13 +46,35 @@ from activity_core.domain.events import router_problem
 from activity_core.domain.ledger import ScheduleChange
 from activity_core.domain.mute import ALL, muted_targets
 from activity_core.domain.sink_alerts import per_definition, sink_problems
-from activity_core.domain.watchdog import UNRUN_GRACE_S
+from activity_core.domain.watchdog import UNJUDGED, UNRUN_GRACE_S
 from activity_core.settings import Settings
 from activity_core.store import Ledger, Store
 from activity_core.store.errors import STORE_ERRORS
 from activity_core.store.mutes import Mutes
 
 log = logging.getLogger(__name__)
+
+
+def _new_verdicts(
+    statuses: Sequence[DefinitionStatus], through: dict[str, datetime]
+) -> tuple[dict[str, dict[str, int]], dict[str, datetime]]:
+    """Verdicts of fires judged for the first time (each fire counted once: only the
+    judged fires before the first unjudged one), and how far each definition is counted."""
+    counts: dict[str, dict[str, int]] = {}
+    moved: dict[str, datetime] = {}
+    for st in statuses:
+        last = through.get(st.activity_id)
+        for v in sorted(st.verdicts, key=lambda v: v.fire):
+            if v.kind in UNJUDGED:
+                break
+            if last is not None and v.fire <= last:
+                continue
+            mine = counts.setdefault(st.name, {})
+            mine[v.kind.value] = mine.get(v.kind.value, 0) + 1
+            last = v.fire
+        if last is not None:
+            moved[st.activity_id] = last
+    return counts, moved
 
 
 async def _queues_without_pollers(
@@ -309,6 +331,7 @@ async def judge(
         queue_problems=queues,
     )
     folded.state.blind_since = blind_since
+    first_judged, folded.state.counted_through = _new_verdicts(statuses, state.counted_through)
     folded.state.event_watch_since = watch_since
     folded.state.unrun_since = {
         st.activity_id: state.unrun_since.get(st.activity_id, now)
@@ -333,4 +356,5 @@ async def judge(
         summaries=summaries,
         advance=folded,
         alerts=alerts,
+        verdicts=first_judged,
     )

@@ -43,6 +43,14 @@ MAX_LISTED = 100_000
 """Open deliveries read per poll at most (a bound on a runaway backlog's cost)."""
 
 
+SERVICE_LEVEL_HISTOGRAMS = ("activity_core_fire_to_start", "activity_core_fire_to_delivered")
+SERVICE_LEVEL_BUCKETS_S = (
+    1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0,
+    14400.0, 28800.0, 86400.0,
+)  # fmt: skip
+"""Bucket bounds (seconds) of the service-level histograms."""
+
+
 def prometheus_runtime(bind_address: str | None) -> Runtime | None:
     """A Temporal runtime exporting Prometheus metrics at ``bind_address``, if one is set."""
     if not bind_address:
@@ -55,6 +63,11 @@ def prometheus_runtime(bind_address: str | None) -> Runtime | None:
                 # Prometheus naming: durations in seconds, the unit in the name.
                 unit_suffix=True,
                 durations_as_seconds=True,
+                # Service levels are measured in minutes to hours, not the default
+                # sub-minute buckets: "99% delivered within 2 h" needs an le="7200".
+                histogram_bucket_overrides={
+                    name: SERVICE_LEVEL_BUCKETS_S for name in SERVICE_LEVEL_HISTOGRAMS
+                },
             ),
             # The scrape target says which process this is; a constant
             # service_name="temporal-core-sdk" on every series says nothing.

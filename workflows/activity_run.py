@@ -319,6 +319,12 @@ class ActivityRunWorkflow:
             max_lateness_s=trig.max_lateness_seconds,
         )
         workflow.logger.info("misfire guard: %s", decision.describe())
+        # The service level: from the nominal fire to the run's start (replay-safe).
+        workflow.metric_meter().create_histogram_timedelta(
+            "activity_core_fire_to_start",
+            "From a scheduled run's nominal fire to its start executing",
+            "s",
+        ).record(timedelta(seconds=max(decision.lateness_s, 0.0)), {"definition": definition.name})
         return decision
 
     async def _record_skip(

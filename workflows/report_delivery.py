@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         SINK_REGISTER_TIMEOUT,
         TASK_EXECUTION_TQ,
     )
+    from activity_core.domain.delivery import fire_of
     from activity_core.domain.report import monitor_id
     from workflows.ledger import write_ledger
     from workflows.sink_queue import attempt_on_sink_queue
@@ -386,6 +387,17 @@ class ReportDeliveryWorkflow:
                 meter.create_histogram_timedelta(
                     "activity_core_delivery_duration", "From hand-over to delivered/dead", "s"
                 ).record(workflow.now() - started, labels)
+            fire = fire_of(inp.event)
+            if p.state == DeliveryState.DELIVERED and fire is not None:
+                # The service level: from the nominal fire to the report at this sink.
+                meter.create_histogram_timedelta(
+                    "activity_core_fire_to_delivered",
+                    "From a run's nominal fire to its report delivered at a sink",
+                    "s",
+                ).record(
+                    max(workflow.now() - fire, timedelta(0)),
+                    {"definition": inp.activity_name, "sink": inp.sink.name},
+                )
             updates: list[SearchAttributeUpdate[str]] = [
                 sa.DELIVERY_STATUS.value_set(p.state.value)
             ]

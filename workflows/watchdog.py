@@ -139,6 +139,12 @@ class MissedFireWatchdogWorkflow:
 
     def _metrics(self, plan: WatchdogPlan) -> None:
         meter = workflow.metric_meter()
+        judged = meter.create_counter(
+            "activity_core_fire_verdicts", "Fires judged by the watchdog, once each, by verdict"
+        )
+        for definition, kinds in plan.verdicts.items():
+            for verdict, n in kinds.items():
+                judged.add(n, {"definition": definition, "verdict": verdict})
         opened = meter.create_gauge(
             "activity_core_watchdog_open_alerts", "Open watchdog alerts by severity"
         )

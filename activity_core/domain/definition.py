@@ -270,6 +270,15 @@ class MaintenanceWindow(Strict):
 class WatchConfig(Strict):
     """Thresholds the missed-fire watchdog judges a scheduled definition's fires by."""
 
+    @field_validator("objective")
+    @classmethod
+    def _objective(cls, value: str | None) -> str | None:
+        if value is not None:
+            from activity_core.domain.service_level import Objective
+
+            Objective.parse(value)  # ValueError names the form
+        return value
+
     late_after_seconds: Annotated[int, Field(ge=1, le=MAX_SECONDS)] | None = None
     """A run starting later than this is ``late``; a run not picked up by a worker within
     this is ``pending_unclaimed``. Default: 60 s plus the trigger's jitter."""
@@ -292,6 +301,10 @@ class WatchConfig(Strict):
     expect_within_seconds: Annotated[int, Field(ge=60, le=MAX_SECONDS)] | None = None
     """Event-triggered definitions: no matching event (no run) in this long is a verdict,
     ``no_events``, and a page ("no user.created with tier=pro since ...")."""
+    objective: str | None = Field(default=None, max_length=100)
+    """A service level, e.g. ``99% delivered within 2h``: status shows the error budget
+    left over 30 days (from the ledger); ``docs/prometheus/alerts.yml`` has the burn-rate
+    rule for it."""
     maintenance: list[MaintenanceWindow] = Field(default_factory=list, max_length=20)
     """Recurring windows in which the watchdog judges but holds back pages and recovery
     notices; one summary goes out as each window ends."""

@@ -255,3 +255,15 @@ class WakeInput(BaseModel):
 
 
 DeliveryInput.model_rebuild()
+
+
+def fire_of(event: ProgressEvent | None) -> datetime | None:
+    """The run's nominal fire (``scheduled_for``) an event carries, if it parses."""
+    raw = event.detail.get("scheduled_for") if event is not None else None
+    if not isinstance(raw, str):
+        return None
+    try:
+        at = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None else None

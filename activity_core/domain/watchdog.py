@@ -65,6 +65,8 @@ class Severity(StrEnum):
     """Read at the next working session: skips by policy, short lateness, slow delivery."""
 
 
+#: Kinds that say a fire is not judged yet.
+UNJUDGED = frozenset({FireKind.RUNNING, FireKind.DUE, FireKind.UNKNOWN})
 #: Kinds that are never alerted (the fire is fine, or not judged yet).
 QUIET = frozenset({FireKind.OK, FireKind.COVERED, FireKind.RUNNING, FireKind.DUE, FireKind.UNKNOWN})
 #: Kinds that count as "ran ok" and close an open alert group.
@@ -360,6 +362,8 @@ class WatchdogState(BaseModel):
     """Definition id -> since when passes could not see it (while they cannot)."""
     blind_alert: str | None = None
     """Id of the open "watchdog blind" alert, if one is open."""
+    counted_through: dict[str, datetime] = Field(default_factory=dict)
+    """Definition id -> the last fire whose verdict was counted (every earlier fire too)."""
     event_watch_since: dict[str, datetime] = Field(default_factory=dict)
     """Event definition id -> when passes started expecting its events (a definition
     that never had a run is judged from there)."""
@@ -468,6 +472,9 @@ class WatchdogPlan(BaseModel):
     summaries: list[DefinitionSummary]
     advance: Advance
     alerts: AlertSinks
+    verdicts: dict[str, dict[str, int]] = Field(default_factory=dict)
+    """Definition name -> verdict -> fires judged for the first time in this pass (for
+    ``activity_core_fire_verdicts_total``)."""
 
 
 class WatchdogPassResult(BaseModel):

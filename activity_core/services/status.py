@@ -28,6 +28,7 @@ from activity_core.domain import (
 from activity_core.domain.ledger import RunRecord
 from activity_core.domain.run import SUCCESS_OUTCOMES
 from activity_core.domain.schedule_spec import is_scheduled
+from activity_core.domain.service_level import WINDOW, Budget, Objective, budget
 from activity_core.settings import Settings
 from activity_core.store import Ledger
 from activity_core.store.errors import STORE_ERRORS
@@ -57,6 +58,8 @@ class StatusReport:
     """Why the definitions did not come from the registry (None: they did)."""
     live: bool = True
     """The verdicts were judged now (False: they are the last pass's)."""
+    budgets: dict[str, Budget] = field(default_factory=dict)
+    """Definition id -> its objective's error budget over 30 days (objectives only)."""
 
     @property
     def watchdog_stale(self) -> bool:
@@ -95,6 +98,7 @@ class StatusReport:
                         if s.activity_id in self.recorded
                         else None
                     ),
+                    "service_level": _budget_json(self.budgets.get(s.activity_id)),
                 }
                 for s in self.summaries
             ],
@@ -187,6 +191,8 @@ class StatusReport:
         alerts = f"alerts {pages} page, {len(mine) - pages} note" if mine else "alerts none"
         deliveries = f"deliveries waiting {s.deliveries_waiting}, dead {s.deliveries_dead}"
         muted = f"\n    muted: {s.muted}" if s.muted else ""
+        if s.activity_id in self.budgets:
+            muted += f"\n    {self.budgets[s.activity_id].describe()}"
         return (
             f"{head}\n    {what} · {nxt} · {alerts}\n    {deliveries} · {self._recorded(s)}{muted}"
         )
@@ -238,6 +244,38 @@ def local_time(at: datetime, zone: str) -> str:
     return local.strftime("%Y-%m-%d %H:%M" + (":%S" if local.second else "") + " %Z")
 
 
+def _budget_json(b: Budget | None) -> dict[str, Any] | None:
+    if b is None:
+        return None
+    return {
+        "objective_ratio": b.objective.target,
+        "within_seconds": b.objective.within.total_seconds(),
+        "good": b.good,
+        "judged": b.total,
+        "ratio": b.ratio,
+        "budget_left": b.left,
+        "window_days": 30,
+    }
+
+
+async def _budgets(
+    ledger: Ledger | None, definitions: list[ActivityDefinition], now: datetime
+) -> dict[str, Budget]:
+    """Each objective's error budget over 30 days, from the ledger (none without one)."""
+    if ledger is None or not definitions:
+        return {}
+    out: dict[str, Budget] = {}
+    try:
+        for d in definitions:
+            assert d.watch.objective is not None
+            runs = await ledger.runs(activity_id=str(d.id), since=now - WINDOW, limit=5000)
+            deliveries = await ledger.deliveries_of([r.run_id for r in runs])
+            out[str(d.id)] = budget(Objective.parse(d.watch.objective), runs, deliveries, now)
+    except STORE_ERRORS:
+        return out
+    return out
+
+
 async def _recorded(ledger: Ledger | None, ids: list[str]) -> tuple[dict[str, RunRecord], str]:
     if ledger is None:
         return {}, "off"
@@ -287,7 +325,9 @@ async def status_report(
     others = [d for d in view.definitions if not is_scheduled(d) and (not names or d.name in names)]
     wanted = {s.activity_id for s in summaries} | {str(d.id) for d in others}
     recorded, where = await _recorded(ledger, sorted(wanted))
+    aimed = [d for d in view.definitions if d.watch.objective and str(d.id) in wanted]
     return StatusReport(
+        budgets=await _budgets(ledger, aimed, now),
         at=now,
         last_pass_at=previous.at if previous is not None else None,
         interval_s=settings.watchdog_interval_seconds,

@@ -255,3 +255,54 @@ async def test_a_crashing_ledger_activity_never_fails_the_run(stack: Stack, hub:
         delivered = await stack.delivery(result.run_id, "state_hub").result()
         assert delivered.state.value == "delivered"
     assert await stack.ledger.run(result.run_id) is None  # reconciliation's to fill in
+
+
+async def test_status_shows_the_objectives_error_budget_from_the_ledger(stack: Stack) -> None:
+    stack.define(
+        "aimed",
+        trigger_config={
+            "trigger_type": "interval",
+            "every_seconds": 3600,
+            "misfire_policy": "skip",
+        },
+        watch={"objective": "90% delivered within 1h"},
+    )
+    definition = load_definitions(stack.definitions_dir).by_name("aimed")
+    now = datetime.now(UTC)
+    runs, deliveries = [], []
+    for day, late in (
+        (1, timedelta(minutes=5)),
+        (2, timedelta(minutes=5)),
+        (3, timedelta(hours=2)),
+    ):
+        fire = now - timedelta(days=day)
+        runs.append(
+            RunRecord(
+                run_id=f"activity-run-aimed-{day}",
+                activity_id=str(definition.id),
+                activity_name="aimed",
+                state="completed",
+                outcome="ran",
+                scheduled_for=fire,
+                updated_at=fire,
+            )
+        )
+        deliveries.append(
+            DeliveryRecord(
+                workflow_id=f"delivery-activity-run-aimed-{day}-hub",
+                run_id=f"activity-run-aimed-{day}",
+                activity_id=str(definition.id),
+                activity_name="aimed",
+                sink="hub",
+                state="delivered",
+                delivered_at=fire + late,
+                updated_at=fire + late,
+            )
+        )
+    await stack.ledger.record_runs(runs)
+    await stack.ledger.record_deliveries(deliveries)
+    report = await status_report(stack.client, stack.settings, ["aimed"], stack.ledger)
+    text = report.render()
+    assert "objective 90% delivered within 1h: 66.7% over 30 days (2/3), exhausted" in text
+    (row,) = report.as_json()["definitions"]
+    assert row["service_level"]["good"] == 2 and row["service_level"]["judged"] == 3
