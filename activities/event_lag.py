@@ -12,9 +12,9 @@ from typing import Any
 
 import nats
 from nats.js import JetStreamContext
-from nats.js.errors import NotFoundError
+from nats.js.errors import BucketNotFoundError, NoKeysError, NotFoundError
 
-from activity_core.domain.events import DURABLE, STREAM, UNMATCHED_PREFIX
+from activity_core.domain.events import DURABLE, PRESENCE_BUCKET, STREAM, UNMATCHED_PREFIX
 from activity_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,9 +36,12 @@ class ConsumerLag:
     redelivered: int
     """Events delivered more than once and still unacked."""
     waiting: int
-    """Pull requests waiting: 0 means no router replica is polling."""
+    """Pull requests waiting now (flickers between a router's fetches)."""
     oldest_unacked_seconds: float | None
     """Age of the oldest event not yet handled, when there is one."""
+    routers: int = 0
+    """Routers alive: their presence keys (a router keeps one while its pull loop runs);
+    routers too old to keep one count as 1 while a pull request waits."""
     unmatched: dict[str, int] = field(default_factory=dict)
     """Events that matched no definition, per type, over the stream's retention."""
 
@@ -70,7 +73,21 @@ async def consumer_lag(js: JetStreamContext) -> ConsumerLag:
         waiting=int(info.num_waiting or 0),
         oldest_unacked_seconds=oldest,
         unmatched=await unmatched_counts(js),
+        routers=await live_routers(js, int(info.num_waiting or 0)),
     )
+
+
+async def live_routers(js: JetStreamContext, waiting: int) -> int:
+    """How many routers keep their presence key now (without the bucket, which only
+    routers of this version create: 1 while a pull request waits, else 0)."""
+    try:
+        kv = await js.key_value(PRESENCE_BUCKET)
+    except BucketNotFoundError:
+        return 1 if waiting else 0
+    try:
+        return len(await kv.keys())
+    except NoKeysError:
+        return 0
 
 
 async def unmatched_counts(js: JetStreamContext) -> dict[str, int]:
@@ -107,7 +124,7 @@ async def router_health(settings: Settings, connect_seconds: float = 3.0) -> dic
     try:
         lag = await consumer_lag(nc.jetstream())
         out.update(lag.as_dict())
-        out["state"] = "ok" if lag.waiting else "no_router"
+        out["state"] = "ok" if lag.routers else "no_router"
     except NotFoundError:
         out["state"] = "no_router"
     except Exception as exc:

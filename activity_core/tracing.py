@@ -24,7 +24,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.id_generator import IdGenerator
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 from temporalio import workflow
 from temporalio.client import Interceptor
 from temporalio.contrib.opentelemetry import TracingInterceptor, TracingWorkflowInboundInterceptor
@@ -199,3 +199,23 @@ class RunTracingInterceptor(TracingInterceptor):
             span.end(end_time=params.time_ns)
         finally:
             _FIXED.reset(token)
+
+
+def remote_parent(trace_id: str) -> Any:
+    """A remote parent with the envelope's trace id (32 hex digits, dashes ignored)."""
+    digits = trace_id.replace("-", "").lower()
+    if len(digits) != 32:
+        return None
+    try:
+        value = int(digits, 16)
+    except ValueError:
+        return None
+    if value == 0:
+        return None
+    parent = SpanContext(
+        trace_id=value,
+        span_id=int(digits[:16], 16) or 1,
+        is_remote=True,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED),
+    )
+    return trace.set_span_in_context(NonRecordingSpan(parent))

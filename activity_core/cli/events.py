@@ -121,7 +121,7 @@ def cmd_lag(args: argparse.Namespace, settings: Settings) -> int:
         oldest = lag["oldest_unacked_seconds"]
         print(
             f"pending {lag['pending']}, unacked {lag['ack_pending']}, "
-            f"redelivered {lag['redelivered']}, routers polling {lag['waiting']}, "
+            f"redelivered {lag['redelivered']}, routers polling {lag['routers']}, "
             f"oldest unhandled {'-' if oldest is None else f'{oldest:.0f} s'}"
         )
         unmatched = lag.get("unmatched") or {}
@@ -130,7 +130,7 @@ def cmd_lag(args: argparse.Namespace, settings: Settings) -> int:
             print(f"matched no definition (kept with the events): {counts}")
         else:
             print("matched no definition: none")
-    return 0 if lag["waiting"] else 1
+    return 0 if lag["routers"] else 1
 
 
 def cmd_dead_letters(args: argparse.Namespace, settings: Settings) -> int:

@@ -30,6 +30,12 @@ UNMATCHED_PREFIX = "activity.unmatched."
 RESERVED_TYPE_PREFIXES = ("dlq.", "unmatched.")
 """Event types may not start with these: their subjects are the router's own records."""
 DURABLE = "activity-core-event-router"
+PRESENCE_BUCKET = "actcore_routers"
+"""JetStream key-value bucket where each running router keeps a key while its pull loop
+runs (``GET /events/router`` and ``actcore events lag`` count them)."""
+PRESENCE_TTL_S = 15.0
+"""A router's key expires this long after its last beat: a stopped router leaves."""
+PRESENCE_BEAT_S = 5.0
 """The durable pull consumer all router replicas share."""
 ROUTER_ALERT_SUBJECT = "event-router"
 """``activity_id`` and ``activity_name`` of the watchdog's alerts about the router."""

@@ -169,7 +169,7 @@ def describe_router(health: dict[str, Any]) -> str:
         return f"event router: no router has started on {where} (actcore router)"
     oldest = health.get("oldest_unacked_seconds")
     text = (
-        f"event router: {health.get('waiting', 0)} polling, {health.get('pending', 0)} pending, "
+        f"event router: {health.get('routers', 0)} polling, {health.get('pending', 0)} pending, "
         f"{health.get('ack_pending', 0)} unacked"
         + (f", oldest unhandled {oldest:.0f} s" if oldest is not None else "")
     )

@@ -23,13 +23,12 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from opentelemetry import trace
-from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from pydantic import ValidationError
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -61,8 +60,10 @@ from activity_core.domain.events import (
     unmatched_subject,
 )
 from activity_core.events.jetstream import ensure_consumer, ensure_stream
+from activity_core.events.presence import keep_presence, router_key
 from activity_core.events.sources import Catalogue, DefinitionSource
 from activity_core.settings import Settings
+from activity_core.tracing import remote_parent
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("activity_core.events")
@@ -95,26 +96,6 @@ def redelivery_delay(num_delivered: int) -> float:
     """Seconds before the ``num_delivered``-th delivery is tried again."""
     index = max(0, min(num_delivered - 1, len(REDELIVERY_DELAYS) - 1))
     return REDELIVERY_DELAYS[index]
-
-
-def _parent_context(trace_id: str) -> Any:
-    """A remote parent with the envelope's trace id (32 hex digits, dashes ignored)."""
-    digits = trace_id.replace("-", "").lower()
-    if len(digits) != 32:
-        return None
-    try:
-        value = int(digits, 16)
-    except ValueError:
-        return None
-    if value == 0:
-        return None
-    parent = SpanContext(
-        trace_id=value,
-        span_id=int(digits[:16], 16) or 1,
-        is_remote=True,
-        trace_flags=TraceFlags(TraceFlags.SAMPLED),
-    )
-    return trace.set_span_in_context(NonRecordingSpan(parent))
 
 
 class Router:
@@ -187,6 +168,20 @@ class Router:
         """Fetch and route until ``stop`` is set."""
         if self._sub is None:
             await self.setup()
+        assert self._sub is not None
+        beat = asyncio.create_task(
+            keep_presence(
+                self.js, router_key(), lambda: self.last_fetch, self.settings.stream_replicas
+            )
+        )
+        try:
+            await self._loop(stop)
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+
+    async def _loop(self, stop: asyncio.Event) -> None:
         assert self._sub is not None
         while not stop.is_set():
             self.last_fetch = time.monotonic()
@@ -306,7 +301,7 @@ class Router:
         self._count("matched", len(targets))
         with tracer.start_as_current_span(
             "route event",
-            context=_parent_context(envelope.trace_id),
+            context=remote_parent(envelope.trace_id),
             attributes={
                 "activity_core.event_id": envelope.event_id,
                 "activity_core.event_type": envelope.type,
