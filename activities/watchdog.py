@@ -11,6 +11,7 @@ import httpx
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 
 from activities.reconcile import Reconciler
 from activities.watchdog_judge import judge
@@ -79,8 +80,20 @@ class WatchdogActivities:
             raise ApplicationError(str(exc), type=DEFINITION_INVALID, non_retryable=True) from None
         finally:
             beat.cancel()
+        await self._pause(plan)
         await self._keep_ledger(plan)
         return plan
+
+    async def _pause(self, plan: WatchdogPlan) -> None:
+        """Pause the schedules ``watch.pause_after`` gave up on (a retried attempt finds
+        them paused already and orders nothing)."""
+        for sid, note in plan.pauses.items():
+            try:
+                await self._client.get_schedule_handle(sid).pause(note=note)
+                log.warning("schedule paused after failures", extra={"schedule": sid})
+            except RPCError as err:
+                plan.pauses[sid] = f"not paused ({err.message[:120]}): {note}"
+                log.warning("schedule not paused", extra={"schedule": sid, "error": err.message})
 
     async def _keep_ledger(self, plan: WatchdogPlan) -> None:
         """Catch the ledger up, record the pass's alerts, prune old rows: never fails the pass."""

@@ -45,6 +45,7 @@ from activity_core.domain.deadlines import event_status, expects_events
 from activity_core.domain.events import router_problem
 from activity_core.domain.ledger import ScheduleChange
 from activity_core.domain.mute import ALL, muted_targets
+from activity_core.domain.pause import pause_orders
 from activity_core.domain.sink_alerts import per_definition, sink_problems
 from activity_core.domain.watchdog import UNJUDGED, UNRUN_GRACE_S
 from activity_core.settings import Settings
@@ -332,6 +333,11 @@ async def judge(
     )
     folded.state.blind_since = blind_since
     first_judged, folded.state.counted_through = _new_verdicts(statuses, state.counted_through)
+    by_id = {st.activity_id: st for st in statuses}
+    pauses, paused_pages = pause_orders(
+        [(s, by_id[s.activity_id], s.pause_after) for s in seen if s.activity_id in by_id], now
+    )
+    folded.recovered.extend(paused_pages)  # a notice: sent once, the failures stay open
     folded.state.event_watch_since = watch_since
     folded.state.unrun_since = {
         st.activity_id: state.unrun_since.get(st.activity_id, now)
@@ -357,4 +363,5 @@ async def judge(
         advance=folded,
         alerts=alerts,
         verdicts=first_judged,
+        pauses=pauses,
     )

@@ -220,6 +220,7 @@ class Observer:
             schedule=schedule,
             recover_after=d.watch.recover_after,
             alert_after=d.watch.alert_after,
+            pause_after=d.watch.pause_after,
             min_runtime_s=d.watch.min_runtime_seconds,
             paused_by_hand=by_hand,
         )

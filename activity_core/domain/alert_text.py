@@ -26,6 +26,7 @@ RUNBOOK_SECTIONS: dict[str, str] = {
     "mute_ended": "mutes-and-maintenance-windows",
     "no_events": "event-not-routing",
     "no_pollers": "alerting-and-failure-modes",
+    "paused_after_failures": "schedules-and-sync",
 }
 """The runbook section (its heading's anchor) that says what to do about an alert kind."""
 WHAT_TO_DO: dict[str, str] = {
@@ -57,6 +58,10 @@ WHAT_TO_DO: dict[str, str] = {
     "sink_waiting": "The sink is down or refusing; every delivery waits durably and is "
     "retried (and woken when the sink answers again). `actcore deliveries list --status "
     "waiting` shows why; nothing is lost.",
+    "paused_after_failures": "The watchdog paused the schedule (watch.pause_after): fix "
+    "what fails (the run's note and the Web UI say what), then `temporal schedule unpause "
+    '--address "$TEMPORAL_ADDRESS" --schedule-id SCHEDULE_ID`; `actcore sync` leaves it '
+    "paused until then. `actcore trigger NAME` tries a run first.",
     "no_pollers": "No worker polls this task queue, so every run listed waits: start or fix "
     "the run workers (`actcore dev status`, the worker deployment, `temporal task-queue "
     'describe --address "$TEMPORAL_ADDRESS" --task-queue QUEUE`). Runs start as soon as '
@@ -113,6 +118,10 @@ def alert_markdown(alert: Alert) -> str:
         lines.append(f"The schedule of `{alert.activity_name}` differs: {alert.detail}.")
     elif alert.kind == "event_router":
         lines.append(f"Severity **{alert.severity.value}**. The event router: {alert.detail}.")
+    elif alert.kind == "paused_after_failures":
+        lines.append(
+            f"Severity **{alert.severity.value}**. `{alert.activity_name}`: {alert.detail}."
+        )
     elif alert.kind == "no_pollers":
         lines.append(
             f"Severity **{alert.severity.value}**. Task queue `{alert.activity_name}`: "

@@ -298,6 +298,10 @@ class WatchConfig(Strict):
     min_runtime_seconds: Annotated[int, Field(ge=1, le=MAX_SECONDS)] | None = None
     """A run that completes faster than this (from its creation) is ``too_fast``: a job
     that returns at once usually did nothing (an empty query, a wrong path)."""
+    pause_after: Annotated[int, Field(ge=1, le=100)] | None = None
+    """Pause the schedule after this many failed fires in a row (failed, could not run,
+    too fast); the page says so. It stays paused until someone unpauses it: ``actcore
+    sync`` leaves a schedule the watchdog paused alone."""
     expect_within_seconds: Annotated[int, Field(ge=60, le=MAX_SECONDS)] | None = None
     """Event-triggered definitions: no matching event (no run) in this long is a verdict,
     ``no_events``, and a page ("no user.created with tier=pro since ...")."""

@@ -46,6 +46,9 @@ from activity_core.domain.run import RunInput, TriggerKind
 from activity_core.domain.watchdog import WatchdogInput
 
 NOTE_PREFIX = "managed by activity-core sync; fingerprint "
+WATCHDOG_PAUSE_MARK = "paused by the activity-core watchdog"
+"""Starts the note of a schedule the watchdog paused (``watch.pause_after``): sync leaves
+it paused until someone unpauses it."""
 
 OVERLAP = {
     MisfirePolicy.SKIP: ScheduleOverlapPolicy.SKIP,

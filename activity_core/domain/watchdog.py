@@ -186,6 +186,8 @@ class DefinitionSeen(BaseModel):
     """Fires that must run ok, after the last problem, before an alert recovers."""
     alert_after: int = 1
     """Consecutive problem fires before a page."""
+    pause_after: int | None = None
+    """Failed fires in a row after which the watchdog pauses the schedule."""
     min_runtime_s: float | None = None
     """A completed run shorter than this is ``too_fast``."""
     paused_by_hand: list[tuple[datetime, datetime]] = Field(default_factory=list)
@@ -306,6 +308,8 @@ class Alert(BaseModel):
             return f"{self.activity_name}: schedule drift"
         if self.kind == "event_router":
             return f"event router: {self.detail} [{self.severity.value}]"
+        if self.kind == "paused_after_failures":
+            return f"{self.activity_name}: {self.detail} [{self.severity.value}]"
         if self.kind == "no_pollers":
             return f"task queue {self.activity_name}: {self.detail} [{self.severity.value}]"
         if self.kind == "watchdog_blind":
@@ -475,6 +479,8 @@ class WatchdogPlan(BaseModel):
     verdicts: dict[str, dict[str, int]] = Field(default_factory=dict)
     """Definition name -> verdict -> fires judged for the first time in this pass (for
     ``activity_core_fire_verdicts_total``)."""
+    pauses: dict[str, str] = Field(default_factory=dict)
+    """Schedule id -> the note to pause it with (``watch.pause_after`` reached)."""
 
 
 class WatchdogPassResult(BaseModel):

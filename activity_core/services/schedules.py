@@ -27,6 +27,7 @@ from activity_core.domain.constants import SCHEDULE_ID_PREFIX, WATCHDOG_SCHEDULE
 from activity_core.domain.definition import ActivityDefinition
 from activity_core.domain.ledger import ScheduleChange
 from activity_core.domain.schedule_spec import (
+    WATCHDOG_PAUSE_MARK,
     DesiredSchedule,
     build_schedule,
     is_scheduled,
@@ -170,6 +171,8 @@ async def sync_schedules(
 
     async def apply(d: DesiredSchedule) -> SyncChange:
         current = existing.get(d.schedule_id)
+        if current is not None and current[1] and current[0].startswith(WATCHDOG_PAUSE_MARK):
+            return change("unchanged", d)  # paused by the watchdog: an operator unpauses it
         if current is None:
             action: Action = "create"
         elif d.fingerprint not in current[0]:

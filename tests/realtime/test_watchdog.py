@@ -733,3 +733,50 @@ async def test_two_definitions_on_a_queue_nobody_polls_page_once_as_one_incident
     settle = await w.watchdog_pass()
     assert settle.raised == [] and settle.recovered == []
     assert w.notes("recovered") and len(w.notes("recovered")) == 1
+
+
+@pytest.mark.parametrize(
+    "watched",
+    [{"misfire_policy": "skip", "watch": {"min_runtime_seconds": 60, "pause_after": 2}}],
+    indirect=True,
+)
+async def test_pause_after_two_failed_fires_pauses_the_schedule_and_sync_leaves_it_paused(
+    watched: Watched,
+) -> None:
+    """Every run is too_fast (a failing verdict); after two in a row the watchdog pauses
+    the schedule, pages once saying so, and a sync does not undo it."""
+    w = watched
+    assert w.client is not None
+    w.start_runs()
+    w.start_watchdog()
+    await w.sync()
+    paused = await w.pass_until("recovered", within=40)  # the pause page is a notice
+    assert [r for r in paused.recovered if "paused-after-failures" in r] == paused.recovered
+    handle = w.client.get_schedule_handle(schedule_id(w.definition))
+    desc = await handle.describe()
+    assert desc.schedule.state.paused
+    assert desc.schedule.state.note.startswith("paused by the activity-core watchdog after 2")
+    only(w.notes("paused_after_failures"))
+    again = await w.watchdog_pass()
+    assert again.recovered == []  # paused: no second order, no second page
+
+    async def listed_paused() -> None:  # so the sync below reads the paused schedule
+        assert w.client is not None
+        async for entry in await w.client.list_schedules():
+            if entry.id == handle.id:
+                assert entry.schedule is not None and entry.schedule.state.paused
+                return
+        raise AssertionError("not listed yet")
+
+    await assert_eventually(listed_paused, within=30, interval=0.5)
+    await w.sync()
+    assert (await handle.describe()).schedule.state.paused  # sync leaves it to an operator
+    await handle.unpause(note="fixed")
+
+    async def resynced() -> None:  # the schedule list catches up; sync restores its note
+        await w.sync()
+        desc = await handle.describe()
+        assert not desc.schedule.state.paused
+        assert "fingerprint" in (desc.schedule.state.note or "")
+
+    await assert_eventually(resynced, within=30, interval=1)

@@ -26,6 +26,7 @@ from activity_core.domain import (
 from activity_core.domain.alert_text import what_to_do
 from activity_core.domain.deadlines import event_status, expects_events
 from activity_core.domain.misfire import decide
+from activity_core.domain.pause import failed_in_a_row, pause_orders
 from tests.unit.test_watchdog_judge import EVERY, fire, run, seen
 
 FAILED = {"outcome": None, "status": "failed"}
@@ -262,3 +263,23 @@ def test_expect_within_on_a_scheduled_definition_is_refused_with_the_fix() -> No
         )
     assert expects_events(_event_definition(expect_within_seconds=60))
     assert not expects_events(_event_definition())
+
+
+def test_pause_after_counts_failed_fires_in_a_row_and_orders_one_pause() -> None:
+    failed = {"outcome": None, "status": "failed"}
+    runs = [run(0), run(1, **failed), run(2, outcome="could_not_run"), run(3, **failed)]
+    now = fire(3) + timedelta(seconds=30)
+    obs = seen(4, runs)
+    status = classify(obs, now)
+    assert failed_in_a_row(status) == 3
+    orders, pages = pause_orders([(obs, status, 3)], now)
+    (note,) = orders.values()
+    assert note.startswith("paused by the activity-core watchdog after 3 failed fires")
+    (page,) = pages
+    assert page.kind == "paused_after_failures" and page.severity == Severity.PAGE
+    assert "temporal schedule unpause" in (what_to_do(page) or "")
+    assert pause_orders([(obs, status, 4)], now) == ({}, [])  # not yet
+    paused = obs.model_copy(update={"schedule": obs.schedule.model_copy(update={"paused": True})})
+    assert pause_orders([(paused, status, 3)], now) == ({}, [])  # already paused
+    healed = classify(seen(5, [*runs, run(4)]), fire(4) + timedelta(seconds=30))
+    assert failed_in_a_row(healed) == 0
