@@ -47,13 +47,37 @@ from activity_core.domain.ledger import ScheduleChange
 from activity_core.domain.mute import ALL, muted_targets
 from activity_core.domain.pause import pause_orders
 from activity_core.domain.sink_alerts import per_definition, sink_problems
-from activity_core.domain.watchdog import UNJUDGED, UNRUN_GRACE_S
+from activity_core.domain.watchdog import UNJUDGED, UNRUN_GRACE_S, Alert, Severity, alert_id
 from activity_core.settings import Settings
 from activity_core.store import Ledger, Store
 from activity_core.store.errors import STORE_ERRORS
 from activity_core.store.mutes import Mutes
 
 log = logging.getLogger(__name__)
+
+
+GAP_PASSES = 3
+"""A pass this many intervals after the previous one says the watchdog was away."""
+
+
+def _gap_notice(last: datetime | None, now: datetime, settings: Settings) -> Alert | None:
+    """A note when the previous pass is more than a few intervals old: the fires in
+    between are judged now, from history, and their alerts come late."""
+    interval = settings.watchdog_interval_seconds
+    if last is None or interval <= 0 or (now - last).total_seconds() <= GAP_PASSES * interval:
+        return None
+    away = (now - last).total_seconds()
+    return Alert(
+        alert_id=alert_id("watchdog", "watchdog_gap", last.isoformat()),
+        activity_id="watchdog",
+        activity_name="watchdog",
+        kind="watchdog_gap",
+        severity=Severity.NOTE,
+        opened_at=now,
+        detail=f"no pass from {last:%Y-%m-%d %H:%M:%S} to {now:%H:%M:%S} UTC ({away:.0f} s, "
+        f"interval {interval} s): the fires in between were judged now, from history; "
+        "alerts about them came late",
+    )
 
 
 def _new_verdicts(
@@ -338,6 +362,9 @@ async def judge(
         [(s, by_id[s.activity_id], s.pause_after) for s in seen if s.activity_id in by_id], now
     )
     folded.recovered.extend(paused_pages)  # a notice: sent once, the failures stay open
+    gap = _gap_notice(state.last_pass_at, now, settings) if not names else None
+    if gap is not None:
+        folded.recovered.append(gap)
     folded.state.event_watch_since = watch_since
     folded.state.unrun_since = {
         st.activity_id: state.unrun_since.get(st.activity_id, now)

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from activity_core.documents import read_document
 from activity_core.domain.sinks import DeliveryPolicy, RemoteSink, StateHubProgressSink
 from activity_core.domain.validation import error_lines
-from activity_core.domain.watchdog import AlertSinks
+from activity_core.domain.watchdog_io import AlertSinks
 from activity_core.errors import ConfigError
 
 ALERT_EVENT_TYPE = "activity_alert"

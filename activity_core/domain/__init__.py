@@ -99,23 +99,25 @@ from activity_core.domain.validation import error_lines
 from activity_core.domain.watchdog import (
     Advance,
     Alert,
-    AlertSinks,
     DefinitionSeen,
     DefinitionStatus,
-    DefinitionSummary,
     DeliverySeen,
     FireKind,
     FireVerdict,
-    ObserveInput,
-    PingInput,
     RunSeen,
     ScheduleSeen,
     Severity,
+    WatchdogState,
+    alert_id,
+)
+from activity_core.domain.watchdog_io import (
+    AlertSinks,
+    DefinitionSummary,
+    ObserveInput,
+    PingInput,
     WatchdogInput,
     WatchdogPassResult,
     WatchdogPlan,
-    WatchdogState,
-    alert_id,
 )
 
 __all__ = [

@@ -27,6 +27,7 @@ RUNBOOK_SECTIONS: dict[str, str] = {
     "no_events": "event-not-routing",
     "no_pollers": "alerting-and-failure-modes",
     "paused_after_failures": "schedules-and-sync",
+    "watchdog_gap": "alerting-and-failure-modes",
 }
 """The runbook section (its heading's anchor) that says what to do about an alert kind."""
 WHAT_TO_DO: dict[str, str] = {
@@ -58,6 +59,9 @@ WHAT_TO_DO: dict[str, str] = {
     "sink_waiting": "The sink is down or refusing; every delivery waits durably and is "
     "retried (and woken when the sink answers again). `actcore deliveries list --status "
     "waiting` shows why; nothing is lost.",
+    "watchdog_gap": "The watchdog did not run for a while (its worker or Temporal was down, "
+    "or the watchdog-tq queue had no poller); it caught up now. Make sure a watchdog worker "
+    "runs apart from the run workers (`actcore worker --role watchdog`).",
     "paused_after_failures": "The watchdog paused the schedule (watch.pause_after): fix "
     "what fails (the run's note and the Web UI say what), then `temporal schedule unpause "
     '--address "$TEMPORAL_ADDRESS" --schedule-id SCHEDULE_ID`; `actcore sync` leaves it '
@@ -81,6 +85,11 @@ WHAT_TO_DO: dict[str, str] = {
 }
 
 
+_NOT_ABOUT_ONE_DEFINITION = frozenset(
+    {"event_router", "watchdog_blind", "mute_ended", "no_pollers", "watchdog_gap"}
+)
+
+
 def runbook_section(kind: str) -> str:
     """The anchor of the runbook section for an alert kind (the alerting overview when
     the kind has no section of its own)."""
@@ -94,7 +103,7 @@ def what_to_do(alert: Alert) -> str | None:
         return None
     if alert.kind in ("sink_dead", "sink_waiting"):  # a sink's alert: its name is the sink's
         todo = todo.replace("--sink NAME", f"--sink {alert.activity_name}")
-    elif alert.kind not in ("event_router", "watchdog_blind", "mute_ended", "no_pollers"):
+    elif alert.kind not in _NOT_ABOUT_ONE_DEFINITION:
         for command in ("actcore trigger NAME", "actcore runs list NAME"):
             todo = todo.replace(command, command.replace("NAME", alert.activity_name))
     if alert.kind == "no_pollers":
@@ -133,6 +142,8 @@ def alert_markdown(alert: Alert) -> str:
         )
         lines.append("")
         lines.append(alert.detail)
+    elif alert.kind == "watchdog_gap":
+        lines.append(f"Severity **{alert.severity.value}**. The watchdog was away: {alert.detail}.")
     elif alert.kind == "watchdog_blind":
         lines.append(f"Severity **{alert.severity.value}**. The watchdog is blind: {alert.detail}.")
     elif alert.kind in ("sink_dead", "sink_waiting"):

@@ -23,6 +23,7 @@ from activity_core.domain.fields import (
     Strict,
     check_url,
 )
+from activity_core.domain.objective import Objective
 from activity_core.domain.sinks import (
     DeliveryPolicy,
     IssueSink,
@@ -274,8 +275,6 @@ class WatchConfig(Strict):
     @classmethod
     def _objective(cls, value: str | None) -> str | None:
         if value is not None:
-            from activity_core.domain.service_level import Objective
-
             Objective.parse(value)  # ValueError names the form
         return value
 

@@ -43,7 +43,7 @@ from activity_core.domain.definition import (
 )
 from activity_core.domain.events import EventEnvelope
 from activity_core.domain.run import RunInput, TriggerKind
-from activity_core.domain.watchdog import WatchdogInput
+from activity_core.domain.watchdog_io import WatchdogInput
 
 NOTE_PREFIX = "managed by activity-core sync; fingerprint "
 WATCHDOG_PAUSE_MARK = "paused by the activity-core watchdog"

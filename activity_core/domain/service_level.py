@@ -3,47 +3,18 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from activity_core.domain.ledger import DeliveryRecord, RunRecord
+from activity_core.domain.objective import Objective
 from activity_core.domain.run import SUCCESS_OUTCOMES, RunOutcome
 
 WINDOW = timedelta(days=30)
-_OBJECTIVE = re.compile(
-    r"\s*(\d{1,2}(?:\.\d+)?)\s*%\s+delivered\s+within\s+(\d+)\s*([smhd])\s*", re.I
-)
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _CHOSEN = frozenset(
     o.value for o in (RunOutcome.SKIPPED_MISSED, RunOutcome.SUPERSEDED, RunOutcome.SKIPPED_TOO_LATE)
 )
 """Outcomes a policy chose: not counted either way."""
-
-
-@dataclass(frozen=True)
-class Objective:
-    """``target`` of the fires delivered to every sink within ``within`` of the fire."""
-
-    target: float
-    within: timedelta
-
-    @classmethod
-    def parse(cls, text: str) -> Objective:
-        """``"99% delivered within 2h"`` (or ``99.9%``, ``30m``, ``1d``).
-
-        Raises:
-            ValueError: Not of that form, or a target outside (0, 100).
-        """
-        m = _OBJECTIVE.fullmatch(text)
-        if m is None:
-            raise ValueError(
-                f"{text[:60]!r} is not an objective: write e.g. '99% delivered within 2h'"
-            )
-        target = float(m.group(1)) / 100
-        if not 0 < target < 1:
-            raise ValueError(f"{text!r}: the target is a percentage above 0 and below 100")
-        return cls(target, timedelta(seconds=int(m.group(2)) * _UNIT_S[m.group(3).lower()]))
 
 
 @dataclass(frozen=True)

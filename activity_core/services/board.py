@@ -16,7 +16,8 @@ from activity_core.domain import search_attributes as sa
 from activity_core.domain.alert_text import runbook_section, what_to_do
 from activity_core.domain.definition import CronTrigger, IntervalTrigger
 from activity_core.domain.schedule_spec import describe_trigger, is_scheduled
-from activity_core.services.status import STALE_AFTER_PASSES, recorded_verdict
+from activity_core.domain.service_level import Budget
+from activity_core.services.status import STALE_AFTER_PASSES, objective_budgets, recorded_verdict
 from activity_core.settings import Settings
 from activity_core.store import Ledger
 from activity_core.store.errors import STORE_ERRORS
@@ -225,6 +226,7 @@ async def board_view(client: Client, catalog: Catalog, settings: Settings) -> Bo
     ids = [str(d.id) for d in view.definitions]
     latest: dict[str, RunRecord] = {}
     counts: dict[str, dict[str, int]] = {}
+    budgets: dict[str, Budget] = {}
     where = store.label if store is not None else "off"
     if store is not None:
         ledger = Ledger(store)
@@ -233,6 +235,8 @@ async def board_view(client: Client, catalog: Catalog, settings: Settings) -> Bo
             counts = await ledger.delivery_counts(["pending", "waiting", "dead"])
         except STORE_ERRORS as exc:
             where = f"{store.label} unavailable ({type(exc).__name__})"
+        aimed = [d for d in view.definitions if d.watch.objective]
+        budgets = await objective_budgets(ledger, aimed, now)
     try:
         passed = await last_pass(client)
     except Exception as exc:
@@ -288,7 +292,8 @@ async def board_view(client: Client, catalog: Catalog, settings: Settings) -> Bo
                 pages=len(page_kinds),
                 notes=len(mine) - len(page_kinds),
                 health=(summary.health if summary is not None else [])
-                + ([f"pages held back: {summary.muted}"] if summary and summary.muted else []),
+                + ([f"pages held back: {summary.muted}"] if summary and summary.muted else [])
+                + ([budgets[aid].describe()] if aid in budgets else []),
                 last_run=run,
                 last_fire_ago=ago(last.fire if last is not None else None, now),
                 next_fire_in=ago(next_fire, now),

@@ -26,9 +26,10 @@ from activity_core.domain import (
     WatchdogState,
 )
 from activity_core.domain.ledger import RunRecord
+from activity_core.domain.objective import Objective
 from activity_core.domain.run import SUCCESS_OUTCOMES
 from activity_core.domain.schedule_spec import is_scheduled
-from activity_core.domain.service_level import WINDOW, Budget, Objective, budget
+from activity_core.domain.service_level import WINDOW, Budget, budget
 from activity_core.settings import Settings
 from activity_core.store import Ledger
 from activity_core.store.errors import STORE_ERRORS
@@ -258,7 +259,7 @@ def _budget_json(b: Budget | None) -> dict[str, Any] | None:
     }
 
 
-async def _budgets(
+async def objective_budgets(
     ledger: Ledger | None, definitions: list[ActivityDefinition], now: datetime
 ) -> dict[str, Budget]:
     """Each objective's error budget over 30 days, from the ledger (none without one)."""
@@ -327,7 +328,7 @@ async def status_report(
     recorded, where = await _recorded(ledger, sorted(wanted))
     aimed = [d for d in view.definitions if d.watch.objective and str(d.id) in wanted]
     return StatusReport(
-        budgets=await _budgets(ledger, aimed, now),
+        budgets=await objective_budgets(ledger, aimed, now),
         at=now,
         last_pass_at=previous.at if previous is not None else None,
         interval_s=settings.watchdog_interval_seconds,

@@ -83,9 +83,10 @@ async def test_board_links_open_runs_in_the_clients_own_namespace(
     await migrate.upgrade(store)
     defs = tmp_path / "definitions"
     defs.mkdir()
-    (defs / "ns-row.yaml").write_text(yaml.safe_dump(BODY | {"name": "ns-row"}))
+    body = BODY | {"name": "ns-row", "watch": {"objective": "90% delivered within 1h"}}
+    (defs / "ns-row.yaml").write_text(yaml.safe_dump(body))
     definition = load_definitions(defs).by_name("ns-row")
-    fire = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
+    fire = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
     run_id = f"activity-run-ns-row-{fire:%H%M%S}"
     await Ledger(store).record_runs(
         [
@@ -122,3 +123,5 @@ async def test_board_links_open_runs_in_the_clients_own_namespace(
     assert board.status_code == 200 and wanted in board.text
     assert detail.status_code == 200 and wanted in detail.text
     assert "/namespaces/default/" not in board.text + detail.text
+    # The objective's budget, from the ledger: one run, no remote sink, on time.
+    assert "objective 90% delivered within 1h: 100.0% over 30 days (1/1)" in board.text

@@ -8,7 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from activity_core.domain import ActivityDefinition, DeliveryRecord, RunRecord
-from activity_core.domain.service_level import Objective, budget
+from activity_core.domain.objective import Objective
+from activity_core.domain.service_level import budget
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 
