@@ -149,7 +149,9 @@ class MissedFireWatchdogWorkflow:
             "activity_core_watchdog_open_alerts", "Open watchdog alerts by severity"
         )
         for severity in Severity:
-            count = sum(1 for a in plan.advance.state.open_alerts if a.severity == severity)
+            count = sum(  # a mute holds its alerts back from the page rules too
+                1 for a in plan.advance.state.open_alerts if a.severity == severity and not a.muted
+            )
             opened.set(count, {"severity": severity.value})
         meter.create_gauge(
             "activity_core_watchdog_last_pass_timestamp_seconds",

@@ -63,9 +63,9 @@ WHAT_TO_DO: dict[str, str] = {
     "or the watchdog-tq queue had no poller); it caught up now. Make sure a watchdog worker "
     "runs apart from the run workers (`actcore worker --role watchdog`).",
     "paused_after_failures": "The watchdog paused the schedule (watch.pause_after): fix "
-    "what fails (the run's note and the Web UI say what), then `temporal schedule unpause "
-    '--address "$TEMPORAL_ADDRESS" --schedule-id SCHEDULE_ID`; `actcore sync` leaves it '
-    "paused until then. `actcore trigger NAME` tries a run first.",
+    "what fails (the run's note and the Web UI say what), then `temporal schedule toggle "
+    '--address "$TEMPORAL_ADDRESS" --schedule-id SCHEDULE_ID --unpause --reason fixed`; '
+    "`actcore sync` leaves it paused until then. `actcore trigger NAME` tries a run first.",
     "no_pollers": "No worker polls this task queue, so every run listed waits: start or fix "
     "the run workers (`actcore dev status`, the worker deployment, `temporal task-queue "
     'describe --address "$TEMPORAL_ADDRESS" --task-queue QUEUE`). Runs start as soon as '

@@ -49,8 +49,8 @@ def pause_orders(
         sid = f"{SCHEDULE_ID_PREFIX}{seen.activity_id}"
         orders[sid] = (
             f"{WATCHDOG_PAUSE_MARK} after {streak} failed fires in a row (last "
-            f"{last:%Y-%m-%d %H:%M} UTC); unpause when fixed: temporal schedule unpause "
-            f"--schedule-id {sid}"
+            f"{last:%Y-%m-%d %H:%M} UTC); unpause when fixed: temporal schedule toggle "
+            f"--schedule-id {sid} --unpause --reason fixed"
         )
         pages.append(
             Alert(

@@ -71,8 +71,8 @@ class StatusReport:
         return self.at - self.last_pass_at > limit
 
     def pages(self) -> list[Alert]:
-        """Open page alerts."""
-        return [a for a in self.open_alerts if a.severity == Severity.PAGE]
+        """Open page alerts that page: not those a mute holds back."""
+        return [a for a in self.open_alerts if a.severity == Severity.PAGE and not a.muted]
 
     def exit_code(self) -> int:
         """1 when something pages (an open page alert, or a stale watchdog), else 0."""
@@ -143,7 +143,8 @@ class StatusReport:
             for a in self.open_alerts:
                 sent = "" if a.alert_id not in self.unraised else " (not sent yet)"
                 title = a.title().removesuffix(f" [{a.severity.value}]")  # said once, in front
-                out.append(f"  [{a.severity.value}] {title}{sent}")
+                held = f" (held: {a.muted})" if a.muted else ""
+                out.append(f"  [{a.severity.value}] {title}{sent}{held}")
                 out.append(f"         id {a.alert_id}")
         return "\n".join(out)
 

@@ -681,6 +681,8 @@ async def test_a_mute_holds_pages_keeps_judging_and_sends_one_summary_at_its_end
     assert held.kind == "too_fast" and held.muted and "deploy" in held.muted
     assert "deploy" in (only(judged[-1].summaries).muted or "")
     assert w.notes("too_fast") == [] and w.hub_alerts() == []  # ... but nobody was paged
+    during = await status_report(w.client, w.settings)
+    assert during.exit_code() == 0 and "(held: muted until" in during.render()
     await asyncio.sleep(
         max(0.0, (now + timedelta(seconds=mute_s + 1) - datetime.now(UTC)).total_seconds())
     )

@@ -277,7 +277,7 @@ def test_pause_after_counts_failed_fires_in_a_row_and_orders_one_pause() -> None
     assert note.startswith("paused by the activity-core watchdog after 3 failed fires")
     (page,) = pages
     assert page.kind == "paused_after_failures" and page.severity == Severity.PAGE
-    assert "temporal schedule unpause" in (what_to_do(page) or "")
+    assert "temporal schedule toggle" in (what_to_do(page) or "")
     assert pause_orders([(obs, status, 4)], now) == ({}, [])  # not yet
     paused = obs.model_copy(update={"schedule": obs.schedule.model_copy(update={"paused": True})})
     assert pause_orders([(paused, status, 3)], now) == ({}, [])  # already paused

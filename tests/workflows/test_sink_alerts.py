@@ -43,7 +43,7 @@ async def test_dead_deliveries_of_manual_runs_page_once_per_sink_and_show_in_sta
             assert status.state == DeliveryState.DEAD
 
     await assert_eventually(all_dead)
-    report = await status_report(stack.client, stack.settings)
+    report = await status_report(stack.client, stack.settings, live=True)
     mine = [
         a
         for a in report.open_alerts
