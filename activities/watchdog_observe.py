@@ -97,8 +97,9 @@ def _trigger_fires(trigger: dict[str, Any], start: datetime, end: datetime) -> l
     return misfire.fires_between(model.model_validate(trigger), start, end)
 
 
-def blind(d: ActivityDefinition, now: datetime, start: datetime, why: str) -> DefinitionSeen:
-    """What a pass knows of a definition it could not see: its fires, computed here."""
+def seen_of(d: ActivityDefinition, start: datetime, **observed: Any) -> DefinitionSeen:
+    """A definition's thresholds as the watchdog holds it to them, with what a pass
+    ``observed`` (fires, runs, deliveries, schedule, ...)."""
     trig = d.trigger_config
     assert isinstance(trig, CronTrigger | IntervalTrigger)
     desired = build_schedule(d)
@@ -115,6 +116,21 @@ def blind(d: ActivityDefinition, now: datetime, start: datetime, why: str) -> De
         max_runtime_s=d.watch.max_runtime_seconds,
         delivery_alert_s=d.watch.delivery_alert_after_seconds,
         window_start=start,
+        recover_after=d.watch.recover_after,
+        alert_after=d.watch.alert_after,
+        pause_after=d.watch.pause_after,
+        min_runtime_s=d.watch.min_runtime_seconds,
+        **observed,
+    )
+
+
+def blind(d: ActivityDefinition, now: datetime, start: datetime, why: str) -> DefinitionSeen:
+    """What a pass knows of a definition it could not see: its fires, computed here."""
+    trig = d.trigger_config
+    assert isinstance(trig, CronTrigger | IntervalTrigger)
+    return seen_of(
+        d,
+        start,
         expected_fires=misfire.fires_between(trig, start, now) if d.enabled else [],
         schedule=ScheduleSeen(exists=True, fires_from="local"),
         blind=why,
@@ -201,27 +217,13 @@ class Observer:
                 schedule.fires_from = "local"
         runs = await self._runs(d, start, now) if d.enabled else []
         deliveries = await self._deliveries(d, start, runs) if d.enabled else []
-        return DefinitionSeen(
-            activity_id=str(d.id),
-            name=d.name,
-            policy=trig.misfire_policy.value,
-            enabled=d.enabled,
-            zone=d.zone,
-            overlap=desired.overlap,
-            catchup_window_s=desired.catchup_window.total_seconds(),
-            tolerance_s=misfire.on_time_tolerance_seconds(trig, d.watch),
-            page_late_s=d.watch.page_late_after_seconds,
-            max_runtime_s=d.watch.max_runtime_seconds,
-            delivery_alert_s=d.watch.delivery_alert_after_seconds,
-            window_start=start,
+        return seen_of(
+            d,
+            start,
             expected_fires=fires,
             runs=runs,
             deliveries=deliveries,
             schedule=schedule,
-            recover_after=d.watch.recover_after,
-            alert_after=d.watch.alert_after,
-            pause_after=d.watch.pause_after,
-            min_runtime_s=d.watch.min_runtime_seconds,
             paused_by_hand=by_hand,
         )
 
