@@ -18,6 +18,7 @@ from activity_core.domain import (
     StateHubProgressSink,
     WakeInput,
 )
+from activity_core.domain.search_attributes import DELIVERY_STATUS
 from activity_core.settings import Settings
 
 WAITING_SIGNAL = "delivery_waiting"
@@ -73,7 +74,30 @@ class MonitorActivities:
     async def wake_deliveries(self, inp: WakeInput) -> int:
         """Signal ``retry_now`` to each delivery, at most ``rate`` per second."""
         rate = inp.rate_per_second or self._settings.wake_rate
-        return await paced_retry_now(self._client, inp.delivery_ids, rate, activity.heartbeat)
+        return await paced_retry_now(
+            self._client, inp.delivery_ids, rate, activity.heartbeat, inp.recovered_by
+        )
+
+    @activity.defn(name="delivery_states")
+    async def delivery_states(self, delivery_ids: list[str]) -> dict[str, str]:
+        """Each delivery's state (``DeliveryStatus``; ``gone`` when it does not exist)."""
+
+        async def one(delivery_id: str) -> tuple[str, str]:
+            try:
+                desc = await self._client.get_workflow_handle(delivery_id).describe()
+            except RPCError as err:
+                if err.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                return delivery_id, "gone"
+            return delivery_id, desc.typed_search_attributes.get(DELIVERY_STATUS) or "pending"
+
+        gate = asyncio.Semaphore(20)
+
+        async def gated(delivery_id: str) -> tuple[str, str]:
+            async with gate:
+                return await one(delivery_id)
+
+        return dict(await asyncio.gather(*(gated(d) for d in delivery_ids)))
 
 
 async def paced_retry_now(
@@ -81,6 +105,7 @@ async def paced_retry_now(
     delivery_ids: list[str],
     rate: float,
     progress: Callable[[int], object] | None = None,
+    recovered_by: str | None = None,
 ) -> int:
     """Signal ``retry_now`` to each delivery in order, at most ``rate`` per second.
 
@@ -97,7 +122,12 @@ async def paced_retry_now(
         # Never catch up with a burst after a slow signal: fall behind instead.
         next_at = max(next_at, time.monotonic()) + interval
         try:
-            await client.get_workflow_handle(delivery_id).signal("retry_now")
+            handle = client.get_workflow_handle(delivery_id)
+            await (
+                handle.signal("retry_now", recovered_by)
+                if recovered_by
+                else handle.signal("retry_now")
+            )
             woken += 1
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -12,6 +13,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from activity_core.domain import (
+    ActivityDefinition,
     CronTrigger,
     FirePlan,
     IntervalTrigger,
@@ -45,6 +47,8 @@ async def matching_times(
 
 SAME_FIRE = timedelta(seconds=1)
 """Two times closer than this are the same fire."""
+ALIGNED_KEPT = 256
+"""Fires whose burst size a worker remembers."""
 OVERLAP_SLACK = timedelta(seconds=2)
 """The scheduler learns of a run's end about a second late: a fire this soon after it was
 still an overlap skip."""
@@ -53,9 +57,39 @@ still an overlap skip."""
 class ScheduleActivities:
     """Schedule look-ups; one instance per worker."""
 
-    def __init__(self, client: Client) -> None:
-        """Build once per worker with the worker's Temporal client."""
+    def __init__(
+        self,
+        client: Client,
+        definitions: Callable[[], Awaitable[list[ActivityDefinition]]] | None = None,
+        aligned_start_s: float = misfire.ALIGNED_START_S,
+    ) -> None:
+        """Build once per worker with the worker's Temporal client; ``definitions`` (the
+        catalogue) tells the guard how many definitions share a fire."""
         self._client = client
+        self._definitions = definitions
+        self._aligned_start_s = aligned_start_s
+        self._aligned_by_fire: dict[datetime, int] = {}
+        self._aligned_lock = asyncio.Lock()
+
+    async def _aligned(self, nominal: datetime) -> int:
+        """The burst at ``nominal``: counted once per fire and worker (the first run of the
+        burst reads the catalogue, the others wait for its answer), not once per run."""
+        if self._definitions is None:
+            return 1
+        key = nominal.astimezone(UTC).replace(microsecond=0)
+        async with self._aligned_lock:
+            if key not in self._aligned_by_fire:
+                try:
+                    definitions = await self._definitions()
+                except Exception as err:  # an allowance, never a reason to fail a run
+                    activity.logger.warning("definitions not read for the burst count: %s", err)
+                    return 1
+                while len(self._aligned_by_fire) >= ALIGNED_KEPT:
+                    self._aligned_by_fire.pop(next(iter(self._aligned_by_fire)))
+                self._aligned_by_fire[key] = await asyncio.to_thread(
+                    misfire.aligned_at, definitions, key
+                )
+            return max(1, self._aligned_by_fire[key])
 
     async def _actions(self, schedule_id: str) -> list[tuple[datetime, str]] | None:
         """(nominal time, workflow id) of the schedule's recent actions (None: no schedule)."""
@@ -107,9 +141,13 @@ class ScheduleActivities:
         trig = inp.definition.trigger_config
         assert isinstance(trig, CronTrigger | IntervalTrigger)
         window = await asyncio.to_thread(misfire.catchup_window_seconds, trig)
+        aligned = await self._aligned(inp.nominal)
+        allowance = misfire.queue_allowance_seconds(aligned, self._aligned_start_s)
         plan = FirePlan(
-            window_s=window + trig.jitter_seconds,
-            tolerance_s=misfire.on_time_tolerance_seconds(trig, inp.definition.watch),
+            window_s=window + trig.jitter_seconds + allowance,
+            tolerance_s=misfire.on_time_tolerance_seconds(trig, inp.definition.watch) + allowance,
+            aligned=aligned,
+            queue_allowance_s=allowance,
         )
         if inp.schedule_id:
             now = datetime.now(UTC)

@@ -32,6 +32,7 @@ from activity_core.domain import (
     WatchdogState,
     advance,
     classify,
+    misfire,
     schedule_id,
 )
 from activity_core.domain import search_attributes as sa
@@ -47,7 +48,14 @@ from activity_core.domain.ledger import ScheduleChange
 from activity_core.domain.mute import ALL, muted_targets
 from activity_core.domain.pause import pause_orders
 from activity_core.domain.sink_alerts import per_definition, sink_problems
-from activity_core.domain.watchdog import UNJUDGED, UNRUN_GRACE_S, Alert, Severity, alert_id
+from activity_core.domain.watchdog import (
+    UNJUDGED,
+    UNRUN_GRACE_S,
+    Alert,
+    FireVerdict,
+    Severity,
+    alert_id,
+)
 from activity_core.settings import Settings
 from activity_core.store import Ledger, Store
 from activity_core.store.errors import STORE_ERRORS
@@ -254,6 +262,18 @@ async def _journals(
         return None
 
 
+async def fire_verdicts(
+    client: Client, store: Store | None, definition: ActivityDefinition, since: datetime
+) -> list[FireVerdict]:
+    """The watchdog's verdict on each fire of ``definition`` since ``since`` (up to now),
+    judged as a pass would (a backfill plans from them; the board shows them)."""
+    journals = await _journals(store, [definition])
+    ledger = Ledger(store) if store is not None else None
+    now = datetime.now(UTC)
+    seen = await Observer(client, journals, ledger).observe_one(definition, now, since)
+    return [v for v in classify(seen, now).verdicts if v.fire >= since]
+
+
 async def judge(
     client: Client,
     settings: Settings,
@@ -301,7 +321,13 @@ async def judge(
         definitions, now, lookback, state.last_pass_at
     )
     grace = timedelta(seconds=UNRUN_GRACE_S)
+    # Aligned fires queue: the last of a burst may start later and still be on time.
+    allowances = misfire.burst_allowances(
+        {s.name: s.expected_fires for s in seen if s.enabled}, settings.aligned_start_seconds
+    )
     for s in seen:
+        s.queue_allowance_s = allowances.get(s.name, 0.0)
+        s.tolerance_s += s.queue_allowance_s
         # The server's missed-catchup counter is for the schedule's lifetime: a cause
         # quotes what it gained since the previous pass.
         s.schedule.missed_catchup_before = state.missed_catchup.get(s.activity_id)

@@ -292,9 +292,12 @@ class Observer:
     async def _run(self, ex: WorkflowExecution, now: datetime) -> RunSeen:
         attrs = ex.typed_search_attributes
         status = ex.status.name.lower() if ex.status else "unknown"
+        backfilled = attrs.get(sa.RUN_TRIGGER) == "backfill"
         run = RunSeen(
             workflow_id=ex.id,
-            nominal=attrs.get(sa.SCHEDULED_START_TIME),
+            # A backfill run stands for the fire it was started for (its ScheduledFor).
+            nominal=attrs.get(sa.SCHEDULED_START_TIME)
+            or (attrs.get(sa.SCHEDULED_FOR) if backfilled else None),
             scheduled_for=attrs.get(sa.SCHEDULED_FOR),
             outcome=attrs.get(sa.RUN_OUTCOME),
             status=status,

@@ -90,6 +90,13 @@ class Settings(BaseSettings):
     """Largest report (markdown + data, as JSON) sent through Temporal and to sinks;
     larger reports are kept whole on disk and replaced by a notice."""
 
+    aligned_start_seconds: float = Field(default=0.1, ge=0, le=10)
+    """Queueing allowance per definition sharing a fire: a run of a burst of N aligned
+    definitions may start ``(N - 1) x`` this later and still be on time (the misfire
+    guard and the watchdog use it alike)."""
+    backfill_rate: float = Field(default=2.0, gt=0, le=100)
+    """``ACTCORE_BACKFILL_RATE``: runs a backfill starts per second (an outage's worth of
+    fires does not land on the workers and sinks at once)."""
     wake_rate: float = Field(default=20.0, gt=0, le=1000)
     """Deliveries woken per second when a sink recovers (keeps a recovering sink calm), and
     each sink's pace unless its definition sets ``pace_per_second``."""

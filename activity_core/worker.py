@@ -160,7 +160,7 @@ def build_workers(
     catalog = catalog or Catalog(settings, store)
     run_sinks = sink_workers(activity_task_queue, definition_sources(settings, catalog))
     run_acts = RunActivities(client, settings, store, on_definition=run_sinks.add, catalog=catalog)
-    schedule_acts = ScheduleActivities(client)
+    schedule_acts = ScheduleActivities(client, catalog.all, settings.aligned_start_seconds)
     ledger_acts = LedgerActivities(store, settings.ledger_write_timeout_seconds)
     ledger: list[Callable[..., Any]] = [
         ledger_acts.record_run,
@@ -173,6 +173,7 @@ def build_workers(
         monitor_acts.register_waiting,
         monitor_acts.probe_sink,
         monitor_acts.wake_deliveries,
+        monitor_acts.delivery_states,
     ]
     workers: list[Worker] = []
     pollers: list[SinkWorkers] = []

@@ -26,10 +26,12 @@ import yaml
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.worker import Worker
 
+from activities.watchdog_judge import judge
+from activity_core.catalog import Catalog
 from activity_core.dev.statehub import StateHub
 from activity_core.domain import search_attributes as sa
 from activity_core.loader import load_definitions
-from activity_core.services.schedules import sync_schedules
+from activity_core.services.registry import open_store, sync
 from activity_core.settings import Settings
 from activity_core.worker import build_workers
 from bench.baseline import InlineDeliveryWorkflow, inline_deliver
@@ -79,11 +81,13 @@ def _seconds_after(at: datetime, times: list[datetime | None]) -> float | None:
 
 
 async def _ours(client: Client, n: int, hub: StateHub, home: Path) -> dict[str, Any]:
+    # The default embedded registry (SQLite): the files are imported, every part reads it.
     settings = Settings(
+        home=home,
         definitions_dir=home / "definitions",
         working_memory_dir=home / "notes",
         state_hub_url=hub.url,
-        db_url="none",
+        watchdog_interval_seconds=0,
     )
     settings.definitions_dir.mkdir(parents=True)
     # The fire: a whole minute far enough ahead to sync N schedules first.
@@ -94,11 +98,13 @@ async def _ours(client: Client, n: int, hub: StateHub, home: Path) -> dict[str, 
         body = yaml.safe_dump(_definition(i, fire, hub.url))
         (settings.definitions_dir / f"top-{i:04d}.yaml").write_text(body)
     defs = load_definitions(settings.definitions_dir)
-    workers = build_workers(client, settings)
+    store = await open_store(settings)
+    assert store is not None
+    workers = build_workers(client, settings, store=store)
     stop = asyncio.Event()
     running = asyncio.create_task(workers.run_until(stop))
     try:
-        await sync_schedules(client, defs.definitions)
+        await sync(client, settings, store, defs, who="bench")
         posts_before = len(hub.stats.post_times)
         wait = (fire - datetime.now(UTC)).total_seconds()
         assert wait > 0, "the sync took past the fire: raise the lead time"
@@ -113,9 +119,17 @@ async def _ours(client: Client, n: int, hub: StateHub, home: Path) -> dict[str, 
         outcomes: Counter[str] = Counter()
         for ex in runs:
             outcomes[str(ex.typed_search_attributes.get(sa.RUN_OUTCOME))] += 1
+        # The watchdog's view of the burst, from the registry like every other part.
+        plan = await judge(
+            client, settings, names=[], lookback_seconds=900, catalog=Catalog(settings, store)
+        )
+        verdicts: Counter[str] = Counter()
+        for per_kind in plan.verdicts.values():
+            verdicts.update(per_kind)
     finally:
         stop.set()
         await asyncio.gather(running, return_exceptions=True)
+        await store.close()
     cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
     return {
         "fire": fire,
@@ -129,6 +143,7 @@ async def _ours(client: Client, n: int, hub: StateHub, home: Path) -> dict[str, 
         "worker_cpu_s_per_run": cpu / max(1, len(runs)),
         "measured_over_s": wall,
         "outcomes": dict(outcomes),
+        "watchdog_verdicts": dict(verdicts),
         "delivery_statuses": dict(Counter(str(d.status) for d in deliveries)),
     }
 
@@ -158,6 +173,8 @@ async def _bench(quick: bool) -> None:
     # The reference hub listens on loopback: allow it, as the dev stack does.
     os.environ.setdefault("ACTCORE_EGRESS_ALLOW", "127.0.0.0/8")
     sizes = [100] if quick else [100, 1000]
+    if os.environ.get("BENCH_TOP_SIZES"):  # e.g. BENCH_TOP_SIZES=1000: one size alone
+        sizes = [int(x) for x in os.environ["BENCH_TOP_SIZES"].split(",")]
     rows: list[dict[str, Any]] = []
     extra: dict[str, Any] = {"sink_pace_per_s": PACE, "target": "1,000 completed <= 120 s"}
     for n in sizes:
@@ -196,6 +213,7 @@ async def _bench(quick: bool) -> None:
             }
         )
         extra[f"outcomes_{n}"] = ours["outcomes"]
+        extra[f"watchdog_verdicts_{n}"] = ours["watchdog_verdicts"]
         extra[f"delivery_statuses_{n}"] = ours["delivery_statuses"]
         if minimal["last_completed_s"] and ours["last_completed_s"]:
             extra[f"ratio_completed_ours_vs_minimal_{n}"] = (

@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         RunResult,
         StateHubProgressSink,
         WebhookSink,
+        backfill_decision,
         decide,
         handler_budget_seconds,
     )
@@ -107,7 +108,11 @@ class ActivityRunWorkflow:
             LOAD_DEFINITION_TIMEOUT,
             "load definition",
         )
-        nominal = info.typed_search_attributes.get(sa.SCHEDULED_START_TIME) or info.start_time
+        nominal = (
+            info.typed_search_attributes.get(sa.SCHEDULED_START_TIME)
+            or inp.nominal
+            or info.start_time
+        )
         decision = await self._guard(inp, definition, nominal, started, atq)
         scheduled_for = decision.effective_fire if decision and decision.run else nominal
         workflow.upsert_search_attributes(
@@ -293,6 +298,10 @@ class ActivityRunWorkflow:
     ) -> GuardDecision | None:
         """The misfire guard: None for runs that bypass it (manual, event)."""
         trig = definition.trigger_config
+        if inp.trigger == "backfill":
+            # Started on purpose for a fire of the past: it runs, dated for that fire, and
+            # stands for the fires the plan gave it (catchup_latest) as a late run would.
+            return backfill_decision(nominal, started, inp.covers)
         if inp.trigger != "schedule" or not isinstance(trig, CronTrigger | IntervalTrigger):
             return None
         plan_input = PlanFireInput(
@@ -318,7 +327,14 @@ class ActivityRunWorkflow:
             unstarted_before=plan.unstarted_before,
             max_lateness_s=trig.max_lateness_seconds,
         )
-        workflow.logger.info("misfire guard: %s", decision.describe())
+        workflow.logger.info(
+            "misfire guard: %s%s",
+            decision.describe(),
+            f" ({plan.aligned} definitions share this fire: {plan.queue_allowance_s:.0f} s "
+            "allowed for the queue)"
+            if plan.aligned > 1
+            else "",
+        )
         # The service level: from the nominal fire to the run's start (replay-safe).
         workflow.metric_meter().create_histogram_timedelta(
             "activity_core_fire_to_start",

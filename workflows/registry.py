@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from workflows.activity_run import ActivityRunWorkflow
+from workflows.repair import BackfillWorkflow, DeliveryRecoverWorkflow
 from workflows.report_delivery import ReportDeliveryWorkflow
 from workflows.sink_monitor import SinkMonitorWorkflow
 from workflows.watchdog import MissedFireWatchdogWorkflow
 
-WORKFLOWS: list[type] = [ActivityRunWorkflow, ReportDeliveryWorkflow, SinkMonitorWorkflow]
+WORKFLOWS: list[type] = [
+    ActivityRunWorkflow,
+    ReportDeliveryWorkflow,
+    SinkMonitorWorkflow,
+    BackfillWorkflow,
+    DeliveryRecoverWorkflow,
+]
 """Run workers (``orchestrator-tq``)."""
 WATCHDOG_WORKFLOWS: list[type] = [
     MissedFireWatchdogWorkflow,

@@ -1,11 +1,9 @@
 """ReportDeliveryWorkflow: the durable outbox entry for one report and one remote sink.
 
 It attempts delivery, waits on durable timers between attempts (waking early on
-``retry_now``), parks as ``dead`` on a permanent failure or when the retry
-horizon is exhausted (still accepting ``retry_now``), and continues-as-new when
-its history grows. It never gives up on its own and never fails because the
-sink is down.
-"""
+``retry_now``), parks as ``dead`` on a permanent failure or when the retry horizon is
+exhausted (still accepting ``retry_now``), and continues-as-new when its history grows.
+It never gives up on its own and never fails because the sink is down."""
 
 from __future__ import annotations
 
@@ -80,9 +78,10 @@ class ReportDeliveryWorkflow:
     # -- messages ------------------------------------------------------------------
 
     @workflow.signal
-    def retry_now(self) -> None:
-        """Attempt delivery now (also revives a ``dead`` delivery)."""
-        self._p.retry_requested = True
+    def retry_now(self, recovered_by: str | None = None) -> None:
+        """Attempt delivery now (also revives a ``dead`` delivery); ``recovered_by``: a
+        recover woke it, whose one summary note reports it (no note of its own)."""
+        self._p.retry_requested, self._p.recovered_by = True, recovered_by
 
     @workflow.signal
     def give_up(self) -> None:
@@ -130,7 +129,7 @@ class ReportDeliveryWorkflow:
                 await self._wait_until_due()
                 if p.give_up_requested:
                     continue
-            p.retry_requested = False
+            p.retry_requested, recovered, p.recovered_by = False, p.recovered_by, None
             result = await self._attempt()
             if result.outcome in (AttemptOutcome.DELIVERED, AttemptOutcome.DUPLICATE):
                 p.delivered_at = workflow.now()
@@ -138,7 +137,7 @@ class ReportDeliveryWorkflow:
                 return await self._finish(DeliveryState.DELIVERED)
             p.episode_failures += 1
             if result.outcome == AttemptOutcome.PERMANENT:
-                await self._go_dead("permanent failure: the sink rejected the report")
+                await self._go_dead("permanent failure: the sink rejected the report", recovered)
                 continue
             assert p.episode_started_at is not None
             elapsed = (workflow.now() - p.episode_started_at).total_seconds()
@@ -242,7 +241,7 @@ class ReportDeliveryWorkflow:
         ).add(1, {"sink": self._inp.sink.name, "result": result.outcome.value})
         return result
 
-    async def _go_dead(self, why: str) -> None:
+    async def _go_dead(self, why: str, recovered: str | None = None) -> None:
         p = self._p
         inp = self._inp
         p.state = DeliveryState.DEAD
@@ -253,6 +252,8 @@ class ReportDeliveryWorkflow:
         workflow.logger.error(
             "delivery dead: %s", why, extra={"run_id": inp.run_id, "sink": inp.sink.name}
         )
+        if recovered is not None:
+            return  # the recover that woke it writes one summary note for all it woke
         assert p.episode_started_at is not None
         try:
             await workflow.execute_activity_method(
@@ -299,10 +300,8 @@ class ReportDeliveryWorkflow:
         return self.status()
 
     async def _record(self) -> None:
-        """Write the delivery's ledger row on each state change (never fails the delivery).
-
-        Deliveries recorded before the ledger existed replay without these writes.
-        """
+        """Write the delivery's ledger row on each state change (never fails the delivery;
+        deliveries recorded before the ledger existed replay without these writes)."""
         p = self._p
         done = self._filer.done if self._filer else None
         if self._recorded_state == p.state and self._recorded_done == done:

@@ -31,6 +31,7 @@ from activity_core.api.routes_definitions import router as definitions_router
 from activity_core.api.routes_events import router as events_router
 from activity_core.api.routes_mutes import router as mutes_router
 from activity_core.api.routes_ops import router as ops_router
+from activity_core.api.routes_repair import router as repair_router
 from activity_core.errors import (
     DefinitionConflict,
     DefinitionNotFound,
@@ -208,4 +209,5 @@ def create_app(
     app.include_router(definitions_router)
     app.include_router(events_router)
     app.include_router(mutes_router)
+    app.include_router(repair_router)
     return app

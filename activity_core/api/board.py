@@ -9,16 +9,24 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
+from temporalio.service import RPCError
 
 from activity_core.api.auth import can_read
 from activity_core.api.context import ApiContext, ctx
 from activity_core.api.runbook import runbook_html
 from activity_core.errors import DefinitionNotFound
-from activity_core.services.board import BoardView, board_view, definition_runs, workflows_url
+from activity_core.services.board import (
+    BoardView,
+    RecentFires,
+    board_view,
+    definition_runs,
+    recent_fires,
+    workflows_url,
+)
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -90,12 +98,17 @@ async def definition_page(
             {"key": key, "refresh": REFRESH_S, "title": "not found: activity-core"},
             status_code=404,
         )
+    try:
+        fires = await recent_fires(await context.temporal(), context.catalog, key)
+    except (RPCError, TimeoutError, HTTPException, RuntimeError) as exc:
+        fires = RecentFires(unavailable=f"Temporal did not answer ({type(exc).__name__})")
     return templates.TemplateResponse(
         request,
         "definition.html",
         {
             "name": name,
             "runs": runs,
+            "fires": fires,
             "refresh": REFRESH_S,
             "title": f"{name}: activity-core",
             "workflows": workflows_url(context.settings, context.namespace()),

@@ -13,6 +13,9 @@ Commands::
     actcore trigger NAME [--wait] [--json]          start a run now
     actcore deliveries list [--status S] [--wide]   deliveries: state, tries, last error
     actcore deliveries retry ID                     signal retry_now to one delivery
+    actcore deliveries recover --since T [--sink S]  wake a window's dead/waiting, one note
+    actcore backfill NAME|--all --since T [--dry-run]  run the fires that need it
+    actcore backfill approve PLAN_ID | show | list  start or read stored plans
     actcore definitions validate | list             check the definitions directory
     actcore definitions preview NAME [--count N]    next fire times, computed by the server
     actcore sync [--dry-run] [--no-prune]           make schedules match the definitions
@@ -55,6 +58,7 @@ from temporalio.service import RPCError
 from activity_core import logs
 from activity_core.cli import (
     api,
+    backfill,
     codec,
     definitions,
     dev,
@@ -79,6 +83,7 @@ GROUPS = (
     mutes,
     dev,
     runs,
+    backfill,
     definitions,
     schedules,
     setup,

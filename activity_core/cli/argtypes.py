@@ -6,8 +6,9 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
+from activity_core.domain.mute import parse_duration
 from activity_core.services.runs import NAME
 
 
@@ -64,3 +65,19 @@ def name(text: str) -> str:
             f"{text[:40]!r} is not a definition name (letters, digits, '-', '_', '.')"
         )
     return text
+
+
+def moment(text: str) -> datetime:
+    """An ISO 8601 time (UTC when no offset is given) or a duration ago (``6h``, ``2d``)."""
+    try:
+        return datetime.now(UTC) - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text[:40]!r} is not a time; write 2026-11-23T07:30:00Z, 2026-11-23, or a "
+            "duration ago such as 6h or 2d"
+        ) from None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)

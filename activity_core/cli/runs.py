@@ -9,6 +9,7 @@ import sys
 from datetime import datetime
 
 from activity_core.cli.argtypes import name, number
+from activity_core.cli.backfill import register_recover
 from activity_core.cli.output import in_force, print_table
 from activity_core.domain import RunResult
 from activity_core.services.registry import opened_catalog
@@ -61,6 +62,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--rate", type=number(0.01, 1000), help="signals per second (default ACTCORE_WAKE_RATE)"
     )
     rt.set_defaults(func=lambda args, settings: asyncio.run(_retry(args, settings)))
+    register_recover(dl_sub)
 
 
 async def _trigger(args: argparse.Namespace, settings: Settings) -> int:

@@ -54,7 +54,7 @@ from activity_core.domain.ledger import (
     RunRecord,
     ScheduleChange,
 )
-from activity_core.domain.misfire import GuardDecision, decide
+from activity_core.domain.misfire import GuardDecision, backfill_decision, decide
 from activity_core.domain.run import (
     AlertNoteInput,
     AlertNoteResult,
@@ -200,6 +200,7 @@ __all__ = [
     "alert_event",
     "alert_id",
     "alert_markdown",
+    "backfill_decision",
     "budget_error",
     "build_schedule",
     "classify",

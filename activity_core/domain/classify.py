@@ -44,10 +44,10 @@ def _closed_ok(run: RunSeen) -> bool:
 
 
 def _match_run(fire: datetime, runs: list[RunSeen]) -> RunSeen | None:
-    for run in runs:
-        if run.nominal is not None and abs((run.nominal - fire).total_seconds()) < 1.0:
-            return run
-    return None
+    """The fire's own run; the latest started when there are several (a backfill run
+    after the one that failed)."""
+    own = [r for r in runs if r.nominal is not None and abs((r.nominal - fire).total_seconds()) < 1]
+    return max(own, key=lambda r: r.started_at) if own else None
 
 
 def _runs_as_latest(run: RunSeen) -> bool:

@@ -66,6 +66,8 @@ ACTIVITY_RUN_WORKFLOW = "ActivityRunWorkflow"
 REPORT_DELIVERY_WORKFLOW = "ReportDeliveryWorkflow"
 SINK_MONITOR_WORKFLOW = "SinkMonitorWorkflow"
 WATCHDOG_WORKFLOW = "MissedFireWatchdogWorkflow"
+BACKFILL_WORKFLOW = "BackfillWorkflow"
+RECOVER_WORKFLOW = "DeliveryRecoverWorkflow"
 
 # Activity timeouts ---------------------------------------------------------------
 LOAD_DEFINITION_TIMEOUT = timedelta(seconds=30)

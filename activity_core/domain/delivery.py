@@ -104,6 +104,8 @@ class DeliveryProgress(BaseModel):
     """When it was delivered."""
     retry_requested: bool = False
     """A ``retry_now`` signal arrived and has not been acted on yet."""
+    recovered_by: str | None = None
+    """The recover whose ``retry_now`` that was (its summary note reports the attempt)."""
     give_up_requested: bool = False
     """A ``give_up`` signal arrived."""
     continued: int = 0
@@ -252,6 +254,8 @@ class WakeInput(BaseModel):
     """Deliveries to signal ``retry_now``, in order (oldest first)."""
     rate_per_second: float | None = None
     """Pace; default is the worker's ``ACTCORE_WAKE_RATE``."""
+    recovered_by: str | None = None
+    """A recover's id: sent with each ``retry_now`` (its summary note reports them)."""
 
 
 DeliveryInput.model_rebuild()

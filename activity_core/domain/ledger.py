@@ -16,6 +16,9 @@ from pydantic import BaseModel, Field
 
 from activity_core.domain.run import RunResult
 
+NOMINAL_TRIGGERS = frozenset({"schedule", "backfill"})
+"""Runs that stand for a fire: their ledger row keeps its nominal time."""
+
 RunState = Literal["running", "completed", "failed", "terminated", "canceled", "timed_out"]
 """Execution state of a run, as Temporal knows it."""
 
@@ -148,7 +151,7 @@ def started_record(
         activity_name=activity_name,
         trigger=trigger,
         state="running",
-        nominal_fire=nominal_fire if trigger == "schedule" else None,
+        nominal_fire=nominal_fire if trigger in NOMINAL_TRIGGERS else None,
         scheduled_for=scheduled_for,
         fired_at=fired_at,
         started_at=started_at,
@@ -172,7 +175,7 @@ def finished_record(
         trigger=result.trigger,
         state="completed",
         outcome=result.outcome.value,
-        nominal_fire=result.nominal_fire if result.trigger == "schedule" else None,
+        nominal_fire=result.nominal_fire if result.trigger in NOMINAL_TRIGGERS else None,
         scheduled_for=result.scheduled_for,
         fired_at=fired_at,
         started_at=started_at,

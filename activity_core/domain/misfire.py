@@ -14,12 +14,15 @@ late it is, so :func:`decide` makes the same policy hold in both cases. Pure; no
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from activity_core.domain.cron import fire_times, largest_gap
 from activity_core.domain.definition import (
+    ActivityDefinition,
     CronTrigger,
     IntervalTrigger,
     MisfirePolicy,
@@ -33,6 +36,10 @@ SKIP_GRACE_S = 60
 CATCHUP_ALL_WINDOW_S = 7 * 86400
 ON_TIME_TOLERANCE_S = 60
 """A run starting within this (plus the schedule's jitter) of its fire is on time."""
+ALIGNED_START_S = 0.1
+"""Queueing allowance per definition sharing a fire (``ACTCORE_ALIGNED_START_SECONDS``):
+the guard and the watchdog assume the system starts at least 10 runs a second from an
+aligned fire (measured here: about 20, see docs/performance.md)."""
 
 
 @lru_cache(maxsize=1024)
@@ -69,6 +76,61 @@ def on_time_tolerance_seconds(
     if watch is not None and watch.late_after_seconds is not None:
         return watch.late_after_seconds
     return ON_TIME_TOLERANCE_S + trigger.jitter_seconds
+
+
+@lru_cache(maxsize=65536)
+def _cron_fires_at(expression: str, zone: str, at: datetime) -> bool:
+    nxt = fire_times(expression, zone, at - timedelta(seconds=1), limit=1)
+    return bool(nxt) and abs((nxt[0] - at).total_seconds()) < 1
+
+
+def fires_at(trigger: CronTrigger | IntervalTrigger, at: datetime) -> bool:
+    """Whether the trigger has a fire at ``at`` (to the second)."""
+    at = at.astimezone(UTC).replace(microsecond=0)
+    if isinstance(trigger, IntervalTrigger):
+        return int(at.timestamp()) % trigger.every_seconds == 0
+    return _cron_fires_at(trigger.cron_expression, trigger.timezone, at)
+
+
+def aligned_at(definitions: Sequence[ActivityDefinition], at: datetime) -> int:
+    """How many enabled scheduled definitions fire at ``at`` (the burst a run is part of)."""
+    return sum(
+        1
+        for d in definitions
+        if d.enabled
+        and isinstance(d.trigger_config, CronTrigger | IntervalTrigger)
+        and fires_at(d.trigger_config, at)
+    )
+
+
+def queue_allowance_seconds(aligned: int, per_start_s: float = ALIGNED_START_S) -> float:
+    """Extra lateness a run may have when ``aligned`` definitions share its fire.
+
+    At the top of the hour hundreds of runs are started and picked up one after another;
+    the last is late by the queue, not by an outage. The allowance grows with the burst
+    (``aligned - 1`` times ``per_start_s``), so a lone definition keeps its exact
+    window and a worker outage longer than the queue is still caught.
+    """
+    return max(0, aligned - 1) * per_start_s
+
+
+def burst_allowances(
+    fires: dict[str, list[datetime]], per_start_s: float = ALIGNED_START_S
+) -> dict[str, float]:
+    """Each definition's queue allowance for the busiest fire it shares with others.
+
+    ``fires`` maps a definition to its fires in a window (the watchdog's view of every
+    definition); the count at a fire is the same burst :func:`aligned_at` gives the guard.
+    """
+
+    def second(at: datetime) -> int:
+        return int(at.timestamp())
+
+    counts = Counter(second(f) for fs in fires.values() for f in set(fs))
+    return {
+        name: queue_allowance_seconds(max((counts[second(f)] for f in fs), default=1), per_start_s)
+        for name, fs in fires.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -162,6 +224,16 @@ def decide(
         return GuardDecision(False, RunOutcome.SKIPPED_TOO_LATE, nominal, lateness, [nominal])
     outcome = RunOutcome.RAN if lateness <= tolerance_s else RunOutcome.RAN_LATE
     return GuardDecision(True, outcome, nominal, lateness, [nominal])
+
+
+def backfill_decision(
+    nominal: datetime, now: datetime, covers: Sequence[datetime] = ()
+) -> GuardDecision:
+    """A backfill run's decision: it runs for ``nominal``, however late, and stands for
+    ``covers`` too (earlier fires of a ``catchup_latest`` plan)."""
+    covered = sorted({*covers, nominal})
+    outcome = RunOutcome.RAN_AS_LATEST if len(covered) > 1 else RunOutcome.RAN
+    return GuardDecision(True, outcome, nominal, (now - nominal).total_seconds(), covered)
 
 
 def window(trigger: CronTrigger | IntervalTrigger) -> timedelta:

@@ -16,7 +16,7 @@ from activity_core.domain.definition import ActivityDefinition, ResolverConfig
 from activity_core.domain.events import EventEnvelope
 from activity_core.domain.tasks import MAX_TASKS, Task
 
-TriggerKind = Literal["schedule", "manual", "event"]
+TriggerKind = Literal["schedule", "manual", "event", "backfill"]
 
 
 class RunInput(BaseModel):
@@ -32,6 +32,10 @@ class RunInput(BaseModel):
     """Task queue for this run's activities; default ``task-execution-tq``."""
     event: EventEnvelope | None = None
     """The event that started the run (``trigger: event``)."""
+    nominal: datetime | None = None
+    """``trigger: backfill``: the fire the run stands for (its nominal time)."""
+    covers: list[datetime] = Field(default_factory=list)
+    """``trigger: backfill``: earlier fires it stands for too (``catchup_latest``)."""
 
 
 class LoadDefinitionInput(BaseModel):
@@ -186,6 +190,10 @@ class FirePlan(BaseModel):
     unstarted_before: list[datetime] = Field(default_factory=list)
     """Fires between the schedule's previous action and this one that it never started
     (the server was down past their catchup window): a ``catchup_latest`` run covers them."""
+    aligned: int = 1
+    """Enabled scheduled definitions sharing this fire (the burst the run is part of)."""
+    queue_allowance_s: float = 0.0
+    """Added to the window and the tolerance for that burst's queue."""
 
 
 class RunResult(BaseModel):

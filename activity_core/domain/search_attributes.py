@@ -14,6 +14,8 @@ RUN_OUTCOME = SearchAttributeKey.for_keyword("RunOutcome")
 SCHEDULED_FOR = SearchAttributeKey.for_datetime("ScheduledFor")
 DELIVERY_STATUS = SearchAttributeKey.for_keyword("DeliveryStatus")
 DELIVERY_SINK = SearchAttributeKey.for_keyword("DeliverySink")
+RUN_TRIGGER = SearchAttributeKey.for_keyword("RunTrigger")
+"""Set at start on runs a backfill started (``backfill``)."""
 
 #: Set by the server on scheduled runs: the fire's nominal time and the schedule's id.
 SCHEDULED_START_TIME = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
@@ -26,6 +28,7 @@ ALL: tuple[SearchAttributeKey[Any], ...] = (
     SCHEDULED_FOR,
     DELIVERY_STATUS,
     DELIVERY_SINK,
+    RUN_TRIGGER,
 )
 
 

@@ -172,6 +172,9 @@ class DefinitionSeen(BaseModel):
     catchup_window_s: float
     """Desired catchup window."""
     tolerance_s: float
+    """Lateness still on time (with :attr:`queue_allowance_s`)."""
+    queue_allowance_s: float = 0.0
+    """Part of the tolerance granted for the burst of definitions sharing a fire."""
     page_late_s: float
     max_runtime_s: float
     delivery_alert_s: float

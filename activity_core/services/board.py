@@ -9,12 +9,14 @@ from urllib.parse import quote
 
 from temporalio.client import Client
 
-from activities.watchdog_judge import last_pass
+from activities.watchdog_judge import fire_verdicts, last_pass
 from activity_core.catalog import Catalog
 from activity_core.domain import Alert, DefinitionSummary, DeliveryRecord, RunRecord, Severity
 from activity_core.domain import search_attributes as sa
 from activity_core.domain.alert_text import runbook_section, what_to_do
+from activity_core.domain.backfill import DEFAULT_ONLY, PlanItem, plan_items
 from activity_core.domain.definition import CronTrigger, IntervalTrigger
+from activity_core.domain.misfire import largest_gap_seconds
 from activity_core.domain.schedule_spec import describe_trigger, is_scheduled
 from activity_core.domain.service_level import Budget
 from activity_core.services.status import STALE_AFTER_PASSES, objective_budgets, recorded_verdict
@@ -351,3 +353,40 @@ async def definition_runs(
         DefinitionRun(run=r, deliveries=by_run.get(r.run_id, []), ago=ago(_run_time(r), now))
         for r in runs
     ]
+
+
+FIRES_DAYS = 7
+FIRES_SHOWN = 200
+
+
+@dataclass
+class RecentFires:
+    """A definition's fires of the last 7 days with their verdicts, and the dry-run
+    backfill command for those that need it (None when none does)."""
+
+    fires: list[PlanItem] = field(default_factory=list)
+    command: str | None = None
+    total: int = 0
+    unavailable: str | None = None
+    """Why the fires could not be judged (Temporal unreachable), if so."""
+
+
+async def recent_fires(client: Client, catalog: Catalog, key: str) -> RecentFires:
+    """The fires of the last 7 days as the watchdog judges them, newest first, each with
+    what a backfill would do (the same plan ``actcore backfill`` makes)."""
+    definition = await catalog.find(key)
+    if not is_scheduled(definition):
+        return RecentFires()
+    now = datetime.now(UTC)
+    # 7 days, or the last FIRES_SHOWN fires of a frequent definition (one every minute).
+    gap = largest_gap_seconds(definition.trigger_config)  # type: ignore[arg-type]
+    span = min(timedelta(days=FIRES_DAYS), timedelta(seconds=gap * FIRES_SHOWN))
+    verdicts = await fire_verdicts(client, catalog.store, definition, now - span)
+    items = plan_items(definition, verdicts, only=DEFAULT_ONLY, every=False, force=False, now=now)
+    to_run = [i for i in items if i.action == "run"]
+    command = None
+    if to_run:
+        first = min(i.fire for i in to_run) - timedelta(seconds=1)
+        command = f"actcore backfill {definition.name} --since {first:%Y-%m-%dT%H:%M:%SZ} --dry-run"
+    shown = sorted(items, key=lambda i: i.fire, reverse=True)[:FIRES_SHOWN]
+    return RecentFires(fires=shown, command=command, total=len(items))

@@ -228,3 +228,19 @@ class MuteRow(Base):
     created_by: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime]
     ended_early_at: Mapped[datetime | None]
+
+
+class BackfillPlanRow(Base):
+    """``backfill_plans``: a backfill's fires and what it does with each (stored before
+    anything starts; ``actcore backfill approve`` starts a ``planned`` one)."""
+
+    __tablename__ = "backfill_plans"
+
+    plan_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    started_by: Mapped[str | None] = mapped_column(String(255))
+    started_at: Mapped[datetime | None]
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """The whole plan (:class:`activity_core.domain.backfill.BackfillPlan`) as JSON."""

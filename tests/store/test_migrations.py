@@ -19,6 +19,7 @@ TABLES = {
     "emitted_tasks",
     "sink_checks",
     "mutes",
+    "backfill_plans",
 }
 
 
@@ -43,14 +44,22 @@ async def test_upgrade_from_empty_then_down_one_step_and_up_again(store_url: str
         assert await _tables(store) == TABLES
         assert "ix_activity_runs_activity_fire" in await _run_indexes(store)
         await migrate.downgrade(store, "-1")
+        assert await migrate.current(store) == "0006"
+        assert await _tables(store) == TABLES - {"backfill_plans"}
+        await migrate.downgrade(store, "-1")
         assert await migrate.current(store) == "0005"
-        assert await _tables(store) == TABLES - {"mutes"}
+        assert await _tables(store) == TABLES - {"mutes", "backfill_plans"}
         await migrate.downgrade(store, "-1")
         assert await migrate.current(store) == "0004"
-        assert await _tables(store) == TABLES - {"mutes"}
+        assert await _tables(store) == TABLES - {"mutes", "backfill_plans"}
         await migrate.downgrade(store, "-1")
         assert await migrate.current(store) == "0003"
-        assert await _tables(store) == TABLES - {"emitted_tasks", "sink_checks", "mutes"}
+        assert await _tables(store) == TABLES - {
+            "emitted_tasks",
+            "sink_checks",
+            "mutes",
+            "backfill_plans",
+        }
         await migrate.downgrade(store, "-1")
         assert await migrate.current(store) == "0002"
         assert await _tables(store) == TABLES - {
@@ -58,6 +67,7 @@ async def test_upgrade_from_empty_then_down_one_step_and_up_again(store_url: str
             "emitted_tasks",
             "sink_checks",
             "mutes",
+            "backfill_plans",
         }
         await migrate.downgrade(store, "-1")
         assert await migrate.current(store) == "0001"

@@ -113,6 +113,8 @@ def test_workflow_type_names_in_the_domain_are_the_registered_ones() -> None:
         constants.REPORT_DELIVERY_WORKFLOW,
         constants.SINK_MONITOR_WORKFLOW,
         constants.WATCHDOG_WORKFLOW,
+        constants.BACKFILL_WORKFLOW,
+        constants.RECOVER_WORKFLOW,
     }
     assert named == registered
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from temporalio.client import ScheduleOverlapPolicy
 
-from activity_core.domain import ActivityDefinition, MisfirePolicy, RunOutcome
+from activity_core.domain import ActivityDefinition, MisfirePolicy, RunOutcome, misfire
 from activity_core.domain.cron import dst_warnings, largest_gap
 from activity_core.domain.misfire import decide
 from activity_core.domain.schedule_spec import build_schedule, schedule_id
@@ -208,3 +208,71 @@ def test_catchup_latest_after_a_server_outage_covers_the_fires_the_server_droppe
             unstarted_before=dropped,
         )
         assert (other.outcome, other.covered) == (RunOutcome.RAN, [NOMINAL])
+
+
+def _named(name: str, expr: str, zone: str = "UTC", **extra: Any) -> ActivityDefinition:
+    trigger = {**_cron("skip", expr), "timezone": zone}
+    return ActivityDefinition.model_validate(
+        {"name": name, "handler": "static_report", "trigger_config": trigger, **extra}
+    )
+
+
+def test_an_aligned_burst_gets_a_queue_allowance_a_lone_fire_does_not() -> None:
+    fire = datetime(2026, 12, 4, 7, 0, tzinfo=UTC)
+    burst = [_named(f"top-{i}", "0 * * * *") for i in range(999)]
+    others = [
+        _named("berlin-eight", "0 8 * * *", "Europe/Berlin"),  # 07:00 UTC in winter
+        _named("half-past", "30 * * * *"),
+        _named("off", "0 * * * *", enabled=False),
+        ActivityDefinition.model_validate(
+            {
+                "name": "every-5-min",
+                "handler": "static_report",
+                "trigger_config": {
+                    "trigger_type": "interval",
+                    "every_seconds": 300,
+                    "misfire_policy": "skip",
+                },
+            }
+        ),
+    ]
+    everyone = [*burst, *others]
+    assert misfire.aligned_at(everyone, fire) == 1001  # 999 hourly, Berlin 08:00, 5-min
+    assert misfire.aligned_at(everyone, fire + timedelta(minutes=30)) == 2
+    assert misfire.aligned_at(everyone, fire + timedelta(seconds=1)) == 0
+    allowance = misfire.queue_allowance_seconds(1001)
+    assert allowance == pytest.approx(100.0)
+    assert misfire.queue_allowance_seconds(1) == 0.0
+    # 90 s late: the last of the burst ran on time; the same lateness alone was missed.
+    late = fire + timedelta(seconds=90)
+    in_burst = decide(
+        MisfirePolicy.SKIP,
+        nominal=fire,
+        now=late,
+        window_s=60 + allowance,
+        tolerance_s=60 + allowance,
+    )
+    alone = decide(MisfirePolicy.SKIP, nominal=fire, now=late, window_s=60, tolerance_s=60)
+    assert (in_burst.run, in_burst.outcome) == (True, RunOutcome.RAN)
+    assert (alone.run, alone.outcome) == (False, RunOutcome.SKIPPED_MISSED)
+    # A worker down past the queue is still caught in the burst.
+    gone = decide(
+        MisfirePolicy.SKIP,
+        nominal=fire,
+        now=fire + timedelta(seconds=200),
+        window_s=60 + allowance,
+        tolerance_s=60 + allowance,
+    )
+    assert gone.outcome == RunOutcome.SKIPPED_MISSED
+
+
+def test_the_watchdog_counts_the_same_burst_from_the_fires_it_sees() -> None:
+    fire = datetime(2026, 12, 4, 7, 0, tzinfo=UTC)
+    fires = {f"top-{i}": [fire - timedelta(hours=1), fire] for i in range(300)}
+    fires["lone"] = [fire + timedelta(minutes=7)]
+    fires["sometimes"] = [fire, fire + timedelta(minutes=7)]
+    got = misfire.burst_allowances(fires)
+    assert got["top-0"] == pytest.approx(30.0)  # 301 share 07:00
+    assert got["sometimes"] == pytest.approx(30.0)
+    assert got["lone"] == pytest.approx(0.1)  # shares 07:07 with "sometimes"
+    assert misfire.burst_allowances({"alone": [fire]})["alone"] == 0.0
