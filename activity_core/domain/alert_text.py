@@ -35,17 +35,20 @@ WHAT_TO_DO: dict[str, str] = {
     "deployment; runs start as soon as a worker is back (their misfire policy then applies).",
     "running_too_long": "Open the run in the Web UI: a pending activity shows where it is stuck.",
     "failed": "Open the run in the Web UI (or its note for `could not run`), fix the cause, "
-    "then `actcore trigger NAME` if the report is still wanted.",
+    "then `actcore backfill NAME --since 1d --dry-run` shows the fires a backfill would run "
+    "(each once, with its own nominal time); without `--dry-run` it runs them.",
     "missing": 'Check the schedule (`temporal schedule describe --address "$TEMPORAL_ADDRESS" '
     "--schedule-id SCHEDULE_ID`): unpause it or run `actcore sync`; if the server was down, "
-    "its catchup window was shorter than the outage. `actcore trigger NAME` runs the job now.",
+    "its catchup window was shorter than the outage. `actcore backfill NAME --since 1d "
+    "--dry-run` shows the fires a backfill would run; without `--dry-run` it runs them.",
     "delivery_dead": "`actcore deliveries list --status dead`, fix the sink, then "
     "`actcore deliveries retry --all`.",
     "delivery_waiting": "The report is safe in working memory and is being retried; "
     "`actcore deliveries list --status waiting` shows why.",
     "late": "The worker or server was slow or down around fire time; nothing was lost.",
-    "skipped_by_policy": "The misfire policy chose not to run these fires; "
-    "`actcore trigger NAME` runs the job now if needed.",
+    "skipped_by_policy": "The misfire policy chose not to run these fires; if they are "
+    "needed after all, `actcore backfill NAME --since 1d --only skipped --dry-run` shows "
+    "them (without `--dry-run` it runs them).",
     "skipped_too_late": "The fire came later than the trigger's max_lateness_seconds (the "
     "worker or server was down), so it was recorded and not run; `actcore trigger NAME` "
     "runs the job now if the report is still wanted.",

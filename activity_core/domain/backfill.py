@@ -106,6 +106,15 @@ def backfill_run_id(activity_id: str, fire: datetime) -> str:
     return f"backfill-{activity_id}-{fire.astimezone(UTC):%Y%m%dT%H%M%SZ}"
 
 
+def is_backfill_run(run_id: str | None) -> bool:
+    """Whether a run id is a backfill run's (:func:`backfill_run_id`)."""
+    return (
+        bool(run_id)
+        and str(run_id).startswith("backfill-")
+        and not str(run_id).startswith("backfill-plan-")
+    )
+
+
 def parse_only(values: Iterable[str]) -> list[Need]:
     """``--only missing,failed`` as needs (ValueError names the known ones)."""
     out: list[Need] = []

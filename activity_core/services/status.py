@@ -25,6 +25,7 @@ from activity_core.domain import (
     Severity,
     WatchdogState,
 )
+from activity_core.domain.backfill import is_backfill_run
 from activity_core.domain.ledger import RunRecord
 from activity_core.domain.objective import Objective
 from activity_core.domain.run import SUCCESS_OUTCOMES
@@ -185,7 +186,9 @@ class StatusReport:
             )
         else:
             what = f"last {local_time(last.fire, s.zone)} {last.kind.value}"
-            if last.lateness_s:
+            if is_backfill_run(last.run_id):
+                what += " (by a backfill)"
+            elif last.lateness_s:
                 what += f" ({last.lateness_s:.0f} s late)"
         nxt = f"next {local_time(s.next_fire, s.zone)}" if s.next_fire else "next -"
         mine = [a for a in self.open_alerts if a.activity_id == s.activity_id]

@@ -13,6 +13,7 @@ from activity_core.domain.backfill import (
     Need,
     RecoverInput,
     backfill_run_id,
+    is_backfill_run,
     new_plan,
     parse_only,
     plan_items,
@@ -117,6 +118,19 @@ def test_each_fire_has_one_deterministic_run_id() -> None:
     ids = [i.run_id for i in items if i.action == "run"]
     assert len(set(ids)) == len(ids) == 4
     assert all(i.run_id is None for i in items if i.action == "leave")
+    assert is_backfill_run(ids[0]) and not is_backfill_run("activity-run-x")
+    plan = new_plan(
+        since=NOW - HOUR,
+        until=NOW,
+        only=list(Need),
+        every=False,
+        force=False,
+        items=items,
+        created_by="t",
+        now=NOW,
+        dry_run=False,
+    )
+    assert not is_backfill_run(plan.workflow_id)
 
 
 def test_only_is_parsed_with_a_clear_error() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -85,6 +85,11 @@ def test_histories_are_recorded_for_each_long_lived_workflow() -> None:
         "delivery_with_monitor_attempts_fail",
         # The monitor carrying the sink's state (patch "monitor-carries-sink-state").
         "sink_monitor_known_state",
+        # Repair: a backfill plan, its run, a recover, the delivery it woke.
+        "backfill_plan",
+        "activity_run_backfill",
+        "delivery_recover",
+        "delivery_recovered",
         # Three resolvers one after another, then together (patch "resolvers-in-parallel").
         "activity_run_resolvers_answering",
         "activity_run_resolvers_refusing",
@@ -311,3 +316,78 @@ async def test_record_resolvers(stack: Stack, hub: StateHub, hub_up: bool) -> No
         parent = await stack.start_run(name, run_id=f"{name}-run")
         await parent.result()
     await _save(parent, f"activity_run_resolvers_{'answering' if hub_up else 'refusing'}")
+
+
+@pytest.mark.skipif(not RECORD, reason="set ACTCORE_RECORD_HISTORIES=1 to re-record")
+async def test_record_repair(stack: Stack, hub: StateHub) -> None:
+    """A backfill plan starting one run that stands for two fires, that run, a delivery
+    that went dead, the recover that woke it and the delivery after it."""
+    from activity_core.domain.backfill import BackfillInput, BackfillStart, RecoverInput
+    from workflows.repair import BackfillWorkflow, DeliveryRecoverWorkflow
+
+    stack.define(
+        "recorded-backfill",
+        trigger_config={
+            "trigger_type": "cron",
+            "cron_expression": "0 7 * * *",
+            "timezone": "UTC",
+            "misfire_policy": "catchup_latest",
+        },
+        sinks=[{"type": "state_hub_progress", "event_type": "r", "url": hub.url}],
+    )
+    hub.set_fault("400")
+    fire = datetime(2026, 12, 3, 7, 0, tzinfo=UTC)
+    run_id = "backfill-recorded-20261203T070000Z"
+    with stack.env.with_time_skipping_disabled():
+        plan = await stack.client.start_workflow(
+            BackfillWorkflow.run,
+            BackfillInput(
+                plan_id="recorded",
+                runs=[
+                    BackfillStart(
+                        activity_id="",
+                        activity_name="recorded-backfill",
+                        fire=fire,
+                        run_id=run_id,
+                        covers=[fire - timedelta(days=1)],
+                    )
+                ],
+                rate_per_second=2,
+                run_task_queue=stack.workflow_tq,
+                activity_task_queue=stack.activity_tq,
+            ),
+            id="backfill-plan-recorded",
+            task_queue=stack.workflow_tq,
+        )
+        await plan.result()
+        run = stack.client.get_workflow_handle(run_id)
+        await run.result()
+        delivery = stack.delivery(run_id, "state_hub")
+
+        async def dead() -> None:
+            assert (await stack.status(delivery)).state == "dead"
+
+        await assert_eventually(dead, within=30, interval=0.2)
+        recover = await stack.client.start_workflow(
+            DeliveryRecoverWorkflow.run,
+            RecoverInput(
+                recover_id="recorded",
+                delivery_ids=[delivery.id],
+                sinks=["state_hub"],
+                since=fire,
+                until=datetime.now(UTC),
+                rate_per_second=5,
+                settle_seconds=10,
+                activity_task_queue=stack.activity_tq,
+            ),
+            id="recover-recorded",
+            task_queue=stack.workflow_tq,
+        )
+        await recover.result()
+        hub.set_fault("none")
+        await delivery.signal("retry_now")
+        await delivery.result()
+    await _save(plan, "backfill_plan")
+    await _save(run, "activity_run_backfill")
+    await _save(recover, "delivery_recover")
+    await _save(delivery, "delivery_recovered")
