@@ -111,3 +111,32 @@ class PlainRunWorkflow:
             if result.outcome.value not in ("delivered", "duplicate"):
                 raise RuntimeError(f"delivery failed: {result.error}")
         return note.path
+
+
+_HTTP: dict[str, httpx.AsyncClient] = {}
+
+
+@activity.defn(name="bench_minimal_deliver")
+async def minimal_deliver(url: str) -> int:
+    """POST once with one pooled client (the minimal shape's one activity)."""
+    http = _HTTP.get("pooled")
+    if http is None:
+        http = _HTTP["pooled"] = httpx.AsyncClient(timeout=5)
+    response = await http.post(
+        url,
+        json={"event_type": "bench", "summary": "s", "detail": {}},
+        headers={"Idempotency-Key": activity.info().workflow_id},
+    )
+    return response.status_code
+
+
+@workflow.defn(name="BenchMinimalWorkflow")
+class MinimalWorkflow:
+    """The Python SDK benchmark's shape: one workflow, one activity."""
+
+    @workflow.run
+    async def run(self, url: str) -> int:
+        result: int = await workflow.execute_activity(
+            minimal_deliver, url, start_to_close_timeout=timedelta(seconds=10)
+        )
+        return result

@@ -25,7 +25,7 @@ import yaml
 
 from activity_core.domain import RunInput
 from activity_core.domain.report import delivery_workflow_id
-from bench.baseline import InlineDeliveryWorkflow, PlainRunWorkflow, inline_deliver
+from bench.baseline import MinimalWorkflow, PlainRunWorkflow, minimal_deliver
 from bench.harness import Stack, dev_server, median, report, run_alone, stack, timed_run_definition
 from workflows.activity_run import ActivityRunWorkflow
 from workflows.report_delivery import ReportDeliveryWorkflow
@@ -81,7 +81,7 @@ async def _minimal(s: Stack, queue: str, n: int) -> float:
     async def one() -> None:
         async with gate:
             await s.client.execute_workflow(
-                InlineDeliveryWorkflow.run,
+                MinimalWorkflow.run,
                 f"{s.hub.url}/progress",
                 id=f"bench-minimal-{uuid.uuid4().hex}",
                 task_queue=queue,
@@ -120,7 +120,7 @@ CASES = ("minimal: one workflow, one activity", "inline: our activities in one w
 async def _bench(quick: bool) -> None:
     n = 20 if quick else 150
     reps = 3
-    extra = ([PlainRunWorkflow, InlineDeliveryWorkflow], [inline_deliver])
+    extra = ([PlainRunWorkflow, MinimalWorkflow], [minimal_deliver])
     async with dev_server() as client, stack(client, *extra) as s:
         definition = timed_run_definition("bench-tp", s.hub.url)
         (s.settings.definitions_dir / "bench.yaml").write_text(yaml.safe_dump(definition))
