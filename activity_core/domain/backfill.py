@@ -101,9 +101,24 @@ class BackfillPlan(BaseModel):
         return f"backfill-plan-{self.plan_id}"
 
 
-def backfill_run_id(activity_id: str, fire: datetime) -> str:
-    """The workflow id of a backfill run of ``fire``: the same for every backfill."""
-    return f"backfill-{activity_id}-{fire.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+def backfill_run_id(activity_id: str, fire: datetime, attempt: int = 1) -> str:
+    """The workflow id of a backfill run of ``fire``: the same for every backfill, so a
+    fire that ran or is running is not started again. ``attempt`` counts backfill runs
+    of that fire that did not succeed (``-2``, ``-3``...): such a fire is judged
+    ``failed`` and may be backfilled again."""
+    base = f"backfill-{activity_id}-{fire.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+    return base if attempt <= 1 else f"{base}-{attempt}"
+
+
+def next_attempt(activity_id: str, fire: datetime, last_run_id: str | None) -> int:
+    """The attempt after ``last_run_id`` when it was a backfill run of ``fire`` (else 1)."""
+    base = backfill_run_id(activity_id, fire)
+    if not last_run_id or not last_run_id.startswith(base):
+        return 1
+    rest = last_run_id[len(base) :]
+    if not rest:
+        return 2
+    return int(rest[1:]) + 1 if rest[1:].isdigit() else 1
 
 
 def is_backfill_run(run_id: str | None) -> bool:
@@ -168,7 +183,11 @@ def plan_items(
             verdict=v.kind.value,
             action=action,
             why=why,
-            run_id=backfill_run_id(str(definition.id), v.fire) if action == "run" else None,
+            run_id=backfill_run_id(
+                str(definition.id), v.fire, next_attempt(str(definition.id), v.fire, v.run_id)
+            )
+            if action == "run"
+            else None,
         )
 
     for v in sorted(verdicts, key=lambda v: v.fire):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from activity_core.domain.backfill import is_backfill_run
 from activity_core.domain.constants import SCHEDULE_ID_PREFIX
 from activity_core.domain.run import RunOutcome
 from activity_core.domain.watchdog import (
@@ -90,9 +91,10 @@ def _covering_run(fire: datetime, runs: list[RunSeen]) -> RunSeen | None:
 
 
 def _blocking_run(fire: datetime, runs: list[RunSeen], now: datetime) -> RunSeen | None:
-    """A run of an earlier fire that was still open when ``fire`` came (overlap)."""
+    """A run of an earlier fire that was still open when ``fire`` came (overlap). Backfill
+    runs are not the schedule's: the server never skips a fire behind one."""
     for run in runs:
-        if run.nominal is None or run.nominal >= fire:
+        if run.nominal is None or run.nominal >= fire or is_backfill_run(run.workflow_id):
             continue
         end = run.closed_at or now
         if run.started_at <= fire and end >= fire - timedelta(seconds=OVERLAP_SLACK_S):
@@ -105,7 +107,7 @@ def _catchup_overlap(fire: datetime, runs: list[RunSeen], window_s: float) -> Ru
     ``fire`` was still within its catchup window: back from an outage, the server started
     the earlier fire and skipped this one as an overlap (SKIP) behind it."""
     for run in runs:
-        if run.nominal is None or run.nominal >= fire:
+        if run.nominal is None or run.nominal >= fire or is_backfill_run(run.workflow_id):
             continue
         if fire < run.started_at <= fire + timedelta(seconds=window_s + OVERLAP_SLACK_S):
             return run

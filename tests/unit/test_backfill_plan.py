@@ -188,3 +188,53 @@ def test_one_recover_summary_for_every_delivery_it_woke() -> None:
     assert title == "Recover r1: 3 deliveries woken, 1 dead, 2 delivered"
     assert "`delivery-c-hook`: dead" in body and "delivery-a-hub" not in body
     assert "(hook, hub)" in body
+
+
+def test_a_fire_whose_backfill_run_failed_gets_a_new_id_the_next_time() -> None:
+    d = _definition("catchup_all")
+    fire = NOW - HOUR
+    first = backfill_run_id(str(d.id), fire)
+
+    def planned(run_id: str | None) -> str | None:
+        v = FireVerdict(fire=fire, kind=FireKind.FAILED, run_id=run_id)
+        (item,) = plan_items(d, [v], only=[Need.FAILED], every=False, force=False, now=NOW)
+        return item.run_id
+
+    assert planned("activity-run-scheduled") == first  # the scheduled run failed
+    assert planned(first) == f"{first}-2"  # its backfill failed too (could not run)
+    assert planned(f"{first}-2") == f"{first}-3"
+    other = backfill_run_id(str(d.id), fire - HOUR)
+    assert planned(other) == first  # another fire's run says nothing about this one
+
+
+def test_a_backfill_run_never_makes_a_later_fire_an_overlap_skip() -> None:
+    from activity_core.domain.classify import classify
+    from activity_core.domain.watchdog import DefinitionSeen, RunSeen, ScheduleSeen
+
+    fire = NOW - timedelta(minutes=10)
+    old = fire - 2 * HOUR
+    backfill = RunSeen(
+        workflow_id=backfill_run_id("d1", old),
+        nominal=old,
+        scheduled_for=old,
+        status="running",
+        started_at=fire - timedelta(seconds=30),
+    )
+    seen = DefinitionSeen(
+        activity_id="d1",
+        name="d",
+        policy="skip",
+        enabled=True,
+        overlap="SKIP",
+        catchup_window_s=60,
+        tolerance_s=60,
+        page_late_s=3600,
+        max_runtime_s=3600,
+        delivery_alert_s=3600,
+        window_start=fire - HOUR,
+        expected_fires=[fire],
+        runs=[backfill],
+        schedule=ScheduleSeen(exists=True),
+    )
+    (verdict,) = classify(seen, NOW).verdicts
+    assert verdict.kind == FireKind.MISSING, verdict
