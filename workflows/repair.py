@@ -25,14 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.run import RunActivities
     from activity_core.domain import AlertNoteInput, RunInput, WakeInput
     from activity_core.domain import search_attributes as sa
-    from activity_core.domain.backfill import (
-        SETTLED,
-        BackfillInput,
-        BackfillResult,
-        RecoverInput,
-        RecoverResult,
-        recover_summary,
-    )
+    from activity_core.domain.backfill import BackfillInput, BackfillResult
     from activity_core.domain.constants import (
         ACTIVITY_RUN_WORKFLOW,
         ALERT_NOTE_TIMEOUT,
@@ -41,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         RECOVER_WORKFLOW,
         TASK_EXECUTION_TQ,
     )
+    from activity_core.domain.recover import SETTLED, RecoverInput, RecoverResult, recover_summary
 
 SETTLE_POLL = timedelta(seconds=5)
 

@@ -10,7 +10,8 @@ import sys
 from datetime import datetime
 
 from activity_core.cli.argtypes import moment, name, number
-from activity_core.domain.backfill import BackfillPlan, RecoverResult, parse_only, plan_lines
+from activity_core.domain.backfill import BackfillPlan, parse_only, plan_lines
+from activity_core.domain.recover import RecoverResult
 from activity_core.services.backfill import (
     BackfillError,
     PlanNotFound,

@@ -20,12 +20,12 @@ from activity_core.domain.backfill import (
     BackfillPlan,
     Need,
     PlanItem,
-    RecoverInput,
     backfill_input,
     new_plan,
     plan_items,
 )
 from activity_core.domain.constants import BACKFILL_WORKFLOW, ORCHESTRATOR_TQ, RECOVER_WORKFLOW
+from activity_core.domain.recover import RecoverInput
 from activity_core.domain.schedule_spec import is_scheduled
 from activity_core.settings import Settings
 from activity_core.store.backfills import Backfills

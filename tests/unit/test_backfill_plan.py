@@ -11,15 +11,14 @@ import pytest
 from activity_core.domain import ActivityDefinition, RunOutcome, backfill_decision
 from activity_core.domain.backfill import (
     Need,
-    RecoverInput,
     backfill_run_id,
     is_backfill_run,
     new_plan,
     parse_only,
     plan_items,
     plan_lines,
-    recover_summary,
 )
+from activity_core.domain.recover import RecoverInput, recover_summary
 from activity_core.domain.watchdog import FireKind, FireVerdict
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)

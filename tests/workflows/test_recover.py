@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from activity_core.dev.statehub import StateHub
 from activity_core.domain import RunOutcome
-from activity_core.domain.backfill import RecoverResult
+from activity_core.domain.recover import RecoverResult
 from activity_core.domain.report import delivery_workflow_id
 from activity_core.services.backfill import start_recover
 from tests.helpers import Stack, assert_eventually

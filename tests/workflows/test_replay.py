@@ -322,7 +322,8 @@ async def test_record_resolvers(stack: Stack, hub: StateHub, hub_up: bool) -> No
 async def test_record_repair(stack: Stack, hub: StateHub) -> None:
     """A backfill plan starting one run that stands for two fires, that run, a delivery
     that went dead, the recover that woke it and the delivery after it."""
-    from activity_core.domain.backfill import BackfillInput, BackfillStart, RecoverInput
+    from activity_core.domain.backfill import BackfillInput, BackfillStart
+    from activity_core.domain.recover import RecoverInput
     from workflows.repair import BackfillWorkflow, DeliveryRecoverWorkflow
 
     stack.define(
