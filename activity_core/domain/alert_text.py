@@ -36,7 +36,8 @@ WHAT_TO_DO: dict[str, str] = {
     "running_too_long": "Open the run in the Web UI: a pending activity shows where it is stuck.",
     "failed": "Open the run in the Web UI (or its note for `could not run`), fix the cause, "
     "then `actcore backfill NAME --since 1d --dry-run` shows the fires a backfill would run "
-    "(each once, with its own nominal time); without `--dry-run` it runs them.",
+    "(each once, with its own nominal time); without `--dry-run` it runs them. "
+    "`actcore trigger NAME` runs the job once now.",
     "missing": 'Check the schedule (`temporal schedule describe --address "$TEMPORAL_ADDRESS" '
     "--schedule-id SCHEDULE_ID`): unpause it or run `actcore sync`; if the server was down, "
     "its catchup window was shorter than the outage. `actcore backfill NAME --since 1d "
@@ -107,7 +108,7 @@ def what_to_do(alert: Alert) -> str | None:
     if alert.kind in ("sink_dead", "sink_waiting"):  # a sink's alert: its name is the sink's
         todo = todo.replace("--sink NAME", f"--sink {alert.activity_name}")
     elif alert.kind not in _NOT_ABOUT_ONE_DEFINITION:
-        for command in ("actcore trigger NAME", "actcore runs list NAME"):
+        for command in ("actcore trigger NAME", "actcore runs list NAME", "actcore backfill NAME"):
             todo = todo.replace(command, command.replace("NAME", alert.activity_name))
     if alert.kind == "no_pollers":
         todo = todo.replace("--task-queue QUEUE", f"--task-queue {alert.activity_name}")

@@ -97,6 +97,7 @@ def test_what_to_do_names_the_definition_and_commands_render_as_code() -> None:
     )
     todo = what_to_do(alert)
     assert todo is not None and "`actcore trigger daily-triage`" in todo
+    assert "`actcore backfill daily-triage --since 1d --dry-run`" in todo
     assert "NAME" not in todo
     html = str(_code("run `actcore sync` <script>x</script>"))
     assert "<code>actcore sync</code>" in html and "<script>" not in html
