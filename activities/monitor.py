@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from datetime import timedelta
 
 import httpx
 from temporalio import activity
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activity_core.domain import (
@@ -18,6 +19,7 @@ from activity_core.domain import (
     StateHubProgressSink,
     WakeInput,
 )
+from activity_core.domain.recover import SeenDelivery
 from activity_core.domain.search_attributes import DELIVERY_STATUS
 from activity_core.settings import Settings
 
@@ -79,21 +81,32 @@ class MonitorActivities:
         )
 
     @activity.defn(name="delivery_states")
-    async def delivery_states(self, delivery_ids: list[str]) -> dict[str, str]:
-        """Each delivery's state (``DeliveryStatus``; ``gone`` when it does not exist)."""
+    async def delivery_states(self, delivery_ids: list[str]) -> dict[str, SeenDelivery]:
+        """Each delivery's state and attempts (``gone`` when it does not exist)."""
 
-        async def one(delivery_id: str) -> tuple[str, str]:
+        async def one(delivery_id: str) -> tuple[str, SeenDelivery]:
+            handle = self._client.get_workflow_handle(delivery_id)
             try:
-                desc = await self._client.get_workflow_handle(delivery_id).describe()
+                desc = await handle.describe()
             except RPCError as err:
                 if err.status != RPCStatusCode.NOT_FOUND:
                     raise
-                return delivery_id, "gone"
-            return delivery_id, desc.typed_search_attributes.get(DELIVERY_STATUS) or "pending"
+                return delivery_id, SeenDelivery(state="gone")
+            state = desc.typed_search_attributes.get(DELIVERY_STATUS) or "pending"
+            if desc.status != WorkflowExecutionStatus.RUNNING:
+                return delivery_id, SeenDelivery(state=state)
+            try:
+                live = await handle.query("status", rpc_timeout=timedelta(seconds=5))
+            except (RPCError, WorkflowQueryFailedError):
+                return delivery_id, SeenDelivery(state=state)
+            got = live if isinstance(live, dict) else {}
+            return delivery_id, SeenDelivery(
+                state=str(got.get("state", state)), attempts=int(got.get("attempts", -1))
+            )
 
         gate = asyncio.Semaphore(20)
 
-        async def gated(delivery_id: str) -> tuple[str, str]:
+        async def gated(delivery_id: str) -> tuple[str, SeenDelivery]:
             async with gate:
                 return await one(delivery_id)
 

@@ -29,24 +29,41 @@ def _ts(when: datetime) -> Timestamp:
     return ts
 
 
+MATCHING_PAGE = 1000
+"""Most times the server returns for one ``ListScheduleMatchingTimes`` (its default
+``frontend.maxListMatchingTimesCount``)."""
+
+
 async def matching_times(
     client: Client, schedule_id: str, start: datetime, end: datetime
 ) -> list[datetime]:
-    """Fire times of a schedule in [start, end], computed by the server itself."""
-    response = await client.workflow_service.list_schedule_matching_times(
-        ListScheduleMatchingTimesRequest(
-            namespace=client.namespace,
-            schedule_id=schedule_id,
-            start_time=_ts(start),
-            end_time=_ts(end),
-        ),
-        retry=True,
-    )
-    return [t.ToDatetime().replace(tzinfo=UTC) for t in response.start_time]
+    """Fire times of a schedule in [start, end], computed by the server itself.
+
+    The server answers at most :data:`MATCHING_PAGE` times per call: a longer range (a
+    day of a minutely schedule) is asked again from the last time it gave, until done.
+    """
+    out: list[datetime] = []
+    while True:
+        response = await client.workflow_service.list_schedule_matching_times(
+            ListScheduleMatchingTimesRequest(
+                namespace=client.namespace,
+                schedule_id=schedule_id,
+                start_time=_ts(start),
+                end_time=_ts(end),
+            ),
+            retry=True,
+        )
+        page = [t.ToDatetime().replace(tzinfo=UTC) for t in response.start_time]
+        out += [t for t in page if not out or t > out[-1]]
+        if len(page) < MATCHING_PAGE or not page or page[-1] >= end:
+            return out
+        start = page[-1] + timedelta(microseconds=1)
 
 
 SAME_FIRE = timedelta(seconds=1)
 """Two times closer than this are the same fire."""
+ALIGNED_READ_S = 5.0
+"""Longest the burst count waits on the catalogue (then: no allowance)."""
 ALIGNED_KEPT = 256
 """Fires whose burst size a worker remembers."""
 OVERLAP_SLACK = timedelta(seconds=2)
@@ -79,16 +96,15 @@ class ScheduleActivities:
         key = nominal.astimezone(UTC).replace(microsecond=0)
         async with self._aligned_lock:
             if key not in self._aligned_by_fire:
-                try:
-                    definitions = await self._definitions()
-                except Exception as err:  # an allowance, never a reason to fail a run
-                    activity.logger.warning("definitions not read for the burst count: %s", err)
-                    return 1
                 while len(self._aligned_by_fire) >= ALIGNED_KEPT:
                     self._aligned_by_fire.pop(next(iter(self._aligned_by_fire)))
-                self._aligned_by_fire[key] = await asyncio.to_thread(
-                    misfire.aligned_at, definitions, key
-                )
+                try:
+                    definitions = await asyncio.wait_for(self._definitions(), ALIGNED_READ_S)
+                    count = await asyncio.to_thread(misfire.aligned_at, definitions, key)
+                except Exception as err:  # an allowance, never a reason to fail a run
+                    activity.logger.warning("definitions not read for the burst count: %s", err)
+                    count = 1  # remembered: the rest of the burst does not wait on it again
+                self._aligned_by_fire[key] = count
             return max(1, self._aligned_by_fire[key])
 
     async def _actions(self, schedule_id: str) -> list[tuple[datetime, str]] | None:

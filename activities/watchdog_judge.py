@@ -263,14 +263,21 @@ async def _journals(
 
 
 async def fire_verdicts(
-    client: Client, store: Store | None, definition: ActivityDefinition, since: datetime
+    client: Client,
+    store: Store | None,
+    definition: ActivityDefinition,
+    since: datetime,
+    *,
+    strict: bool = False,
 ) -> list[FireVerdict]:
     """The watchdog's verdict on each fire of ``definition`` since ``since`` (up to now),
-    judged as a pass would (a backfill plans from them; the board shows them)."""
+    judged as a pass would (a backfill plans from them; the board shows them).
+    ``strict``: a ledger that cannot be read raises instead of being left out."""
     journals = await _journals(store, [definition])
     ledger = Ledger(store) if store is not None else None
     now = datetime.now(UTC)
-    seen = await Observer(client, journals, ledger).observe_one(definition, now, since)
+    observer = Observer(client, journals, ledger, strict=strict)
+    seen = await observer.observe_one(definition, now, since)
     return [v for v in classify(seen, now).verdicts if v.fire >= since]
 
 

@@ -145,6 +145,8 @@ class Observer:
         client: Client,
         journals: dict[str, list[ScheduleChange]] | None = None,
         ledger: Ledger | None = None,
+        *,
+        strict: bool = False,
     ) -> None:
         """Use ``client`` for every call; ``journals`` (schedule id -> the sync journal, from
         the store) judge each fire by the schedule state in force at that time; the
@@ -152,6 +154,9 @@ class Observer:
         self._client = client
         self._journals = journals
         self._ledger = ledger
+        self._strict = strict
+        """Raise when the ledger cannot be read (a backfill must not take a fire whose run
+        only the ledger remembers for missing), instead of judging without it."""
         self._gate = asyncio.Semaphore(CONCURRENCY)
 
     async def observe(
@@ -271,6 +276,8 @@ class Observer:
         try:
             rows = await self._ledger.runs(activity_id=str(d.id), since=start, limit=5000)
         except STORE_ERRORS as exc:
+            if self._strict:
+                raise
             log.warning("ledger unavailable to the watchdog", extra={"error": type(exc).__name__})
             return []
         return [

@@ -34,7 +34,13 @@ with workflow.unsafe.imports_passed_through():
         RECOVER_WORKFLOW,
         TASK_EXECUTION_TQ,
     )
-    from activity_core.domain.recover import SETTLED, RecoverInput, RecoverResult, recover_summary
+    from activity_core.domain.recover import (
+        RecoverInput,
+        RecoverResult,
+        SeenDelivery,
+        recover_summary,
+        settled,
+    )
 
 SETTLE_POLL = timedelta(seconds=5)
 
@@ -111,10 +117,20 @@ class BackfillWorkflow:
 class DeliveryRecoverWorkflow:
     """Wake a window's dead and waiting deliveries and write one summary note."""
 
+    async def _states(self, ids: list[str], atq: str) -> dict[str, SeenDelivery]:
+        found: dict[str, SeenDelivery] = await workflow.execute_activity_method(
+            MonitorActivities.delivery_states,
+            ids,
+            task_queue=atq,
+            start_to_close_timeout=timedelta(seconds=120),
+        )
+        return found
+
     @workflow.run
     async def run(self, inp: RecoverInput) -> RecoverResult:
         """Wake (paced, oldest first), wait for them to settle, then one note."""
         atq = inp.activity_task_queue or TASK_EXECUTION_TQ
+        before = await self._states(inp.delivery_ids, atq)
         woken: int = await workflow.execute_activity_method(
             MonitorActivities.wake_deliveries,
             WakeInput(
@@ -129,15 +145,15 @@ class DeliveryRecoverWorkflow:
             heartbeat_timeout=timedelta(seconds=60),
         )
         deadline = workflow.now() + timedelta(seconds=inp.settle_seconds)
-        states: dict[str, str] = {}
-        while True:
-            states = await workflow.execute_activity_method(
-                MonitorActivities.delivery_states,
-                inp.delivery_ids,
-                task_queue=atq,
-                start_to_close_timeout=timedelta(seconds=60),
-            )
-            if all(s in SETTLED for s in states.values()) or workflow.now() >= deadline:
+        states = {d: s.state for d, s in before.items()}
+        pending = list(inp.delivery_ids)
+        while pending:
+            # Only the ones still to try are asked again: a dead one stays dead until its
+            # attempt comes back, so "dead" alone does not mean it has been tried.
+            now = await self._states(pending, atq)
+            states.update({d: s.state for d, s in now.items()})
+            pending = [d for d in pending if not settled(before.get(d), now[d])]
+            if not pending or workflow.now() >= deadline:
                 break
             await workflow.sleep(SETTLE_POLL)
         title, body = recover_summary(inp, states)

@@ -65,10 +65,8 @@ class RecoverIn(BaseModel):
 def _unprocessable(exc: BackfillError) -> HTTPException:
     text = str(exc)
     field = text.split(":", 1)[0] if ":" in text else "since"
-    return HTTPException(
-        422,
-        detail=[{"loc": ["body", field], "msg": text, "type": "value_error"}],
-    )
+    loc = ["path", "key"] if field == "name" else ["body", field]
+    return HTTPException(422, detail=[{"loc": loc, "msg": text, "type": "value_error"}])
 
 
 @router.post("/activity-definitions/{key}/backfill", response_model=BackfillPlan)
@@ -93,14 +91,16 @@ async def backfill(key: str, body: BackfillIn, by: Writer, context: Context) -> 
         )
         if body.dry_run:
             return plan
-        if not body.plan_only:
-            plan = plan.model_copy(
-                update={"state": "started", "started_by": by, "started_at": plan.created_at}
-            )
-        if body.plan_only or context.store is not None:
+        if body.plan_only:
+            context.need_store()  # 503 when there is no database to keep it in
             await store_plan(context.catalog, plan)
-        if not body.plan_only:
-            await start_plan(await context.temporal(), context.settings, plan)
+            return plan
+        plan = plan.model_copy(
+            update={"state": "started", "started_by": by, "started_at": plan.created_at}
+        )
+        await start_plan(await context.temporal(), context.settings, plan)
+        if context.store is not None:
+            await store_plan(context.catalog, plan)
     except BackfillError as exc:
         raise _unprocessable(exc) from None
     return plan
@@ -109,6 +109,7 @@ async def backfill(key: str, body: BackfillIn, by: Writer, context: Context) -> 
 @router.post("/backfills/{plan_id}/approve", response_model=BackfillPlan)
 async def approve_plan(plan_id: PlanId, by: Writer, context: Context) -> BackfillPlan:
     """Start a stored plan (409 when it was already started, 404 when there is none)."""
+    context.need_store()  # 503 without the database plans are kept in
     try:
         return await approve(
             await context.temporal(), context.settings, context.catalog, plan_id, by

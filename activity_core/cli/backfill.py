@@ -9,6 +9,8 @@ import json
 import sys
 from datetime import datetime
 
+from temporalio.client import WorkflowFailureError
+
 from activity_core.cli.argtypes import moment, name, number
 from activity_core.domain.backfill import BackfillPlan, parse_only, plan_lines
 from activity_core.domain.recover import RecoverResult
@@ -24,6 +26,7 @@ from activity_core.services.backfill import (
 from activity_core.services.registry import actor, opened_catalog
 from activity_core.settings import Settings
 from activity_core.store.backfills import Backfills
+from activity_core.store.errors import STORE_ERRORS
 from activity_core.temporal_client import connect
 
 VERBS = ("approve", "show", "list")
@@ -166,8 +169,15 @@ async def _backfill(args: argparse.Namespace, settings: Settings) -> int:
             print("error: --dry-run and --plan-only: choose one", file=sys.stderr)
             return 2
         return await _plan_and_start(args, settings)
-    except (BackfillError, PlanNotFound) as exc:
+    except (BackfillError, PlanNotFound, argparse.ArgumentTypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except STORE_ERRORS as exc:
+        print(
+            f"error: the registry database did not answer ({type(exc).__name__}); is it up "
+            "and migrated (`actcore db upgrade`)?",
+            file=sys.stderr,
+        )
         return 2
 
 
@@ -202,9 +212,9 @@ async def _plan_and_start(args: argparse.Namespace, settings: Settings) -> int:
                 "started_at": plan.created_at,
             }
         )
+        await start_plan(client, settings, plan)  # first: a plan stored as started has run
         if catalog.store is not None:
             await store_plan(catalog, plan)
-        await start_plan(client, settings, plan)
     _print_plan(plan, args.json)
     if not args.json:
         print(_started_line(plan, settings))
@@ -239,13 +249,19 @@ async def _recover(args: argparse.Namespace, settings: Settings) -> int:
         for d in inp.delivery_ids:
             print(f"  {d}")
         return 0
+    if inp.left_for_next:
+        print(f"{inp.left_for_next} more in the window: run the recover again afterwards")
     print(
         f"recover {inp.recover_id}: waking {n} deliveries ({', '.join(inp.sinks)}) at "
         f"{inp.rate_per_second:g}/s; one summary note after {inp.settle_seconds:g} s "
         f"(workflow {handle.id})"
     )
     if args.wait:
-        result = RecoverResult.model_validate(await handle.result())
+        try:
+            result = RecoverResult.model_validate(await handle.result())
+        except WorkflowFailureError as exc:
+            print(f"error: recover {handle.id} failed: {exc.cause or exc}", file=sys.stderr)
+            return 1
         if args.json:
             print(json.dumps(result.model_dump(mode="json")))
         else:

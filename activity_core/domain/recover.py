@@ -23,6 +23,8 @@ class RecoverInput(BaseModel):
     settle_seconds: float = 60.0
     """How long to wait for the woken deliveries before the summary note."""
     activity_task_queue: str | None = None
+    left_for_next: int = 0
+    """Deliveries of the window beyond :data:`MAX_DELIVERIES`, left for a next recover."""
 
 
 class RecoverResult(BaseModel):
@@ -34,8 +36,28 @@ class RecoverResult(BaseModel):
     note_path: str | None = None
 
 
-SETTLED = frozenset({"delivered", "dead", "given_up", "gone"})
-"""Delivery states a recover does not wait on."""
+MAX_DELIVERIES = 5000
+"""Most deliveries one recover wakes (the oldest; a next recover takes the rest)."""
+FINAL = frozenset({"delivered", "given_up", "gone"})
+"""Delivery states nothing changes any more."""
+
+
+class SeenDelivery(BaseModel):
+    """A delivery's state and attempts, as a recover sees it."""
+
+    state: str
+    attempts: int = -1
+    """-1 when not known (its status could not be asked)."""
+
+
+def settled(before: SeenDelivery | None, now: SeenDelivery) -> bool:
+    """Whether a woken delivery is done with the attempt the recover asked for: it ended,
+    or it tried again since the wake (a dead one stays ``dead`` until then)."""
+    if now.state in FINAL:
+        return True
+    if before is None or before.attempts < 0 or now.attempts < 0:
+        return now.state != "dead" and now.state != "waiting"
+    return now.attempts > before.attempts
 
 
 def recover_summary(inp: RecoverInput, states: dict[str, str]) -> tuple[str, str]:
@@ -55,6 +77,11 @@ def recover_summary(inp: RecoverInput, states: dict[str, str]) -> tuple[str, str
         f"- deliveries: {len(inp.delivery_ids)} ({', '.join(sinks) or 'none'})",
         f"- after {inp.settle_seconds:g} s: {told}",
     ]
+    if inp.left_for_next:
+        lines.append(
+            f"- {inp.left_for_next} more in the window were left for the next recover "
+            f"(at most {MAX_DELIVERIES} each): run it again"
+        )
     still = sorted(d for d, s in states.items() if s not in ("delivered", "gone"))
     if still:
         lines += ["", "Not delivered yet (`actcore deliveries list --status dead`):", ""]

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 
@@ -25,7 +26,7 @@ from activity_core.domain.backfill import (
     plan_items,
 )
 from activity_core.domain.constants import BACKFILL_WORKFLOW, ORCHESTRATOR_TQ, RECOVER_WORKFLOW
-from activity_core.domain.recover import RecoverInput
+from activity_core.domain.recover import MAX_DELIVERIES, RecoverInput
 from activity_core.domain.schedule_spec import is_scheduled
 from activity_core.settings import Settings
 from activity_core.store.backfills import Backfills
@@ -34,6 +35,8 @@ MAX_RANGE = timedelta(days=35)
 """Widest range one backfill looks at (Temporal's retention is usually shorter; the
 ledger answers for older runs)."""
 CONCURRENCY = 8
+MAX_RUNS = 5000
+"""Most runs one plan starts (its workflow's input and history stay small)."""
 
 
 class BackfillError(ValueError):
@@ -72,6 +75,20 @@ def check_range(
     return since, until
 
 
+async def _within_retention(client: Client, since: datetime, now: datetime) -> None:
+    """Without the ledger, only Temporal remembers runs: a range older than its retention
+    would take fires that ran for missing and run them again."""
+    desc = await client.workflow_service.describe_namespace(
+        DescribeNamespaceRequest(namespace=client.namespace), retry=True
+    )
+    ttl = desc.config.workflow_execution_retention_ttl.ToTimedelta()
+    if ttl and since < now - ttl:
+        raise BackfillError(
+            f"since: without the registry database (ACTCORE_DB_URL) runs older than "
+            f"Temporal's retention ({ttl.days} days) cannot be seen; a later since"
+        )
+
+
 async def _targets(catalog: Catalog, names: Sequence[str]) -> list[ActivityDefinition]:
     if not names:
         view = await catalog.view()
@@ -83,6 +100,11 @@ async def _targets(catalog: Catalog, names: Sequence[str]) -> list[ActivityDefin
             raise BackfillError(
                 f"name: {d.name} has a {d.trigger_config.trigger_type} trigger; only cron and "
                 "interval definitions have fires to backfill (`actcore trigger` runs it now)"
+            )
+        if not d.enabled:
+            raise BackfillError(
+                f"name: {d.name} is disabled: its schedule has no fires to backfill "
+                "(enable it first)"
             )
         out.append(d)
     return out
@@ -110,12 +132,14 @@ async def plan_backfill(
     """
     now = datetime.now(UTC)
     since, until = check_range(since, until, now)
+    if catalog.store is None:
+        await _within_retention(client, since, now)
     definitions = await _targets(catalog, names)
     gate = asyncio.Semaphore(CONCURRENCY)
 
     async def one(d: ActivityDefinition) -> list[PlanItem]:
         async with gate:
-            verdicts = await fire_verdicts(client, catalog.store, d, since)
+            verdicts = await fire_verdicts(client, catalog.store, d, since, strict=True)
         verdicts = [v for v in verdicts if v.fire <= until]
         if len(verdicts) >= MAX_FIRES:  # fire lists stop there: never plan a cut range
             raise BackfillError(
@@ -125,6 +149,12 @@ async def plan_backfill(
         return plan_items(d, verdicts, only=only, every=every, force=force, now=now)
 
     items = [i for per in await asyncio.gather(*(one(d) for d in definitions)) for i in per]
+    to_run = sum(1 for i in items if i.action == "run")
+    if to_run > MAX_RUNS:
+        raise BackfillError(
+            f"since: the plan would start {to_run} runs; at most {MAX_RUNS} per backfill "
+            "(a shorter range, or fewer definitions)"
+        )
     return new_plan(
         since=since,
         until=until,
@@ -194,7 +224,11 @@ async def approve(
                 else ""
             )
         )
-    await start_plan(client, settings, started)
+    try:
+        await start_plan(client, settings, started)
+    except BaseException:
+        await backfills.unstart(plan_id)  # nothing started: it can be approved again
+        raise
     return started
 
 
@@ -233,7 +267,10 @@ async def start_recover(
     now = datetime.now(UTC)
     since, until = check_range(since, until, now)
     found = await recover_candidates(client, since, until, sink)
+    left = max(0, len(found) - MAX_DELIVERIES)
+    found = found[:MAX_DELIVERIES]  # the oldest; the next recover takes the rest
     inp = RecoverInput(
+        left_for_next=left,
         recover_id=uuid.uuid4().hex[:12],
         delivery_ids=[d for d, _ in found],
         sinks=sorted({s for _, s in found}),

@@ -52,6 +52,15 @@ class Backfills:
                 return None
         return await self.get(plan_id)
 
+    async def unstart(self, plan_id: str) -> None:
+        """Put a plan back to ``planned`` (its start did not reach Temporal)."""
+        async with self._store.sessions.begin() as session:
+            await session.execute(
+                update(BackfillPlanRow)
+                .where(BackfillPlanRow.plan_id == plan_id)
+                .values(state="planned", started_by=None, started_at=None)
+            )
+
     async def recent(self, limit: int = 50) -> list[BackfillPlan]:
         """The newest plans first."""
         stmt = select(BackfillPlanRow).order_by(BackfillPlanRow.created_at.desc()).limit(limit)

@@ -18,7 +18,7 @@ from activity_core.domain.backfill import (
     plan_items,
     plan_lines,
 )
-from activity_core.domain.recover import RecoverInput, recover_summary
+from activity_core.domain.recover import RecoverInput, SeenDelivery, recover_summary, settled
 from activity_core.domain.watchdog import FireKind, FireVerdict
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
@@ -237,3 +237,12 @@ def test_a_backfill_run_never_makes_a_later_fire_an_overlap_skip() -> None:
     )
     (verdict,) = classify(seen, NOW).verdicts
     assert verdict.kind == FireKind.MISSING, verdict
+
+
+def test_a_woken_dead_delivery_is_settled_only_once_it_tried_again() -> None:
+    dead = SeenDelivery(state="dead", attempts=3)
+    assert not settled(dead, SeenDelivery(state="dead", attempts=3))  # not tried yet
+    assert settled(dead, SeenDelivery(state="dead", attempts=4))  # tried, dead again
+    assert settled(dead, SeenDelivery(state="delivered", attempts=4))
+    assert settled(None, SeenDelivery(state="gone"))
+    assert not settled(dead, SeenDelivery(state="dead"))  # attempts unknown: still dead

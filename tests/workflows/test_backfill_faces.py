@@ -115,6 +115,13 @@ async def test_a_stored_plan_runs_the_latest_fire_once_for_the_range(
                 json={"since": since.isoformat(), "only": ["late"]},
             )
             assert wrong.status_code == 422 and "only" in wrong.json()["detail"][0]["loc"]
+            stack.define("by-hand")  # a manual trigger: no fires
+            manual = await api.post(
+                "/activity-definitions/by-hand/backfill", json={"since": since.isoformat()}
+            )
+            assert manual.status_code == 422, manual.text
+            assert manual.json()["detail"][0]["loc"] == ["path", "key"]
+            assert "only cron and interval" in manual.json()["detail"][0]["msg"]
             unknown = await api.post(
                 "/activity-definitions/nope/backfill", json={"since": since.isoformat()}
             )
