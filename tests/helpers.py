@@ -23,6 +23,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 import yaml
 from opentelemetry import trace
@@ -122,6 +123,25 @@ class Stack:
     @property
     def working_memory(self) -> Path:
         return self.settings.working_memory_dir
+
+    @asynccontextmanager
+    async def api(self, token: str) -> AsyncIterator[httpx.AsyncClient]:
+        """The REST API over the stack's registry and server, with ``token`` as the write
+        token (and sent with every request)."""
+        from activity_core.api import create_app
+
+        settings = Settings(
+            home=self.settings.home,
+            definitions_dir=self.definitions_dir,
+            working_memory_dir=self.working_memory,
+            api_token=token,
+        )
+        app = create_app(settings, store=self.store, client=self.client)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+                http.headers["Authorization"] = f"Bearer {token}"
+                yield http
 
     async def actcore(self, *args: str, columns: int = 100) -> subprocess.CompletedProcess[str]:
         """``actcore ARGS`` as an operator runs it, against this server and definitions, in

@@ -57,7 +57,8 @@ async def test_recovered_hub_gets_its_backlog_within_seconds_at_the_pace(
             waiting = await monitor.query(SinkMonitorWorkflow.waiting)
             assert len(waiting) == N
 
-        await assert_eventually(all_waiting, within=60, interval=0.5)
+        # A bound on the set-up (200 runs on a loaded CI machine), not a measured speed.
+        await assert_eventually(all_waiting, within=120, interval=0.5)
         assert hub.events() == []
         oldest_first = await monitor.query(SinkMonitorWorkflow.waiting)
 

@@ -5,18 +5,13 @@ the ledger, a second plan that finds nothing to do, and the API's answers."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 from temporalio.testing import WorkflowEnvironment
 
-from activity_core.api import create_app
 from activity_core.domain import search_attributes as sa
-from activity_core.settings import Settings
-from tests.helpers import Stack, running_stack
+from tests.helpers import running_stack
 
 TOKEN = "write-token-0123456789"
 # Every minute, catchup_latest, and no schedule (never synced): the watchdog judges each
@@ -29,22 +24,6 @@ LATEST = {
         "misfire_policy": "catchup_latest",
     }
 }
-
-
-@asynccontextmanager
-async def _api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(
-        home=stack.settings.home,
-        definitions_dir=stack.definitions_dir,
-        working_memory_dir=stack.working_memory,
-        api_token=TOKEN,
-    )
-    app = create_app(settings, store=stack.store, client=stack.client)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
-            http.headers["Authorization"] = f"Bearer {TOKEN}"
-            yield http
 
 
 async def test_a_stored_plan_runs_the_latest_fire_once_for_the_range(
@@ -100,7 +79,7 @@ async def test_a_stored_plan_runs_the_latest_fire_once_for_the_range(
         assert again.returncode == 0, again.stderr
         assert again.stdout.strip().endswith(f"0 to run, {len(fires)} left alone"), again.stdout
 
-        async with _api(stack) as api:
+        async with stack.api(TOKEN) as api:
             body = {"since": since.isoformat(), "until": until, "dry_run": True}
             got = await api.post("/activity-definitions/minutely/backfill", json=body)
             assert got.status_code == 200, got.text

@@ -6,22 +6,17 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.watchdog_judge import judge
-from activity_core.api import create_app
 from activity_core.catalog import Catalog
 from activity_core.domain import WatchdogState, schedule_id
-from activity_core.settings import Settings
 from tests.helpers import Stack, assert_eventually, running_stack
 
 TOKEN = "write-token-0123456789"
@@ -32,29 +27,12 @@ MANUAL = {
 }
 
 
-@asynccontextmanager
-async def _api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    """The REST API over the stack's registry and server."""
-    settings = Settings(
-        home=stack.settings.home,
-        definitions_dir=stack.definitions_dir,
-        working_memory_dir=stack.working_memory,
-        api_token=TOKEN,
-    )
-    app = create_app(settings, store=stack.store, client=stack.client)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
-            http.headers["Authorization"] = f"Bearer {TOKEN}"
-            yield http
-
-
 async def test_api_and_file_definitions_are_found_alike_by_every_face(
     env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     async with running_stack(env, env.client, tmp_path, default_queues=True) as stack:
         stack.define("from-file", params={"title": "file", "body": "from a file"})
-        async with _api(stack) as api:
+        async with stack.api(TOKEN) as api:
             created = await api.post(
                 "/activity-definitions/", json={**MANUAL, "name": "user-onboarding"}
             )
@@ -136,7 +114,7 @@ async def test_an_api_schedule_write_is_journaled_and_judged_by_it(
                 "misfire_policy": "skip",
             },
         }
-        async with _api(stack) as api:
+        async with stack.api(TOKEN) as api:
             created = await api.post("/activity-definitions/", json=cron)
             assert created.status_code == 201, created.text
             changed = await api.patch(
@@ -198,7 +176,7 @@ async def test_after_retention_status_api_and_board_answer_as_verify(
         status = await stack.actcore("status", "kept")
         assert status.returncode == 0
         assert f"ok ({run_id})" in status.stdout, status.stdout
-        async with _api(stack) as api:
+        async with stack.api(TOKEN) as api:
             body: dict[str, Any] = (await api.get("/status", params={"name": "kept"})).json()
             (row,) = body["on_demand"]
             assert row["verdict"] == "ok" and row["last_recorded_run"]["run_id"] == run_id
