@@ -210,6 +210,10 @@ class Settings(BaseSettings):
     evicted one replays its short history when it next wakes; 100 keeps a backlog of
     1,000 waiting deliveries under 50 MB of extra RSS (docs/performance.md)."""
 
+    fast_sandbox: bool = True
+    """Answer the SDK's per-payload context questions without entering the workflow
+    sandbox (``activity_core/sandbox.py``); false: the SDK's own runner, unchanged."""
+
     trace_console: bool = False
     """Print spans to stderr (OTLP is used instead when OTEL_EXPORTER_OTLP_ENDPOINT is set)."""
 

@@ -39,6 +39,7 @@ from activity_core.domain.constants import (
 from activity_core.errors import HandlerRegistryError, MassRemovalRefused
 from activity_core.health import Health, ping_check, temporal_check
 from activity_core.loader import LoadedDefinitions, load_definitions, unset_token_envs
+from activity_core.sandbox import workflow_runner
 from activity_core.services.registry import SyncReport, actor, open_store, sync
 from activity_core.settings import Settings, get_settings
 from activity_core.sink_workers import (
@@ -184,6 +185,7 @@ def build_workers(
                 client,
                 task_queue=workflow_task_queue,
                 workflows=WORKFLOWS,
+                workflow_runner=workflow_runner(fast=settings.fast_sandbox),
                 # Local activities of the workflows: ledger writes, loading the definition
                 # and the misfire guard's fire plan.
                 activities=[*ledger, run_acts.load_definition, schedule_acts.plan_fire],
@@ -216,6 +218,7 @@ def build_workers(
                 client,
                 task_queue=watchdog_task_queue,
                 workflows=WATCHDOG_WORKFLOWS,
+                workflow_runner=workflow_runner(fast=settings.fast_sandbox),
                 max_cached_workflows=settings.max_cached_workflows,
                 activities=[
                     watchdog_acts.observe,

@@ -28,6 +28,7 @@ from activity_core.domain import StateHubProgressSink
 from activity_core.domain.report import monitor_id
 from activity_core.domain.schedule_spec import build_schedule
 from activity_core.loader import load_definitions
+from activity_core.sandbox import workflow_runner
 from activity_core.settings import Settings
 from activity_core.worker import build_workers
 from tests.helpers import Stack, assert_eventually
@@ -98,13 +99,19 @@ def test_histories_are_recorded_for_each_long_lived_workflow() -> None:
     } <= names
 
 
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-sandbox", "sdk-sandbox"])
 @pytest.mark.parametrize("path", _recorded(), ids=lambda p: p.stem)
-async def test_replay(path: Path) -> None:
+async def test_replay(path: Path, fast: bool) -> None:
+    """Every recorded history replays, under the workers' runner and the SDK's own."""
     from temporalio.client import WorkflowHistory
 
     record = json.loads(path.read_text())
     history = WorkflowHistory.from_json(record["workflow_id"], record["history"])
-    replayer = Replayer(workflows=ALL_WORKFLOWS, data_converter=pydantic_data_converter)
+    replayer = Replayer(
+        workflows=ALL_WORKFLOWS,
+        data_converter=pydantic_data_converter,
+        workflow_runner=workflow_runner(fast=fast),
+    )
     await replayer.replay_workflow(history)
 
 
