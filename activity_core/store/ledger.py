@@ -77,6 +77,25 @@ class Ledger:
                 [_run_row(r, recorded_by) for r in records],
             )
 
+    async def record_batch(
+        self, runs: Sequence[RunRecord], deliveries: Sequence[DeliveryRecord]
+    ) -> int:
+        """Upsert runs and deliveries in one transaction (newest state wins); returns how
+        many rows changed. A burst of runs shares one commit instead of one each."""
+        async with self._store.sessions.begin() as session:
+            written = await upsert_newest(
+                session,
+                RunRow.__table__,  # type: ignore[arg-type]
+                "run_id",
+                [_run_row(r, "run") for r in runs],
+            )
+            return written + await upsert_newest(
+                session,
+                DeliveryRow.__table__,  # type: ignore[arg-type]
+                "workflow_id",
+                [r.model_dump() for r in deliveries],
+            )
+
     async def record_deliveries(self, records: Sequence[DeliveryRecord]) -> int:
         """Upsert deliveries (newest state wins); returns how many rows changed."""
         async with self._store.sessions.begin() as session:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Table
@@ -16,6 +17,19 @@ def _insert(dialect: str, table: Table) -> Any:
     if dialect == "sqlite":
         return sqlite.insert(table)
     raise ValueError(f"unsupported database {dialect!r}: use SQLite or PostgreSQL")
+
+
+@lru_cache(maxsize=128)
+def _upsert_statement(dialect: str, table: Table, key: str, columns: tuple[str, ...]) -> Any:
+    """The upsert of ``columns`` into ``table``, built once per shape: building it (the
+    ``excluded`` alias and its column proxies) cost more than executing it."""
+    stmt = _insert(dialect, table)
+    updates = {c: stmt.excluded[c] for c in columns if c != key}
+    return stmt.on_conflict_do_update(
+        index_elements=[key],
+        set_=updates,
+        where=table.c.updated_at < stmt.excluded.updated_at,
+    )
 
 
 async def upsert_newest(
@@ -33,13 +47,7 @@ async def upsert_newest(
     dialect = session.get_bind().dialect.name
     written = 0
     for row in rows:
-        stmt = _insert(dialect, table).values(**row)
-        updates = {c: stmt.excluded[c] for c in row if c != key}
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[key],
-            set_=updates,
-            where=table.c.updated_at < stmt.excluded.updated_at,
-        )
-        result = await session.execute(stmt)
+        stmt = _upsert_statement(dialect, table, key, tuple(row))
+        result = await session.execute(stmt, row)
         written += max(0, int(getattr(result, "rowcount", 0) or 0))
     return written

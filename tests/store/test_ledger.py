@@ -6,6 +6,7 @@ import asyncio
 import random
 from datetime import UTC, datetime, timedelta
 
+from activities.ledger import SharedCommits
 from activity_core.domain import DeliveryRecord, RunRecord
 from activity_core.domain.ledger import ScheduleChange
 from activity_core.store import Ledger, Store
@@ -149,3 +150,52 @@ async def test_schedule_journal_keeps_every_change_in_order(store: Store) -> Non
     journal = await ledger.schedule_changes("activity-schedule-0f4c")
     assert [j["action"] for j in journal] == ["create", "pause", "unpause", "update"]
     assert journal[-1]["fingerprint"] == "fp3"
+
+
+def _delivery(i: int, state: str, at: datetime) -> DeliveryRecord:
+    return DeliveryRecord(
+        workflow_id=f"delivery-run-{i}-state_hub",
+        run_id=f"run-{i}",
+        activity_id="0f4c",
+        activity_name="daily",
+        sink="state_hub",
+        state=state,
+        updated_at=at,
+    )
+
+
+async def test_a_burst_of_writes_shares_commits_and_every_row_lands(store: Store) -> None:
+    """Runs and deliveries written at once (a top of the hour) land with their newest
+    state, in far fewer transactions than writes."""
+    shared = SharedCommits(Ledger(store))
+    writes = []
+    for i in range(60):
+        rid = f"activity-run-top-{i:03d}"
+        writes += [
+            shared.write(run("running", T0 + timedelta(seconds=1), run_id=rid)),
+            shared.write(run("completed", T0 + timedelta(seconds=2), run_id=rid, outcome="ran")),
+            shared.write(_delivery(i, "delivered", T0 + timedelta(seconds=3))),
+        ]
+    random.shuffle(writes)
+    await asyncio.gather(*writes)
+    ledger = Ledger(store)
+    runs = await ledger.runs(activity_name="daily", limit=1000)
+    assert len(runs) == 60
+    assert {(r.state, r.outcome) for r in runs} == {("completed", "ran")}
+    delivered = await ledger.deliveries_of([f"run-{i}" for i in range(60)])
+    assert sum(len(d) for d in delivered.values()) == 60
+    assert shared.batches < 180 / 4
+
+
+async def test_a_refused_row_does_not_take_its_batch_with_it(store: Store) -> None:
+    shared = SharedCommits(Ledger(store))
+    bad = run("running", T0).model_copy(update={"activity_id": None})  # NOT NULL column
+    good = [run("running", T0, run_id=f"activity-run-ok-{i}") for i in range(5)]
+    results = await asyncio.gather(
+        shared.write(good[0]),
+        *(shared.write(r) for r in [*good[1:3], bad, *good[3:]]),
+        return_exceptions=True,
+    )
+    assert [r is None for r in results] == [True, True, True, False, True, True]
+    stored = await Ledger(store).runs(activity_name="daily", limit=100)
+    assert sorted(r.run_id for r in stored) == sorted(r.run_id for r in good)
