@@ -165,6 +165,11 @@ class ScheduleActivities:
             aligned=aligned,
             queue_allowance_s=allowance,
         )
+        if trig.misfire_policy != MisfirePolicy.CATCHUP_LATEST:
+            # Only a catchup_latest run looks past its own fire. Asking the server costs a
+            # query of the schedule's own workflow: at the top of the hour a thousand of
+            # them held up the very schedules that were starting the burst.
+            return plan
         if inp.schedule_id:
             now = datetime.now(UTC)
             try:
@@ -175,8 +180,6 @@ class ScheduleActivities:
                 activity.logger.warning("schedule %s not found; no later fires", inp.schedule_id)
                 fires = []
             plan.later_fires = [f for f in fires if f > inp.nominal]
-            if trig.misfire_policy != MisfirePolicy.CATCHUP_LATEST:
-                return plan
             actions = await self._actions(inp.schedule_id) or []
             me = activity.info().workflow_id or ""
             plan.fires_with_own_run = sorted(

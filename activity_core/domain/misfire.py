@@ -40,6 +40,14 @@ ALIGNED_START_S = 0.1
 """Queueing allowance per definition sharing a fire (``ACTCORE_ALIGNED_START_SECONDS``):
 the guard and the watchdog assume the system starts at least 10 runs a second from an
 aligned fire (measured here: about 20, see docs/performance.md)."""
+SERVER_BURST_SLACK_S = 300
+"""Added to the schedule's own catchup window of a ``skip`` definition with the default
+grace: at the top of the hour the server may take longer than the grace to start every
+fire (its scheduler is rate limited, 30 starts a second per namespace by default, and
+busy), and a fire it has not started within its window is dropped without a run. The
+run's guard, not the server, decides what is too late (the grace plus the burst's
+queue allowance), and records the skip; the slack covers that allowance for up to 3,000
+definitions sharing a fire. An explicit ``catchup_window_seconds`` is used as given."""
 
 
 @lru_cache(maxsize=1024)
@@ -237,8 +245,12 @@ def backfill_decision(
 
 
 def window(trigger: CronTrigger | IntervalTrigger) -> timedelta:
-    """Catchup window as a timedelta (for the schedule policy)."""
-    return timedelta(seconds=catchup_window_seconds(trigger))
+    """The schedule's catchup window (how late the server may still start a fire): the
+    guard's window, plus :data:`SERVER_BURST_SLACK_S` for ``skip`` with the default grace."""
+    seconds = catchup_window_seconds(trigger)
+    if trigger.catchup_window_seconds is None and trigger.misfire_policy == MisfirePolicy.SKIP:
+        seconds += SERVER_BURST_SLACK_S
+    return timedelta(seconds=seconds)
 
 
 def fires_between(

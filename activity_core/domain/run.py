@@ -184,7 +184,8 @@ class FirePlan(BaseModel):
     tolerance_s: float
     """Lateness still counted as on time."""
     later_fires: list[datetime] = Field(default_factory=list)
-    """Fires after the nominal one up to now, as the server computes them."""
+    """Fires after the nominal one up to now, as the server computes them (asked only for
+    ``catchup_latest``, the one policy that uses them)."""
     fires_with_own_run: list[datetime] = Field(default_factory=list)
     """Later fires for which the schedule already started a run of their own."""
     unstarted_before: list[datetime] = Field(default_factory=list)

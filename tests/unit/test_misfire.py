@@ -8,7 +8,13 @@ from typing import Any
 import pytest
 from temporalio.client import ScheduleOverlapPolicy
 
-from activity_core.domain import ActivityDefinition, MisfirePolicy, RunOutcome, misfire
+from activity_core.domain import (
+    ActivityDefinition,
+    CronTrigger,
+    MisfirePolicy,
+    RunOutcome,
+    misfire,
+)
 from activity_core.domain.cron import dst_warnings, largest_gap
 from activity_core.domain.misfire import decide
 from activity_core.domain.schedule_spec import build_schedule, schedule_id
@@ -33,7 +39,9 @@ def _cron(policy: str, expr: str = "20 7 * * *", **extra: Any) -> dict[str, Any]
 @pytest.mark.parametrize(
     ("policy", "overlap", "window"),
     [
-        ("skip", ScheduleOverlapPolicy.SKIP, timedelta(seconds=60)),
+        # The grace (60 s) plus the slack that lets the guard, not the server, judge a
+        # fire the server starts late at the top of the hour.
+        ("skip", ScheduleOverlapPolicy.SKIP, timedelta(seconds=360)),
         ("catchup_all", ScheduleOverlapPolicy.BUFFER_ALL, timedelta(days=7)),
         # Daily at 07:20 Berlin: the largest gap is 25 h (the day the clocks go back).
         ("catchup_latest", ScheduleOverlapPolicy.SKIP, timedelta(hours=25)),
@@ -47,6 +55,30 @@ def test_policy_maps_to_overlap_and_catchup_window(
     desired = build_schedule(_definition(_cron(policy)))
     assert desired.schedule.policy.overlap == overlap
     assert desired.schedule.policy.catchup_window == window
+
+
+FIRE = datetime(2026, 12, 7, 6, 20, tzinfo=UTC)
+
+
+def test_skip_guard_keeps_its_grace_while_the_server_may_start_a_burst_late() -> None:
+    trig = _definition(_cron("skip")).trigger_config
+    assert isinstance(trig, CronTrigger)
+    # The run's own guard still skips a fire more than the grace late (no burst)...
+    late = misfire.decide(
+        trig.misfire_policy,
+        nominal=FIRE,
+        now=FIRE + timedelta(seconds=misfire.SKIP_GRACE_S + 5),
+        window_s=misfire.catchup_window_seconds(trig),
+        tolerance_s=misfire.on_time_tolerance_seconds(trig),
+    )
+    assert not late.run
+    assert late.outcome == RunOutcome.SKIPPED_MISSED
+    # ...while the server keeps such a fire long enough for that run to say so.
+    assert misfire.window(trig) > timedelta(seconds=misfire.SKIP_GRACE_S + 100)
+    # An explicit window is the server's too, exactly.
+    explicit = _definition(_cron("skip", catchup_window_seconds=30)).trigger_config
+    assert isinstance(explicit, CronTrigger)
+    assert misfire.window(explicit) == timedelta(seconds=30)
 
 
 def test_schedule_spec_action_and_state() -> None:
