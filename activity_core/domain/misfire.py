@@ -36,17 +36,18 @@ SKIP_GRACE_S = 60
 CATCHUP_ALL_WINDOW_S = 7 * 86400
 ON_TIME_TOLERANCE_S = 60
 """A run starting within this (plus the schedule's jitter) of its fire is on time."""
-ALIGNED_START_S = 0.1
+ALIGNED_START_S = 0.2
 """Queueing allowance per definition sharing a fire (``ACTCORE_ALIGNED_START_SECONDS``):
-the guard and the watchdog assume the system starts at least 10 runs a second from an
-aligned fire (measured here: about 20, see docs/performance.md)."""
+the guard and the watchdog assume the system starts at least 5 runs a second from an
+aligned fire (measured on 2 cores with the embedded server: 6.5 to 7 a second on a slow
+day, about 20 on a fast one; see docs/performance.md)."""
 SERVER_BURST_SLACK_S = 300
 """Added to the schedule's own catchup window of a ``skip`` definition with the default
 grace: at the top of the hour the server may take longer than the grace to start every
 fire (its scheduler is rate limited, 30 starts a second per namespace by default, and
 busy), and a fire it has not started within its window is dropped without a run. The
 run's guard, not the server, decides what is too late (the grace plus the burst's
-queue allowance), and records the skip; the slack covers that allowance for up to 3,000
+queue allowance), and records the skip; the slack covers that allowance for up to 1,500
 definitions sharing a fire. An explicit ``catchup_window_seconds`` is used as given."""
 
 

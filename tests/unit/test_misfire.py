@@ -273,7 +273,7 @@ def test_an_aligned_burst_gets_a_queue_allowance_a_lone_fire_does_not() -> None:
     assert misfire.aligned_at(everyone, fire + timedelta(minutes=30)) == 2
     assert misfire.aligned_at(everyone, fire + timedelta(seconds=1)) == 0
     allowance = misfire.queue_allowance_seconds(1001)
-    assert allowance == pytest.approx(100.0)
+    assert allowance == pytest.approx(1000 * misfire.ALIGNED_START_S)
     assert misfire.queue_allowance_seconds(1) == 0.0
     # 90 s late: the last of the burst ran on time; the same lateness alone was missed.
     late = fire + timedelta(seconds=90)
@@ -291,7 +291,7 @@ def test_an_aligned_burst_gets_a_queue_allowance_a_lone_fire_does_not() -> None:
     gone = decide(
         MisfirePolicy.SKIP,
         nominal=fire,
-        now=fire + timedelta(seconds=200),
+        now=fire + timedelta(seconds=60 + allowance + 30),
         window_s=60 + allowance,
         tolerance_s=60 + allowance,
     )
@@ -304,7 +304,8 @@ def test_the_watchdog_counts_the_same_burst_from_the_fires_it_sees() -> None:
     fires["lone"] = [fire + timedelta(minutes=7)]
     fires["sometimes"] = [fire, fire + timedelta(minutes=7)]
     got = misfire.burst_allowances(fires)
-    assert got["top-0"] == pytest.approx(30.0)  # 301 share 07:00
-    assert got["sometimes"] == pytest.approx(30.0)
-    assert got["lone"] == pytest.approx(0.1)  # shares 07:07 with "sometimes"
+    per = misfire.ALIGNED_START_S
+    assert got["top-0"] == pytest.approx(300 * per)  # 301 share 07:00
+    assert got["sometimes"] == pytest.approx(300 * per)
+    assert got["lone"] == pytest.approx(per)  # shares 07:07 with "sometimes"
     assert misfire.burst_allowances({"alone": [fire]})["alone"] == 0.0
