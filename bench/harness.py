@@ -27,6 +27,7 @@ from temporalio.worker import Worker
 from activity_core.dev.processes import temporal_binary
 from activity_core.dev.statehub import StateHub
 from activity_core.domain import search_attributes as sa
+from activity_core.sandbox import workflow_runner
 from activity_core.settings import Settings
 from activity_core.store import Store
 from activity_core.temporal_client import SINGLE_PARTITION_FLAGS
@@ -94,11 +95,14 @@ async def stack(
     tasks = [asyncio.create_task(workers.run_until(stop))]
     extra = None
     if extra_workflows or extra_activities:
+        # The baselines run on the same workflow runner as ours, so a ratio measures the
+        # shape of a run, not the runner.
         extra = Worker(
             client,
             task_queue=s.baseline_tq,
             workflows=list(extra_workflows),
             activities=list(extra_activities),
+            workflow_runner=workflow_runner(fast=settings.fast_sandbox),
         )
         tasks.append(asyncio.create_task(extra.run()))
     try:

@@ -24,6 +24,7 @@ FLOORS = {
     "activity_core.settings": 1,
     "activity_core.temporal_client": 1,
     "activity_core.codec": 1,
+    "activity_core.sandbox": 1,
     "activity_core.health": 1,
     "activity_core.logs": 1,
     "activity_core.telemetry": 1,
