@@ -241,8 +241,11 @@ class Stack:
         raise AssertionError(f"{handle.id} never became queryable")
 
     def alert_notes(self) -> list[Path]:
+        """The alert notes written so far (not a note being written: its hidden temp file)."""
         alerts = self.working_memory / "alerts"
-        return sorted(alerts.glob("*.md")) if alerts.exists() else []
+        if not alerts.exists():
+            return []
+        return sorted(p for p in alerts.glob("*.md") if not p.name.startswith("."))
 
 
 @asynccontextmanager
