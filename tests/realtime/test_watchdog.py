@@ -35,7 +35,7 @@ from activity_core.domain.constants import WATCHDOG_SCHEDULE_ID, WATCHDOG_TQ
 from activity_core.domain.schedule_spec import schedule_id, watchdog_schedule
 from activity_core.loader import load_definitions
 from activity_core.services.schedules import sync_schedules
-from activity_core.services.status import status_report
+from activity_core.services.status import StatusReport, status_report
 from activity_core.settings import Settings
 from activity_core.store import Store, migrate
 from activity_core.store.mutes import Mutes
@@ -433,8 +433,15 @@ async def test_paused_schedule_is_missing_with_its_cause_via_the_watchdog_schedu
     note = await assert_eventually(alerted, within=40, interval=0.5)
     print(f"\npaused -> missing page note {time.monotonic() - paused_at:.1f} s later")
     assert "schedule paused" in note.read_text()
-    report = await status_report(w.client, w.settings)
-    assert report.exit_code() == 1
+
+    async def paged() -> StatusReport:
+        # status answers from the last completed pass: the one that wrote the note may
+        # still be finishing.
+        got = await status_report(w.client, w.settings)
+        assert got.exit_code() == 1
+        return got
+
+    report = await assert_eventually(paged, within=30, interval=0.5)
     assert "schedule paused but the definition is enabled" in report.summaries[0].health
     assert "wd-demo" in report.render() and "[page]" in report.render()
 
