@@ -171,8 +171,16 @@ async def _replace_monitor(
         await assert_eventually(lambda d=d: _state_is(stack, d, DeliveryState.WAITING), within=30)
     model = StateHubProgressSink(type="state_hub_progress", event_type=name, url=hub.url)
     mid = monitor_id(model)
-    # The delivery reports waiting before its monitor is started: wait for the monitor.
+    # The delivery reports waiting before its monitor is started: wait for the monitor,
+    # and for every delivery's report to have reached it (a report still on its way would
+    # reach the test's monitor instead, with an earlier time than the test gives).
     await assert_eventually(lambda: _running(stack, mid), within=30)
+
+    async def all_heard() -> None:
+        heard = await stack.client.get_workflow_handle(mid).query(SinkMonitorWorkflow.waiting)
+        assert len(heard) == len(deliveries), heard
+
+    await assert_eventually(all_heard, within=30)
     await stack.client.get_workflow_handle(mid).terminate("replaced by the test")
     return deliveries, mid, model
 
