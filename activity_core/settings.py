@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from activity_core.domain.egress import EgressPolicy, origin_of
 from activity_core.domain.fields import SINK_TOKEN_PREFIX
+from activity_core.domain.misfire import ALIGNED_START_S
 
 
 class Settings(BaseSettings):
@@ -90,7 +91,7 @@ class Settings(BaseSettings):
     """Largest report (markdown + data, as JSON) sent through Temporal and to sinks;
     larger reports are kept whole on disk and replaced by a notice."""
 
-    aligned_start_seconds: float = Field(default=0.2, ge=0, le=10)
+    aligned_start_seconds: float = Field(default=ALIGNED_START_S, ge=0, le=10)
     """Queueing allowance per definition sharing a fire: a run of a burst of N aligned
     definitions may start ``(N - 1) x`` this later and still be on time (the misfire
     guard and the watchdog use it alike)."""

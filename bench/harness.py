@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
+import psutil
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -120,6 +121,18 @@ async def timed(fn: Callable[[], Awaitable[Any]]) -> float:
     start = time.perf_counter()
     await fn()
     return time.perf_counter() - start
+
+
+def server_cpu_seconds() -> float:
+    """CPU seconds so far of this process's children: the dev server."""
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            t = child.cpu_times()
+        except psutil.Error:
+            continue
+        total += t.user + t.system
+    return total
 
 
 def median(values: Sequence[float]) -> float:

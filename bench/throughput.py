@@ -26,7 +26,16 @@ import yaml
 from activity_core.domain import RunInput
 from activity_core.domain.report import delivery_workflow_id
 from bench.baseline import MinimalWorkflow, PlainRunWorkflow, minimal_deliver
-from bench.harness import Stack, dev_server, median, report, run_alone, stack, timed_run_definition
+from bench.harness import (
+    Stack,
+    dev_server,
+    median,
+    report,
+    run_alone,
+    server_cpu_seconds,
+    stack,
+    timed_run_definition,
+)
 from workflows.activity_run import ActivityRunWorkflow
 from workflows.report_delivery import ReportDeliveryWorkflow
 
@@ -94,16 +103,8 @@ async def _minimal(s: Stack, queue: str, n: int) -> float:
 
 def _cpu_seconds() -> tuple[float, float]:
     """CPU seconds so far of this process and of its children (the dev server)."""
-    me = psutil.Process()
-    own = me.cpu_times()
-    server = 0.0
-    for child in me.children(recursive=True):
-        try:
-            t = child.cpu_times()
-        except psutil.Error:
-            continue
-        server += t.user + t.system
-    return own.user + own.system, server
+    own = psutil.Process().cpu_times()
+    return own.user + own.system, server_cpu_seconds()
 
 
 async def _measured(fn: Callable[[], Awaitable[float]], n: int) -> tuple[float, float, float]:

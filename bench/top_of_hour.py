@@ -24,7 +24,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psutil
 import yaml
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.worker import Worker
@@ -39,7 +38,7 @@ from activity_core.services.registry import open_store, sync
 from activity_core.settings import Settings
 from activity_core.worker import build_workers
 from bench.baseline import InlineDeliveryWorkflow, inline_deliver
-from bench.harness import dev_server, report, run_alone
+from bench.harness import dev_server, report, run_alone, server_cpu_seconds
 
 PACE = 50.0
 """The sink's pace (deliveries per second): 1,000 reports take at least 20 s to land."""
@@ -77,18 +76,6 @@ async def _closed(client: Client, query: str, n: int, within: float) -> list[Any
             break
         await asyncio.sleep(1.0)
     return [ex async for ex in client.list_workflows(query)]
-
-
-def _server_cpu() -> float:
-    """CPU seconds so far of this process's children: the dev server."""
-    total = 0.0
-    for child in psutil.Process().children(recursive=True):
-        try:
-            t = child.cpu_times()
-        except psutil.Error:
-            continue
-        total += t.user + t.system
-    return total
 
 
 class _InstancesBuilt:
@@ -152,14 +139,14 @@ async def _ours(client: Client, n: int, hub: StateHub, home: Path) -> dict[str, 
         assert wait > 15, "the sync took until the fire: raise the lead time"
         await asyncio.sleep(wait)
         cpu0, wall0 = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
-        server0 = _server_cpu()
+        server0 = server_cpu_seconds()
         with _InstancesBuilt() as built:
             runs_q = "WorkflowType = 'ActivityRunWorkflow'"
             runs = await _closed(client, runs_q, n, within=400)
             deliveries_q = "WorkflowType = 'ReportDeliveryWorkflow'"
             deliveries = await _closed(client, deliveries_q, n, within=200)
         cpu1 = resource.getrusage(resource.RUSAGE_SELF)
-        server_cpu = _server_cpu() - server0
+        server_cpu = server_cpu_seconds() - server0
         wall = time.monotonic() - wall0
         outcomes: Counter[str] = Counter()
         for ex in runs:
@@ -202,7 +189,7 @@ async def _minimal(client: Client, n: int, hub: StateHub) -> dict[str, Any]:
         client, task_queue=queue, workflows=[InlineDeliveryWorkflow], activities=[inline_deliver]
     ):
         started = datetime.now(UTC)
-        cpu0, server0 = resource.getrusage(resource.RUSAGE_SELF), _server_cpu()
+        cpu0, server0 = resource.getrusage(resource.RUSAGE_SELF), server_cpu_seconds()
         for i in range(n):
             await client.start_workflow(
                 InlineDeliveryWorkflow.run,
@@ -211,7 +198,7 @@ async def _minimal(client: Client, n: int, hub: StateHub) -> dict[str, Any]:
                 task_queue=queue,
             )
         runs = await _closed(client, "WorkflowType = 'BenchInlineDeliveryWorkflow'", n, 600)
-        cpu1, server1 = resource.getrusage(resource.RUSAGE_SELF), _server_cpu()
+        cpu1, server1 = resource.getrusage(resource.RUSAGE_SELF), server_cpu_seconds()
     cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
     return {
         "runs": len(runs),

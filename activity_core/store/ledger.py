@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from activity_core.domain import DeliveryRecord, RunRecord
@@ -42,6 +43,26 @@ def _run_row(record: RunRecord, recorded_by: str) -> dict[str, Any]:
     return row
 
 
+async def _upsert_runs(
+    session: AsyncSession, records: Sequence[RunRecord], recorded_by: str
+) -> int:
+    return await upsert_newest(
+        session,
+        RunRow.__table__,  # type: ignore[arg-type]
+        "run_id",
+        [_run_row(r, recorded_by) for r in records],
+    )
+
+
+async def _upsert_deliveries(session: AsyncSession, records: Sequence[DeliveryRecord]) -> int:
+    return await upsert_newest(
+        session,
+        DeliveryRow.__table__,  # type: ignore[arg-type]
+        "workflow_id",
+        [r.model_dump() for r in records],
+    )
+
+
 def _run_record(row: RunRow) -> RunRecord:
     values = {f: getattr(row, f) for f in RUN_FIELDS if f != "covered_fires"}
     values["covered_fires"] = [datetime.fromisoformat(str(c)) for c in row.covered_fires or []]
@@ -70,12 +91,7 @@ class Ledger:
     async def record_runs(self, records: Sequence[RunRecord], recorded_by: str = "run") -> int:
         """Upsert runs (newest state wins); returns how many rows changed."""
         async with self._store.sessions.begin() as session:
-            return await upsert_newest(
-                session,
-                RunRow.__table__,  # type: ignore[arg-type]
-                "run_id",
-                [_run_row(r, recorded_by) for r in records],
-            )
+            return await _upsert_runs(session, records, recorded_by)
 
     async def record_batch(
         self, runs: Sequence[RunRecord], deliveries: Sequence[DeliveryRecord]
@@ -83,28 +99,13 @@ class Ledger:
         """Upsert runs and deliveries in one transaction (newest state wins); returns how
         many rows changed. A burst of runs shares one commit instead of one each."""
         async with self._store.sessions.begin() as session:
-            written = await upsert_newest(
-                session,
-                RunRow.__table__,  # type: ignore[arg-type]
-                "run_id",
-                [_run_row(r, "run") for r in runs],
-            )
-            return written + await upsert_newest(
-                session,
-                DeliveryRow.__table__,  # type: ignore[arg-type]
-                "workflow_id",
-                [r.model_dump() for r in deliveries],
-            )
+            written = await _upsert_runs(session, runs, "run")
+            return written + await _upsert_deliveries(session, deliveries)
 
     async def record_deliveries(self, records: Sequence[DeliveryRecord]) -> int:
         """Upsert deliveries (newest state wins); returns how many rows changed."""
         async with self._store.sessions.begin() as session:
-            return await upsert_newest(
-                session,
-                DeliveryRow.__table__,  # type: ignore[arg-type]
-                "workflow_id",
-                [r.model_dump() for r in records],
-            )
+            return await _upsert_deliveries(session, records)
 
     async def record_tasks(self, records: Sequence[TaskRecord]) -> int:
         """Upsert emitted tasks (newest state of each wins); returns rows changed."""
