@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,12 @@ import nats
 import pytest
 import yaml
 from sqlalchemy.engine import make_url
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import (
+    Client,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+    WorkflowExecutionStatus,
+)
 
 from activity_core.dev.processes import nats_binary
 from activity_core.dev.statehub import StateHub
@@ -121,6 +126,15 @@ def _definitions(root: Path, hub: StateHub) -> Path:
         full = {"name": name, **common, **body, "sinks": [{"type": "working_memory"}, sink]}
         (defs / f"{name}.yaml").write_text(yaml.safe_dump(full))
     return defs
+
+
+def _ending_at(when: datetime) -> Callable[[ScheduleUpdateInput], ScheduleUpdate]:
+    def updater(given: ScheduleUpdateInput) -> ScheduleUpdate:
+        schedule = given.description.schedule
+        schedule.spec.end_at = when
+        return ScheduleUpdate(schedule=schedule)
+
+    return updater
 
 
 async def _runs(client: Client, name: str) -> list[Any]:
@@ -316,15 +330,27 @@ async def test_production_layout_loses_and_duplicates_nothing_under_faults(
         stop_load.set()
         await loader
         await watcher
-        # No fire after the window: pause the schedule, then let everything settle.
-        async for listed in await client.list_schedules():
-            await client.get_schedule_handle(listed.id).pause(note="load over")
+        # No fire after the window: the schedule's spec ends now. Unlike a pause, fires the
+        # server has not started yet (catchup_all buffers a fire while the run before it is
+        # still open; a loaded scheduler lags) are still started, so every fire in the
+        # window must run.
         ended_at = datetime.now(UTC)
+        schedule_ids = [listed.id async for listed in await client.list_schedules()]
+        for sid in schedule_ids:
+            await client.get_schedule_handle(sid).update(_ending_at(ended_at))
         assert problems == []
         hub.set_fault("none")
 
-        # Everything settles: every run completes, every delivery reaches the hub.
+        # Everything settles: the schedules have nothing buffered, every run completes,
+        # every delivery reaches the hub.
         async def settled() -> None:
+            for sid in schedule_ids:
+                info = (await client.get_schedule_handle(sid).describe()).raw_description.info
+                assert info.buffer_size == 0 and not info.running_workflows, sid
+            interval = await _runs(client, "cluster-interval")
+            fires = [ex.typed_search_attributes.get(sa.SCHEDULED_START_TIME) for ex in interval]
+            last = max(f for f in fires if f is not None)
+            assert last >= ended_at - timedelta(seconds=2 * EVERY_S), (last, ended_at)
             open_runs = [
                 ex
                 async for ex in client.list_workflows(
@@ -335,11 +361,14 @@ async def test_production_layout_loses_and_duplicates_nothing_under_faults(
             assert open_runs == [], [ex.id for ex in open_runs][:5]
 
         await assert_eventually(settled, within=240, interval=3)
+        for sid in schedule_ids:  # the server dropped no fire on its side either
+            info = (await client.get_schedule_handle(sid).describe()).raw_description.info
+            assert (info.missed_catchup_window, info.buffer_dropped) == (0, 0), (sid, info)
 
         # Scheduled: every fire in the window ran once, with its own nominal time.
         interval = await _runs(client, "cluster-interval")
         # One run per fire, and no fire missing: the nominal times are every multiple of
-        # the interval from the first fire to the pause.
+        # the interval from the first fire to the end of the window.
         nominal = sorted(ex.typed_search_attributes.get(sa.SCHEDULED_START_TIME) for ex in interval)
         assert None not in nominal
         assert len(nominal) == len(set(nominal)), "a fire ran twice"
