@@ -41,7 +41,8 @@ run: $(STAMP) ## Start Temporal dev server + Web UI, reference State Hub and wor
 	$(BIN)/actcore dev up $(if $(NO_DEMO),--no-demo)
 
 test: $(STAMP) ## Run the whole test suite against a real Temporal dev server
-	$(BIN)/python -m pytest -q -n 2 --durations=20
+	@$(BYTECODE)
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal --durations=20
 
 test-fast: $(STAMP) ## Run the tests that do not wait in real time
 	$(BIN)/python -m pytest -q -m "not realtime"

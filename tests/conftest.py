@@ -25,11 +25,24 @@ REALTIME = Path(__file__).parent / "realtime"
 os.environ.setdefault("ACTCORE_EGRESS_ALLOW", "127.0.0.0/8,::1/128")
 
 
+TESTS = Path(__file__).parent
+LONGEST_FIRST = ("cluster", "realtime", "workflows", "api", "events")
+"""Folders in the order their tests start: the ones that take minutes first, so that the
+last tests a parallel run waits for are short ones (``make test`` steals work)."""
+
+
+def _tier(item: pytest.Item) -> int:
+    parts = Path(str(item.path)).relative_to(TESTS).parts
+    return LONGEST_FIRST.index(parts[0]) if parts[0] in LONGEST_FIRST else len(LONGEST_FIRST)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Everything under ``tests/realtime`` waits on the wall clock: mark it ``realtime``."""
+    """Everything under ``tests/realtime`` waits on the wall clock: mark it ``realtime``.
+    The longest kinds of test run first (a stable sort: each folder keeps its order)."""
     for item in items:
         if REALTIME in Path(str(item.path)).parents:
             item.add_marker(pytest.mark.realtime)
+    items.sort(key=_tier)
 
 
 @pytest_asyncio.fixture(scope="session")
