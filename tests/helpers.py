@@ -26,11 +26,15 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 import yaml
+from google.protobuf.duration_pb2 import Duration
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -61,6 +65,28 @@ def temporal_binary() -> str:
         return processes.temporal_binary()
     except DevStackError as exc:
         pytest.exit(str(exc), 2)
+
+
+async def fresh_namespace(client: Client, prefix: str) -> Client:
+    """A client on a new namespace of ``client``'s server, with our search attributes: a
+    Temporal that has seen none of the other tests' workflows (no watchdog pass, no run)."""
+    namespace = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    await client.workflow_service.register_namespace(
+        RegisterNamespaceRequest(
+            namespace=namespace, workflow_execution_retention_period=Duration(seconds=86400)
+        )
+    )
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=namespace,
+            search_attributes={k.name: k.indexed_value_type.value for k in sa.ALL},
+        )
+    )
+    return await Client.connect(
+        client.service_client.config.target_host,
+        namespace=namespace,
+        data_converter=pydantic_data_converter,
+    )
 
 
 async def assert_eventually(

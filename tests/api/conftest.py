@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest_asyncio
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activity_core.api import create_app
@@ -32,7 +33,7 @@ async def api_factory(env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator
 
     @asynccontextmanager
     async def make(
-        store_: Store | None = None, **overrides: Any
+        store_: Store | None = None, client: Client | None = None, **overrides: Any
     ) -> AsyncIterator[httpx.AsyncClient]:
         fields: dict[str, Any] = {
             "home": tmp_path / ".actcore",
@@ -43,7 +44,7 @@ async def api_factory(env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator
             "web_ui_url": "http://ui.example",
             **overrides,
         }
-        app = create_app(Settings(**fields), store=store_ or store, client=env.client)
+        app = create_app(Settings(**fields), store=store_ or store, client=client or env.client)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:

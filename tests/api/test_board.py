@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 import yaml
-from google.protobuf.duration_pb2 import Duration
-from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
-from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activity_core.api import create_app
@@ -20,7 +15,8 @@ from activity_core.domain import RunRecord
 from activity_core.loader import load_definitions
 from activity_core.settings import Settings
 from activity_core.store import Ledger, Store, migrate
-from tests.api.conftest import ApiFactory
+from tests.api.conftest import WRITE, ApiFactory
+from tests.helpers import fresh_namespace
 
 BODY = {
     "name": "board-row",
@@ -34,27 +30,31 @@ BODY = {
 
 
 async def test_board_lists_every_definition_and_says_the_watchdog_is_stale(
-    api: httpx.AsyncClient,
+    api_factory: ApiFactory, env: WorkflowEnvironment
 ) -> None:
-    for name in ("board-row", "board-other"):
-        created = await api.post("/activity-definitions/", json={**BODY, "name": name})
-        assert created.status_code == 201, created.text
-    page = await api.get("/")
-    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    html = page.text
-    assert 'data-name="board-row"' in html and 'data-name="board-other"' in html
-    assert "catchup_latest" in html and "every 3600 s" in html
-    assert "Watchdog stale" in html and "no pass yet" in html  # no pass has run here
-    assert "not judged yet" in html and "none recorded" in html
-    assert '<meta http-equiv="refresh"' in html and "<script" not in html
-    detail = await api.get("/definitions/board-row")
-    assert detail.status_code == 200 and "No runs recorded yet." in detail.text
-    unknown = await api.get("/definitions/no-such-definition")
-    assert unknown.status_code == 404
-    assert unknown.headers["content-type"].startswith("text/html")
-    assert "no-such-definition" in unknown.text and 'href="/"' in unknown.text
-    for name in ("board-row", "board-other"):
-        await api.delete(f"/activity-definitions/{name}")
+    # A namespace no watchdog has ever passed over (other tests' passes are on `default`).
+    client = await fresh_namespace(env.client, "board-stale")
+    async with api_factory(client=client) as api:
+        api.headers["Authorization"] = f"Bearer {WRITE}"
+        for name in ("board-row", "board-other"):
+            created = await api.post("/activity-definitions/", json={**BODY, "name": name})
+            assert created.status_code == 201, created.text
+        page = await api.get("/")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        html = page.text
+        assert 'data-name="board-row"' in html and 'data-name="board-other"' in html
+        assert "catchup_latest" in html and "every 3600 s" in html
+        assert "Watchdog stale" in html and "no pass yet" in html  # no pass has run here
+        assert "not judged yet" in html and "none recorded" in html
+        assert '<meta http-equiv="refresh"' in html and "<script" not in html
+        detail = await api.get("/definitions/board-row")
+        assert detail.status_code == 200 and "No runs recorded yet." in detail.text
+        unknown = await api.get("/definitions/no-such-definition")
+        assert unknown.status_code == 404
+        assert unknown.headers["content-type"].startswith("text/html")
+        assert "no-such-definition" in unknown.text and 'href="/"' in unknown.text
+        for name in ("board-row", "board-other"):
+            await api.delete(f"/activity-definitions/{name}")
 
 
 async def test_board_needs_a_token_unless_reads_are_open(api_factory: ApiFactory) -> None:
@@ -68,17 +68,8 @@ async def test_board_links_open_runs_in_the_clients_own_namespace(
     env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     """A board on another namespace than `default` links to that namespace's Web UI pages."""
-    namespace = f"board-ops-{uuid.uuid4().hex[:6]}"
-    await env.client.workflow_service.register_namespace(
-        RegisterNamespaceRequest(
-            namespace=namespace, workflow_execution_retention_period=Duration(seconds=86400)
-        )
-    )
-    client = await Client.connect(
-        env.client.service_client.config.target_host,
-        namespace=namespace,
-        data_converter=pydantic_data_converter,
-    )
+    client = await fresh_namespace(env.client, "board-ops")
+    namespace = client.namespace
     store = Store(f"sqlite+aiosqlite:///{tmp_path / 'ns.db'}")
     await migrate.upgrade(store)
     defs = tmp_path / "definitions"

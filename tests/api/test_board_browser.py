@@ -16,7 +16,7 @@ from activity_core.api import create_app
 from activity_core.domain import ActivityDefinition, RunRecord
 from activity_core.settings import Settings
 from activity_core.store import Ledger, Registry, Store, migrate
-from tests.helpers import assert_eventually, free_port
+from tests.helpers import assert_eventually, free_port, fresh_namespace
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = [
@@ -80,7 +80,9 @@ async def test_board_renders_in_chromium(env: WorkflowEnvironment, tmp_path: Pat
     )
     port = free_port()
     settings = Settings(home=tmp_path, api_read_open=True, web_ui_url="http://ui.example")
-    app = create_app(settings, store=store, client=env.client)
+    # A namespace no watchdog has passed over: the board must say the watchdog is stale.
+    client = await fresh_namespace(env.client, "board-browser")
+    app = create_app(settings, store=store, client=client)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
     )

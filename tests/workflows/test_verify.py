@@ -8,17 +8,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from google.protobuf.duration_pb2 import Duration
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import (
-    Client,
     ScheduleActionStartWorkflow,
     ScheduleBackfill,
     ScheduleOverlapPolicy,
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activity_core.dev.statehub import StateHub
 from activity_core.domain import RunInput
@@ -29,7 +24,7 @@ from activity_core.loader import load_definitions
 from activity_core.services.registry import sync
 from activity_core.services.schedules import sync_schedules
 from activity_core.services.verify import Check, verdict, verify
-from tests.helpers import Stack, assert_eventually
+from tests.helpers import Stack, assert_eventually, fresh_namespace
 
 
 def _by_name(checks: list[Check]) -> dict[str, Check]:
@@ -134,23 +129,7 @@ async def test_verify_reads_the_ledger_after_temporal_has_forgotten_the_run(
     await assert_eventually(delivered_in_ledger)
     # Temporal has forgotten the run (as after the namespace's retention): a namespace
     # that never saw it answers for Temporal; the hub is away too.
-    namespace = f"forgotten-{uuid.uuid4().hex[:8]}"
-    await stack.client.workflow_service.register_namespace(
-        RegisterNamespaceRequest(
-            namespace=namespace, workflow_execution_retention_period=Duration(seconds=86400)
-        )
-    )
-    await stack.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=namespace,
-            search_attributes={k.name: k.indexed_value_type.value for k in sa.ALL},
-        )
-    )
-    forgetful = await Client.connect(
-        stack.client.service_client.config.target_host,
-        namespace=namespace,
-        data_converter=pydantic_data_converter,
-    )
+    forgetful = await fresh_namespace(stack.client, "forgotten")
     hub.set_fault("refuse")
     definition = load_definitions(stack.definitions_dir).by_name("remembered")
     today = datetime.now(UTC).date()
