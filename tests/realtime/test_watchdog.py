@@ -492,7 +492,12 @@ async def test_five_short_server_restarts_raise_no_page(watched: Watched) -> Non
         w.start_runs()
         w.start_watchdog()
     passes += await _passes_for(w, 20)
-    pages = [a.title() for p in passes for a in p.state.open_alerts if a.severity.value == "page"]
+    pages = [
+        f"{a.title()} {a.detail} {[(f.fire, f.kind, f.detail) for f in a.fires]}"
+        for p in passes
+        for a in p.state.open_alerts
+        if a.severity.value == "page"
+    ]
     assert pages == [], pages
     assert w.notes("missing") == [] and w.notes("pending_unclaimed") == []
     last = passes[-1].summaries[0]
