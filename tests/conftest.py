@@ -18,31 +18,31 @@ from activity_core.domain import search_attributes as sa
 from activity_core.temporal_client import SINGLE_PARTITION_FLAGS
 from tests.helpers import SUGGEST_CONTINUE_AS_NEW_AT, Stack, running_stack, temporal_binary
 
-REALTIME = Path(__file__).parent / "realtime"
+TESTS = Path(__file__).parent
 
 # Every sink the tests start listens on loopback: allow it, as the dev stack does (the
 # egress tests set their own policy). Child processes inherit it.
 os.environ.setdefault("ACTCORE_EGRESS_ALLOW", "127.0.0.0/8,::1/128")
 
 
-TESTS = Path(__file__).parent
 LONGEST_FIRST = ("cluster", "realtime", "workflows", "api", "events")
 """Folders in the order their tests start: the ones that take minutes first, so that the
 last tests a parallel run waits for are short ones (``make test`` steals work)."""
 
 
-def _tier(item: pytest.Item) -> int:
-    parts = Path(str(item.path)).relative_to(TESTS).parts
-    return LONGEST_FIRST.index(parts[0]) if parts[0] in LONGEST_FIRST else len(LONGEST_FIRST)
+def _folder(item: pytest.Item) -> str:
+    """The folder under ``tests/`` the item's file is in (its file name at the top)."""
+    return Path(str(item.path)).relative_to(TESTS).parts[0]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Everything under ``tests/realtime`` waits on the wall clock: mark it ``realtime``.
     The longest kinds of test run first (a stable sort: each folder keeps its order)."""
     for item in items:
-        if REALTIME in Path(str(item.path)).parents:
+        if _folder(item) == "realtime":
             item.add_marker(pytest.mark.realtime)
-    items.sort(key=_tier)
+    last = len(LONGEST_FIRST)
+    items.sort(key=lambda i: LONGEST_FIRST.index(f) if (f := _folder(i)) in LONGEST_FIRST else last)
 
 
 @pytest_asyncio.fixture(scope="session")

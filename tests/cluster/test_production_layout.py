@@ -137,6 +137,11 @@ def _ending_at(when: datetime) -> Callable[[ScheduleUpdateInput], ScheduleUpdate
     return updater
 
 
+async def _schedule_info(client: Client, sid: str) -> Any:
+    """The server's own counts for a schedule (buffer, running, missed, dropped)."""
+    return (await client.get_schedule_handle(sid).describe()).raw_description.info
+
+
 async def _runs(client: Client, name: str) -> list[Any]:
     query = f"ActivityName = '{name}' AND WorkflowType = 'ActivityRunWorkflow'"
     return [ex async for ex in client.list_workflows(query)]
@@ -345,7 +350,7 @@ async def test_production_layout_loses_and_duplicates_nothing_under_faults(
         # every delivery reaches the hub.
         async def settled() -> None:
             for sid in schedule_ids:
-                info = (await client.get_schedule_handle(sid).describe()).raw_description.info
+                info = await _schedule_info(client, sid)
                 assert info.buffer_size == 0 and not info.running_workflows, sid
             interval = await _runs(client, "cluster-interval")
             fires = [ex.typed_search_attributes.get(sa.SCHEDULED_START_TIME) for ex in interval]
@@ -362,7 +367,7 @@ async def test_production_layout_loses_and_duplicates_nothing_under_faults(
 
         await assert_eventually(settled, within=240, interval=3)
         for sid in schedule_ids:  # the server dropped no fire on its side either
-            info = (await client.get_schedule_handle(sid).describe()).raw_description.info
+            info = await _schedule_info(client, sid)
             assert (info.missed_catchup_window, info.buffer_dropped) == (0, 0), (sid, info)
 
         # Scheduled: every fire in the window ran once, with its own nominal time.
