@@ -12,7 +12,7 @@ from typing import Any
 
 import nats
 from nats.js import JetStreamContext
-from nats.js.errors import BucketNotFoundError, NoKeysError, NotFoundError
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
 
 from activity_core.domain.events import DURABLE, PRESENCE_BUCKET, STREAM, UNMATCHED_PREFIX
 from activity_core.settings import Settings
@@ -79,15 +79,27 @@ async def consumer_lag(js: JetStreamContext) -> ConsumerLag:
 
 async def live_routers(js: JetStreamContext, waiting: int) -> int:
     """How many routers keep their presence key now (without the bucket, which only
-    routers of this version create: 1 while a pull request waits, else 0)."""
+    routers of this version create: 1 while a pull request waits, else 0).
+
+    Read from the bucket's stream, a key per subject, without a watcher: ``KeyValue.keys()``
+    creates a consumer on every call (they linger for minutes, and the stream refuses new
+    ones past its limit) and can end its listing before the consumer's first message
+    arrives, which made one router read as none now and then.
+    """
     try:
         kv = await js.key_value(PRESENCE_BUCKET)
     except BucketNotFoundError:
         return 1 if waiting else 0
-    try:
-        return len(await kv.keys())
-    except NoKeysError:
-        return 0
+    prefix = f"$KV.{PRESENCE_BUCKET}."
+    info = await js.stream_info(f"KV_{PRESENCE_BUCKET}", subjects_filter=f"{prefix}>")
+    alive = 0
+    for subject in info.state.subjects or {}:
+        try:
+            await kv.get(subject.removeprefix(prefix), validate_keys=False)
+        except KeyNotFoundError:  # deleted by a clean stop, or expired since
+            continue
+        alive += 1
+    return alive
 
 
 async def unmatched_counts(js: JetStreamContext) -> dict[str, int]:
