@@ -19,8 +19,10 @@ from activity_core.domain import (
     IntervalTrigger,
     MisfirePolicy,
     PlanFireInput,
+    RunOutcome,
     misfire,
 )
+from activity_core.domain import search_attributes as sa
 
 
 def _ts(when: datetime) -> Timestamp:
@@ -66,9 +68,6 @@ ALIGNED_READ_S = 5.0
 """Longest the burst count waits on the catalogue (then: no allowance)."""
 ALIGNED_KEPT = 256
 """Fires whose burst size a worker remembers."""
-OVERLAP_SLACK = timedelta(seconds=2)
-"""The scheduler learns of a run's end about a second late: a fire this soon after it was
-still an overlap skip."""
 
 
 class ScheduleActivities:
@@ -123,11 +122,13 @@ class ScheduleActivities:
     async def _unstarted_before(
         self, schedule_id: str, nominal: datetime, actions: list[tuple[datetime, str]]
     ) -> list[datetime]:
-        """Fires the server dropped between the schedule's previous action and ``nominal``.
+        """Fires between the schedule's previous action and ``nominal`` that no run stands
+        for: the server dropped them (down past their window) or skipped them as overlaps.
 
-        Only fires after the previous run had closed count: one while it was still open
-        was an overlap skip (the previous run's own guard covered it if it was late), not
-        a fire the server missed because it was down.
+        The previous run stands for the fires up to its ``ScheduledFor`` (its own, or the
+        latest due fire its guard ran as); a fire after that never gets a run of its own,
+        whether the server was down at its time, the previous run was still open, or a
+        server just back still counted that run as open. This run stands for them.
         """
         earlier = [(at, wid) for at, wid in actions if at < nominal - SAME_FIRE]
         if not earlier:
@@ -140,14 +141,17 @@ class ScheduleActivities:
                 raise
             return []  # past retention: nothing to say
         if desc.close_time is None:
-            return []
-        closed = desc.close_time + OVERLAP_SLACK
+            return []  # its guard may still run it as the latest due fire
+        attrs = desc.typed_search_attributes
+        stood_for = previous
+        if attrs.get(sa.RUN_OUTCOME) != RunOutcome.SUPERSEDED.value:  # superseded: stood for none
+            stood_for = max(previous, attrs.get(sa.SCHEDULED_FOR) or previous)
         fires = await matching_times(self._client, schedule_id, previous, nominal)
         started = [at for at, _ in actions]
         return [
             f
             for f in fires
-            if max(previous, closed) < f < nominal - SAME_FIRE
+            if stood_for + SAME_FIRE <= f < nominal - SAME_FIRE
             and not any(abs(f - at) < SAME_FIRE for at in started)
         ]
 

@@ -304,11 +304,11 @@ def classify(seen: DefinitionSeen, now: datetime) -> DefinitionStatus:
         elif (now - fire).total_seconds() <= seen.tolerance_s + SETTLE_S:
             verdict = FireVerdict(fire=fire, kind=FireKind.DUE, detail="just due")
         elif (block := _blocking_run(fire, scheduled, now)) is not None:
-            verdict = _overlap_verdict(seen, fire, block, now)
+            verdict = _overlap_verdict(seen, fire, block, now, scheduled)
         elif seen.overlap == "SKIP" and (
             catchup := _catchup_overlap(fire, scheduled, seen.catchup_window_s)
         ):
-            verdict = _catchup_verdict(seen, fire, catchup)
+            verdict = _catchup_verdict(seen, fire, catchup, scheduled)
         elif why := _server_may_act(seen, fire, scheduled, now):
             verdict = FireVerdict(fire=fire, kind=FireKind.DUE, detail=why)
         else:
@@ -351,7 +351,7 @@ def _nominal(run: RunSeen) -> datetime:
 
 
 def _overlap_verdict(
-    seen: DefinitionSeen, fire: datetime, block: RunSeen, now: datetime
+    seen: DefinitionSeen, fire: datetime, block: RunSeen, now: datetime, runs: list[RunSeen]
 ) -> FireVerdict:
     rid = block.workflow_id
     if block.status == "running" and block.unclaimed_since is not None:
@@ -366,7 +366,7 @@ def _overlap_verdict(
     if seen.overlap == "BUFFER_ALL" and seen.schedule.buffered:
         return FireVerdict(fire=fire, kind=FireKind.DUE, detail="buffered")
     if seen.policy == "catchup_latest":
-        return _latest_behind(fire, block, "the run of an earlier fire was still open")
+        return _latest_behind(fire, block, "the run of an earlier fire was still open", runs)
     return FireVerdict(
         fire=fire,
         kind=FireKind.SKIPPED_BY_POLICY,
@@ -375,12 +375,17 @@ def _overlap_verdict(
     )
 
 
-def _catchup_verdict(seen: DefinitionSeen, fire: datetime, catchup: RunSeen) -> FireVerdict:
+def _catchup_verdict(
+    seen: DefinitionSeen, fire: datetime, catchup: RunSeen, runs: list[RunSeen]
+) -> FireVerdict:
     """A fire the server skipped (SKIP) behind the catch-up run of an earlier fire."""
     at = f"{_nominal(catchup):%H:%M:%S} UTC"
     if seen.policy == "catchup_latest":
         return _latest_behind(
-            fire, catchup, f"back from an outage, the server was running the catch-up of {at}"
+            fire,
+            catchup,
+            f"back from an outage, the server was running the catch-up of {at}",
+            runs,
         )
     return FireVerdict(
         fire=fire,
@@ -391,11 +396,14 @@ def _catchup_verdict(seen: DefinitionSeen, fire: datetime, catchup: RunSeen) -> 
     )
 
 
-def _latest_behind(fire: datetime, block: RunSeen, why: str) -> FireVerdict:
+def _latest_behind(fire: datetime, block: RunSeen, why: str, runs: list[RunSeen]) -> FireVerdict:
     """``catchup_latest``: a fire the server skipped behind ``block`` (no run covers it,
-    see :func:`_covering_run`). The policy promises the latest due fire runs, so unless
-    ``block`` may still stand for it (its guard has not decided) or skipped it with itself
-    (too late for the window), nothing will ever run for it: ``missing``."""
+    see :func:`_covering_run`). The policy promises the latest due fire runs: ``block``
+    may still stand for it (its guard has not decided), or the next fire's run will (it
+    stands for the fires no run took since ``block``, see
+    ``ScheduleActivities._unstarted_before``); until one of them has, or when ``block``
+    skipped it with itself (too late for the window), it is not judged ``missing``.
+    It is missing (a page) while nothing stands for it: a report a whole interval late."""
     rid = block.workflow_id
     at = f"{_nominal(block):%H:%M:%S} UTC"
     if _undecided(block):
@@ -404,6 +412,15 @@ def _latest_behind(fire: datetime, block: RunSeen, why: str) -> FireVerdict:
             kind=FireKind.DUE,
             run_id=rid,
             detail=f"not started: {why}; that run has not decided yet and may stand for it",
+        )
+    following = [r for r in runs if r.nominal is not None and r.nominal > fire]
+    nxt = min(following, key=_nominal) if following else None
+    if nxt is not None and nxt.status == "running" and not is_backfill_run(nxt.workflow_id):
+        return FireVerdict(
+            fire=fire,
+            kind=FireKind.DUE,
+            run_id=nxt.workflow_id,
+            detail=f"not started: {why}; the next fire's run is still open and will stand for it",
         )
     if block.outcome == RunOutcome.SKIPPED_TOO_LATE.value:
         return _too_late(fire, block)
@@ -422,7 +439,7 @@ def _latest_behind(fire: datetime, block: RunSeen, why: str) -> FireVerdict:
         run_id=rid,
         detail=f"skipped by the server as an overlap: {why} (run of the fire at {at}, "
         f"{state}); that run started before this fire and cannot stand for it, so nothing "
-        "runs for it until the next regular fire (catchup_latest)",
+        "runs for it until the next regular fire, which stands for it (catchup_latest)",
     )
 
 

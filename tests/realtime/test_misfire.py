@@ -17,10 +17,11 @@ from typing import Literal
 
 import pytest
 import yaml
-from temporalio.client import Client
+from temporalio.client import Client, ScheduleHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.schedule import matching_times
+from activity_core.dev.statehub import StateHub
 from activity_core.domain import ActivityDefinition, RunOutcome, RunResult
 from activity_core.domain.schedule_spec import run_id_prefix, schedule_id
 from activity_core.loader import load_definitions
@@ -300,3 +301,96 @@ async def test_sync_is_idempotent_prunes_and_pauses_disabled(harness: Harness) -
     assert desc.schedule.state.paused
     ids = [s.id async for s in await h.client.list_schedules()]
     assert schedule_id(h.definitions["catchup_latest"]) not in ids
+
+
+async def test_catchup_latest_fire_skipped_behind_a_long_run_is_stood_for_by_the_next_run(
+    tmp_path: Path,
+) -> None:
+    """A ``catchup_latest`` run still open at the next fire (a slow source) makes the
+    server skip that fire as an overlap; the run of the fire after it stands for the
+    skipped one (``ran_as_latest``), so every fire has exactly one run standing for it."""
+    hub = StateHub(seed_demo=True).start()
+    server = RestartableServer(tmp_path / "temporal.db")
+    defs = tmp_path / "definitions"
+    defs.mkdir()
+    every = 5
+    body = {
+        "name": "rt-long-latest",
+        "handler": "wsjf_triage",
+        "params": {"top_n": 3},
+        "trigger_config": {
+            "trigger_type": "interval",
+            "every_seconds": every,
+            "misfire_policy": "catchup_latest",
+        },
+        "resolvers": [{"name": "work_items", "url": hub.url, "tries": 1, "timeout_seconds": 20}],
+        "sinks": [{"type": "working_memory"}],
+    }
+    (defs / "long.yaml").write_text(yaml.safe_dump(body))
+    settings = Settings(
+        definitions_dir=defs, working_memory_dir=tmp_path / "notes", state_hub_url=hub.url
+    )
+    definition = load_definitions(defs).definitions[0]
+    stop = asyncio.Event()
+    client = await server.start()
+    task = asyncio.create_task(build_workers(client, settings).run_until(stop))
+    sched = client.get_schedule_handle(schedule_id(definition))
+    try:
+        hub.set_fault("slow", delay=8)  # each read of the source takes 8 s
+        test_start = datetime.now(UTC)
+        await sync_schedules(client, [definition])
+
+        async def skipped_behind_the_open_run() -> None:
+            info = (await sched.describe()).info
+            assert info.running_actions and info.num_actions_skipped_overlap >= 1
+
+        await assert_eventually(skipped_behind_the_open_run, within=60, interval=0.2)
+        hub.set_fault("none")
+
+        async def a_later_run_closed() -> None:
+            info = (await sched.describe()).info
+            assert not info.running_actions and info.num_actions >= 3
+
+        await assert_eventually(a_later_run_closed, within=90, interval=0.5)
+        await sched.pause(note="test over")
+        await assert_eventually(lambda: _no_open_run(sched), within=60, interval=0.5)
+        fires = await matching_times(client, schedule_id(definition), test_start, datetime.now(UTC))
+        runs: dict[datetime, RunResult] = {}
+        for fire in fires:
+            handle = client.get_workflow_handle_for(
+                ActivityRunWorkflow.run,
+                f"{run_id_prefix(definition)}-{fire:%Y-%m-%dT%H:%M:%SZ}",
+            )
+            try:
+                runs[fire] = await asyncio.wait_for(handle.result(), 30)
+            except RPCError as err:
+                if err.status != RPCStatusCode.NOT_FOUND:
+                    raise
+        first = min(runs)
+        skipped = [f for f in fires if f > first and f not in runs and f < max(runs)]
+        assert skipped, [f"{f:%H:%M:%S}" for f in fires]
+        stands = {
+            f: [
+                (r.nominal_fire, r.outcome.value)
+                for r in runs.values()
+                if r.outcome in EXECUTED and f in r.covered_fires
+            ]
+            for f in fires
+            if first <= f <= max(runs)
+        }
+        # Every fire from the first run on has exactly one run that ran for it ...
+        assert all(len(s) == 1 for s in stands.values()), stands
+        # ... and a skipped one has the next run, as the latest due fire.
+        for f in skipped:
+            ((nominal, outcome),) = stands[f]
+            assert nominal is not None and nominal > f, (f, stands[f])
+            assert outcome == "ran_as_latest", (f, stands[f])
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        server.stop()
+        hub.stop()
+
+
+async def _no_open_run(sched: ScheduleHandle) -> None:
+    assert not (await sched.describe()).info.running_actions

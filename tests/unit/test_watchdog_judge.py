@@ -522,6 +522,31 @@ def test_a_catchup_latest_run_still_open_may_cover_the_fires_before_it() -> None
     assert kinds(seen(4, [run(0), done]), now + timedelta(seconds=60)) == ["ok"] + ["covered"] * 3
 
 
+def test_a_catchup_latest_fire_skipped_behind_an_open_run_waits_for_the_next_run_to_stand_for_it() -> (
+    None
+):
+    """Fire 1 came while fire 0's run (decided for its own fire) was still open, or while a
+    server just back still counted it as open: the server skipped it. Fire 2's run stands
+    for it; while that run is open fire 1 is not judged, once it has stood for it fire 1 is
+    covered, and only if nothing stood for it is it missing."""
+    long_run = run(0, closed_at=fire(1) + timedelta(seconds=1))  # open across fire 1
+    now = fire(2) + timedelta(seconds=30)
+    nxt = run(2, status="running", outcome=None, closed_at=None)
+    waiting = classify(seen(3, [long_run, nxt]), now)
+    assert [v.kind.value for v in waiting.verdicts] == ["ok", "due", "running"]
+    assert "the next fire's run is still open and will stand for it" in waiting.verdicts[1].detail
+    stood = run(2, outcome="ran_as_latest", covered_fires=[fire(1), fire(2)])
+    assert kinds(seen(3, [long_run, stood]), now) == ["ok", "covered", "covered"]
+    # Nothing stood for it (the next run is its own fire's only, or there is none yet).
+    for later in ([run(2)], []):
+        status = classify(seen(3, [long_run, *later]), now)
+        assert status.verdicts[1].kind.value == "missing", status.verdicts[1]
+        assert "which stands for it" in status.verdicts[1].detail
+    # A backfill run open later is not the schedule's next run: it stands for its own fire.
+    backfill = run(2, workflow_id="backfill-demo-x", status="running", outcome=None, closed_at=None)
+    assert kinds(seen(3, [long_run, backfill]), now)[1] == "missing"
+
+
 def test_a_skip_policy_outage_is_one_page_with_the_overlap_skip_as_a_note_then_one_recovery() -> (
     None
 ):
