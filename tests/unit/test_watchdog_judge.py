@@ -522,9 +522,7 @@ def test_a_catchup_latest_run_still_open_may_cover_the_fires_before_it() -> None
     assert kinds(seen(4, [run(0), done]), now + timedelta(seconds=60)) == ["ok"] + ["covered"] * 3
 
 
-def test_a_catchup_latest_fire_skipped_behind_an_open_run_waits_for_the_next_run_to_stand_for_it() -> (
-    None
-):
+def test_a_catchup_latest_fire_skipped_behind_an_open_run_waits_for_the_next_run() -> None:
     """Fire 1 came while fire 0's run (decided for its own fire) was still open, or while a
     server just back still counted it as open: the server skipped it. Fire 2's run stands
     for it; while that run is open fire 1 is not judged, once it has stood for it fire 1 is
