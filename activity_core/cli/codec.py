@@ -7,9 +7,6 @@ import argparse
 import sys
 from datetime import UTC, datetime
 
-import uvicorn
-
-from activity_core.api.codec_server import create_codec_app
 from activity_core.cli.argtypes import PORT
 from activity_core.codec import KEYS_ENV, codec_from_env, new_key
 from activity_core.settings import Settings
@@ -47,6 +44,11 @@ def cmd_codec(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 2
     token = settings.codec_server_token.get_secret_value() if settings.codec_server_token else None
+    # Loaded here, as for `actcore api`: FastAPI and the API package are slow to import.
+    import uvicorn
+
+    from activity_core.api.codec_server import create_codec_app
+
     app = create_codec_app(codec, settings.codec_ui_origins(), token)
     uvicorn.run(
         app,
