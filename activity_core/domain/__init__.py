@@ -18,7 +18,7 @@ from activity_core.domain.budget import (
     run_budget,
     worst_case_attempt_seconds,
 )
-from activity_core.domain.classify import classify, schedule_health, severity_of
+from activity_core.domain.classify import classify, severity_of
 from activity_core.domain.definition import (
     DEFINITION_ID_NAMESPACE,
     MISFIRE_ALIASES,
@@ -74,6 +74,7 @@ from activity_core.domain.run import (
     RunResult,
     TriggerKind,
 )
+from activity_core.domain.schedule_health import schedule_health
 from activity_core.domain.schedule_spec import (
     DesiredSchedule,
     RunStart,
