@@ -114,6 +114,13 @@ def _catchup_overlap(fire: datetime, runs: list[RunSeen], window_s: float) -> Ru
     return None
 
 
+def _next_run(fire: datetime, runs: list[RunSeen]) -> RunSeen | None:
+    """The run of the first fire after ``fire`` that has one."""
+    return min(
+        (r for r in runs if r.nominal is not None and r.nominal > fire), key=_nominal, default=None
+    )
+
+
 def _server_may_act(
     seen: DefinitionSeen, fire: datetime, runs: list[RunSeen], now: datetime
 ) -> str:
@@ -128,10 +135,10 @@ def _server_may_act(
     s = seen.schedule
     if not s.exists or s.paused:
         return ""  # the cause is known: judge now
-    later = sorted((r for r in runs if r.nominal is not None and r.nominal > fire), key=_nominal)
-    if seen.policy == "catchup_latest" and later and later[0].status == "running":
+    nxt = _next_run(fire, runs)
+    if seen.policy == "catchup_latest" and nxt is not None and nxt.status == "running":
         return "the next fire's run is still open (as the latest due fire it may cover this one)"
-    if not later and seen.unrun_grace_until is not None and now < seen.unrun_grace_until:
+    if nxt is None and seen.unrun_grace_until is not None and now < seen.unrun_grace_until:
         return AWAITING_SERVER
     return ""
 
@@ -365,8 +372,7 @@ def _latest_behind(fire: datetime, block: RunSeen, why: str, runs: list[RunSeen]
             run_id=rid,
             detail=f"not started: {why}; that run has not decided yet and may stand for it",
         )
-    following = [r for r in runs if r.nominal is not None and r.nominal > fire]
-    nxt = min(following, key=_nominal) if following else None
+    nxt = _next_run(fire, runs)
     if nxt is not None and nxt.status == "running" and not is_backfill_run(nxt.workflow_id):
         return FireVerdict(
             fire=fire,

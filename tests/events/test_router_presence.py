@@ -69,7 +69,10 @@ async def test_a_thousand_status_reads_count_one_router_each_and_leave_no_consum
             await kv.put("live-router", b"{}")
             await asyncio.sleep(0.01)
 
-    await asyncio.sleep(0.2)
+    async def kept() -> None:
+        assert await live_routers(js, waiting=0) == 1
+
+    await assert_eventually(kept, within=10)  # the beat's first put
     hammer = asyncio.create_task(refresh())
     try:
         counts = Counter([await live_routers(js, waiting=0) for _ in range(1100)])
